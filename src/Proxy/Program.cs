@@ -1,0 +1,1 @@
+namespace CcxProxy; internal static class Program { private static void Main() {} }
