@@ -1,0 +1,134 @@
+using System.Text;
+
+namespace CcxProxy.Channels;
+
+/// <summary>
+/// One channel: an upstream provider the gateway may forward to, loaded from one JSON file.
+/// Immutable; <see cref="ToString"/> prints key fingerprints and masks header values, never a secret.
+/// </summary>
+public sealed record ChannelConfig
+{
+    private static readonly IReadOnlyDictionary<string, string> EmptyMap = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+    private static readonly IReadOnlyList<string> DefaultGroups = ["default"];
+
+    private readonly IReadOnlyList<string>? _models;
+    private readonly IReadOnlyDictionary<string, string> _modelMapping = EmptyMap;
+    private readonly CompiledModelMapping _compiledMapping = CompiledModelMapping.Empty;
+    private readonly KeyCursor _keyCursor = new();
+
+    /// <summary>Unique channel name (<c>"name"</c>, default the file name without <c>.json</c>); also the YARP cluster id.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>The protocol the upstream speaks (<c>"type"</c>).</summary>
+    public required ChannelType Type { get; init; }
+
+    /// <summary>Absolute http(s) base URLs, without trailing slash (<c>"baseUrl"</c> or <c>"baseUrls"</c>).</summary>
+    public required IReadOnlyList<Uri> BaseUrls { get; init; }
+
+    /// <summary>Upstream keys, at least one (<c>"apiKeys"</c>; <c>"env:NAME"</c> entries already resolved).</summary>
+    public required IReadOnlyList<UpstreamKey> ApiKeys { get; init; }
+
+    /// <summary>How the key is sent upstream (<c>"auth"</c>).</summary>
+    public UpstreamAuthStyle Auth { get; init; }
+
+    /// <summary>Allowlist patterns with '*' wildcards, case-insensitive (<c>"models"</c>); null serves every model.</summary>
+    public IReadOnlyList<string>? Models
+    {
+        get => _models;
+        init => _models = value;
+    }
+
+    /// <summary>Request model key to upstream model name (<c>"modelMapping"</c>); see <see cref="ModelMapper"/>.</summary>
+    public IReadOnlyDictionary<string, string> ModelMapping
+    {
+        get => _modelMapping;
+        init
+        {
+            _modelMapping = value ?? EmptyMap;
+            _compiledMapping = CompiledModelMapping.Create(_modelMapping);
+        }
+    }
+
+    /// <summary>Lower is tried first (<c>"priority"</c>, default 0).</summary>
+    public int Priority { get; init; }
+
+    /// <summary>Relative share among channels of equal priority (<c>"weight"</c>, at least 1).</summary>
+    public int Weight { get; init; } = 1;
+
+    /// <summary>Groups allowed to use this channel (<c>"groups"</c>, default <c>["default"]</c>).</summary>
+    public IReadOnlyList<string> Groups { get; init; } = DefaultGroups;
+
+    /// <summary>Extra headers added to upstream requests (<c>"headers"</c>; <c>"env:NAME"</c> values already resolved).</summary>
+    public IReadOnlyDictionary<string, string> Headers { get; init; } = EmptyMap;
+
+    /// <summary>False takes the channel out of selection without deleting it (<c>"enabled"</c>).</summary>
+    public bool Enabled { get; init; } = true;
+
+    /// <summary>Upstream timeouts (<c>"timeouts"</c>).</summary>
+    public ChannelTimeouts Timeouts { get; init; } = new();
+
+    /// <summary>Optional clamp for <c>max_tokens</c> sent upstream (<c>"maxTokens"</c>, at least 1).</summary>
+    public int? MaxTokens { get; init; }
+
+    /// <summary>The file name (not the full path) this channel came from.</summary>
+    public required string SourceFile { get; init; }
+
+    /// <summary>True when <see cref="Models"/> is null or any pattern matches <paramref name="requestModel"/>.</summary>
+    /// <param name="requestModel">The model name the client asked for.</param>
+    public bool ServesModel(string requestModel)
+    {
+        ArgumentNullException.ThrowIfNull(requestModel);
+        return _models is null || ModelPattern.AnyMatch(_models, requestModel);
+    }
+
+    /// <summary>Maps a request model name to this channel's upstream name (keys sorted once per channel).</summary>
+    /// <param name="requestModel">The model name the client asked for.</param>
+    /// <returns>The upstream model name; the request name unchanged when no key matches.</returns>
+    public string MapModel(string requestModel)
+    {
+        ArgumentNullException.ThrowIfNull(requestModel);
+        return _compiledMapping.Map(requestModel);
+    }
+
+    /// <summary>Round-robin over <see cref="ApiKeys"/>: each call returns the next key (thread-safe).
+    /// The position lives with this channel instance, so a reload that changes the channel starts over.</summary>
+    /// <returns>The key to use for the next upstream request.</returns>
+    public UpstreamKey NextApiKey()
+    {
+        var keys = ApiKeys;
+        if (keys.Count == 1)
+        {
+            return keys[0];
+        }
+
+        var n = (uint)Interlocked.Increment(ref _keyCursor.Position) - 1;
+        return keys[(int)(n % (uint)keys.Count)];
+    }
+
+    // Records print every member by default; this prints key fingerprints and masks header values.
+    private bool PrintMembers(StringBuilder builder)
+    {
+        builder.Append("Name = ").Append(Name)
+            .Append(", Type = ").Append(Type)
+            .Append(", BaseUrls = [").AppendJoin(", ", BaseUrls ?? []).Append(']')
+            .Append(", ApiKeys = [").AppendJoin(", ", ApiKeys ?? []).Append(']')
+            .Append(", Auth = ").Append(Auth)
+            .Append(", Models = ").Append(Models is null ? "*" : "[" + string.Join(", ", Models) + "]")
+            .Append(", ModelMapping = {").AppendJoin(", ", ModelMapping.Select(static p => $"{p.Key}: {p.Value}")).Append('}')
+            .Append(", Priority = ").Append(Priority)
+            .Append(", Weight = ").Append(Weight)
+            .Append(", Groups = [").AppendJoin(", ", Groups).Append(']')
+            .Append(", Headers = {").AppendJoin(", ", Headers.Keys.Select(static k => k + ": ***")).Append('}')
+            .Append(", Enabled = ").Append(Enabled)
+            .Append(", Timeouts = ").Append(Timeouts)
+            .Append(", MaxTokens = ").Append(MaxTokens)
+            .Append(", SourceFile = ").Append(SourceFile);
+        return true;
+    }
+
+    /// <summary>Mutable rotation state kept by reference so record equality and <c>with</c> copies stay cheap.</summary>
+    private sealed class KeyCursor
+    {
+        public int Position;
+    }
+}
