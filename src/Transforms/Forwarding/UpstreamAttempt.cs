@@ -1,0 +1,49 @@
+namespace CcxProxy.Transforms.Forwarding;
+
+/// <summary>How an attempt ended, from the relay's point of view.</summary>
+public enum AttemptOutcome
+{
+    /// <summary>No response was received (the forwarder reports why).</summary>
+    NoResponse,
+
+    /// <summary>The response was relayed to the client completely.</summary>
+    Completed,
+
+    /// <summary>The upstream stream broke or ended early; the client got an error event.</summary>
+    UpstreamCut,
+
+    /// <summary>The upstream went silent longer than the idle timeout; the client got an error event.</summary>
+    IdleTimeout,
+
+    /// <summary>The client went away; the upstream request was cancelled.</summary>
+    ClientAborted,
+}
+
+/// <summary>
+/// The mutable record of one upstream attempt: filled by the transformer as the response arrives,
+/// read by the host afterwards. One instance per attempt, used by one request only.
+/// </summary>
+public sealed class UpstreamAttempt
+{
+    private readonly Action? _onResponseHeaders;
+
+    /// <summary>Creates an attempt record.</summary>
+    /// <param name="onResponseHeaders">Called once when response headers arrive (the host disarms its
+    /// time-to-headers timeout there).</param>
+    public UpstreamAttempt(Action? onResponseHeaders = null) => _onResponseHeaders = onResponseHeaders;
+
+    /// <summary>The upstream's status code, once headers arrived.</summary>
+    public int? UpstreamStatus { get; private set; }
+
+    /// <summary>How the attempt ended.</summary>
+    public AttemptOutcome Outcome { get; internal set; } = AttemptOutcome.NoResponse;
+
+    /// <summary>True when the response to the client has started (nothing can be retried after this).</summary>
+    public bool ClientResponseStarted { get; internal set; }
+
+    internal void ResponseHeadersReceived(int status)
+    {
+        UpstreamStatus = status;
+        _onResponseHeaders?.Invoke();
+    }
+}

@@ -1,0 +1,42 @@
+namespace CcxProxy.Transforms.Forwarding;
+
+/// <summary>How the upstream expects its key.</summary>
+public enum UpstreamAuth
+{
+    /// <summary><c>x-api-key: KEY</c> (Anthropic).</summary>
+    XApiKey,
+
+    /// <summary><c>Authorization: Bearer KEY</c> (OpenAI and most compatible hosts).</summary>
+    Bearer,
+}
+
+/// <summary>Everything one upstream attempt sends, decided by the host before forwarding.</summary>
+public sealed class UpstreamCall
+{
+    /// <summary>The request body to send, already rewritten (model mapped).</summary>
+    public required ReadOnlyMemory<byte> Body { get; init; }
+
+    /// <summary>The model name the client asked for; responses report this name.</summary>
+    public required string ClientModel { get; init; }
+
+    /// <summary>The channel's key for this attempt. Never logged.</summary>
+    public required string UpstreamKey { get; init; }
+
+    /// <summary>How to present <see cref="UpstreamKey"/>.</summary>
+    public required UpstreamAuth Auth { get; init; }
+
+    /// <summary>Headers the channel adds to every upstream request.</summary>
+    public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Longest silence allowed between two reads of the upstream response body.</summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Largest non-streamed upstream response body the gateway will hold to rewrite.</summary>
+    public int MaxResponseBytes { get; init; } = 64 * 1024 * 1024;
+
+    /// <summary>Gateway request id, written into error bodies the gateway produces.</summary>
+    public string? RequestId { get; init; }
+
+    /// <summary>The channel's name, used in messages for the operator.</summary>
+    public string ChannelName { get; init; } = "";
+}

@@ -1,0 +1,147 @@
+using System.Text.Json;
+
+namespace CcxProxy.Transforms.Protocols;
+
+/// <summary>
+/// Error bodies in each protocol's own shape (PROTOCOLS.md §5), so a caller always gets the error
+/// its SDK knows how to read, whichever part of the gateway or upstream produced it.
+/// </summary>
+public static class ErrorBodies
+{
+    /// <summary>The Anthropic <c>error.type</c> for an HTTP status.</summary>
+    public static string AnthropicType(int status) => status switch
+    {
+        401 => "authentication_error",
+        402 => "billing_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        504 => "timeout_error",
+        529 => "overloaded_error",
+        >= 500 => "api_error",
+        _ => "invalid_request_error",
+    };
+
+    /// <summary>The OpenAI <c>error.type</c> for an HTTP status.</summary>
+    public static string OpenAIType(int status) => status switch
+    {
+        401 => "authentication_error",
+        402 => "insufficient_quota",
+        403 => "permission_error",
+        404 => "not_found_error",
+        429 => "rate_limit_error",
+        >= 500 => "server_error",
+        _ => "invalid_request_error",
+    };
+
+    /// <summary><c>{"type":"error","error":{"type","message"},"request_id"}</c>.</summary>
+    public static byte[] Anthropic(string type, string message, string? requestId)
+    {
+        using var buffer = new MemoryStream(128 + message.Length);
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString("type"u8, "error"u8);
+            json.WriteStartObject("error"u8);
+            json.WriteString("type"u8, type);
+            json.WriteString("message"u8, message);
+            json.WriteEndObject();
+            if (requestId is not null)
+            {
+                json.WriteString("request_id"u8, requestId);
+            }
+
+            json.WriteEndObject();
+        }
+
+        return buffer.ToArray();
+    }
+
+    /// <summary><c>{"error":{"message","type","param","code"}}</c>.</summary>
+    public static byte[] OpenAI(string type, string message, string? code)
+    {
+        using var buffer = new MemoryStream(128 + message.Length);
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteStartObject("error"u8);
+            json.WriteString("message"u8, message);
+            json.WriteString("type"u8, type);
+            json.WriteNull("param"u8);
+            if (code is null)
+            {
+                json.WriteNull("code"u8);
+            }
+            else
+            {
+                json.WriteString("code"u8, code);
+            }
+
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+
+        return buffer.ToArray();
+    }
+
+    /// <summary>
+    /// True when <paramref name="body"/> already is an Anthropic error object (<c>type: "error"</c> with
+    /// <c>error.type</c> and <c>error.message</c>), so it can be passed through as it is.
+    /// </summary>
+    public static bool IsAnthropicError(ReadOnlySpan<byte> body)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(body);
+            using var doc = JsonDocument.ParseValue(ref reader);
+            var root = doc.RootElement;
+            return root.ValueKind == JsonValueKind.Object
+                && root.TryGetProperty("type", out var type) && type.ValueEquals("error")
+                && root.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object
+                && error.TryGetProperty("type", out var errorType) && errorType.ValueKind == JsonValueKind.String
+                && error.TryGetProperty("message", out var message) && message.ValueKind == JsonValueKind.String;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Reads <c>error.message</c> (Anthropic or OpenAI shape) or a top-level <c>message</c> from an upstream
+    /// error body; null when the body is not JSON or carries none.
+    /// </summary>
+    public static string? TryReadMessage(ReadOnlySpan<byte> body)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(body);
+            using var doc = JsonDocument.ParseValue(ref reader);
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return null;
+            }
+
+            if (root.TryGetProperty("error", out var error))
+            {
+                if (error.ValueKind == JsonValueKind.Object && error.TryGetProperty("message", out var m) && m.ValueKind == JsonValueKind.String)
+                {
+                    return m.GetString();
+                }
+
+                if (error.ValueKind == JsonValueKind.String)
+                {
+                    return error.GetString();
+                }
+            }
+
+            return root.TryGetProperty("message", out var top) && top.ValueKind == JsonValueKind.String ? top.GetString() : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}
