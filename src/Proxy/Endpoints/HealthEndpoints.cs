@@ -1,0 +1,35 @@
+using CcxProxy.Channels;
+using CcxProxy.Redis;
+
+namespace CcxProxy.Endpoints;
+
+/// <summary>
+/// Liveness (<c>/livez</c>: depends on nothing), readiness (<c>/readyz</c>: channel files loaded, and
+/// Redis connected when configured), and the cheap answer to Claude Code's warm-up <c>HEAD /</c>.
+/// </summary>
+internal static class HealthEndpoints
+{
+    public const string LivenessPath = "/livez";
+    public const string ReadinessPath = "/readyz";
+
+    public static IEndpointRouteBuilder MapHealth(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapMethods("/", [HttpMethods.Get, HttpMethods.Head], () => Results.Text("ccx-proxy\n"));
+        endpoints.MapMethods(LivenessPath, [HttpMethods.Get, HttpMethods.Head], () => Results.Text("ok\n"));
+        endpoints.MapMethods(ReadinessPath, [HttpMethods.Get, HttpMethods.Head], (IChannelStore channels, RedisConnection redis) =>
+        {
+            var channelsLoaded = channels.IsLoaded;
+            var redisOk = !redis.IsConfigured || redis.IsConnected;
+            var ready = channelsLoaded && redisOk;
+            return Results.Json(
+                new
+                {
+                    status = ready ? "ready" : "not_ready",
+                    channels = new { loaded = channelsLoaded, count = channels.Current.Channels.Count, rejected = channels.Current.Rejected.Count },
+                    redis = new { configured = redis.IsConfigured, connected = redis.IsConnected },
+                },
+                statusCode: ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
+        });
+        return endpoints;
+    }
+}

@@ -1,0 +1,120 @@
+using System.Globalization;
+using CcxProxy.Access;
+using CcxProxy.Channels;
+using CcxProxy.Errors;
+
+namespace CcxProxy.Endpoints;
+
+/// <summary>
+/// <c>GET /v1/models</c> and <c>GET /v1/models/{id}</c>: the model names the caller's group may request,
+/// in Anthropic's shape when the request carries <c>anthropic-version</c>, else in OpenAI's (PROTOCOLS.md §4).
+/// A channel contributes the plain names of its <c>models</c> allowlist and the keys of its
+/// <c>modelMapping</c> that it serves; wildcard patterns are not names and are not listed.
+/// </summary>
+internal static class ModelsEndpoint
+{
+    private const int DefaultLimit = 20;
+    private const int MaxLimit = 1000;
+
+    public static IEndpointRouteBuilder MapModels(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGet("/v1/models", ListAsync);
+        endpoints.MapGet("/v1/models/{**id}", GetAsync);
+        return endpoints;
+    }
+
+    internal static IReadOnlyList<(string Id, DateTimeOffset Created)> Names(ChannelSnapshot snapshot, string group)
+    {
+        var names = new SortedDictionary<string, DateTimeOffset>(StringComparer.Ordinal);
+        foreach (var channel in snapshot.Channels)
+        {
+            if (!channel.Enabled || !channel.Groups.Contains(group, StringComparer.Ordinal))
+            {
+                continue;
+            }
+
+            var plain = (channel.Models ?? []).Where(m => !m.Contains('*', StringComparison.Ordinal));
+            foreach (var name in plain.Concat(channel.ModelMapping.Keys).Where(channel.ServesModel))
+            {
+                names.TryAdd(name, snapshot.LoadedAt);
+            }
+        }
+
+        return names.Select(kv => (kv.Key, kv.Value)).ToList();
+    }
+
+    private static async Task ListAsync(HttpContext context, CallerAuthentication authentication, IChannelStore channels)
+    {
+        if (await authentication.AuthenticateAsync(context).ConfigureAwait(false) is not { } caller)
+        {
+            return;
+        }
+
+        var names = Names(channels.Current, caller.Group);
+        if (ClientProtocols.Of(context.Request) == ClientProtocol.OpenAI)
+        {
+            await Results.Json(new { @object = "list", data = names.Select(OpenAIModel) }).ExecuteAsync(context).ConfigureAwait(false);
+            return;
+        }
+
+        var query = context.Request.Query;
+        var limit = int.TryParse(query["limit"], NumberStyles.None, CultureInfo.InvariantCulture, out var l) ? l : DefaultLimit;
+        if (limit is < 1 or > MaxLimit)
+        {
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest, $"limit: must be between 1 and {MaxLimit}").ConfigureAwait(false);
+            return;
+        }
+
+        // Names are sorted; after_id pages forwards, before_id backwards (the page just before that id).
+        List<(string Id, DateTimeOffset Created)> shown;
+        bool hasMore;
+        var afterId = query["after_id"].ToString();
+        var beforeId = query["before_id"].ToString();
+        if (beforeId.Length > 0)
+        {
+            var before = names.TakeWhile(n => n.Id != beforeId).ToList();
+            shown = before.Skip(Math.Max(0, before.Count - limit)).ToList();
+            hasMore = before.Count > limit;
+        }
+        else
+        {
+            var rest = afterId.Length > 0 ? names.SkipWhile(n => n.Id != afterId).Skip(1).ToList() : names.ToList();
+            shown = rest.Take(limit).ToList();
+            hasMore = rest.Count > limit;
+        }
+
+        await Results.Json(new
+        {
+            data = shown.Select(AnthropicModel),
+            has_more = hasMore,
+            first_id = shown.Count > 0 ? shown[0].Id : null,
+            last_id = shown.Count > 0 ? shown[^1].Id : null,
+        }).ExecuteAsync(context).ConfigureAwait(false);
+    }
+
+    private static async Task GetAsync(string id, HttpContext context, CallerAuthentication authentication, IChannelStore channels)
+    {
+        if (await authentication.AuthenticateAsync(context).ConfigureAwait(false) is not { } caller)
+        {
+            return;
+        }
+
+        var snapshot = channels.Current;
+        if (snapshot.Candidates(caller.Group, id, Random.Shared).Count == 0)
+        {
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status404NotFound,
+                $"model '{id}' is not served by any channel available to this key").ConfigureAwait(false);
+            return;
+        }
+
+        var model = (id, snapshot.LoadedAt);
+        object body = ClientProtocols.Of(context.Request) == ClientProtocol.OpenAI ? OpenAIModel(model) : AnthropicModel(model);
+        await Results.Json(body).ExecuteAsync(context).ConfigureAwait(false);
+    }
+
+    private static object AnthropicModel((string Id, DateTimeOffset Created) m) =>
+        new { id = m.Id, type = "model", display_name = m.Id, created_at = m.Created.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture) };
+
+    private static object OpenAIModel((string Id, DateTimeOffset Created) m) =>
+        new { id = m.Id, @object = "model", created = m.Created.ToUnixTimeSeconds(), owned_by = "ccx-proxy" };
+}

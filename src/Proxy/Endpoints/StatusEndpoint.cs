@@ -1,0 +1,63 @@
+using CcxProxy.Access;
+using CcxProxy.Channels;
+using CcxProxy.Redis;
+
+namespace CcxProxy.Endpoints;
+
+/// <summary>
+/// <c>GET /status</c> (needs an access key): every live channel with the file it came from, and every
+/// rejected file with its errors. Shows key fingerprints and header names, never secret values.
+/// </summary>
+internal static class StatusEndpoint
+{
+    public const string Path = "/status";
+
+    public static IEndpointRouteBuilder MapStatus(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGet(Path, async (HttpContext context, CallerAuthentication authentication, IChannelStore channels, RedisConnection redis) =>
+        {
+            if (await authentication.AuthenticateAsync(context).ConfigureAwait(false) is null)
+            {
+                return Results.Empty;
+            }
+
+            var snapshot = channels.Current;
+            return Results.Json(new
+            {
+                version = snapshot.Version,
+                loadedAt = snapshot.LoadedAt,
+                directory = snapshot.Directory,
+                channels = snapshot.Channels.Select(c => new
+                {
+                    name = c.Name,
+                    type = c.Type == ChannelType.OpenAI ? "openai" : "anthropic",
+                    file = c.SourceFile,
+                    enabled = c.Enabled,
+                    baseUrls = c.BaseUrls.Select(u => u.ToString()),
+                    models = c.Models,
+                    modelMapping = c.ModelMapping,
+                    groups = c.Groups,
+                    priority = c.Priority,
+                    weight = c.Weight,
+                    keys = c.ApiKeys.Select(k => k.Fingerprint),
+                    headers = c.Headers.Keys,
+                    timeouts = new
+                    {
+                        connect = c.Timeouts.Connect.TotalSeconds,
+                        responseHeaders = c.Timeouts.ResponseHeaders.TotalSeconds,
+                        idle = c.Timeouts.Idle.TotalSeconds,
+                    },
+                }),
+                rejected = snapshot.Rejected.Select(r => new
+                {
+                    file = r.File,
+                    rejectedAt = r.RejectedAt,
+                    lastGoodStillLive = r.LastGoodStillLive,
+                    errors = r.Errors.Select(e => new { field = e.Field, message = e.Message }),
+                }),
+                redis = new { configured = redis.IsConfigured, connected = redis.IsConnected },
+            });
+        });
+        return endpoints;
+    }
+}

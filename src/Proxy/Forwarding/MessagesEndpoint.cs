@@ -1,0 +1,158 @@
+using CcxProxy.Access;
+using CcxProxy.Channels;
+using CcxProxy.Errors;
+using CcxProxy.Hosting;
+using CcxProxy.Transforms.Forwarding;
+using CcxProxy.Transforms.Json;
+using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy;
+using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Model;
+
+namespace CcxProxy.Forwarding;
+
+/// <summary>
+/// <c>POST /v1/messages</c> and <c>POST /v1/messages/count_tokens</c>: authenticate, read and check the
+/// body once, pick a channel for the caller's group and model, map the model, and forward through
+/// YARP to the channel's cluster.
+/// </summary>
+internal sealed partial class MessagesEndpoint
+{
+    // Far beyond any stream: timeouts are enforced by the endpoint (time to headers) and the relay (idle).
+    private static readonly ForwarderRequestConfig s_requestConfig = new() { ActivityTimeout = TimeSpan.FromDays(1) };
+
+    private readonly CallerAuthentication _authentication;
+    private readonly IChannelStore _channels;
+    private readonly IProxyStateLookup _proxyState;
+    private readonly IHttpForwarder _forwarder;
+    private readonly GatewayOptions _options;
+    private readonly ILogger<MessagesEndpoint> _logger;
+
+    public MessagesEndpoint(CallerAuthentication authentication, IChannelStore channels, IProxyStateLookup proxyState,
+        IHttpForwarder forwarder, IOptions<GatewayOptions> options, ILogger<MessagesEndpoint> logger)
+    {
+        _authentication = authentication;
+        _channels = channels;
+        _proxyState = proxyState;
+        _forwarder = forwarder;
+        _options = options.Value;
+        _logger = logger;
+    }
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        var caller = await _authentication.AuthenticateAsync(context).ConfigureAwait(false);
+        if (caller is null)
+        {
+            return;
+        }
+
+        var body = await RequestBody.ReadAsync(context.Request, _options.MaxRequestBodyBytes, context.RequestAborted).ConfigureAwait(false);
+        if (body is not { } json)
+        {
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status413PayloadTooLarge,
+                $"request body is larger than the gateway's limit of {_options.MaxRequestBodyBytes} bytes").ConfigureAwait(false);
+            return;
+        }
+
+        var scan = JsonModelField.Scan(json.Span);
+        if (scan.Model is not { } model)
+        {
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest, scan.Error!).ConfigureAwait(false);
+            return;
+        }
+
+        var channel = _channels.Current.Candidates(caller.Group, model, Random.Shared)
+            .FirstOrDefault(c => c.Type == ChannelType.Anthropic);
+        if (channel is null)
+        {
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status404NotFound,
+                $"model '{model}' is not served by any channel available to this key").ConfigureAwait(false);
+            return;
+        }
+
+        var upstreamModel = channel.MapModel(model);
+        var call = new UpstreamCall
+        {
+            Body = upstreamModel == model ? json : JsonModelField.Replace(json.Span, scan, upstreamModel),
+            ClientModel = model,
+            UpstreamKey = channel.NextApiKey().Value,
+            Auth = channel.Auth == UpstreamAuthStyle.Bearer ? UpstreamAuth.Bearer : UpstreamAuth.XApiKey,
+            Headers = channel.Headers,
+            IdleTimeout = channel.Timeouts.Idle,
+            MaxResponseBytes = _options.MaxResponseBodyBytes,
+            RequestId = RequestIds.Get(context),
+            ChannelName = channel.Name,
+        };
+        await ForwardAsync(context, channel, call).ConfigureAwait(false);
+    }
+
+    private async Task ForwardAsync(HttpContext context, ChannelConfig channel, UpstreamCall call)
+    {
+        if (!_proxyState.TryGetCluster(channel.Name, out var cluster) || PickDestination(cluster) is not { } destination)
+        {
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status502BadGateway,
+                $"channel '{channel.Name}' has no usable destination").ConfigureAwait(false);
+            return;
+        }
+
+        using var attemptCancellation = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        attemptCancellation.CancelAfter(channel.Timeouts.ResponseHeaders);
+        var attempt = new UpstreamAttempt(() => attemptCancellation.CancelAfter(Timeout.InfiniteTimeSpan));
+        var transformer = new AnthropicPassthroughTransformer(call, attempt);
+
+        var error = await _forwarder.SendAsync(context, destination.Model.Config.Address, cluster.Model.HttpClient,
+            s_requestConfig, transformer, attemptCancellation.Token).ConfigureAwait(false);
+
+        if (error == ForwarderError.None || context.Response.HasStarted || context.RequestAborted.IsCancellationRequested)
+        {
+            return;
+        }
+
+        var exception = context.Features.Get<IForwarderErrorFeature>()?.Exception;
+        if (attempt.UpstreamStatus is null && attemptCancellation.IsCancellationRequested)
+        {
+            Log.UpstreamTimedOut(_logger, channel.Name, channel.Timeouts.ResponseHeaders.TotalSeconds);
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status504GatewayTimeout,
+                $"the upstream of channel '{channel.Name}' did not answer within {channel.Timeouts.ResponseHeaders.TotalSeconds:0} s").ConfigureAwait(false);
+            return;
+        }
+
+        Log.UpstreamFailed(_logger, channel.Name, error, exception?.GetType().Name ?? "none");
+        await GatewayErrors.WriteAsync(context, StatusCodes.Status502BadGateway,
+            $"could not reach the upstream of channel '{channel.Name}' ({Describe(error)})").ConfigureAwait(false);
+    }
+
+    private static DestinationState? PickDestination(ClusterState cluster)
+    {
+        var destinations = cluster.DestinationsState.AvailableDestinations;
+        if (destinations.Count == 0)
+        {
+            destinations = cluster.DestinationsState.AllDestinations;
+        }
+
+        return destinations.Count switch
+        {
+            0 => null,
+            1 => destinations[0],
+            _ => destinations[Random.Shared.Next(destinations.Count)],
+        };
+    }
+
+    private static string Describe(ForwarderError error) => error switch
+    {
+        ForwarderError.Request => "connection failed or was reset",
+        ForwarderError.RequestTimedOut => "timed out",
+        ForwarderError.ResponseHeaders => "bad response headers",
+        _ => error.ToString(),
+    };
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Warning, "Upstream of channel {Channel} did not send response headers within {Seconds} s")]
+        public static partial void UpstreamTimedOut(ILogger logger, string channel, double seconds);
+
+        [LoggerMessage(2, LogLevel.Warning, "Upstream of channel {Channel} failed: {Error} ({ExceptionType})")]
+        public static partial void UpstreamFailed(ILogger logger, string channel, ForwarderError error, string exceptionType);
+    }
+}

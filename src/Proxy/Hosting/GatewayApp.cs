@@ -1,0 +1,112 @@
+using CcxProxy.Access;
+using CcxProxy.Channels;
+using CcxProxy.Endpoints;
+using CcxProxy.Errors;
+using CcxProxy.Forwarding;
+using CcxProxy.Redis;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace CcxProxy.Hosting;
+
+/// <summary>Builds the gateway: the same code path for <c>dotnet run</c>, the container and the tests.</summary>
+public static partial class GatewayApp
+{
+    /// <summary>Where the gateway listens when neither <c>--urls</c> nor <c>ASPNETCORE_URLS</c> says otherwise.</summary>
+    public const string DefaultUrls = "http://*:3000";
+
+    /// <summary>Builds the application.</summary>
+    /// <param name="args">Command-line arguments (configuration overrides such as <c>--urls</c>).</param>
+    /// <param name="configure">Lets tests add configuration or replace services before the app is built.</param>
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args });
+        configure?.Invoke(builder);
+        if (string.IsNullOrEmpty(builder.Configuration[WebHostDefaults.ServerUrlsKey]))
+        {
+            builder.WebHost.UseUrls(DefaultUrls);
+        }
+
+        var gateway = builder.Configuration.GetSection(GatewayOptions.Section).Get<GatewayOptions>() ?? new GatewayOptions();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = gateway.MaxRequestBodyBytes;
+        });
+        builder.Services.AddCcxProxy(builder.Configuration, builder.Environment.ContentRootPath);
+
+        var app = builder.Build();
+        app.UseCcxProxy();
+        return app;
+    }
+
+    /// <summary>Registers the gateway's services (each with TryAdd, so tests can replace any of them first).</summary>
+    public static IServiceCollection AddCcxProxy(this IServiceCollection services, IConfiguration configuration, string contentRoot)
+    {
+        services.Configure<GatewayOptions>(configuration.GetSection(GatewayOptions.Section));
+        services.AddCcxChannels(
+            options =>
+            {
+                options.Directory = Path.GetFullPath(configuration["Channels:Directory"] ?? "channels", contentRoot);
+                if (double.TryParse(configuration["Channels:PollIntervalSeconds"], System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds > 0)
+                {
+                    options.PollInterval = TimeSpan.FromSeconds(seconds);
+                }
+            },
+            name => configuration[name]);
+        services.AddReverseProxy();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IAccessKeyStore, EnvironmentAccessKeyStore>();
+        services.TryAddSingleton<CallerAuthentication>();
+        services.TryAddSingleton(sp => new RedisConnection(configuration["Redis:Configuration"], sp.GetRequiredService<ILogger<RedisConnection>>()));
+        services.TryAddSingleton<MessagesEndpoint>();
+        return services;
+    }
+
+    /// <summary>The request pipeline and endpoints.</summary>
+    public static WebApplication UseCcxProxy(this WebApplication app)
+    {
+        app.Use((context, next) =>
+        {
+            RequestIds.Assign(context);
+            return next(context);
+        });
+
+        app.MapHealth();
+        app.MapStatus();
+        app.MapModels();
+        var messages = app.Services.GetRequiredService<MessagesEndpoint>();
+        app.MapPost("/v1/messages", messages.HandleAsync);
+        app.MapPost("/v1/messages/count_tokens", messages.HandleAsync);
+
+        // No YARP routes: channels are selected per request from the body. This loads the channel
+        // clusters (YARP's config manager) so the forwarder can use their pooled HTTP clients.
+        app.MapReverseProxy();
+        app.MapFallback(NotFoundAsync);
+
+        WarnAboutAccessKeys(app);
+        return app;
+    }
+
+    private static Task NotFoundAsync(HttpContext context)
+    {
+        var path = context.Request.Path;
+        var message = path.StartsWithSegments("/v1/v1")
+            ? $"no such endpoint: {path}. The base URL must be the gateway's root: drop the trailing /v1 from it (for example ANTHROPIC_BASE_URL=http://host:3000)"
+            : $"no such endpoint: {context.Request.Method} {path}";
+        return GatewayErrors.WriteAsync(context, StatusCodes.Status404NotFound, message);
+    }
+
+    private static void WarnAboutAccessKeys(WebApplication app)
+    {
+        if (app.Services.GetRequiredService<IAccessKeyStore>() is EnvironmentAccessKeyStore { Count: 0 })
+        {
+            Log.NoAccessKeys(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("CcxProxy"));
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Warning, "PROXY_ACCESS_KEY is not set: every request to /v1 will be refused with 401")]
+        public static partial void NoAccessKeys(ILogger logger);
+    }
+}

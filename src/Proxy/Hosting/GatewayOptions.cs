@@ -1,0 +1,14 @@
+namespace CcxProxy.Hosting;
+
+/// <summary>Host settings under <c>Proxy</c> in appsettings.json (see docs/configuration.md).</summary>
+public sealed class GatewayOptions
+{
+    /// <summary>The configuration section name.</summary>
+    public const string Section = "Proxy";
+
+    /// <summary>Largest request body accepted, in bytes; larger ones get 413. Default 32 MiB, Anthropic's own limit.</summary>
+    public long MaxRequestBodyBytes { get; set; } = 32 * 1024 * 1024;
+
+    /// <summary>Largest non-streamed upstream answer the gateway holds to rewrite, in bytes. Default 64 MiB.</summary>
+    public int MaxResponseBodyBytes { get; set; } = 64 * 1024 * 1024;
+}
