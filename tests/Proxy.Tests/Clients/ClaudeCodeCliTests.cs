@@ -1,0 +1,146 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using CcxProxy.TestSupport;
+using CcxProxy.Tests.Support;
+using Microsoft.AspNetCore.Http;
+
+namespace CcxProxy.Tests.Clients;
+
+/// <summary>
+/// The real Claude Code CLI (installed by test.sh at two pinned versions) completes a turn through the
+/// gateway: it asks the model, the model calls the Read tool, the CLI runs it and sends the result
+/// back, and the model's final answer is printed. Offline: the upstream is the fake one, HOME is a
+/// temporary folder, and non-essential traffic is off.
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+public sealed class ClaudeCodeCliTests
+{
+    private const string Secret = "the-password-is-swordfish-42";
+
+    [TestCase("2.1.197")]
+    [TestCase("2.1.330")]
+    [CancelAfter(180_000)]
+    public async Task ClaudePrint_ToolCallTurn_CompletesThroughGateway(string version)
+    {
+        var cli = RepoPaths.ClaudeCli(version);
+        Assert.That(File.Exists(cli), Is.True, $"Claude Code {version} is not installed: run ./test.sh (tools/install-test-deps.sh) first");
+
+        var work = Directory.CreateTempSubdirectory("ccx-claude-").FullName;
+        var home = Directory.CreateTempSubdirectory("ccx-claude-home-").FullName;
+        var file = Path.Combine(work, "note.txt");
+        await File.WriteAllTextAsync(file, Secret + "\n");
+
+        await using var upstream = await FakeUpstream.StartAsync();
+        upstream.Handler = (request, context) => ScriptedModel(request, context, file);
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
+        {
+            ["claude.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl,
+                """ "modelMapping": { "sonnet": "fake-sonnet", "haiku": "fake-haiku", "opus": "fake-opus" } """),
+        });
+
+        var (exit, stdout, stderr) = await RunAsync(cli, work, home, gateway.BaseUrl,
+            ["-p", "Read note.txt and tell me what it says.", "--model", "claude-sonnet-4-6", "--allowedTools", "Read", "--output-format", "text"]);
+
+        var transcript = $"exit {exit}\nstdout:\n{stdout}\nstderr:\n{stderr}\nupstream saw:\n" +
+            string.Join("\n", upstream.Requests.Select(r => $"{r.Method} {r.Path}{r.QueryString} model={r.Model}"));
+        Assert.That(exit, Is.EqualTo(0), transcript);
+        Assert.That(stdout, Does.Contain("The note says: " + Secret), transcript);
+
+        // The tool result went back through the gateway with the file's content, under the mapped model.
+        var followUp = upstream.Requests.Where(r => r.Path == "/v1/messages" && HasToolResult(r)).ToList();
+        Assert.That(followUp, Is.Not.Empty, transcript);
+        Assert.That(followUp[0].Body, Does.Contain(Secret));
+        Assert.That(followUp[0].Model, Is.EqualTo("fake-sonnet"));
+        Assert.That(followUp[0].Header("x-api-key"), Is.EqualTo(FakeKeys.Upstream));
+        Assert.That(upstream.Requests.SelectMany(r => r.Headers.Values), Has.None.Contains(TestGateway.AccessKey));
+    }
+
+    /// <summary>
+    /// Plays the model: the main turn (it offers the Read tool) gets a tool call; the turn carrying the tool
+    /// result gets the final answer; anything else Claude Code asks (titles, checks) gets a short text.
+    /// </summary>
+    private static Task ScriptedModel(RecordedRequest request, HttpContext context, string file)
+    {
+        if (request.Path != "/v1/messages")
+        {
+            return FakeUpstream.CreateDefaultHandler(new FakeUpstreamOptions())(request, context);
+        }
+
+        var model = request.Model ?? "fake";
+        if (HasToolResult(request))
+        {
+            var result = request.Json!["messages"]!.AsArray().Last()!.ToJsonString();
+            var content = result.Contains(Secret, StringComparison.Ordinal) ? Secret : "nothing";
+            return Answer(request, context, FakeAnthropic.TextStream(model, "The note says: " + content, 3),
+                [FakeAnthropic.TextBlock("The note says: " + content)], "end_turn");
+        }
+
+        var offersRead = request.Json!["tools"] is JsonArray tools && tools.Any(t => t?["name"]?.GetValue<string>() == "Read");
+        if (offersRead)
+        {
+            var input = new JsonObject { ["file_path"] = file };
+            return Answer(request, context, FakeAnthropic.ToolUseStream(model, "toolu_01", "Read", input),
+                [FakeAnthropic.ToolUseBlock("toolu_01", "Read", (JsonObject)input.DeepClone())], "tool_use");
+        }
+
+        return Answer(request, context, FakeAnthropic.TextStream(model, "ok", 1), [FakeAnthropic.TextBlock("ok")], "end_turn");
+    }
+
+    private static Task Answer(RecordedRequest request, HttpContext context, IEnumerable<StreamStep> stream, IEnumerable<JsonObject> blocks, string stopReason) =>
+        request.IsStream
+            ? FakeAnthropic.WriteStreamAsync(context, stream, context.RequestAborted)
+            : FakeAnthropic.WriteMessageAsync(context, request.Model ?? "fake", blocks, stopReason);
+
+    private static bool HasToolResult(RecordedRequest request) =>
+        request.Json?["messages"] is JsonArray messages
+        && messages.LastOrDefault()?["content"] is JsonArray content
+        && content.Any(block => block?["type"]?.GetValue<string>() == "tool_result");
+
+    private static async Task<(int Exit, string Stdout, string Stderr)> RunAsync(string cli, string workingDirectory, string home, Uri gateway, string[] args)
+    {
+        var start = new ProcessStartInfo(cli)
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        // A clean environment: nothing of the machine's own Anthropic settings may leak in.
+        foreach (var name in start.Environment.Keys.Where(k => k.StartsWith("ANTHROPIC_", StringComparison.Ordinal) || k.StartsWith("CLAUDE", StringComparison.Ordinal)).ToList())
+        {
+            start.Environment.Remove(name);
+        }
+
+        start.Environment["HOME"] = home;
+        start.Environment["ANTHROPIC_BASE_URL"] = gateway.ToString().TrimEnd('/');
+        start.Environment["ANTHROPIC_AUTH_TOKEN"] = TestGateway.AccessKey;
+        start.Environment["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] = "1";
+        start.Environment["DISABLE_AUTOUPDATER"] = "1";
+        start.Environment["DISABLE_TELEMETRY"] = "1";
+        start.Environment["DISABLE_ERROR_REPORTING"] = "1";
+
+        using var process = Process.Start(start)!;
+        process.StandardInput.Close();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        try
+        {
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(120));
+        }
+        catch (TimeoutException)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+            return (-1, await stdout, await stderr + "\n(killed after 120 s)");
+        }
+
+        return (process.ExitCode, await stdout, await stderr);
+    }
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a fresh Debian machine, only where it is missing:
+# - redis-server (Debian package): the Redis tests start their own server on a free loopback port;
+# - the Claude Code CLI at two pinned versions (npm), into .test-tools/ in the repository:
+#   2.1.197 is the newest whose "engines" field allows Node 20, 2.1.330 a newer one that installs
+#   with an engines warning and runs fine. The end-to-end tests drive both.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "installing redis-server (apt)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server >/dev/null
+fi
+
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "installing nodejs and npm (apt)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nodejs npm >/dev/null
+fi
+
+for version in 2.1.197 2.1.330; do
+  dir="$root/.test-tools/claude-code-$version"
+  if [ ! -x "$dir/node_modules/.bin/claude" ]; then
+    echo "installing @anthropic-ai/claude-code@$version (npm)"
+    mkdir -p "$dir"
+    (cd "$dir" && npm install --no-audit --no-fund --loglevel=error --prefix "$dir" "@anthropic-ai/claude-code@$version" >/dev/null)
+  fi
+  "$dir/node_modules/.bin/claude" --version >/dev/null
+done
