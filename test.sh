@@ -7,6 +7,10 @@ cd "$root"
 
 tools/install-test-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 
+# The published binary (the same command the Dockerfile runs) is smoke-tested by the suite.
+rm -rf artifacts/publish
+tools/publish.sh artifacts/publish > /dev/null || { echo "0 passed, 1 failed"; exit 1; }
+
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 dotnet test ccx-proxy.sln -c Release --nologo "$@" 2>&1 | tee "$log"

@@ -34,6 +34,9 @@ public static partial class ChannelFileParser
         public const string Idle = "idle";
     }
 
+    /// <summary>Every top-level field a channel file may hold (docs/channels.md documents each).</summary>
+    public static IReadOnlyList<string> TopLevelFields => KnownFields;
+
     private static readonly string[] KnownFields =
     [
         Fields.Name, Fields.Type, Fields.BaseUrl, Fields.BaseUrls, Fields.ApiKeys, Fields.Auth, Fields.Models,
