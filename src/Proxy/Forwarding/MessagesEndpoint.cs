@@ -55,7 +55,7 @@ internal sealed partial class MessagesEndpoint
             return;
         }
 
-        var scan = JsonModelField.Scan(json.Span);
+        var scan = RequestJson.Scan(json.Span);
         if (scan.Model is not { } model)
         {
             await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest, scan.Error!).ConfigureAwait(false);
@@ -74,7 +74,7 @@ internal sealed partial class MessagesEndpoint
         var upstreamModel = channel.MapModel(model);
         var call = new UpstreamCall
         {
-            Body = upstreamModel == model ? json : JsonModelField.Replace(json.Span, scan, upstreamModel),
+            Body = RequestJson.Rewrite(json, scan, upstreamModel, ClampedMaxTokens(scan.MaxTokens, channel.MaxTokens)),
             ClientModel = model,
             UpstreamKey = channel.NextApiKey().Value,
             Auth = channel.Auth == UpstreamAuthStyle.Bearer ? UpstreamAuth.Bearer : UpstreamAuth.XApiKey,
@@ -122,6 +122,10 @@ internal sealed partial class MessagesEndpoint
         await GatewayErrors.WriteAsync(context, StatusCodes.Status502BadGateway,
             $"could not reach the upstream of channel '{channel.Name}' ({Describe(error)})").ConfigureAwait(false);
     }
+
+    /// <summary>The channel's <c>maxTokens</c> when the request asks for more (some upstreams refuse larger values).</summary>
+    private static long? ClampedMaxTokens(long? requested, int? channelLimit) =>
+        requested is { } asked && channelLimit is { } limit && asked > limit ? limit : null;
 
     private static DestinationState? PickDestination(ClusterState cluster)
     {

@@ -57,7 +57,7 @@ internal static class AnthropicResponseRelay
     private static async Task RelayJsonAsync(HttpResponse response, HttpResponseMessage upstream, UpstreamCall call, CancellationToken cancellationToken)
     {
         var body = await ReadBoundedAsync(upstream, call.MaxResponseBytes, cancellationToken).ConfigureAwait(false);
-        var rewritten = JsonModelField.ReplaceIfPresent(body, call.ClientModel);
+        var rewritten = RequestJson.ReplaceModelIfPresent(body, call.ClientModel);
         response.ContentLength = rewritten.Length;
         await response.Body.WriteAsync(rewritten, cancellationToken).ConfigureAwait(false);
     }

@@ -177,6 +177,22 @@ public sealed class MessagesForwardingTests
         Assert.That(seen.Model, Is.EqualTo("up-sonnet-4"));
     }
 
+    [TestCase(64000, 8192)]
+    [TestCase(100, 100)]
+    public async Task Messages_ChannelMaxTokens_ClampsLargerRequests(int requested, int upstreamSees)
+    {
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
+        {
+            ["small.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl, """ "maxTokens": 8192 """),
+        });
+
+        var (response, _) = await gateway.SendAsync(gateway.Post("/v1/messages",
+            $$"""{"model":"claude-opus-4-7","max_tokens":{{requested}},"messages":[{"role":"user","content":"hi"}]}"""));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(_upstream.Requests.Single().Json!["max_tokens"]!.GetValue<int>(), Is.EqualTo(upstreamSees));
+    }
+
     [Test]
     public async Task Head_Root_AnsweredCheaply()
     {

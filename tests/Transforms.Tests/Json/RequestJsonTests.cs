@@ -5,9 +5,9 @@ using CcxProxy.Transforms.Json;
 namespace CcxProxy.Transforms.Tests.Json;
 
 [TestFixture]
-public sealed class JsonModelFieldTests
+public sealed class RequestJsonTests
 {
-    private static ModelScan Scan(string json) => JsonModelField.Scan(Encoding.UTF8.GetBytes(json));
+    private static RequestScan Scan(string json) => RequestJson.Scan(Encoding.UTF8.GetBytes(json));
 
     [TestCase("""{"model":"claude-opus-4-7","max_tokens":1}""", "claude-opus-4-7")]
     [TestCase("""{ "messages": [{"model":"nested"}], "model" : "top" }""", "top")]
@@ -53,7 +53,7 @@ public sealed class JsonModelFieldTests
         const string Before = "{ \"stream\":true,\n \"model\" :\"claude-sonnet-4-6\" , \"x\":\"\\u00e9\", \"n\": 1.50e3}";
         var bytes = Encoding.UTF8.GetBytes(Before);
 
-        var after = Encoding.UTF8.GetString(JsonModelField.Replace(bytes, JsonModelField.Scan(bytes), "deepseek-chat"));
+        var after = Encoding.UTF8.GetString(RequestJson.Rewrite(bytes, RequestJson.Scan(bytes), "deepseek-chat").Span);
 
         Assert.That(after, Is.EqualTo(Before.Replace("claude-sonnet-4-6", "deepseek-chat", StringComparison.Ordinal)));
     }
@@ -63,9 +63,9 @@ public sealed class JsonModelFieldTests
     {
         var bytes = Encoding.UTF8.GetBytes("""{"model":"a"}""");
 
-        var after = JsonModelField.Replace(bytes, JsonModelField.Scan(bytes), "we\"ird\\name");
+        var after = RequestJson.Rewrite(bytes, RequestJson.Scan(bytes), "we\"ird\\name");
 
-        Assert.That(JsonModelField.Scan(after).Model, Is.EqualTo("we\"ird\\name"));
+        Assert.That(RequestJson.Scan(after.Span).Model, Is.EqualTo("we\"ird\\name"));
     }
 
     [Test]
@@ -73,9 +73,33 @@ public sealed class JsonModelFieldTests
     {
         var bytes = Encoding.UTF8.GetBytes("""{"input_tokens":12}""");
 
-        var after = JsonModelField.ReplaceIfPresent(bytes, "client-model");
+        var after = RequestJson.ReplaceModelIfPresent(bytes, "client-model");
 
         Assert.That(after.ToArray(), Is.EqualTo(bytes));
+    }
+
+    [Test]
+    public void Rewrite_ModelAndMaxTokens_BothSplicedInPlace()
+    {
+        const string Before = """{"max_tokens": 64000,"model":"claude-opus-4-7","messages":[{"max_tokens":1}]}""";
+        var bytes = Encoding.UTF8.GetBytes(Before);
+        var scan = RequestJson.Scan(bytes);
+
+        var after = Encoding.UTF8.GetString(RequestJson.Rewrite(bytes, scan, "deepseek-reasoner", 8192).Span);
+
+        Assert.That(scan.MaxTokens, Is.EqualTo(64000));
+        Assert.That(after, Is.EqualTo("""{"max_tokens": 8192,"model":"deepseek-reasoner","messages":[{"max_tokens":1}]}"""));
+    }
+
+    [Test]
+    public void Rewrite_NothingChanges_SameMemoryReturned()
+    {
+        var bytes = Encoding.UTF8.GetBytes("""{"model":"m","max_tokens":5}""");
+        ReadOnlyMemory<byte> memory = bytes;
+
+        var after = RequestJson.Rewrite(memory, RequestJson.Scan(bytes), "m", 5);
+
+        Assert.That(after.Equals(memory), Is.True);
     }
 
     [Test]
@@ -83,7 +107,7 @@ public sealed class JsonModelFieldTests
     {
         var bytes = Encoding.UTF8.GetBytes("""{"id":"msg_1","type":"message","model":"deepseek-chat","content":[]}""");
 
-        var after = Encoding.UTF8.GetString(JsonModelField.ReplaceIfPresent(bytes, "claude-opus-4-7").Span);
+        var after = Encoding.UTF8.GetString(RequestJson.ReplaceModelIfPresent(bytes, "claude-opus-4-7").Span);
 
         Assert.That(after, Is.EqualTo("""{"id":"msg_1","type":"message","model":"claude-opus-4-7","content":[]}"""));
     }

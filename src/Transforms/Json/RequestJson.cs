@@ -1,0 +1,167 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace CcxProxy.Transforms.Json;
+
+/// <summary>
+/// Reads and rewrites the top-level <c>model</c> and <c>max_tokens</c> of a JSON request (or the
+/// <c>model</c> of a JSON response) without re-serialising the rest: every other byte is kept exactly
+/// as the client sent it (thinking signatures, key order, number formats), and the document is parsed
+/// once, by a forward-only <see cref="Utf8JsonReader"/> that also validates it.
+/// </summary>
+public static class RequestJson
+{
+    /// <summary>Validates <paramref name="json"/> as one JSON object and finds its top-level fields.</summary>
+    /// <returns>The scan result; <see cref="RequestScan.Error"/> says why a body is not usable.</returns>
+    public static RequestScan Scan(ReadOnlySpan<byte> json)
+    {
+        if (json.IsEmpty)
+        {
+            return RequestScan.Failed("the request body is empty: send a JSON object");
+        }
+
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow });
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return RequestScan.Failed("the request body must be a JSON object");
+            }
+
+            var sawModel = false;
+            string? model = null;
+            var modelRange = default(Range);
+            long? maxTokens = null;
+            var maxTokensRange = default(Range);
+            while (reader.Read() && !(reader.TokenType == JsonTokenType.EndObject && reader.CurrentDepth == 0))
+            {
+                // At depth 1 we are on a property name: read its value, skip containers whole.
+                var isModel = reader.ValueTextEquals("model"u8);
+                var isMaxTokens = reader.ValueTextEquals("max_tokens"u8);
+                reader.Read();
+                var token = new Range((int)reader.TokenStartIndex, (int)reader.BytesConsumed);
+                if (isModel)
+                {
+                    sawModel = true;
+                    model = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                    modelRange = token;
+                }
+                else if (isMaxTokens && reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var value))
+                {
+                    maxTokens = value;
+                    maxTokensRange = token;
+                }
+
+                if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+                {
+                    reader.Skip();
+                }
+            }
+
+            // Anything but whitespace after the closing brace makes this read throw.
+            reader.Read();
+
+            if (!sawModel)
+            {
+                return RequestScan.Failed("model: field required");
+            }
+
+            if (string.IsNullOrWhiteSpace(model))
+            {
+                return RequestScan.Failed("model: must be a non-empty string");
+            }
+
+            return new RequestScan(model, modelRange, maxTokens, maxTokensRange, null);
+        }
+        catch (JsonException ex)
+        {
+            return RequestScan.Failed($"malformed JSON: {Describe(ex)}");
+        }
+    }
+
+    /// <summary>
+    /// A copy of <paramref name="json"/> with the model (and, when given, <c>max_tokens</c>) replaced;
+    /// <paramref name="json"/> itself when nothing changes.
+    /// </summary>
+    public static ReadOnlyMemory<byte> Rewrite(ReadOnlyMemory<byte> json, in RequestScan scan, string model, long? maxTokens = null)
+    {
+        if (scan.Model is null)
+        {
+            throw new ArgumentException("the scan found no model", nameof(scan));
+        }
+
+        var edits = new List<(Range Range, byte[] Value)>(2);
+        if (model != scan.Model)
+        {
+            edits.Add((scan.ModelRange, Quoted(model)));
+        }
+
+        if (maxTokens is { } max && scan.MaxTokens is not null && max != scan.MaxTokens)
+        {
+            edits.Add((scan.MaxTokensRange, Encoding.ASCII.GetBytes(max.ToString(CultureInfo.InvariantCulture))));
+        }
+
+        return edits.Count == 0 ? json : Splice(json.Span, edits);
+    }
+
+    /// <summary>Replaces a top-level <c>model</c> when the body has one (responses); otherwise returns it unchanged.</summary>
+    public static ReadOnlyMemory<byte> ReplaceModelIfPresent(ReadOnlyMemory<byte> json, string model)
+    {
+        var scan = Scan(json.Span);
+        return scan.Model is null ? json : Rewrite(json, scan, model);
+    }
+
+    private static byte[] Quoted(string value)
+    {
+        var encoded = JsonEncodedText.Encode(value).EncodedUtf8Bytes;
+        var quoted = new byte[encoded.Length + 2];
+        quoted[0] = quoted[^1] = (byte)'"';
+        encoded.CopyTo(quoted.AsSpan(1));
+        return quoted;
+    }
+
+    private static byte[] Splice(ReadOnlySpan<byte> json, List<(Range Range, byte[] Value)> edits)
+    {
+        edits.Sort((a, b) => a.Range.Start.Value.CompareTo(b.Range.Start.Value));
+        var length = json.Length;
+        foreach (var (range, value) in edits)
+        {
+            length += value.Length - (range.End.Value - range.Start.Value);
+        }
+
+        var result = new byte[length];
+        int from = 0, to = 0;
+        foreach (var (range, value) in edits)
+        {
+            var keep = json[from..range.Start.Value];
+            keep.CopyTo(result.AsSpan(to));
+            to += keep.Length;
+            value.CopyTo(result.AsSpan(to));
+            to += value.Length;
+            from = range.End.Value;
+        }
+
+        json[from..].CopyTo(result.AsSpan(to));
+        return result;
+    }
+
+    private static string Describe(JsonException ex)
+    {
+        var message = ex.Message;
+        var cut = message.IndexOf(" LineNumber", StringComparison.Ordinal);
+        message = (cut > 0 ? message[..cut] : message).TrimEnd();
+        return ex.LineNumber is { } line ? $"{message} (line {line + 1}, position {ex.BytePositionInLine + 1})" : message;
+    }
+}
+
+/// <summary>The result of <see cref="RequestJson.Scan"/>.</summary>
+/// <param name="Model">The model name, or null when the body is unusable.</param>
+/// <param name="ModelRange">Where the model's JSON token (quotes included) is in the body.</param>
+/// <param name="MaxTokens">The top-level <c>max_tokens</c> when it is an integer; otherwise null.</param>
+/// <param name="MaxTokensRange">Where that number is in the body.</param>
+/// <param name="Error">Why the body is unusable, phrased for the caller; null when usable.</param>
+public readonly record struct RequestScan(string? Model, Range ModelRange, long? MaxTokens, Range MaxTokensRange, string? Error)
+{
+    internal static RequestScan Failed(string error) => new(null, default, null, default, error);
+}
