@@ -1,0 +1,76 @@
+using System.Text.RegularExpressions;
+using CcxProxy.Channels;
+using CcxProxy.Tests.Support;
+
+namespace CcxProxy.Tests.Docs;
+
+/// <summary>The docs cannot drift: their examples load, and every channel field is documented.</summary>
+[TestFixture]
+public sealed partial class DocsExamplesTests
+{
+    private static string Docs => Path.Combine(RepoPaths.Root, "docs");
+
+    // Every env: variable the examples name resolves to a dummy value.
+    private static string? Environment(string name) => "dummy-" + name;
+
+    private static IEnumerable<string> ExampleFiles() =>
+        Directory.EnumerateFiles(Path.Combine(RepoPaths.Root, "docs", "examples", "channels"), "*.json")
+            .Append(Path.Combine(RepoPaths.Root, "channels", "anthropic.json"))
+            .Select(path => Path.GetRelativePath(RepoPaths.Root, path));
+
+    [TestCaseSource(nameof(ExampleFiles))]
+    public void ChannelExample_Loads_WithoutErrors(string relativePath)
+    {
+        var path = Path.Combine(RepoPaths.Root, relativePath);
+
+        var result = ChannelFileParser.Parse(Path.GetFileName(path), File.ReadAllBytes(path), Environment);
+
+        Assert.That(result.Errors, Is.Empty, string.Join("\n", result.Errors));
+        Assert.That(result.IsValid, Is.True);
+    }
+
+    [Test]
+    public void EveryFieldExample_UsesEveryTopLevelField()
+    {
+        var text = File.ReadAllText(Path.Combine(Docs, "examples", "channels", "every-field.json"));
+
+        foreach (var field in ChannelFileParser.TopLevelFields.Where(f => f != "baseUrl"))
+        {
+            Assert.That(text, Does.Contain($"\"{field}\""), field);
+        }
+    }
+
+    [Test]
+    public void ChannelsDoc_DocumentsEveryField()
+    {
+        var documented = FieldRow().Matches(File.ReadAllText(Path.Combine(Docs, "channels.md"))).Select(m => m.Groups[1].Value).ToHashSet();
+
+        Assert.That(documented, Is.SupersetOf(ChannelFileParser.TopLevelFields));
+        Assert.That(documented, Is.SupersetOf(new[] { "timeouts.connect", "timeouts.responseHeaders", "timeouts.idle" }));
+    }
+
+    [Test]
+    public void DeepSeekExample_MapsClaudeCodeModelNames()
+    {
+        var path = Path.Combine(Docs, "examples", "channels", "deepseek.json");
+        var channel = ChannelFileParser.Parse("deepseek.json", File.ReadAllBytes(path), Environment).Channel!;
+
+        Assert.That(channel.MapModel("claude-opus-4-7"), Is.EqualTo("deepseek-reasoner"));
+        Assert.That(channel.MapModel("claude-sonnet-4-6"), Is.EqualTo("deepseek-chat"));
+        Assert.That(channel.MaxTokens, Is.EqualTo(8192));
+    }
+
+    [Test]
+    public void ConfigurationDoc_ShowsTheRealAppSettings()
+    {
+        var doc = File.ReadAllText(Path.Combine(Docs, "configuration.md"));
+        var settings = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(RepoPaths.Root, "appsettings.json")))!;
+
+        Assert.That(doc, Does.Contain($"\"MaxRequestBodyBytes\": {settings["Proxy"]!["MaxRequestBodyBytes"]}"));
+        Assert.That(doc, Does.Contain($"\"PollIntervalSeconds\": {settings["Channels"]!["PollIntervalSeconds"]}"));
+        Assert.That(doc, Does.Contain($"\"Directory\": \"{settings["Channels"]!["Directory"]}\""));
+    }
+
+    [GeneratedRegex(@"^\| `([A-Za-z.]+)` \|", RegexOptions.Multiline)]
+    private static partial Regex FieldRow();
+}
