@@ -33,7 +33,7 @@ internal static class StatusEndpoint
                     type = c.Type == ChannelType.OpenAI ? "openai" : "anthropic",
                     file = c.SourceFile,
                     enabled = c.Enabled,
-                    baseUrls = c.BaseUrls.Select(u => u.ToString()),
+                    baseUrls = c.BaseUrls.Select(u => u.OriginalString),
                     models = c.Models,
                     modelMapping = c.ModelMapping,
                     groups = c.Groups,

@@ -1,3 +1,4 @@
+using System.Text.Encodings.Web;
 using System.Text.Json;
 
 namespace CcxProxy.Transforms.Protocols;
@@ -8,6 +9,9 @@ namespace CcxProxy.Transforms.Protocols;
 /// </summary>
 public static class ErrorBodies
 {
+    // Error bodies are JSON read by API clients, never HTML: keep quotes and apostrophes in messages readable.
+    private static readonly JsonWriterOptions s_writerOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>The Anthropic <c>error.type</c> for an HTTP status.</summary>
     public static string AnthropicType(int status) => status switch
     {
@@ -39,7 +43,7 @@ public static class ErrorBodies
     public static byte[] Anthropic(string type, string message, string? requestId)
     {
         using var buffer = new MemoryStream(128 + message.Length);
-        using (var json = new Utf8JsonWriter(buffer))
+        using (var json = new Utf8JsonWriter(buffer, s_writerOptions))
         {
             json.WriteStartObject();
             json.WriteString("type"u8, "error"u8);
@@ -62,7 +66,7 @@ public static class ErrorBodies
     public static byte[] OpenAI(string type, string message, string? code)
     {
         using var buffer = new MemoryStream(128 + message.Length);
-        using (var json = new Utf8JsonWriter(buffer))
+        using (var json = new Utf8JsonWriter(buffer, s_writerOptions))
         {
             json.WriteStartObject();
             json.WriteStartObject("error"u8);

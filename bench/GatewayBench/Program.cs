@@ -1,0 +1,255 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using CcxProxy.TestSupport;
+
+namespace CcxProxy.Bench;
+
+/// <summary>
+/// gateway-bench: the same load against the fake upstream directly and through the gateway (a separate
+/// process), in one run, so the machine's noise hits both sides alike. See bench/README.md.
+/// </summary>
+internal static class Program
+{
+    private const string AccessKey = "bench-key";
+    private const string UpstreamKey = "bench-upstream-key";
+    private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan BuildTimeout = TimeSpan.FromMinutes(10);
+
+    public static async Task<int> Main(string[] args)
+    {
+        var options = BenchOptions.Parse(args, out var error);
+        if (options is null)
+        {
+            if (!string.IsNullOrEmpty(error))
+            {
+                Console.Error.WriteLine($"gateway-bench: {error}");
+            }
+
+            Console.Error.WriteLine(BenchOptions.Usage);
+            return string.IsNullOrEmpty(error) ? 0 : 2;
+        }
+
+        // First Ctrl+C / SIGTERM: stop cleanly (the finally blocks kill the gateway). A second one
+        // terminates at once; the ProcessExit hook in GatewayProcess still kills the gateway.
+        using var stop = new CancellationTokenSource();
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => Cancel(c, stop));
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => Cancel(c, stop));
+
+        try
+        {
+            return await RunAsync(options, stop.Token);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            Console.Error.WriteLine("gateway-bench: stopped.");
+            return 130;
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException or HttpRequestException)
+        {
+            Console.Error.WriteLine($"gateway-bench: {ex.Message}");
+            return 1;
+        }
+    }
+
+    private static void Cancel(PosixSignalContext context, CancellationTokenSource stop)
+    {
+        if (!stop.IsCancellationRequested)
+        {
+            context.Cancel = true;
+            stop.Cancel();
+        }
+    }
+
+    private static async Task<int> RunAsync(BenchOptions options, CancellationToken ct)
+    {
+        var started = DateTimeOffset.UtcNow;
+        var root = FindRepositoryRoot();
+        var dll = Path.GetFullPath(options.GatewayDll ?? Path.Combine(root, "src", "Proxy", "bin", "Release", "net10.0", "ccx-proxy.dll"));
+        if (options.Build || !File.Exists(dll))
+        {
+            await BuildGatewayAsync(root, ct);
+        }
+
+        if (!File.Exists(dll))
+        {
+            throw new InvalidOperationException($"gateway not found at {dll}");
+        }
+
+        Scenario[] scenarios =
+        [
+            new("small", "small-1", Stream: false, UpstreamIndex: 0),
+            new("stream", "stream-1", Stream: true, UpstreamIndex: 1),
+        ];
+        FakeUpstreamOptions[] upstreamOptions = [new(), new() { TextEvents = options.StreamEvents }];
+        var upstreams = new FakeUpstream?[upstreamOptions.Length];
+        var channels = Directory.CreateTempSubdirectory("ccx-bench-channels-");
+        GatewayProcess? gateway = null;
+        var cells = new List<Cell>();
+        try
+        {
+            for (var i = 0; i < upstreams.Length; i++)
+            {
+                upstreams[i] = await FakeUpstream.StartAsync(0, upstreamOptions[i], ct);
+            }
+
+            WriteChannel(channels.FullName, "small.json", upstreams[0]!.BaseUrl, "small-*");
+            WriteChannel(channels.FullName, "stream.json", upstreams[1]!.BaseUrl, "stream-*");
+
+            var environment = new Dictionary<string, string>
+            {
+                ["PROXY_ACCESS_KEY"] = AccessKey,
+                ["Channels__Directory"] = channels.FullName,
+                ["Channels__PollIntervalSeconds"] = "30",
+                ["Redis__Configuration"] = "",
+                ["Logging__LogLevel__Default"] = "Warning",
+                ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            };
+            Console.WriteLine($"gateway-bench: starting {dll}");
+            gateway = await GatewayProcess.StartAsync(dll, root, FreePort.Get(), environment, ReadyTimeout, ct);
+            Console.WriteLine($"gateway-bench: gateway pid {gateway.Id} ready on {gateway.BaseUrl.OriginalString}; " +
+                $"upstreams {upstreams[0]!.BaseUrl.OriginalString} (small), {upstreams[1]!.BaseUrl.OriginalString} (stream, {options.StreamEvents} events)");
+
+            using var client = LoadRunner.CreateClient();
+            var runner = new LoadRunner(client);
+            var duration = TimeSpan.FromSeconds(options.Seconds);
+            foreach (var scenario in scenarios)
+            {
+                foreach (var concurrency in options.Concurrency)
+                {
+                    foreach (var targetName in new[] { Targets.Direct, Targets.Gateway })
+                    {
+                        // A fresh fake per cell: it records every request it gets, and a list growing by
+                        // hundreds of thousands of entries would tilt later cells with GC work.
+                        var index = scenario.UpstreamIndex;
+                        var port = upstreams[index]!.Port;
+                        await upstreams[index]!.DisposeAsync();
+                        upstreams[index] = null;
+                        upstreams[index] = await RestartAsync(port, upstreamOptions[index], ct);
+                        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+                        GC.WaitForPendingFinalizers();
+
+                        var target = targetName == Targets.Direct
+                            ? new Target(targetName, upstreams[index]!.BaseUrl, UpstreamKey)
+                            : new Target(targetName, gateway.BaseUrl, AccessKey);
+                        var warm = await runner.RunAsync(scenario, target, concurrency, TimeSpan.FromSeconds(30), options.Warmup, ct);
+                        var cpuBefore = gateway.CpuTime();
+                        var result = await runner.RunAsync(scenario, target, concurrency, duration, options.MaxRequests, ct);
+                        var cpu = gateway.CpuTime() - cpuBefore;
+                        cells.Add(new Cell(scenario, concurrency, targetName, result, targetName == Targets.Gateway ? cpu : null));
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"  {scenario.Name,-6} c={concurrency,-3} {targetName,-7} {result.RequestsPerSecond,8:0} req/s  p50 {CellResult.Percentile(result.LatencyMs, 0.5),7:0.00} ms  " +
+                            $"p99 {CellResult.Percentile(result.LatencyMs, 0.99),7:0.00} ms  errors {result.Errors} (warm-up errors {warm.Errors})"));
+                    }
+                }
+            }
+
+            var report = Report.Render(options, cells, gateway.ProcStatusBytes("VmHWM"), gateway.ProcStatusBytes("VmRSS"), started);
+            Console.WriteLine();
+            Console.WriteLine(report);
+            var output = Path.GetFullPath(options.Output ?? Path.Combine(root, "bench", "results", "latest.md"));
+            Directory.CreateDirectory(Path.GetDirectoryName(output)!);
+            await File.WriteAllTextAsync(output, report, ct);
+            Console.WriteLine($"gateway-bench: wrote {output}");
+            return cells.Any(c => c.Result.Errors > 0 || c.Result.Ok == 0) ? 3 : 0;
+        }
+        finally
+        {
+            if (gateway is not null)
+            {
+                await gateway.DisposeAsync();
+            }
+
+            foreach (var upstream in upstreams)
+            {
+                if (upstream is not null)
+                {
+                    await upstream.DisposeAsync();
+                }
+            }
+
+            try
+            {
+                channels.Delete(recursive: true);
+            }
+            catch (IOException)
+            {
+                // A temp dir left behind is harmless.
+            }
+        }
+    }
+
+    private static void WriteChannel(string directory, string file, Uri baseUrl, string models)
+        => File.WriteAllText(Path.Combine(directory, file), $$"""
+            {
+              "type": "anthropic",
+              "baseUrl": "{{baseUrl.OriginalString}}",
+              "apiKeys": ["{{UpstreamKey}}"],
+              "models": ["{{models}}"]
+            }
+            """);
+
+    /// <summary>Starts a fake on the port the gateway's channel file names; the old one just released it.</summary>
+    private static async Task<FakeUpstream> RestartAsync(int port, FakeUpstreamOptions options, CancellationToken ct)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await FakeUpstream.StartAsync(port, options, ct);
+            }
+            catch (IOException) when (attempt < 20)
+            {
+                // Address still in use for a moment.
+                await Task.Delay(250, ct);
+            }
+        }
+    }
+
+    private static async Task BuildGatewayAsync(string root, CancellationToken ct)
+    {
+        Console.WriteLine("gateway-bench: dotnet build -c Release src/Proxy");
+        var info = new ProcessStartInfo("dotnet") { WorkingDirectory = root, UseShellExecute = false };
+        foreach (var arg in new[] { "build", "-c", "Release", "src/Proxy", "-nologo", "-v", "quiet" })
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using var build = Process.Start(info) ?? throw new InvalidOperationException("could not start dotnet build");
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(BuildTimeout);
+        try
+        {
+            await build.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            build.Kill(entireProcessTree: true);
+            await build.WaitForExitAsync(CancellationToken.None);
+            ct.ThrowIfCancellationRequested();
+            throw new TimeoutException($"dotnet build did not finish within {BuildTimeout.TotalMinutes:0} minutes");
+        }
+
+        if (build.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"dotnet build -c Release src/Proxy failed with exit code {build.ExitCode}");
+        }
+    }
+
+    /// <summary>The directory holding ccx-proxy.sln, above the program's own binaries or the current directory.</summary>
+    private static string FindRepositoryRoot()
+    {
+        foreach (var start in new[] { AppContext.BaseDirectory, Directory.GetCurrentDirectory() })
+        {
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                if (File.Exists(Path.Combine(dir.FullName, "ccx-proxy.sln")))
+                {
+                    return dir.FullName;
+                }
+            }
+        }
+
+        throw new InvalidOperationException("cannot find ccx-proxy.sln above the program or the current directory");
+    }
+}

@@ -1,0 +1,95 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace CcxProxy.Bench;
+
+/// <summary>One measured cell: a scenario at a concurrency against one target.</summary>
+internal sealed record Cell(Scenario Scenario, int Concurrency, string Target, CellResult Result, TimeSpan? GatewayCpu);
+
+/// <summary>Renders the cells as Markdown: raw numbers, then the gateway's cost relative to direct.</summary>
+internal static class Report
+{
+    public static string Render(BenchOptions options, IReadOnlyList<Cell> cells, long? peakWorkingSet, long? finalWorkingSet, DateTimeOffset started)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var sb = new StringBuilder();
+        sb.AppendLine("# ccx-proxy gateway benchmark");
+        sb.AppendLine();
+        sb.AppendLine(inv, $"- Date: {started:yyyy-MM-dd HH:mm} UTC");
+        sb.AppendLine(inv, $"- Machine: {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription.Trim()}, {RuntimeInformation.OSArchitecture}, .NET {Environment.Version}");
+        sb.AppendLine(inv, $"- Cell: {options.Seconds:0.#} s or {options.MaxRequests} requests, after {options.Warmup} warm-up requests; closed loop, HTTP/1.1, 127.0.0.1");
+        sb.AppendLine(inv, $"- small = non-streaming `/v1/messages`, whole body read; stream = `\"stream\":true`, {options.StreamEvents} text deltas, read to `message_stop`");
+        sb.AppendLine();
+        sb.AppendLine("| Scenario | Conc. | Target | OK | Errors | req/s | p50 ms | p99 ms | TTFB p50 ms | TTFB p99 ms | bytes/resp | gateway CPU µs/req |");
+        sb.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var cell in cells)
+        {
+            var r = cell.Result;
+            var ttfb50 = cell.Scenario.Stream ? Ms(CellResult.Percentile(r.TtfbMs, 0.50)) : "–";
+            var ttfb99 = cell.Scenario.Stream ? Ms(CellResult.Percentile(r.TtfbMs, 0.99)) : "–";
+            var cpu = cell.GatewayCpu is { } c && r.Ok > 0 ? (c.TotalMicroseconds / r.Ok).ToString("0", inv) : "–";
+            sb.AppendLine(inv, $"| {cell.Scenario.Name} | {cell.Concurrency} | {cell.Target} | {r.Ok} | {r.Errors} | {r.RequestsPerSecond:0} | {Ms(CellResult.Percentile(r.LatencyMs, 0.50))} | {Ms(CellResult.Percentile(r.LatencyMs, 0.99))} | {ttfb50} | {ttfb99} | {r.BytesPerResponse:0} | {cpu} |");
+        }
+
+        sb.AppendLine();
+        sb.AppendLine("Gateway cost (gateway − direct; throughput ratio = gateway req/s ÷ direct req/s):");
+        sb.AppendLine();
+        sb.AppendLine("| Scenario | Conc. | +p50 ms | +p99 ms | +TTFB p50 ms | +TTFB p99 ms | throughput ratio |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
+        foreach (var group in cells.GroupBy(c => (c.Scenario.Name, c.Concurrency)))
+        {
+            var direct = group.FirstOrDefault(c => c.Target == Targets.Direct)?.Result;
+            var gateway = group.FirstOrDefault(c => c.Target == Targets.Gateway)?.Result;
+            if (direct is null || gateway is null)
+            {
+                continue;
+            }
+
+            var stream = group.First().Scenario.Stream;
+            sb.AppendLine(inv, $"| {group.Key.Name} | {group.Key.Concurrency} " +
+                $"| {Delta(direct.LatencyMs, gateway.LatencyMs, 0.50)} | {Delta(direct.LatencyMs, gateway.LatencyMs, 0.99)} " +
+                $"| {(stream ? Delta(direct.TtfbMs, gateway.TtfbMs, 0.50) : "–")} | {(stream ? Delta(direct.TtfbMs, gateway.TtfbMs, 0.99) : "–")} " +
+                $"| {(direct.RequestsPerSecond > 0 ? (gateway.RequestsPerSecond / direct.RequestsPerSecond).ToString("0.00", inv) : "–")} |");
+        }
+
+        sb.AppendLine();
+        sb.AppendLine(inv, $"Gateway process peak working set (VmHWM): {Mib(peakWorkingSet)}; at the end (VmRSS): {Mib(finalWorkingSet)}.");
+        var errors = cells.Where(c => c.Result.FirstError is not null).ToList();
+        if (errors.Count > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine("First error of each cell that had errors:");
+            sb.AppendLine();
+            foreach (var cell in errors)
+            {
+                sb.AppendLine(inv, $"- {cell.Scenario.Name} c={cell.Concurrency} {cell.Target}: {OneLine(cell.Result.FirstError!)}");
+            }
+        }
+
+        return sb.ToString();
+    }
+
+    private static string Ms(double value) => double.IsNaN(value) ? "–" : value.ToString(value < 10 ? "0.00" : "0.0", CultureInfo.InvariantCulture);
+
+    private static string Delta(double[] direct, double[] gateway, double p)
+    {
+        var d = CellResult.Percentile(gateway, p) - CellResult.Percentile(direct, p);
+        return double.IsNaN(d) ? "–" : (d >= 0 ? "+" : "") + d.ToString("0.00", CultureInfo.InvariantCulture);
+    }
+
+    private static string Mib(long? bytes) => bytes is { } b ? (b / (1024.0 * 1024.0)).ToString("0.0", CultureInfo.InvariantCulture) + " MiB" : "n/a";
+
+    private static string OneLine(string text)
+    {
+        var line = text.ReplaceLineEndings(" ").Replace("|", "\\|", StringComparison.Ordinal);
+        return line.Length > 200 ? line[..200] + "…" : line;
+    }
+}
+
+/// <summary>Target names, as printed.</summary>
+internal static class Targets
+{
+    public const string Direct = "direct";
+    public const string Gateway = "gateway";
+}
