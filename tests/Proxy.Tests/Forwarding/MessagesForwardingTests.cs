@@ -165,6 +165,32 @@ public sealed class MessagesForwardingTests
     }
 
     [Test]
+    public async Task Stream_ClientDisconnects_UpstreamRequestIsCancelled()
+    {
+        var upstreamAborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _upstream.Handler = async (request, context) =>
+        {
+            context.RequestAborted.Register(() => upstreamAborted.TrySetResult());
+            await FakeAnthropic.WriteStreamAsync(context,
+            [
+                FakeAnthropic.MessageStart("up-opus"),
+                StreamStep.Wait(Task.Delay(Timeout.Infinite, context.RequestAborted)),
+            ], context.RequestAborted);
+        };
+
+        var request = _gateway.Post("/v1/messages", Body("claude-opus-4-7", stream: true));
+        var response = await _gateway.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        var body = await response.Content.ReadAsStreamAsync();
+        var first = await new StreamReader(body).ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.That(first, Is.EqualTo("event: message_start"));
+
+        // The client goes away mid-stream: the gateway must not keep the upstream request open.
+        response.Dispose();
+
+        await upstreamAborted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Test]
     public async Task CountTokens_ForwardedToChannel_WithMappedModel()
     {
         var (response, json) = await _gateway.SendAsync(_gateway.Post("/v1/messages/count_tokens?beta=true",
