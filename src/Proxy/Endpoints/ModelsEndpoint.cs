@@ -58,10 +58,16 @@ internal static class ModelsEndpoint
         }
 
         var query = context.Request.Query;
-        var limit = int.TryParse(query["limit"], NumberStyles.None, CultureInfo.InvariantCulture, out var l) ? l : DefaultLimit;
+        var limitText = query["limit"].ToString();
+        var limit = DefaultLimit;
+        if (limitText.Length > 0 && !int.TryParse(limitText, NumberStyles.None, CultureInfo.InvariantCulture, out limit))
+        {
+            limit = -1;
+        }
+
         if (limit is < 1 or > MaxLimit)
         {
-            await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest, $"limit: must be between 1 and {MaxLimit}").ConfigureAwait(false);
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest, $"limit: must be a whole number between 1 and {MaxLimit}").ConfigureAwait(false);
             return;
         }
 

@@ -39,7 +39,13 @@ internal sealed partial class MessagesEndpoint
         _logger = logger;
     }
 
-    public async Task HandleAsync(HttpContext context)
+    /// <summary>Handles <c>POST /v1/messages</c>.</summary>
+    public Task HandleMessagesAsync(HttpContext context) => HandleAsync(context, "/v1/messages");
+
+    /// <summary>Handles <c>POST /v1/messages/count_tokens</c>.</summary>
+    public Task HandleCountTokensAsync(HttpContext context) => HandleAsync(context, "/v1/messages/count_tokens");
+
+    private async Task HandleAsync(HttpContext context, string upstreamPath)
     {
         var caller = await _authentication.AuthenticateAsync(context).ConfigureAwait(false);
         if (caller is null)
@@ -75,6 +81,7 @@ internal sealed partial class MessagesEndpoint
         var call = new UpstreamCall
         {
             Body = RequestJson.Rewrite(json, scan, upstreamModel, ClampedMaxTokens(scan.MaxTokens, channel.MaxTokens)),
+            UpstreamPath = upstreamPath,
             ClientModel = model,
             UpstreamKey = channel.NextApiKey().Value,
             Auth = channel.Auth == UpstreamAuthStyle.Bearer ? UpstreamAuth.Bearer : UpstreamAuth.XApiKey,

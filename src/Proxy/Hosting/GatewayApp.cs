@@ -75,14 +75,16 @@ public static partial class GatewayApp
         app.MapStatus();
         app.MapModels();
         var messages = app.Services.GetRequiredService<MessagesEndpoint>();
-        app.MapPost("/v1/messages", messages.HandleAsync);
-        app.MapPost("/v1/messages/count_tokens", messages.HandleAsync);
+        app.MapPost("/v1/messages", messages.HandleMessagesAsync);
+        app.MapPost("/v1/messages/count_tokens", messages.HandleCountTokensAsync);
 
         // No YARP routes: channels are selected per request from the body. This loads the channel
         // clusters (YARP's config manager) so the forwarder can use their pooled HTTP clients.
         app.MapReverseProxy();
         app.MapFallback(NotFoundAsync);
 
+        // Start connecting to Redis (when configured) now, in the background, not on the first request.
+        app.Services.GetRequiredService<RedisConnection>();
         WarnAboutAccessKeys(app);
         return app;
     }

@@ -34,6 +34,7 @@ public sealed class AnthropicPassthroughTransformer : HttpTransformer
     public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
     {
         await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken).ConfigureAwait(false);
+        proxyRequest.RequestUri = RequestUtilities.MakeDestinationAddress(destinationPrefix, _call.UpstreamPath, httpContext.Request.QueryString);
         UpstreamHeaders.Apply(proxyRequest, _call, s_removedRequestHeaders);
         if (!proxyRequest.Headers.Contains("anthropic-version"))
         {

@@ -21,6 +21,8 @@ internal static class AnthropicResponseRelay
     {
         var response = context.Response;
         response.Headers.ContentLength = null;
+        // Upstream cookies (CDN bot-management and the like) belong to the gateway's connection, not the client.
+        response.Headers.Remove("Set-Cookie");
         try
         {
             var status = (int)upstream.StatusCode;
@@ -57,6 +59,20 @@ internal static class AnthropicResponseRelay
     private static async Task RelayJsonAsync(HttpResponse response, HttpResponseMessage upstream, UpstreamCall call, CancellationToken cancellationToken)
     {
         var body = await ReadBoundedAsync(upstream, call.MaxResponseBytes, cancellationToken).ConfigureAwait(false);
+        if (!RequestJson.IsJsonObject(body.Span))
+        {
+            // A wrong baseUrl landing on a web page, a captive portal, a CDN challenge: not an answer the
+            // client's SDK can read, so say what came back instead of relaying it.
+            var output = ErrorBodies.Anthropic(ErrorBodies.AnthropicType(502),
+                $"the upstream of channel '{call.ChannelName}' answered HTTP {(int)upstream.StatusCode} with {upstream.Content.Headers.ContentType?.MediaType ?? "no content type"}, not a JSON message",
+                call.RequestId);
+            response.StatusCode = StatusCodes.Status502BadGateway;
+            response.ContentType = "application/json";
+            response.ContentLength = output.Length;
+            await response.Body.WriteAsync(output, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         var rewritten = RequestJson.ReplaceModelIfPresent(body, call.ClientModel);
         response.ContentLength = rewritten.Length;
         await response.Body.WriteAsync(rewritten, cancellationToken).ConfigureAwait(false);

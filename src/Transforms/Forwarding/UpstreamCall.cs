@@ -16,6 +16,12 @@ public sealed class UpstreamCall
     /// <summary>The request body to send, already rewritten (model mapped).</summary>
     public required ReadOnlyMemory<byte> Body { get; init; }
 
+    /// <summary>
+    /// The path to request under the destination's base URL (<c>/v1/messages</c>), spelled canonically
+    /// whatever case the client used; the client's query string is kept.
+    /// </summary>
+    public required string UpstreamPath { get; init; }
+
     /// <summary>The model name the client asked for; responses report this name.</summary>
     public required string ClientModel { get; init; }
 

@@ -105,6 +105,27 @@ public static class RequestJson
         return edits.Count == 0 ? json : Splice(json.Span, edits);
     }
 
+    /// <summary>True when <paramref name="json"/> is exactly one well-formed JSON object.</summary>
+    public static bool IsJsonObject(ReadOnlySpan<byte> json)
+    {
+        var reader = new Utf8JsonReader(json);
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return false;
+            }
+
+            reader.Skip();
+            reader.Read();
+            return true;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Replaces a top-level <c>model</c> when the body has one (responses); otherwise returns it unchanged.</summary>
     public static ReadOnlyMemory<byte> ReplaceModelIfPresent(ReadOnlyMemory<byte> json, string model)
     {

@@ -220,6 +220,31 @@ public sealed class MessagesForwardingTests
     }
 
     [Test]
+    public async Task Messages_PathInOtherCase_UpstreamGetsCanonicalPathAndQuery()
+    {
+        var (response, _) = await _gateway.SendAsync(_gateway.Post("/V1/Messages?beta=true", Body("claude-opus-4-7")));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(_upstream.Requests.Single().Path, Is.EqualTo("/v1/messages"));
+        Assert.That(_upstream.Requests.Single().QueryString, Is.EqualTo("?beta=true"));
+    }
+
+    [Test]
+    public async Task Messages_UpstreamSetsCookie_ClientDoesNotGetIt()
+    {
+        _upstream.Handler = (request, context) =>
+        {
+            context.Response.Headers.SetCookie = "__cf_bm=upstream-session; Path=/";
+            return FakeAnthropic.WriteMessageAsync(context, "up-opus", [FakeAnthropic.TextBlock("hi")]);
+        };
+
+        var (response, _) = await _gateway.SendAsync(_gateway.Post("/v1/messages", Body("claude-opus-4-7")));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(response.Headers.Contains("Set-Cookie"), Is.False);
+    }
+
+    [Test]
     public async Task Head_Root_AnsweredCheaply()
     {
         using var response = await _gateway.Client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/"));
