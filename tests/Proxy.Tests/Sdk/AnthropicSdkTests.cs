@@ -211,4 +211,84 @@ public sealed class AnthropicSdkTests
         Assert.That(ex.ErrorType, Is.EqualTo(ErrorType.OverloadedError));
         Assert.That(_upstream.Requests, Has.Count.EqualTo(1), "MaxRetries is 0: one attempt");
     }
+
+    private static AnthropicClient ClientFor(TestGateway gateway) => new()
+    {
+        ApiKey = TestGateway.AccessKey,
+        BaseUrl = gateway.BaseUrl.GetLeftPart(UriPartial.Authority),
+        MaxRetries = 0,
+        Timeout = CallTimeout,
+    };
+
+    [Test]
+    public async Task Create_BodyOverLimit_ThrowsRequestTooLarge()
+    {
+        await using var gateway = await TestGateway.StartAsync(
+            new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl) },
+            new Dictionary<string, string?> { ["Proxy:MaxRequestBodyBytes"] = "2048" });
+        using var client = ClientFor(gateway);
+
+        var ex = Assert.ThrowsAsync<Anthropic4xxException>(() => client.Messages.Create(Create("claude-opus-4-7", new string('x', 8192)), Ct).WaitAsync(CallTimeout));
+
+        Assert.That((int)ex!.StatusCode, Is.EqualTo(413));
+        Assert.That(ex.ResponseBody, Does.Contain("request_too_large"));
+        Assert.That(_upstream.Requests, Is.Empty);
+    }
+
+    [Test]
+    public async Task Create_UpstreamUnreachable_Throws502ApiError()
+    {
+        await using var gateway = await TestGateway.StartAsync(
+            new Dictionary<string, string> { ["down.json"] = TestGateway.AnthropicChannel(FreePort.ClosedUrl()) });
+        using var client = ClientFor(gateway);
+
+        var ex = Assert.ThrowsAsync<Anthropic5xxException>(() => client.Messages.Create(Create("claude-opus-4-7"), Ct).WaitAsync(CallTimeout));
+
+        Assert.That((int)ex!.StatusCode, Is.EqualTo(502));
+        Assert.That(ex.ErrorType, Is.EqualTo(ErrorType.ApiError));
+        Assert.That(ex.ResponseBody, Does.Contain("down"));
+    }
+
+    [Test]
+    public async Task Create_UpstreamHangs_Throws504TimeoutError()
+    {
+        _upstream.Handler = (_, ctx) => Faults.HangAsync(ctx);
+        await using var gateway = await TestGateway.StartAsync(
+            new Dictionary<string, string> { ["slow.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl, """ "timeouts": { "responseHeaders": 1 } """) });
+        using var client = ClientFor(gateway);
+
+        var ex = Assert.ThrowsAsync<Anthropic5xxException>(() => client.Messages.Create(Create("claude-opus-4-7"), Ct).WaitAsync(CallTimeout));
+
+        Assert.That((int)ex!.StatusCode, Is.EqualTo(504));
+        Assert.That(ex.ErrorType, Is.EqualTo(ErrorType.TimeoutError));
+    }
+
+    [Test]
+    public void CreateStreaming_UpstreamCutMidStream_SdkRaisesAnErrorAfterThePartialText()
+    {
+        _upstream.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx,
+        [
+            FakeAnthropic.MessageStart("up-opus"),
+            FakeAnthropic.TextBlockStart(0),
+            FakeAnthropic.TextDelta(0, "partial "),
+            StreamStep.Abort(),
+        ], ctx.RequestAborted);
+        using var client = Client();
+        var text = new StringBuilder();
+
+        var ex = Assert.CatchAsync(async () =>
+        {
+            await foreach (var item in client.Messages.CreateStreaming(Create("claude-opus-4-7"), Ct).WithCancellation(Ct))
+            {
+                if (item.TryPickContentBlockDelta(out var delta) && delta.Delta.TryPickText(out var t))
+                {
+                    text.Append(t.Text);
+                }
+            }
+        });
+
+        // The client is told the stream failed; it is not handed a silently truncated answer.
+        Assert.That(text.ToString(), Is.EqualTo("partial "));
+        Assert.That(ex!.ToString(), Does.Contain("api_error").Or.Contain("stream broke"));
+    }
 }
