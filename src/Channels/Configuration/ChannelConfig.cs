@@ -70,6 +70,27 @@ public sealed record ChannelConfig
     /// <summary>Optional clamp for <c>max_tokens</c> sent upstream (<c>"maxTokens"</c>, at least 1).</summary>
     public int? MaxTokens { get; init; }
 
+    /// <summary>
+    /// For <c>openai</c> channels: the request field that carries the output limit (<c>"maxTokensField"</c>):
+    /// <c>max_tokens</c> (default; most compatible servers) or <c>max_completion_tokens</c> (OpenAI reasoning models).
+    /// </summary>
+    public string MaxTokensField { get; init; } = "max_tokens";
+
+    /// <summary>For <c>openai</c> channels: ask for the usage chunk when streaming (<c>"streamUsage"</c>, default true).</summary>
+    public bool StreamUsage { get; init; } = true;
+
+    /// <summary>
+    /// For <c>openai</c> channels: send the assistant's earlier thinking back as <c>reasoning_content</c>
+    /// (<c>"passBackReasoning"</c>, default false; DeepSeek requires it on tool-call turns).
+    /// </summary>
+    public bool PassBackReasoning { get; init; }
+
+    /// <summary>
+    /// Drop Claude Code's per-request attribution block from the system prompt so upstream prompt caches
+    /// can hit (<c>"stripClaudeCodeAttribution"</c>; default true unless the channel is api.anthropic.com).
+    /// </summary>
+    public bool StripClaudeCodeAttribution { get; init; }
+
     /// <summary>The file name (not the full path) this channel came from.</summary>
     public required string SourceFile { get; init; }
 
@@ -122,6 +143,10 @@ public sealed record ChannelConfig
             .Append(", Enabled = ").Append(Enabled)
             .Append(", Timeouts = ").Append(Timeouts)
             .Append(", MaxTokens = ").Append(MaxTokens)
+            .Append(", MaxTokensField = ").Append(MaxTokensField)
+            .Append(", StreamUsage = ").Append(StreamUsage)
+            .Append(", PassBackReasoning = ").Append(PassBackReasoning)
+            .Append(", StripClaudeCodeAttribution = ").Append(StripClaudeCodeAttribution)
             .Append(", SourceFile = ").Append(SourceFile);
         return true;
     }

@@ -28,6 +28,10 @@ public static partial class ChannelFileParser
         public const string Enabled = "enabled";
         public const string Timeouts = "timeouts";
         public const string MaxTokens = "maxTokens";
+        public const string MaxTokensField = "maxTokensField";
+        public const string StreamUsage = "streamUsage";
+        public const string PassBackReasoning = "passBackReasoning";
+        public const string StripClaudeCodeAttribution = "stripClaudeCodeAttribution";
         public const string Json = "(json)";
         public const string Connect = "connect";
         public const string ResponseHeaders = "responseHeaders";
@@ -41,7 +45,8 @@ public static partial class ChannelFileParser
     [
         Fields.Name, Fields.Type, Fields.BaseUrl, Fields.BaseUrls, Fields.ApiKeys, Fields.Auth, Fields.Models,
         Fields.ModelMapping, Fields.Priority, Fields.Weight, Fields.Groups, Fields.Headers, Fields.Enabled,
-        Fields.Timeouts, Fields.MaxTokens,
+        Fields.Timeouts, Fields.MaxTokens, Fields.MaxTokensField, Fields.StreamUsage, Fields.PassBackReasoning,
+        Fields.StripClaudeCodeAttribution,
     ];
 
     private static readonly string[] KnownTimeoutFields = [Fields.Connect, Fields.ResponseHeaders, Fields.Idle];
@@ -158,6 +163,13 @@ public static partial class ChannelFileParser
         var enabled = ParseBool(fields, Fields.Enabled, true, errors);
         var timeouts = ParseTimeouts(fields, errors);
         var maxTokens = ParseMaxTokens(fields, errors);
+        var maxTokensField = ParseMaxTokensField(fields, errors);
+        var streamUsage = ParseBool(fields, Fields.StreamUsage, true, errors);
+        var passBackReasoning = ParseBool(fields, Fields.PassBackReasoning, false, errors);
+        // Anthropic's own API gets Claude Code's requests untouched; other hosts cache better without
+        // the attribution block, which changes on every request.
+        var stripAttribution = ParseBool(fields, Fields.StripClaudeCodeAttribution,
+            baseUrls is not null && !baseUrls.All(IsAnthropicApi), errors);
 
         if (errors.Count > 0 || name is null || type is null || baseUrls is null || apiKeys is null)
         {
@@ -180,6 +192,10 @@ public static partial class ChannelFileParser
             Enabled = enabled,
             Timeouts = timeouts,
             MaxTokens = maxTokens,
+            MaxTokensField = maxTokensField,
+            StreamUsage = streamUsage,
+            PassBackReasoning = passBackReasoning,
+            StripClaudeCodeAttribution = stripAttribution,
             SourceFile = fileName,
         };
         return new ChannelParseResult(channel, []);
@@ -245,6 +261,26 @@ public static partial class ChannelFileParser
                 errors.Add(Fields.Type, $"unknown type \"{value}\"; one of: anthropic, openai");
                 return null;
         }
+    }
+
+    private static bool IsAnthropicApi(Uri url) => url.Host.Equals("api.anthropic.com", StringComparison.OrdinalIgnoreCase);
+
+    private static string ParseMaxTokensField(Dictionary<string, JsonElement> fields, ErrorList errors)
+    {
+        const string Fallback = "max_tokens";
+        if (!fields.TryGetValue(Fields.MaxTokensField, out var element))
+        {
+            return Fallback;
+        }
+
+        var value = ExpectString(element, Fields.MaxTokensField, errors);
+        if (value is null or "max_tokens" or "max_completion_tokens")
+        {
+            return value ?? Fallback;
+        }
+
+        errors.Add(Fields.MaxTokensField, $"unknown value \"{value}\"; one of: max_tokens, max_completion_tokens");
+        return Fallback;
     }
 
     private static UpstreamAuthStyle ParseAuth(Dictionary<string, JsonElement> fields, ChannelType? type, ErrorList errors)
