@@ -34,11 +34,17 @@ public static class RequestJson
             var modelRange = default(Range);
             long? maxTokens = null;
             var maxTokensRange = default(Range);
+            var stream = false;
+            var includeUsage = false;
+            Range? attribution = null;
             while (reader.Read() && !(reader.TokenType == JsonTokenType.EndObject && reader.CurrentDepth == 0))
             {
                 // At depth 1 we are on a property name: read its value, skip containers whole.
                 var isModel = reader.ValueTextEquals("model"u8);
                 var isMaxTokens = reader.ValueTextEquals("max_tokens"u8);
+                var isStream = reader.ValueTextEquals("stream"u8);
+                var isStreamOptions = reader.ValueTextEquals("stream_options"u8);
+                var isSystem = reader.ValueTextEquals("system"u8);
                 reader.Read();
                 var token = new Range((int)reader.TokenStartIndex, (int)reader.BytesConsumed);
                 if (isModel)
@@ -51,6 +57,21 @@ public static class RequestJson
                 {
                     maxTokens = value;
                     maxTokensRange = token;
+                }
+
+                else if (isStream)
+                {
+                    stream = reader.TokenType == JsonTokenType.True;
+                }
+                else if (isStreamOptions && reader.TokenType == JsonTokenType.StartObject)
+                {
+                    includeUsage = ReadIncludeUsage(ref reader);
+                    continue;
+                }
+                else if (isSystem && reader.TokenType == JsonTokenType.StartArray)
+                {
+                    attribution = FindAttributionBlock(ref reader);
+                    continue;
                 }
 
                 if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
@@ -72,7 +93,12 @@ public static class RequestJson
                 return RequestScan.Failed("model: must be a non-empty string");
             }
 
-            return new RequestScan(model, modelRange, maxTokens, maxTokensRange, null);
+            return new RequestScan(model, modelRange, maxTokens, maxTokensRange, null)
+            {
+                Stream = stream,
+                IncludeUsage = includeUsage,
+                AttributionBlock = attribution,
+            };
         }
         catch (JsonException ex)
         {
@@ -84,7 +110,7 @@ public static class RequestJson
     /// A copy of <paramref name="json"/> with the model (and, when given, <c>max_tokens</c>) replaced;
     /// <paramref name="json"/> itself when nothing changes.
     /// </summary>
-    public static ReadOnlyMemory<byte> Rewrite(ReadOnlyMemory<byte> json, in RequestScan scan, string model, long? maxTokens = null)
+    public static ReadOnlyMemory<byte> Rewrite(ReadOnlyMemory<byte> json, in RequestScan scan, string model, long? maxTokens = null, bool dropAttribution = false)
     {
         if (scan.Model is null)
         {
@@ -102,7 +128,108 @@ public static class RequestJson
             edits.Add((scan.MaxTokensRange, Encoding.ASCII.GetBytes(max.ToString(CultureInfo.InvariantCulture))));
         }
 
+        if (dropAttribution && scan.AttributionBlock is { } block)
+        {
+            edits.Add((WithComma(json.Span, block), []));
+        }
+
         return edits.Count == 0 ? json : Splice(json.Span, edits);
+    }
+
+    /// <summary>The text Claude Code's per-request attribution block starts with.</summary>
+    public const string AttributionPrefix = "x-anthropic-billing-header:";
+
+    // Inside "stream_options": {...}; leaves the reader on the object's EndObject.
+    private static bool ReadIncludeUsage(ref Utf8JsonReader reader)
+    {
+        var depth = reader.CurrentDepth;
+        var includeUsage = false;
+        while (reader.Read() && reader.CurrentDepth > depth)
+        {
+            var isIncludeUsage = reader.ValueTextEquals("include_usage"u8);
+            reader.Read();
+            includeUsage |= isIncludeUsage && reader.TokenType == JsonTokenType.True;
+            if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+            {
+                reader.Skip();
+            }
+        }
+
+        return includeUsage;
+    }
+
+    // Inside "system": [...]: the range of the first text block whose text starts with the attribution
+    // prefix. Leaves the reader on the array's EndArray.
+    private static Range? FindAttributionBlock(ref Utf8JsonReader reader)
+    {
+        Range? found = null;
+        var arrayDepth = reader.CurrentDepth;
+        while (reader.Read() && reader.CurrentDepth > arrayDepth)
+        {
+            if (reader.TokenType != JsonTokenType.StartObject)
+            {
+                if (reader.TokenType == JsonTokenType.StartArray)
+                {
+                    reader.Skip();
+                }
+
+                continue;
+            }
+
+            var start = (int)reader.TokenStartIndex;
+            var isText = false;
+            var isAttribution = false;
+            var objectDepth = reader.CurrentDepth;
+            while (reader.Read() && reader.CurrentDepth > objectDepth)
+            {
+                var isType = reader.ValueTextEquals("type"u8);
+                var isTextField = reader.ValueTextEquals("text"u8);
+                reader.Read();
+                if (isType && reader.TokenType == JsonTokenType.String)
+                {
+                    isText = reader.ValueTextEquals("text"u8);
+                }
+                else if (isTextField && reader.TokenType == JsonTokenType.String && !reader.ValueIsEscaped)
+                {
+                    isAttribution = reader.ValueSpan.StartsWith("x-anthropic-billing-header:"u8);
+                }
+                else if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+                {
+                    reader.Skip();
+                }
+            }
+
+            if (found is null && isText && isAttribution)
+            {
+                found = new Range(start, (int)reader.BytesConsumed);
+            }
+        }
+
+        return found;
+    }
+
+    // An array element's range widened to take one separating comma with it, so the array stays valid.
+    private static Range WithComma(ReadOnlySpan<byte> json, Range element)
+    {
+        var end = element.End.Value;
+        var after = end;
+        while (after < json.Length && json[after] is (byte)' ' or (byte)'\n' or (byte)'\r' or (byte)'\t')
+        {
+            after++;
+        }
+
+        if (after < json.Length && json[after] == (byte)',')
+        {
+            return new Range(element.Start, after + 1);
+        }
+
+        var before = element.Start.Value - 1;
+        while (before >= 0 && json[before] is (byte)' ' or (byte)'\n' or (byte)'\r' or (byte)'\t')
+        {
+            before--;
+        }
+
+        return before >= 0 && json[before] == (byte)',' ? new Range(before, end) : element;
     }
 
     /// <summary>True when <paramref name="json"/> is exactly one well-formed JSON object.</summary>
@@ -184,5 +311,14 @@ public static class RequestJson
 /// <param name="Error">Why the body is unusable, phrased for the caller; null when usable.</param>
 public readonly record struct RequestScan(string? Model, Range ModelRange, long? MaxTokens, Range MaxTokensRange, string? Error)
 {
+    /// <summary>True when the top-level <c>stream</c> is <c>true</c>.</summary>
+    public bool Stream { get; init; }
+
+    /// <summary>True when <c>stream_options.include_usage</c> is <c>true</c> (OpenAI clients).</summary>
+    public bool IncludeUsage { get; init; }
+
+    /// <summary>Where Claude Code's attribution block is in <c>system</c>, when there is one.</summary>
+    public Range? AttributionBlock { get; init; }
+
     internal static RequestScan Failed(string error) => new(null, default, null, default, error);
 }

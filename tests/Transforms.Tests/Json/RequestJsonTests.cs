@@ -111,4 +111,56 @@ public sealed class RequestJsonTests
 
         Assert.That(after, Is.EqualTo("""{"id":"msg_1","type":"message","model":"claude-opus-4-7","content":[]}"""));
     }
+
+    [TestCase("""{"model":"m","system":[{"type":"text","text":"x-anthropic-billing-header: cc_version=1;"},{"type":"text","text":"You are"}]}""",
+        """{"model":"m","system":[{"type":"text","text":"You are"}]}""")]
+    [TestCase("""{"model":"m","system":[{"type":"text","text":"You are"}, {"text":"x-anthropic-billing-header: v","type":"text"} ]}""",
+        """{"model":"m","system":[{"type":"text","text":"You are"} ]}""")]
+    [TestCase("""{"system":[ {"type":"text","text":"x-anthropic-billing-header: v"} ],"model":"m"}""",
+        """{"system":[  ],"model":"m"}""")]
+    [TestCase("""{"model":"m","system":[{"type":"text","text":"no header here"}]}""",
+        """{"model":"m","system":[{"type":"text","text":"no header here"}]}""")]
+    [TestCase("""{"model":"m","system":"x-anthropic-billing-header: a plain string is left alone"}""",
+        """{"model":"m","system":"x-anthropic-billing-header: a plain string is left alone"}""")]
+    public void Rewrite_DropAttribution_RemovesOnlyThatBlock(string before, string after)
+    {
+        var bytes = Encoding.UTF8.GetBytes(before);
+
+        var result = Encoding.UTF8.GetString(RequestJson.Rewrite(bytes, RequestJson.Scan(bytes), "m", dropAttribution: true).Span);
+
+        Assert.That(result, Is.EqualTo(after));
+    }
+
+    [TestCase("""{"model":"m","stream":true,"stream_options":{"include_usage":true}}""", true, true)]
+    [TestCase("""{"model":"m","stream":true,"stream_options":{"include_usage":false}}""", true, false)]
+    [TestCase("""{"stream_options":{"x":[1,{"include_usage":true}]},"model":"m"}""", false, false)]
+    [TestCase("""{"model":"m"}""", false, false)]
+    public void Scan_StreamAndIncludeUsage_Read(string json, bool stream, bool includeUsage)
+    {
+        var scan = Scan(json);
+
+        Assert.That(scan.Model, Is.EqualTo("m"));
+        Assert.That(scan.Stream, Is.EqualTo(stream));
+        Assert.That(scan.IncludeUsage, Is.EqualTo(includeUsage));
+    }
+
+    [TestCaseSource(typeof(CcxProxy.TestSupport.RecordedRequests), nameof(CcxProxy.TestSupport.RecordedRequests.ClaudeCodeVersions))]
+    public void Rewrite_RecordedClaudeCodeRequest_AttributionGoneEverythingElseIntact(string version)
+    {
+        var bytes = CcxProxy.TestSupport.RecordedRequests.ClaudeCodeFirstTurnBody(version);
+        var scan = RequestJson.Scan(bytes);
+
+        var result = RequestJson.Rewrite(bytes, scan, "deepseek-chat", dropAttribution: true);
+
+        var before = System.Text.Json.Nodes.JsonNode.Parse(bytes)!.AsObject();
+        var after = System.Text.Json.Nodes.JsonNode.Parse(result.Span)!.AsObject();
+        Assert.That(scan.AttributionBlock, Is.Not.Null);
+        Assert.That(after["model"]!.GetValue<string>(), Is.EqualTo("deepseek-chat"));
+        Assert.That(after["system"]!.AsArray(), Has.Count.EqualTo(before["system"]!.AsArray().Count - 1));
+        Assert.That(after["system"]!.ToJsonString(), Does.Not.Contain("x-anthropic-billing-header"));
+        before.Remove("model");
+        after.Remove("model");
+        before["system"]!.AsArray().RemoveAt(0);
+        Assert.That(after.ToJsonString(), Is.EqualTo(before.ToJsonString()));
+    }
 }
