@@ -58,7 +58,7 @@ public static partial class GatewayApp
         services.TryAddSingleton<IAccessKeyStore, EnvironmentAccessKeyStore>();
         services.TryAddSingleton<CallerAuthentication>();
         services.TryAddSingleton(sp => new RedisConnection(configuration["Redis:Configuration"], sp.GetRequiredService<ILogger<RedisConnection>>()));
-        services.TryAddSingleton<MessagesEndpoint>();
+        services.TryAddSingleton<ForwardingEndpoint>();
         return services;
     }
 
@@ -74,9 +74,11 @@ public static partial class GatewayApp
         app.MapHealth();
         app.MapStatus();
         app.MapModels();
-        var messages = app.Services.GetRequiredService<MessagesEndpoint>();
-        app.MapPost("/v1/messages", messages.HandleMessagesAsync);
-        app.MapPost("/v1/messages/count_tokens", messages.HandleCountTokensAsync);
+        var forwarding = app.Services.GetRequiredService<ForwardingEndpoint>();
+        app.MapPost("/v1/messages", forwarding.HandleMessagesAsync);
+        app.MapPost("/v1/messages/count_tokens", forwarding.HandleCountTokensAsync);
+        app.MapPost("/v1/chat/completions", forwarding.HandleChatCompletionsAsync);
+        app.MapPost("/v1/completions", forwarding.HandleCompletionsAsync);
 
         // No YARP routes: channels are selected per request from the body. This loads the channel
         // clusters (YARP's config manager) so the forwarder can use their pooled HTTP clients.

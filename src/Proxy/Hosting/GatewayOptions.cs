@@ -11,4 +11,10 @@ public sealed class GatewayOptions
 
     /// <summary>Largest non-streamed upstream answer the gateway holds to rewrite, in bytes. Default 64 MiB.</summary>
     public int MaxResponseBodyBytes { get; set; } = 64 * 1024 * 1024;
+
+    /// <summary>
+    /// While an upstream stream is silent, a keep-alive goes to the client this often (an Anthropic
+    /// <c>ping</c> event, or an SSE comment for OpenAI clients), in seconds. Default 10.
+    /// </summary>
+    public double StreamKeepAliveSeconds { get; set; } = 10;
 }

@@ -1,3 +1,5 @@
+using CcxProxy.Transforms.Protocols;
+
 namespace CcxProxy.Transforms.Forwarding;
 
 /// <summary>How the upstream expects its key.</summary>
@@ -21,6 +23,21 @@ public sealed class UpstreamCall
     /// whatever case the client used; the client's query string is kept.
     /// </summary>
     public required string UpstreamPath { get; init; }
+
+    /// <summary>True to pass the client's query string on (same protocol on both sides: Claude Code's <c>?beta=true</c>).</summary>
+    public bool KeepQuery { get; init; } = true;
+
+    /// <summary>The protocol the client speaks: errors the gateway makes are written in it.</summary>
+    public WireProtocol ClientProtocol { get; init; } = WireProtocol.Anthropic;
+
+    /// <summary>The protocol the upstream speaks: decides which protocol headers are sent.</summary>
+    public WireProtocol UpstreamProtocol { get; init; } = WireProtocol.Anthropic;
+
+    /// <summary>How the answer is converted for the client.</summary>
+    public required ResponsePlan Plan { get; init; }
+
+    /// <summary>How long the upstream may stay silent mid-stream before the client gets a keep-alive.</summary>
+    public TimeSpan PingInterval { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>The model name the client asked for; responses report this name.</summary>
     public required string ClientModel { get; init; }

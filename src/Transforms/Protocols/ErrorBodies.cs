@@ -39,6 +39,12 @@ public static class ErrorBodies
         _ => "invalid_request_error",
     };
 
+    /// <summary>An error body for <paramref name="status"/> in <paramref name="protocol"/>'s shape.</summary>
+    public static byte[] For(WireProtocol protocol, int status, string message, string? requestId) =>
+        protocol == WireProtocol.OpenAI
+            ? OpenAI(OpenAIType(status), message, code: null)
+            : Anthropic(AnthropicType(status), message, requestId);
+
     /// <summary><c>{"type":"error","error":{"type","message"},"request_id"}</c>.</summary>
     public static byte[] Anthropic(string type, string message, string? requestId)
     {

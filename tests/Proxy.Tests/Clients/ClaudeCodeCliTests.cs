@@ -56,6 +56,88 @@ public sealed class ClaudeCodeCliTests
         Assert.That(upstream.Requests.SelectMany(r => r.Headers.Values), Has.None.Contains(TestGateway.AccessKey));
     }
 
+    [TestCase("2.1.197")]
+    [TestCase("2.1.330")]
+    [CancelAfter(180_000)]
+    public async Task ClaudePrint_ToolCallTurn_CompletesThroughOpenAIChannel(string version)
+    {
+        var cli = RepoPaths.ClaudeCli(version);
+        Assert.That(File.Exists(cli), Is.True, $"Claude Code {version} is not installed: run ./test.sh (tools/install-test-deps.sh) first");
+
+        var work = Directory.CreateTempSubdirectory("ccx-claude-").FullName;
+        var home = Directory.CreateTempSubdirectory("ccx-claude-home-").FullName;
+        var file = Path.Combine(work, "note.txt");
+        await File.WriteAllTextAsync(file, Secret + "\n");
+
+        await using var upstream = await FakeUpstream.StartAsync();
+        upstream.Handler = (request, context) => ScriptedOpenAIModel(request, context, file);
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
+        {
+            ["deepseek.json"] = TestGateway.OpenAIChannel(upstream.BaseUrl,
+                """ "modelMapping": { "sonnet": "deepseek-chat", "haiku": "deepseek-chat", "opus": "deepseek-reasoner" }, "maxTokens": 8192, "passBackReasoning": true """),
+        });
+
+        var (exit, stdout, stderr) = await RunAsync(cli, work, home, gateway.BaseUrl,
+            ["-p", "Read note.txt and tell me what it says.", "--model", "claude-sonnet-4-6", "--allowedTools", "Read", "--output-format", "text"]);
+
+        var transcript = $"exit {exit}\nstdout:\n{stdout}\nstderr:\n{stderr}\nupstream saw:\n" +
+            string.Join("\n", upstream.Requests.Select(r => $"{r.Method} {r.Path}{r.QueryString} model={r.Model}"));
+        Assert.That(exit, Is.EqualTo(0), transcript);
+        Assert.That(stdout, Does.Contain("The note says: " + Secret), transcript);
+
+        var chat = upstream.Requests.Where(r => r.Path == "/v1/chat/completions").ToList();
+        Assert.That(chat, Is.Not.Empty, transcript);
+        Assert.That(chat.All(r => r.Header("authorization") == "Bearer " + FakeKeys.Upstream), Is.True);
+        Assert.That(chat.All(r => r.Model == "deepseek-chat"), Is.True, transcript);
+        Assert.That(chat.All(r => !r.Body.Contains("x-anthropic-billing-header", StringComparison.Ordinal)), Is.True);
+        var followUp = chat.Single(HasOpenAIToolResult);
+        Assert.That(followUp.Body, Does.Contain(Secret));
+        // The assistant turn that made the call went back with its reasoning (passBackReasoning, DeepSeek's rule).
+        var assistant = followUp.Json!["messages"]!.AsArray().Last(m => m!["role"]!.GetValue<string>() == "assistant")!;
+        Assert.That(assistant["tool_calls"]![0]!["function"]!["name"]!.GetValue<string>(), Is.EqualTo("Read"));
+        Assert.That(assistant["reasoning_content"]?.GetValue<string>(), Is.EqualTo("I will read the note."));
+    }
+
+    /// <summary>The same script as <see cref="ScriptedModel"/>, played by an OpenAI Chat Completions upstream.</summary>
+    private static Task ScriptedOpenAIModel(RecordedRequest request, HttpContext context, string file)
+    {
+        if (!request.Path.EndsWith("/chat/completions", StringComparison.Ordinal))
+        {
+            return FakeUpstream.CreateDefaultHandler(new FakeUpstreamOptions())(request, context);
+        }
+
+        const string Model = "deepseek-chat";
+        if (HasOpenAIToolResult(request))
+        {
+            var content = request.Body.Contains(Secret, StringComparison.Ordinal) ? Secret : "nothing";
+            return FakeOpenAI.WriteChatStreamAsync(context,
+            [
+                FakeOpenAI.RoleChunk(Model), FakeOpenAI.TextChunk("The note says: ", Model), FakeOpenAI.TextChunk(content, Model),
+                FakeOpenAI.FinishChunk("stop", Model), FakeOpenAI.UsageChunk(50, 8, 0, Model), FakeOpenAI.Done(),
+            ], context.RequestAborted);
+        }
+
+        var offersRead = request.Json!["tools"] is JsonArray tools && tools.Any(t => t?["function"]?["name"]?.GetValue<string>() == "Read");
+        if (offersRead && request.IsStream)
+        {
+            var args = new JsonObject { ["file_path"] = file }.ToJsonString();
+            return FakeOpenAI.WriteChatStreamAsync(context,
+            [
+                FakeOpenAI.RoleChunk(Model), FakeOpenAI.ReasoningChunk("I will read the note.", Model),
+                FakeOpenAI.ToolCallChunk(0, "call_read_1", "Read", args[..10], Model),
+                FakeOpenAI.ToolCallChunk(0, null, null, args[10..], Model),
+                FakeOpenAI.FinishChunk("tool_calls", Model), FakeOpenAI.UsageChunk(900, 20, 0, Model), FakeOpenAI.Done(),
+            ], context.RequestAborted);
+        }
+
+        return request.IsStream
+            ? FakeOpenAI.WriteChatStreamAsync(context, FakeOpenAI.TextStream(Model, "ok", 1, includeUsage: true), context.RequestAborted)
+            : FakeOpenAI.WriteChatCompletionAsync(context, Model, "ok");
+    }
+
+    private static bool HasOpenAIToolResult(RecordedRequest request) =>
+        request.Json?["messages"] is JsonArray messages && messages.Any(m => m?["role"]?.GetValue<string>() == "tool");
+
     /// <summary>
     /// Plays the model: the main turn (it offers the Read tool) gets a tool call; the turn carrying the tool
     /// result gets the final answer; anything else Claude Code asks (titles, checks) gets a short text.

@@ -92,6 +92,17 @@ public sealed class TestGateway : IAsyncDisposable
         }
         """;
 
+    /// <summary>An OpenAI-protocol channel file pointing at <paramref name="upstream"/> (base URL with its /v1, as the OpenAI SDK takes it).</summary>
+    public static string OpenAIChannel(Uri upstream, string extraFields = "") =>
+        $$"""
+        {
+          "type": "openai",
+          "baseUrl": "{{upstream.GetLeftPart(UriPartial.Authority)}}/v1",
+          "apiKeys": ["env:UPSTREAM_KEY"]{{(extraFields.Length > 0 ? "," : "")}}
+          {{extraFields}}
+        }
+        """;
+
     /// <summary>A POST with the gateway key as x-api-key (or as a bearer token).</summary>
     public HttpRequestMessage Post(string path, string json, bool bearer = false, string? key = AccessKey)
     {

@@ -1,4 +1,5 @@
-using System.Text.Json.Nodes;
+using System.IO.Pipelines;
+using CcxProxy.Transforms.Conversion;
 using CcxProxy.Transforms.Json;
 using CcxProxy.Transforms.Protocols;
 using CcxProxy.Transforms.Sse;
@@ -7,13 +8,13 @@ using Microsoft.AspNetCore.Http;
 namespace CcxProxy.Transforms.Forwarding;
 
 /// <summary>
-/// Relays an Anthropic-protocol upstream response to a Messages API client. Streams are relayed event
-/// by event as they arrive (never buffered whole), with the client's model name put back into
-/// <c>message_start</c>; a stream that breaks, stalls or ends without <c>message_stop</c> ends with an
-/// <c>event: error</c> rather than a silent close. JSON answers get the client's model back; upstream
-/// errors reach the client in Anthropic's error shape.
+/// Relays an upstream response to the client through the call's <see cref="ResponsePlan"/>:
+/// streams event by event as they arrive (never buffered whole), with a keep-alive in the client's
+/// protocol while the upstream is silent and an error frame (never a silent close, never a fake stop)
+/// when it breaks, stalls past the idle timeout or ends early; JSON answers converted whole; upstream
+/// errors in the client's error shape.
 /// </summary>
-internal static class AnthropicResponseRelay
+internal static class ResponseRelay
 {
     private const int MaxErrorBodyBytes = 1024 * 1024;
 
@@ -21,19 +22,18 @@ internal static class AnthropicResponseRelay
     {
         var response = context.Response;
         response.Headers.ContentLength = null;
-        // Upstream cookies (CDN bot-management and the like) belong to the gateway's connection, not the client.
+        // Upstream cookies (CDN bot management and the like) belong to the gateway's connection, not the client.
         response.Headers.Remove("Set-Cookie");
         try
         {
             var status = (int)upstream.StatusCode;
-            var mediaType = upstream.Content.Headers.ContentType?.MediaType;
             if (status >= 400)
             {
                 await RelayErrorAsync(response, upstream, call, cancellationToken).ConfigureAwait(false);
                 attempt.ClientResponseStarted = true;
                 attempt.Outcome = AttemptOutcome.Completed;
             }
-            else if (string.Equals(mediaType, "text/event-stream", StringComparison.OrdinalIgnoreCase))
+            else if (string.Equals(upstream.Content.Headers.ContentType?.MediaType, "text/event-stream", StringComparison.OrdinalIgnoreCase))
             {
                 attempt.Outcome = await RelayStreamAsync(response, upstream, call, attempt, cancellationToken).ConfigureAwait(false);
             }
@@ -63,78 +63,64 @@ internal static class AnthropicResponseRelay
         {
             // A wrong baseUrl landing on a web page, a captive portal, a CDN challenge: not an answer the
             // client's SDK can read, so say what came back instead of relaying it.
-            var output = ErrorBodies.Anthropic(ErrorBodies.AnthropicType(502),
-                $"the upstream of channel '{call.ChannelName}' answered HTTP {(int)upstream.StatusCode} with {upstream.Content.Headers.ContentType?.MediaType ?? "no content type"}, not a JSON message",
-                call.RequestId);
-            response.StatusCode = StatusCodes.Status502BadGateway;
-            response.ContentType = "application/json";
-            response.ContentLength = output.Length;
-            await response.Body.WriteAsync(output, cancellationToken).ConfigureAwait(false);
+            await WriteAsync(response, StatusCodes.Status502BadGateway, ErrorBodies.For(call.ClientProtocol, 502,
+                $"the upstream of channel '{call.ChannelName}' answered HTTP {(int)upstream.StatusCode} with {upstream.Content.Headers.ContentType?.MediaType ?? "no content type"}, not a JSON answer",
+                call.RequestId), cancellationToken).ConfigureAwait(false);
             return;
         }
 
-        var rewritten = RequestJson.ReplaceModelIfPresent(body, call.ClientModel);
-        response.ContentLength = rewritten.Length;
-        await response.Body.WriteAsync(rewritten, cancellationToken).ConfigureAwait(false);
+        await WriteAsync(response, response.StatusCode, call.Plan.ConvertJson(body), cancellationToken).ConfigureAwait(false);
     }
 
     private static async Task RelayErrorAsync(HttpResponse response, HttpResponseMessage upstream, UpstreamCall call, CancellationToken cancellationToken)
     {
         var status = (int)upstream.StatusCode;
         var body = await ReadBoundedAsync(upstream, MaxErrorBodyBytes, cancellationToken).ConfigureAwait(false);
-        byte[] output;
         if (status is 401 or 403)
         {
             // The upstream refused the channel's own key: the caller cannot fix that, and passing a 401 on
             // would tell Claude Code that the caller's key is wrong. Report a gateway-side failure.
-            response.StatusCode = StatusCodes.Status502BadGateway;
-            output = ErrorBodies.Anthropic(
-                ErrorBodies.AnthropicType(502),
+            response.Headers["x-should-retry"] = "false";
+            await WriteAsync(response, StatusCodes.Status502BadGateway, ErrorBodies.For(call.ClientProtocol, 502,
                 $"the upstream of channel '{call.ChannelName}' rejected the channel's credentials (HTTP {status}); the gateway operator must fix the channel's apiKeys",
-                call.RequestId);
-        }
-        else if (ErrorBodies.IsAnthropicError(body.Span))
-        {
-            output = body.ToArray();
-        }
-        else
-        {
-            var message = ErrorBodies.TryReadMessage(body.Span)
-                ?? $"the upstream of channel '{call.ChannelName}' answered HTTP {status} ({upstream.Content.Headers.ContentType?.MediaType ?? "no body"})";
-            output = ErrorBodies.Anthropic(ErrorBodies.AnthropicType(status), message, call.RequestId);
+                call.RequestId), cancellationToken).ConfigureAwait(false);
+            return;
         }
 
-        response.ContentType = "application/json";
-        response.ContentLength = output.Length;
-        if (status is 401 or 403 or 402)
+        var (clientStatus, clientBody) = call.Plan.MapError(status, body);
+        if (clientStatus == 402)
         {
             response.Headers["x-should-retry"] = "false";
         }
 
-        await response.Body.WriteAsync(output, cancellationToken).ConfigureAwait(false);
+        await WriteAsync(response, clientStatus, clientBody, cancellationToken).ConfigureAwait(false);
     }
 
     private static async Task<AttemptOutcome> RelayStreamAsync(HttpResponse response, HttpResponseMessage upstream, UpstreamCall call, UpstreamAttempt attempt, CancellationToken cancellationToken)
     {
+        var converter = call.Plan.CreateStreamConverter();
+        response.ContentType = "text/event-stream; charset=utf-8";
         response.Headers.CacheControl = "no-cache";
         response.Headers["X-Accel-Buffering"] = "no";
         await response.StartAsync(cancellationToken).ConfigureAwait(false);
         attempt.ClientResponseStarted = true;
 
         var client = response.BodyWriter;
+        converter.Begin(client);
+        await client.FlushAsync(cancellationToken).ConfigureAwait(false);
+
         using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var upstreamBody = await upstream.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         await using var _ = upstreamBody.ConfigureAwait(false);
         var reader = new SseReader(upstreamBody);
         await using var __ = reader.ConfigureAwait(false);
-        var sawStop = false;
-        while (true)
+        while (!converter.Finished)
         {
             SseEvent? next;
             idle.CancelAfter(call.IdleTimeout);
             try
             {
-                next = await reader.ReadAsync(idle.Token).ConfigureAwait(false);
+                next = await ReadWithKeepAliveAsync(reader, converter, client, call.PingInterval, idle.Token, cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -142,74 +128,80 @@ internal static class AnthropicResponseRelay
             }
             catch (OperationCanceledException)
             {
-                await WriteStreamErrorAsync(client, "timeout_error",
-                    $"the upstream sent nothing for {call.IdleTimeout.TotalSeconds:0} s; the stream was ended", cancellationToken).ConfigureAwait(false);
+                converter.Fail("timeout_error", $"the upstream sent nothing for {call.IdleTimeout.TotalSeconds:0} s; the stream was ended", client);
+                await TryFlushAsync(client, cancellationToken).ConfigureAwait(false);
                 return AttemptOutcome.IdleTimeout;
             }
             catch (Exception ex) when (ex is IOException or HttpRequestException or SseFormatException)
             {
-                await WriteStreamErrorAsync(client, "api_error", "the upstream stream broke before it finished", cancellationToken).ConfigureAwait(false);
+                converter.Fail("api_error", "the upstream stream broke before it finished", client);
+                await TryFlushAsync(client, cancellationToken).ConfigureAwait(false);
                 return AttemptOutcome.UpstreamCut;
             }
 
             if (next is not { } item)
             {
-                break;
+                var finishedBefore = converter.Finished;
+                converter.End(client);
+                await TryFlushAsync(client, cancellationToken).ConfigureAwait(false);
+                return finishedBefore ? AttemptOutcome.Completed : AttemptOutcome.UpstreamCut;
             }
 
-            if (item.IsComment)
+            converter.Convert(item, client);
+            if (client.UnflushedBytes > 0)
             {
-                SseWriter.WriteComment(client, item.Data);
-            }
-            else
-            {
-                var data = item.EventType == "message_start" ? RestoreModel(item.Data, call.ClientModel) : item.Data;
-                SseWriter.WriteEvent(client, item.EventType, data);
-                sawStop |= item.EventType == "message_stop";
-            }
-
-            await client.FlushAsync(cancellationToken).ConfigureAwait(false);
-            if (sawStop)
-            {
-                // Close promptly after message_stop: clients wait for EOF (PROTOCOLS.md §8 #22).
-                return AttemptOutcome.Completed;
+                await client.FlushAsync(cancellationToken).ConfigureAwait(false);
             }
         }
 
-        await WriteStreamErrorAsync(client, "api_error", "the upstream closed the stream before message_stop", cancellationToken).ConfigureAwait(false);
-        return AttemptOutcome.UpstreamCut;
+        // Finished: close promptly, since clients wait for EOF (PROTOCOLS.md §8 #22).
+        return AttemptOutcome.Completed;
     }
 
-    private static string RestoreModel(string data, string clientModel)
+    /// <summary>The next upstream event; while none comes, a keep-alive to the client every <paramref name="pingInterval"/>.</summary>
+    private static async ValueTask<SseEvent?> ReadWithKeepAliveAsync(SseReader reader, IStreamConverter converter, PipeWriter client,
+        TimeSpan pingInterval, CancellationToken idleToken, CancellationToken clientToken)
+    {
+        var read = reader.ReadAsync(idleToken);
+        if (read.IsCompleted)
+        {
+            return read.Result;
+        }
+
+        var pending = read.AsTask();
+        while (true)
+        {
+            try
+            {
+                // WaitAsync's timer is released as soon as the read completes: no timer per event is left behind.
+                return await pending.WaitAsync(pingInterval, clientToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                converter.Ping(client);
+                await client.FlushAsync(clientToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static async Task TryFlushAsync(PipeWriter client, CancellationToken cancellationToken)
     {
         try
         {
-            if (JsonNode.Parse(data) is JsonObject root && root["message"] is JsonObject message
-                && message["model"]?.GetValue<string>() != clientModel)
-            {
-                message["model"] = clientModel;
-                return root.ToJsonString();
-            }
-        }
-        catch (Exception ex) when (ex is System.Text.Json.JsonException or InvalidOperationException)
-        {
-            // Not ours to fix: relay the event as the upstream sent it.
-        }
-
-        return data;
-    }
-
-    private static async Task WriteStreamErrorAsync(System.IO.Pipelines.PipeWriter client, string type, string message, CancellationToken cancellationToken)
-    {
-        try
-        {
-            SseWriter.WriteEvent(client, "error", ErrorBodies.Anthropic(type, message, requestId: null));
             await client.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
         {
             // The client is gone too; nothing left to tell.
         }
+    }
+
+    private static async Task WriteAsync(HttpResponse response, int status, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    {
+        response.StatusCode = status;
+        response.ContentType = "application/json";
+        response.ContentLength = body.Length;
+        await response.Body.WriteAsync(body, cancellationToken).ConfigureAwait(false);
     }
 
     private static async Task<ReadOnlyMemory<byte>> ReadBoundedAsync(HttpResponseMessage upstream, int limit, CancellationToken cancellationToken)

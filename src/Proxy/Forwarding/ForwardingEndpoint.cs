@@ -1,7 +1,9 @@
+using System.Text;
 using CcxProxy.Access;
 using CcxProxy.Channels;
 using CcxProxy.Errors;
 using CcxProxy.Hosting;
+using CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
 using CcxProxy.Transforms.Forwarding;
 using CcxProxy.Transforms.Json;
 using Microsoft.Extensions.Options;
@@ -12,13 +14,14 @@ using Yarp.ReverseProxy.Model;
 namespace CcxProxy.Forwarding;
 
 /// <summary>
-/// <c>POST /v1/messages</c> and <c>POST /v1/messages/count_tokens</c>: authenticate, read and check the
-/// body once, pick a channel for the caller's group and model, map the model, and forward through
-/// YARP to the channel's cluster.
+/// The forwarded APIs (<c>/v1/messages</c>, <c>/v1/messages/count_tokens</c>, <c>/v1/chat/completions</c>,
+/// <c>/v1/completions</c>): authenticate, read and check the body once, pick a channel for the caller's
+/// group and model (of either protocol), build the upstream call (<see cref="Routes"/>) and forward it
+/// through YARP to the channel's cluster.
 /// </summary>
-internal sealed partial class MessagesEndpoint
+internal sealed partial class ForwardingEndpoint
 {
-    // Far beyond any stream: timeouts are enforced by the endpoint (time to headers) and the relay (idle).
+    // Far beyond any stream: timeouts are enforced here (time to headers) and by the relay (idle).
     private static readonly ForwarderRequestConfig s_requestConfig = new() { ActivityTimeout = TimeSpan.FromDays(1) };
 
     private readonly CallerAuthentication _authentication;
@@ -26,10 +29,10 @@ internal sealed partial class MessagesEndpoint
     private readonly IProxyStateLookup _proxyState;
     private readonly IHttpForwarder _forwarder;
     private readonly GatewayOptions _options;
-    private readonly ILogger<MessagesEndpoint> _logger;
+    private readonly ILogger<ForwardingEndpoint> _logger;
 
-    public MessagesEndpoint(CallerAuthentication authentication, IChannelStore channels, IProxyStateLookup proxyState,
-        IHttpForwarder forwarder, IOptions<GatewayOptions> options, ILogger<MessagesEndpoint> logger)
+    public ForwardingEndpoint(CallerAuthentication authentication, IChannelStore channels, IProxyStateLookup proxyState,
+        IHttpForwarder forwarder, IOptions<GatewayOptions> options, ILogger<ForwardingEndpoint> logger)
     {
         _authentication = authentication;
         _channels = channels;
@@ -40,12 +43,18 @@ internal sealed partial class MessagesEndpoint
     }
 
     /// <summary>Handles <c>POST /v1/messages</c>.</summary>
-    public Task HandleMessagesAsync(HttpContext context) => HandleAsync(context, "/v1/messages");
+    public Task HandleMessagesAsync(HttpContext context) => HandleAsync(context, InboundApi.Messages);
 
     /// <summary>Handles <c>POST /v1/messages/count_tokens</c>.</summary>
-    public Task HandleCountTokensAsync(HttpContext context) => HandleAsync(context, "/v1/messages/count_tokens");
+    public Task HandleCountTokensAsync(HttpContext context) => HandleAsync(context, InboundApi.CountTokens);
 
-    private async Task HandleAsync(HttpContext context, string upstreamPath)
+    /// <summary>Handles <c>POST /v1/chat/completions</c>.</summary>
+    public Task HandleChatCompletionsAsync(HttpContext context) => HandleAsync(context, InboundApi.ChatCompletions);
+
+    /// <summary>Handles <c>POST /v1/completions</c>.</summary>
+    public Task HandleCompletionsAsync(HttpContext context) => HandleAsync(context, InboundApi.Completions);
+
+    private async Task HandleAsync(HttpContext context, InboundApi api)
     {
         var caller = await _authentication.AuthenticateAsync(context).ConfigureAwait(false);
         if (caller is null)
@@ -68,29 +77,28 @@ internal sealed partial class MessagesEndpoint
             return;
         }
 
-        var channel = _channels.Current.Candidates(caller.Group, model, Random.Shared)
-            .FirstOrDefault(c => c.Type == ChannelType.Anthropic);
+        var channel = _channels.Current.Candidates(caller.Group, model, Random.Shared).FirstOrDefault();
         if (channel is null)
         {
             await GatewayErrors.WriteAsync(context, StatusCodes.Status404NotFound,
-                $"model '{model}' is not served by any channel available to this key").ConfigureAwait(false);
+                $"model '{model}' is not served by any channel available to this key", "model_not_found").ConfigureAwait(false);
             return;
         }
 
-        var upstreamModel = channel.MapModel(model);
-        var call = new UpstreamCall
+        if (api == InboundApi.CountTokens && channel.Type == ChannelType.OpenAI)
         {
-            Body = RequestJson.Rewrite(json, scan, upstreamModel, ClampedMaxTokens(scan.MaxTokens, channel.MaxTokens)),
-            UpstreamPath = upstreamPath,
-            ClientModel = model,
-            UpstreamKey = channel.NextApiKey().Value,
-            Auth = channel.Auth == UpstreamAuthStyle.Bearer ? UpstreamAuth.Bearer : UpstreamAuth.XApiKey,
-            Headers = channel.Headers,
-            IdleTimeout = channel.Timeouts.Idle,
-            MaxResponseBytes = _options.MaxResponseBodyBytes,
-            RequestId = RequestIds.Get(context),
-            ChannelName = channel.Name,
-        };
+            // OpenAI-protocol upstreams cannot count tokens: answer with the gateway's documented estimate.
+            await WriteTokenEstimateAsync(context, json).ConfigureAwait(false);
+            return;
+        }
+
+        var (call, error) = Routes.Build(api, channel, json, scan, new CallSettings(RequestIds.Get(context), _options.MaxResponseBodyBytes, TimeSpan.FromSeconds(_options.StreamKeepAliveSeconds)));
+        if (call is null)
+        {
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest, error!).ConfigureAwait(false);
+            return;
+        }
+
         await ForwardAsync(context, channel, call).ConfigureAwait(false);
     }
 
@@ -106,7 +114,7 @@ internal sealed partial class MessagesEndpoint
         using var attemptCancellation = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         attemptCancellation.CancelAfter(channel.Timeouts.ResponseHeaders);
         var attempt = new UpstreamAttempt(() => attemptCancellation.CancelAfter(Timeout.InfiniteTimeSpan));
-        var transformer = new AnthropicPassthroughTransformer(call, attempt);
+        var transformer = new GatewayTransformer(call, attempt);
 
         var error = await _forwarder.SendAsync(context, destination.Model.Config.Address, cluster.Model.HttpClient,
             s_requestConfig, transformer, attemptCancellation.Token).ConfigureAwait(false);
@@ -130,9 +138,16 @@ internal sealed partial class MessagesEndpoint
             $"could not reach the upstream of channel '{channel.Name}' ({Describe(error)})").ConfigureAwait(false);
     }
 
-    /// <summary>The channel's <c>maxTokens</c> when the request asks for more (some upstreams refuse larger values).</summary>
-    private static long? ClampedMaxTokens(long? requested, int? channelLimit) =>
-        requested is { } asked && channelLimit is { } limit && asked > limit ? limit : null;
+    private static Task WriteTokenEstimateAsync(HttpContext context, ReadOnlyMemory<byte> request)
+    {
+        var tokens = MessagesToChat.EstimateInputTokens(request.Span);
+        var body = Encoding.UTF8.GetBytes($$"""{"input_tokens":{{tokens}}}""");
+        context.Response.ContentType = "application/json";
+        context.Response.ContentLength = body.Length;
+        // Said in a header too, so a client that cares can tell an estimate from a count.
+        context.Response.Headers["x-ccx-token-count"] = "estimate";
+        return context.Response.Body.WriteAsync(body, context.RequestAborted).AsTask();
+    }
 
     private static DestinationState? PickDestination(ClusterState cluster)
     {

@@ -1,0 +1,167 @@
+using CcxProxy.Channels;
+using CcxProxy.Transforms.Conversion;
+using CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
+using CcxProxy.Transforms.Conversion.Completions;
+using CcxProxy.Transforms.Conversion.OpenAIToAnthropic;
+using CcxProxy.Transforms.Conversion.Passthrough;
+using CcxProxy.Transforms.Forwarding;
+using CcxProxy.Transforms.Json;
+using CcxProxy.Transforms.Protocols;
+
+namespace CcxProxy.Forwarding;
+
+/// <summary>
+/// For each pair of client API and channel protocol: the upstream path, the request body to send and
+/// the plan that turns the answer back into the client's protocol. The one table of what converts to what.
+/// </summary>
+internal static class Routes
+{
+    public const string AnthropicMessagesPath = "/v1/messages";
+    public const string AnthropicCountTokensPath = "/v1/messages/count_tokens";
+
+    // OpenAI base URLs carry their version segment (https://api.deepseek.com/v1), as the OpenAI SDK takes them.
+    public const string OpenAIChatPath = "/chat/completions";
+
+    /// <summary>The upstream call for <paramref name="api"/> on <paramref name="channel"/>, or the reason the request cannot be converted.</summary>
+    public static (UpstreamCall? Call, string? Error) Build(InboundApi api, ChannelConfig channel, ReadOnlyMemory<byte> body, in RequestScan scan, CallSettings settings)
+    {
+        var clientModel = scan.Model!;
+        var options = new ConversionOptions
+        {
+            UpstreamModel = channel.MapModel(clientModel),
+            MaxTokensLimit = channel.MaxTokens,
+            MaxTokensField = channel.MaxTokensField,
+            IncludeStreamUsage = channel.StreamUsage,
+            PassBackReasoning = channel.PassBackReasoning,
+            StripClaudeCodeAttribution = channel.StripClaudeCodeAttribution,
+        };
+        var clamp = scan.MaxTokens > channel.MaxTokens ? channel.MaxTokens : null;
+        var requestId = settings.RequestId;
+        var includeUsage = scan.IncludeUsage;
+
+        switch (api, channel.Type)
+        {
+            case (InboundApi.Messages or InboundApi.CountTokens, ChannelType.Anthropic):
+            {
+                var upstreamBody = RequestJson.Rewrite(body, scan, options.UpstreamModel, clamp, options.StripClaudeCodeAttribution);
+                return (settings.Call(channel, api == InboundApi.Messages ? AnthropicMessagesPath : AnthropicCountTokensPath,
+                    ThinkingSanitizer.StripGatewayThinking(upstreamBody), clientModel, WireProtocol.Anthropic, WireProtocol.Anthropic, keepQuery: true,
+                    new ResponsePlan
+                    {
+                        MapError = (status, error) => UpstreamErrors.AnthropicInShape(status, error, channel.Name, requestId),
+                        ConvertJson = json => RequestJson.ReplaceModelIfPresent(json, clientModel),
+                        CreateStreamConverter = () => new AnthropicPassthroughStream(clientModel),
+                    }), null);
+            }
+
+            case (InboundApi.Messages, ChannelType.OpenAI):
+            {
+                var converted = MessagesToChat.ConvertRequest(body.Span, options);
+                if (converted.Error is not null)
+                {
+                    return (null, converted.Error);
+                }
+
+                var estimate = MessagesToChat.EstimateInputTokens(body.Span);
+                return (settings.Call(channel, OpenAIChatPath, converted.Body!, clientModel, WireProtocol.Anthropic, WireProtocol.OpenAI, keepQuery: false,
+                    new ResponsePlan
+                    {
+                        MapError = (status, error) => ErrorMapping.OpenAIToAnthropic(status, error.Span, requestId),
+                        ConvertJson = json => MessagesToChat.ConvertResponse(json.Span, clientModel, converted.ToolNames),
+                        CreateStreamConverter = () => MessagesToChat.CreateStreamConverter(clientModel, converted.ToolNames, estimate),
+                    }), null);
+            }
+
+            case (InboundApi.ChatCompletions, ChannelType.OpenAI):
+            {
+                // Same protocol: forwarded as sent, with the model mapped; streamed through as it arrives.
+                var upstreamBody = RequestJson.Rewrite(body, scan, options.UpstreamModel, clamp);
+                return (settings.Call(channel, OpenAIChatPath, upstreamBody, clientModel, WireProtocol.OpenAI, WireProtocol.OpenAI, keepQuery: true,
+                    new ResponsePlan
+                    {
+                        MapError = (status, error) => UpstreamErrors.OpenAIInShape(status, error, channel.Name),
+                        ConvertJson = json => RequestJson.ReplaceModelIfPresent(json, clientModel),
+                        CreateStreamConverter = () => new ChatPassthroughStream(clientModel),
+                    }), null);
+            }
+
+            case (InboundApi.ChatCompletions, ChannelType.Anthropic):
+            {
+                var converted = ChatToMessages.ConvertRequest(body.Span, options);
+                if (converted.Error is not null)
+                {
+                    return (null, converted.Error);
+                }
+
+                return (settings.Call(channel, AnthropicMessagesPath, converted.Body!, clientModel, WireProtocol.OpenAI, WireProtocol.Anthropic, keepQuery: false,
+                    new ResponsePlan
+                    {
+                        MapError = (status, error) => ErrorMapping.AnthropicToOpenAI(status, error.Span),
+                        ConvertJson = json => ChatToMessages.ConvertResponse(json.Span, clientModel),
+                        CreateStreamConverter = () => ChatToMessages.CreateStreamConverter(clientModel, includeUsage),
+                    }), null);
+            }
+
+            case (InboundApi.Completions, ChannelType.OpenAI):
+            {
+                var converted = CompletionsToChat.ConvertRequest(body.Span, options);
+                if (converted.Error is not null)
+                {
+                    return (null, converted.Error);
+                }
+
+                return (settings.Call(channel, OpenAIChatPath, converted.Body!, clientModel, WireProtocol.OpenAI, WireProtocol.OpenAI, keepQuery: false,
+                    new ResponsePlan
+                    {
+                        MapError = (status, error) => UpstreamErrors.OpenAIInShape(status, error, channel.Name),
+                        ConvertJson = json => CompletionsToChat.ConvertResponse(json.Span, clientModel),
+                        CreateStreamConverter = () => CompletionsToChat.CreateStreamConverter(clientModel, includeUsage),
+                    }), null);
+            }
+
+            case (InboundApi.Completions, ChannelType.Anthropic):
+            {
+                var converted = CompletionsToMessages.ConvertRequest(body.Span, options);
+                if (converted.Error is not null)
+                {
+                    return (null, converted.Error);
+                }
+
+                return (settings.Call(channel, AnthropicMessagesPath, converted.Body!, clientModel, WireProtocol.OpenAI, WireProtocol.Anthropic, keepQuery: false,
+                    new ResponsePlan
+                    {
+                        MapError = (status, error) => ErrorMapping.AnthropicToOpenAI(status, error.Span),
+                        ConvertJson = json => CompletionsToMessages.ConvertResponse(json.Span, clientModel),
+                        CreateStreamConverter = () => CompletionsToMessages.CreateStreamConverter(clientModel, includeUsage),
+                    }), null);
+            }
+
+            default:
+                throw new InvalidOperationException($"no route for {api} on a {channel.Type} channel");
+        }
+    }
+}
+
+/// <summary>What every upstream call of one request shares.</summary>
+internal sealed record CallSettings(string? RequestId, int MaxResponseBytes, TimeSpan PingInterval)
+{
+    public UpstreamCall Call(ChannelConfig channel, string path, ReadOnlyMemory<byte> body, string clientModel,
+        WireProtocol client, WireProtocol upstream, bool keepQuery, ResponsePlan plan) => new()
+    {
+        Body = body,
+        UpstreamPath = path,
+        ClientModel = clientModel,
+        UpstreamKey = channel.NextApiKey().Value,
+        Auth = channel.Auth == UpstreamAuthStyle.Bearer ? UpstreamAuth.Bearer : UpstreamAuth.XApiKey,
+        Headers = channel.Headers,
+        IdleTimeout = channel.Timeouts.Idle,
+        PingInterval = PingInterval,
+        MaxResponseBytes = MaxResponseBytes,
+        RequestId = RequestId,
+        ChannelName = channel.Name,
+        ClientProtocol = client,
+        UpstreamProtocol = upstream,
+        KeepQuery = keepQuery,
+        Plan = plan,
+    };
+}

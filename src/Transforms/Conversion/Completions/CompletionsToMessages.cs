@@ -1,0 +1,71 @@
+using System.Text.Json;
+using CcxProxy.Transforms.Conversion.OpenAIToAnthropic;
+
+namespace CcxProxy.Transforms.Conversion.Completions;
+
+/// <summary>
+/// Legacy <c>POST /v1/completions</c> clients against Anthropic Messages upstreams: the prompt becomes one
+/// user message (through the same rules as <see cref="ChatToMessages"/>), the answer a <c>text_completion</c>.
+/// </summary>
+public static class CompletionsToMessages
+{
+    /// <summary>
+    /// Completions request → Anthropic Messages request: the prompt as one user message, max_tokens 4096 when
+    /// absent (Anthropic requires one), the same refusals as <see cref="CompletionsToChat.ConvertRequest"/>.
+    /// </summary>
+    /// <param name="completionsRequest">The client's request body.</param>
+    /// <param name="options">The channel's decisions.</param>
+    /// <returns>The Anthropic request, or the reason it cannot be made.</returns>
+    public static ConvertedRequest ConvertRequest(ReadOnlySpan<byte> completionsRequest, ConversionOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var chat = CompletionsRequest.ToChat(
+            completionsRequest,
+            options with { MaxTokensField = "max_tokens" },
+            defaultMaxTokens: ChatRequestConverter.DefaultMaxTokens);
+        return chat.Body is null ? chat : ChatToMessages.ConvertRequest(chat.Body, options);
+    }
+
+    /// <summary>Anthropic message → <c>text_completion</c> (text blocks joined; thinking and tool calls dropped).</summary>
+    /// <param name="anthropicMessage">The upstream's 200 body.</param>
+    /// <param name="clientModel">The model name the client asked for.</param>
+    /// <returns>The <c>text_completion</c> body.</returns>
+    /// <exception cref="JsonException">The body is not an Anthropic message.</exception>
+    public static byte[] ConvertResponse(ReadOnlySpan<byte> anthropicMessage, string clientModel) =>
+        ConvertResponse(anthropicMessage, clientModel, OpenAIWire.UnixNow(TimeProvider.System));
+
+    /// <summary>Anthropic SSE → <c>text_completion</c> chunks, the usage chunk when asked for, <c>data: [DONE]</c>.</summary>
+    /// <param name="clientModel">The model name the client asked for.</param>
+    /// <param name="includeUsage">The client's <c>stream_options.include_usage</c>.</param>
+    /// <returns>A converter for one response.</returns>
+    public static IStreamConverter CreateStreamConverter(string clientModel, bool includeUsage) =>
+        CreateStreamConverter(clientModel, includeUsage, OpenAIWire.UnixNow(TimeProvider.System), null);
+
+    /// <summary>The same, with <c>created</c> and the fallback id fixed (tests).</summary>
+    internal static IStreamConverter CreateStreamConverter(string clientModel, bool includeUsage, long created, string? fallbackIdSuffix) =>
+        new MessagesStreamToOpenAI(OpenAIWire.Shape.TextCompletion, clientModel, includeUsage, created, fallbackIdSuffix);
+
+    /// <summary>The same, with <c>created</c> fixed (tests).</summary>
+    internal static byte[] ConvertResponse(ReadOnlySpan<byte> anthropicMessage, string clientModel, long created)
+    {
+        var answer = AnthropicAnswer.Parse(anthropicMessage);
+        return OpenAIWire.Write(json =>
+        {
+            json.WriteStartObject();
+            json.WriteString("id"u8, OpenAIWire.MakeId(OpenAIWire.Shape.TextCompletion, answer.Id));
+            json.WriteString("object"u8, "text_completion"u8);
+            json.WriteNumber("created"u8, created);
+            json.WriteString("model"u8, clientModel);
+            json.WriteStartArray("choices"u8);
+            json.WriteStartObject();
+            json.WriteString("text"u8, answer.Text ?? string.Empty);
+            json.WriteNumber("index"u8, 0);
+            json.WriteNull("logprobs"u8);
+            json.WriteString("finish_reason"u8, OpenAIWire.FinishReason(answer.StopReason, OpenAIWire.Shape.TextCompletion));
+            json.WriteEndObject();
+            json.WriteEndArray();
+            OpenAIWire.WriteUsage(json, answer.Usage);
+            json.WriteEndObject();
+        });
+    }
+}

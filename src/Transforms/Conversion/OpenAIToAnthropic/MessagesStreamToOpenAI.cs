@@ -1,0 +1,430 @@
+using System.Buffers;
+using System.Text.Json;
+using CcxProxy.Transforms.Protocols;
+using CcxProxy.Transforms.Sse;
+
+namespace CcxProxy.Transforms.Conversion.OpenAIToAnthropic;
+
+/// <summary>
+/// Anthropic Messages SSE → OpenAI data-only SSE, as <c>chat.completion.chunk</c>s or as legacy
+/// <c>text_completion</c> chunks (PROTOCOLS.md §3.3, §3.4). One state machine serves both shapes so the
+/// rules (tool indices, finish, usage, errors, EOF) cannot drift apart.
+/// </summary>
+/// <remarks>
+/// <list type="bullet">
+/// <item>Every chunk carries the same <c>id</c> (<c>chatcmpl-</c>/<c>cmpl-</c> + the Anthropic message id) and
+/// <c>created</c> (§8 #35).</item>
+/// <item>Tool calls are numbered among tool_use blocks only, 0, 1, 2…, never from the Anthropic block index,
+/// which counts thinking and text blocks too (§8 #6).</item>
+/// <item><c>message_delta</c> writes the finish chunk, then the usage chunk (<c>choices: []</c>) when the client
+/// asked for it; <c>message_stop</c> writes <c>data: [DONE]</c> (§8 #23).</item>
+/// <item>An Anthropic <c>error</c> event, or a stream that ends before its <c>message_delta</c>, becomes
+/// <c>data: {"error":{…}}</c> and the stream stops there, without <c>[DONE]</c>: the OpenAI SDKs raise on an
+/// error object, and a <c>[DONE]</c> after it would only look like a success to hand-written clients (§8 #21).</item>
+/// </list>
+/// </remarks>
+internal sealed class MessagesStreamToOpenAI : IStreamConverter
+{
+    private readonly OpenAIWire.Shape _shape;
+    private readonly string _clientModel;
+    private readonly bool _includeUsage;
+    private readonly long _created;
+    private readonly string? _fallbackIdSuffix;
+
+    // Anthropic content block index → the tool call's ordinal among tool calls.
+    private readonly Dictionary<long, int> _toolIndexByBlock = [];
+    private string? _id;
+    private int _toolCount;
+    private bool _roleSent;
+    private bool _finishSent;
+    private string? _stopReason;
+
+    public MessagesStreamToOpenAI(OpenAIWire.Shape shape, string clientModel, bool includeUsage, long created, string? fallbackIdSuffix)
+    {
+        _shape = shape;
+        _clientModel = clientModel;
+        _includeUsage = includeUsage;
+        _created = created;
+        _fallbackIdSuffix = fallbackIdSuffix;
+    }
+
+    public bool Finished { get; private set; }
+
+    public StreamUsage Usage { get; } = new();
+
+    /// <summary>The mapped finish reason once the upstream sent its <c>message_delta</c>; null before.</summary>
+    public string? FinishReason => _finishSent ? OpenAIWire.FinishReason(_stopReason, _shape) : null;
+
+    // Nothing to say before the upstream's message_start: its id becomes the chunk id. Keep-alives are Ping's job.
+    public void Begin(IBufferWriter<byte> output)
+    {
+    }
+
+    public void Convert(in SseEvent upstreamEvent, IBufferWriter<byte> output)
+    {
+        if (Finished || upstreamEvent.IsComment || upstreamEvent.Data.Length == 0)
+        {
+            return;
+        }
+
+        if (upstreamEvent.Data == "[DONE]")
+        {
+            // Never sent by Anthropic, but some relays add it (§8 #23): treat it as the end of the stream.
+            End(output);
+            return;
+        }
+
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(upstreamEvent.Data);
+        }
+        catch (JsonException)
+        {
+            WriteError("upstream sent an event that is not valid JSON", "server_error", null, output);
+            return;
+        }
+
+        using (doc)
+        {
+            var data = doc.RootElement;
+            var type = OpenAIWire.GetString(data, "type") ?? upstreamEvent.EventType;
+            switch (type)
+            {
+                case "message_start":
+                    OnMessageStart(data, output);
+                    break;
+                case "content_block_start":
+                    OnBlockStart(data, output);
+                    break;
+                case "content_block_delta":
+                    OnBlockDelta(data, output);
+                    break;
+                case "message_delta":
+                    OnMessageDelta(data, output);
+                    break;
+                case "message_stop":
+                    Finish(output);
+                    break;
+                case "error":
+                    var error = data.TryGetProperty("error", out var e) ? e : default;
+                    var anthropicType = OpenAIWire.GetString(error, "type") ?? "api_error";
+                    var message = OpenAIWire.GetString(error, "message") ?? "upstream error";
+                    WriteError(message, ErrorMapping.OpenAITypeFor(anthropicType), anthropicType, output);
+                    break;
+                default:
+                    // ping, content_block_stop, and event types added later: nothing for an OpenAI client.
+                    break;
+            }
+        }
+    }
+
+    public void End(IBufferWriter<byte> output)
+    {
+        if (Finished)
+        {
+            return;
+        }
+
+        if (_finishSent)
+        {
+            // message_delta arrived (the answer is complete), only message_stop was lost: finish normally.
+            Finish(output);
+            return;
+        }
+
+        WriteError("upstream stream ended before it finished", "server_error", null, output);
+    }
+
+    public void Fail(string anthropicErrorType, string message, IBufferWriter<byte> output)
+    {
+        if (!Finished)
+        {
+            WriteError(message, ErrorMapping.OpenAITypeFor(anthropicErrorType), anthropicErrorType, output);
+        }
+    }
+
+    public void Ping(IBufferWriter<byte> output)
+    {
+        if (!Finished)
+        {
+            // OpenAI SDKs skip comment lines; OpenRouter uses the same keep-alive.
+            SseWriter.WriteComment(output, "keep-alive");
+        }
+    }
+
+    private string Id => _id ??= OpenAIWire.IdPrefix(_shape) + (_fallbackIdSuffix ?? OpenAIWire.RandomSuffix());
+
+    private void OnMessageStart(JsonElement data, IBufferWriter<byte> output)
+    {
+        if (data.TryGetProperty("message", out var message))
+        {
+            var upstreamId = OpenAIWire.GetString(message, "id");
+            if (_id is null && !string.IsNullOrEmpty(upstreamId))
+            {
+                _id = OpenAIWire.IdPrefix(_shape) + upstreamId;
+            }
+
+            if (message.TryGetProperty("usage", out var usage))
+            {
+                OpenAIWire.ReadAnthropicUsage(usage, Usage);
+            }
+        }
+
+        EnsureRole(output);
+    }
+
+    private void EnsureRole(IBufferWriter<byte> output)
+    {
+        if (_roleSent)
+        {
+            return;
+        }
+
+        _roleSent = true;
+        if (_shape == OpenAIWire.Shape.Chat)
+        {
+            WriteChunk(output, static (json, _) =>
+            {
+                json.WriteString("role"u8, "assistant"u8);
+                json.WriteString("content"u8, ""u8);
+            }, 0);
+        }
+    }
+
+    private void OnBlockStart(JsonElement data, IBufferWriter<byte> output)
+    {
+        if (!data.TryGetProperty("content_block", out var block))
+        {
+            return;
+        }
+
+        EnsureRole(output);
+        switch (OpenAIWire.GetString(block, "type"))
+        {
+            case "text":
+                WriteText(OpenAIWire.GetString(block, "text"), output);
+                break;
+            case "thinking":
+                WriteReasoning(OpenAIWire.GetString(block, "thinking"), output);
+                break;
+            case "tool_use" when _shape == OpenAIWire.Shape.Chat:
+                if (!OpenAIWire.TryGetLong(data, "index", out var blockIndex))
+                {
+                    blockIndex = -1 - _toolCount;
+                }
+
+                var toolIndex = _toolCount++;
+                _toolIndexByBlock[blockIndex] = toolIndex;
+                var id = OpenAIWire.GetString(block, "id") ?? "toolu_" + OpenAIWire.RandomSuffix();
+                var name = OpenAIWire.GetString(block, "name") ?? string.Empty;
+
+                // Anthropic starts tool blocks with input {} and streams the real input as input_json_delta.
+                // A relay that puts the whole input here (§8 #2) must not lose it.
+                var arguments = block.TryGetProperty("input", out var input) && input.ValueKind == JsonValueKind.Object
+                    && input.EnumerateObject().Any() ? input.GetRawText() : string.Empty;
+                WriteToolCall(output, toolIndex, id, name, arguments);
+                break;
+            default:
+                // redacted_thinking, server tools, and tool_use for legacy Completions (no tools there).
+                break;
+        }
+    }
+
+    private void OnBlockDelta(JsonElement data, IBufferWriter<byte> output)
+    {
+        if (!data.TryGetProperty("delta", out var delta))
+        {
+            return;
+        }
+
+        EnsureRole(output);
+        switch (OpenAIWire.GetString(delta, "type"))
+        {
+            case "text_delta":
+                WriteText(OpenAIWire.GetString(delta, "text"), output);
+                break;
+            case "thinking_delta":
+                WriteReasoning(OpenAIWire.GetString(delta, "thinking"), output);
+                break;
+            case "input_json_delta" when _shape == OpenAIWire.Shape.Chat:
+                var fragment = OpenAIWire.GetString(delta, "partial_json");
+                if (!string.IsNullOrEmpty(fragment)
+                    && OpenAIWire.TryGetLong(data, "index", out var blockIndex)
+                    && _toolIndexByBlock.TryGetValue(blockIndex, out var toolIndex))
+                {
+                    WriteToolCall(output, toolIndex, null, null, fragment);
+                }
+
+                break;
+            default:
+                // signature_delta: signatures have no OpenAI home (§7), and new-api's "\n" for them is noise.
+                // citations_delta and unknown deltas: nothing to show.
+                break;
+        }
+    }
+
+    private void OnMessageDelta(JsonElement data, IBufferWriter<byte> output)
+    {
+        if (data.TryGetProperty("usage", out var usage))
+        {
+            // output_tokens is cumulative; input and cache fields, when present, are the final counts.
+            OpenAIWire.ReadAnthropicUsage(usage, Usage);
+        }
+
+        if (_finishSent)
+        {
+            return;
+        }
+
+        if (data.TryGetProperty("delta", out var delta))
+        {
+            _stopReason = OpenAIWire.GetString(delta, "stop_reason");
+        }
+
+        EnsureRole(output);
+        WriteFinishAndUsage(output);
+    }
+
+    private void WriteFinishAndUsage(IBufferWriter<byte> output)
+    {
+        _finishSent = true;
+        var finish = OpenAIWire.FinishReason(_stopReason, _shape);
+        WriteChunk(output, null, 0, finish);
+        if (_includeUsage)
+        {
+            WriteUsageChunk(output);
+        }
+    }
+
+    private void Finish(IBufferWriter<byte> output)
+    {
+        EnsureRole(output);
+        if (!_finishSent)
+        {
+            // message_stop without message_delta: still end with a finish chunk, or clients wait for one (§8 #21).
+            WriteFinishAndUsage(output);
+        }
+
+        SseWriter.WriteEvent(output, null, "[DONE]"u8);
+        Finished = true;
+    }
+
+    private void WriteText(string? text, IBufferWriter<byte> output)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            return;
+        }
+
+        WriteChunk(output, static (json, t) => json.WriteString("content"u8, t), text);
+    }
+
+    private void WriteReasoning(string? text, IBufferWriter<byte> output)
+    {
+        // Legacy Completions has no place for reasoning: it is dropped (§3.4).
+        if (string.IsNullOrEmpty(text) || _shape != OpenAIWire.Shape.Chat)
+        {
+            return;
+        }
+
+        WriteChunk(output, static (json, t) => json.WriteString("reasoning_content"u8, t), text);
+    }
+
+    private void WriteToolCall(IBufferWriter<byte> output, int index, string? id, string? name, string arguments) =>
+        WriteChunk(output, (json, _) =>
+        {
+            json.WriteStartArray("tool_calls"u8);
+            json.WriteStartObject();
+            json.WriteNumber("index"u8, index);
+            if (id is not null)
+            {
+                json.WriteString("id"u8, id);
+                json.WriteString("type"u8, "function"u8);
+            }
+
+            json.WriteStartObject("function"u8);
+            if (name is not null)
+            {
+                json.WriteString("name"u8, name);
+            }
+
+            json.WriteString("arguments"u8, arguments);
+            json.WriteEndObject();
+            json.WriteEndObject();
+            json.WriteEndArray();
+        }, 0);
+
+    /// <summary>
+    /// Writes one chunk with one choice. For chat, <paramref name="writeDelta"/> fills <c>delta</c>; for
+    /// text_completion, only text deltas exist and they become <c>text</c>.
+    /// </summary>
+    private void WriteChunk<T>(IBufferWriter<byte> output, Action<Utf8JsonWriter, T>? writeDelta, T state, string? finishReason = null)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var json = new Utf8JsonWriter(buffer, OpenAIWire.WriterOptions))
+        {
+            WriteHeader(json);
+            json.WriteStartArray("choices"u8);
+            json.WriteStartObject();
+            if (_shape == OpenAIWire.Shape.Chat)
+            {
+                json.WriteNumber("index"u8, 0);
+                json.WriteStartObject("delta"u8);
+                writeDelta?.Invoke(json, state);
+                json.WriteEndObject();
+            }
+            else
+            {
+                json.WriteString("text"u8, state as string ?? string.Empty);
+                json.WriteNumber("index"u8, 0);
+            }
+
+            json.WriteNull("logprobs"u8);
+            if (finishReason is null)
+            {
+                json.WriteNull("finish_reason"u8);
+            }
+            else
+            {
+                json.WriteString("finish_reason"u8, finishReason);
+            }
+
+            json.WriteEndObject();
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+
+        SseWriter.WriteEvent(output, null, buffer.WrittenSpan);
+    }
+
+    private void WriteUsageChunk(IBufferWriter<byte> output)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var json = new Utf8JsonWriter(buffer, OpenAIWire.WriterOptions))
+        {
+            WriteHeader(json);
+            json.WriteStartArray("choices"u8);
+            json.WriteEndArray();
+            OpenAIWire.WriteUsage(json, Usage);
+            json.WriteEndObject();
+        }
+
+        SseWriter.WriteEvent(output, null, buffer.WrittenSpan);
+    }
+
+    private void WriteHeader(Utf8JsonWriter json)
+    {
+        json.WriteStartObject();
+        json.WriteString("id"u8, Id);
+        json.WriteString("object"u8, _shape == OpenAIWire.Shape.Chat ? "chat.completion.chunk"u8 : "text_completion"u8);
+        json.WriteNumber("created"u8, _created);
+        json.WriteString("model"u8, _clientModel);
+    }
+
+    private void WriteError(string message, string type, string? code, IBufferWriter<byte> output)
+    {
+        SseWriter.WriteEvent(output, null, ErrorBodies.OpenAI(type, message, code));
+        Finished = true;
+    }
+}

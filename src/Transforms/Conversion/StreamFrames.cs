@@ -1,0 +1,41 @@
+using System.Buffers;
+using CcxProxy.Transforms.Protocols;
+using CcxProxy.Transforms.Sse;
+
+namespace CcxProxy.Transforms.Conversion;
+
+/// <summary>The keep-alive and error frames of each protocol's streams.</summary>
+public static class StreamFrames
+{
+    private static readonly byte[] s_ping = """{"type":"ping"}"""u8.ToArray();
+    private static readonly byte[] s_done = "[DONE]"u8.ToArray();
+
+    /// <summary><c>event: ping</c> (Anthropic clients ignore it; it keeps proxies and idle timers from cutting the stream).</summary>
+    public static void AnthropicPing(IBufferWriter<byte> output) => SseWriter.WriteEvent(output, "ping", s_ping);
+
+    /// <summary>An SSE comment (OpenAI SDKs ignore comments; OpenRouter uses them the same way).</summary>
+    public static void OpenAIPing(IBufferWriter<byte> output) => SseWriter.WriteComment(output, "keep-alive");
+
+    /// <summary><c>event: error</c> with an Anthropic error object (PROTOCOLS.md §5).</summary>
+    public static void AnthropicError(IBufferWriter<byte> output, string type, string message) =>
+        SseWriter.WriteEvent(output, "error", ErrorBodies.Anthropic(type, message, requestId: null));
+
+    /// <summary><c>data: {"error":{...}}</c>, which the OpenAI SDKs raise as an error.</summary>
+    public static void OpenAIError(IBufferWriter<byte> output, string anthropicType, string message) =>
+        SseWriter.WriteEvent(output, null, ErrorBodies.OpenAI(OpenAITypeFor(anthropicType), message, code: null));
+
+    /// <summary><c>data: [DONE]</c>, the end of an OpenAI stream.</summary>
+    public static void OpenAIDone(IBufferWriter<byte> output) => SseWriter.WriteEvent(output, null, s_done);
+
+    /// <summary>The OpenAI error type closest to an Anthropic one.</summary>
+    public static string OpenAITypeFor(string anthropicType) => anthropicType switch
+    {
+        "invalid_request_error" or "request_too_large" => "invalid_request_error",
+        "authentication_error" => "authentication_error",
+        "permission_error" => "permission_error",
+        "not_found_error" => "not_found_error",
+        "rate_limit_error" => "rate_limit_error",
+        "billing_error" => "insufficient_quota",
+        _ => "server_error",
+    };
+}

@@ -1,0 +1,88 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace CcxProxy.Transforms.Conversion;
+
+/// <summary>
+/// Before a conversation reaches a real Anthropic upstream: removes the thinking blocks the gateway made
+/// from another provider's reasoning (their signature is the <see cref="GatewayThinking"/> marker, which
+/// Anthropic would reject), keeping Anthropic-signed blocks byte for byte. When the last assistant turn
+/// loses its thinking, thinking is turned off for the request, since Anthropic requires that turn to
+/// start with a valid thinking block while thinking is on (PROTOCOLS.md §7).
+/// </summary>
+public static class ThinkingSanitizer
+{
+    private static readonly byte[] s_marker = Encoding.UTF8.GetBytes(GatewayThinking.SignaturePrefix);
+
+    /// <summary>The body without gateway-made thinking; the same memory when it has none (the common case, found without parsing).</summary>
+    public static ReadOnlyMemory<byte> StripGatewayThinking(ReadOnlyMemory<byte> body)
+    {
+        if (body.Span.IndexOf(s_marker) < 0)
+        {
+            return body;
+        }
+
+        JsonObject? root;
+        try
+        {
+            root = JsonNode.Parse(body.Span) as JsonObject;
+        }
+        catch (JsonException)
+        {
+            return body;
+        }
+
+        if (root?["messages"] is not JsonArray messages)
+        {
+            return body;
+        }
+
+        var lastAssistant = messages.LastOrDefault(m => m?["role"]?.GetValue<string>() == "assistant");
+        var lastAssistantLostThinking = false;
+        foreach (var message in messages)
+        {
+            if (message?["role"]?.GetValue<string>() != "assistant" || message["content"] is not JsonArray content)
+            {
+                continue;
+            }
+
+            var removed = 0;
+            for (var i = content.Count - 1; i >= 0; i--)
+            {
+                if (content[i] is JsonObject block && block["type"]?.GetValue<string>() == "thinking"
+                    && GatewayThinking.IsGatewayMade(block["signature"]?.GetValue<string>()))
+                {
+                    content.RemoveAt(i);
+                    removed++;
+                }
+            }
+
+            if (removed > 0 && content.Count == 0)
+            {
+                // A turn that was only thinking: keep the turn (alternation), not the thinking.
+                content.Add(new JsonObject { ["type"] = "text", ["text"] = "(reasoning omitted)" });
+            }
+
+            lastAssistantLostThinking |= removed > 0 && ReferenceEquals(message, lastAssistant);
+        }
+
+        if (lastAssistantLostThinking && root["thinking"] is JsonObject thinking && thinking["type"]?.GetValue<string>() != "disabled")
+        {
+            root.Remove("thinking");
+            if (root["context_management"]?["edits"] is JsonArray edits)
+            {
+                // Clearing thinking is only valid while thinking is on.
+                for (var i = edits.Count - 1; i >= 0; i--)
+                {
+                    if (edits[i]?["type"]?.GetValue<string>()?.StartsWith("clear_thinking", StringComparison.Ordinal) == true)
+                    {
+                        edits.RemoveAt(i);
+                    }
+                }
+            }
+        }
+
+        return JsonSerializer.SerializeToUtf8Bytes(root);
+    }
+}
