@@ -88,7 +88,14 @@ internal sealed partial class ForwardingEndpoint
         if (api == InboundApi.CountTokens && channel.Type == ChannelType.OpenAI)
         {
             // OpenAI-protocol upstreams cannot count tokens: answer with the gateway's documented estimate.
-            await WriteTokenEstimateAsync(context, json).ConfigureAwait(false);
+            if (!MessagesToChat.TryEstimateInputTokens(json.Span, out var tokens))
+            {
+                await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest,
+                    "messages: must be an array of messages").ConfigureAwait(false);
+                return;
+            }
+
+            await WriteTokenEstimateAsync(context, tokens).ConfigureAwait(false);
             return;
         }
 
@@ -138,9 +145,8 @@ internal sealed partial class ForwardingEndpoint
             $"could not reach the upstream of channel '{channel.Name}' ({Describe(error)})").ConfigureAwait(false);
     }
 
-    private static Task WriteTokenEstimateAsync(HttpContext context, ReadOnlyMemory<byte> request)
+    private static Task WriteTokenEstimateAsync(HttpContext context, long tokens)
     {
-        var tokens = MessagesToChat.EstimateInputTokens(request.Span);
         var body = Encoding.UTF8.GetBytes($$"""{"input_tokens":{{tokens}}}""");
         context.Response.ContentType = "application/json";
         context.Response.ContentLength = body.Length;

@@ -62,7 +62,7 @@ internal static class Routes
                     return (null, converted.Error);
                 }
 
-                var estimate = MessagesToChat.EstimateInputTokens(body.Span);
+                MessagesToChat.TryEstimateInputTokens(body.Span, out var estimate);
                 return (settings.Call(channel, OpenAIChatPath, converted.Body!, clientModel, WireProtocol.Anthropic, WireProtocol.OpenAI, keepQuery: false,
                     new ResponsePlan
                     {

@@ -157,6 +157,16 @@ public sealed class AnthropicClientsTests
     }
 
     [Test]
+    public async Task CountTokens_OpenAIChannel_MessagesNotAnArray_400NotA500()
+    {
+        var (response, json) = await _gateway.SendAsync(_gateway.Post("/v1/messages/count_tokens",
+            """{"model":"claude-sonnet-4-6","messages":"not a list"}"""));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
+        Assert.That(json!["error"]!["type"]!.GetValue<string>(), Is.EqualTo("invalid_request_error"));
+    }
+
+    [Test]
     public async Task OpenAIUpstreamErrors_AnthropicShapedForTheClient()
     {
         _openai.Handler = (_, ctx) => FakeOpenAI.WriteErrorAsync(ctx, 429, "insufficient_quota", "You exceeded your current quota", "insufficient_quota");

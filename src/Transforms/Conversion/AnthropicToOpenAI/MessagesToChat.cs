@@ -64,8 +64,8 @@ public static class MessagesToChat
 
     /// <summary>As <see cref="EstimateInputTokens"/>, without throwing on a malformed body.</summary>
     /// <param name="countTokensRequest">The request body.</param>
-    /// <param name="tokens">The estimate; 0 when the body is not a JSON object.</param>
-    /// <returns>False when the body is not a JSON object.</returns>
+    /// <param name="tokens">The estimate; 0 when the body is not a JSON object with a <c>messages</c> array.</param>
+    /// <returns>False when the body is not a JSON object with a <c>messages</c> array.</returns>
     public static bool TryEstimateInputTokens(ReadOnlySpan<byte> countTokensRequest, out long tokens)
     {
         tokens = 0;
@@ -73,7 +73,8 @@ public static class MessagesToChat
         {
             var reader = new Utf8JsonReader(countTokensRequest);
             using var document = JsonDocument.ParseValue(ref reader);
-            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            if (document.RootElement.ValueKind != JsonValueKind.Object
+                || !document.RootElement.TryGetProperty("messages", out var messages) || messages.ValueKind != JsonValueKind.Array)
             {
                 return false;
             }

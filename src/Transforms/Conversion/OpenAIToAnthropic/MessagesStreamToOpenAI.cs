@@ -31,8 +31,8 @@ internal sealed class MessagesStreamToOpenAI : IStreamConverter
     private readonly long _created;
     private readonly string? _fallbackIdSuffix;
 
-    // Anthropic content block index → the tool call's ordinal among tool calls.
-    private readonly Dictionary<long, int> _toolIndexByBlock = [];
+    // Anthropic content block index → the tool call's ordinal among tool calls, and whether it got arguments.
+    private readonly Dictionary<long, ToolState> _toolsByBlock = [];
     private string? _id;
     private int _toolCount;
     private bool _roleSent;
@@ -100,6 +100,13 @@ internal sealed class MessagesStreamToOpenAI : IStreamConverter
                 case "content_block_delta":
                     OnBlockDelta(data, output);
                     break;
+                case "content_block_stop":
+                    if (OpenAIWire.TryGetLong(data, "index", out var stopped) && _toolsByBlock.TryGetValue(stopped, out var closing))
+                    {
+                        CloseTool(closing, output);
+                    }
+
+                    break;
                 case "message_delta":
                     OnMessageDelta(data, output);
                     break;
@@ -113,7 +120,7 @@ internal sealed class MessagesStreamToOpenAI : IStreamConverter
                     WriteError(message, ErrorMapping.OpenAITypeFor(anthropicType), anthropicType, output);
                     break;
                 default:
-                    // ping, content_block_stop, and event types added later: nothing for an OpenAI client.
+                    // ping, and event types added later: nothing for an OpenAI client.
                     break;
             }
         }
@@ -215,7 +222,6 @@ internal sealed class MessagesStreamToOpenAI : IStreamConverter
                 }
 
                 var toolIndex = _toolCount++;
-                _toolIndexByBlock[blockIndex] = toolIndex;
                 var id = OpenAIWire.GetString(block, "id") ?? "toolu_" + OpenAIWire.RandomSuffix();
                 var name = OpenAIWire.GetString(block, "name") ?? string.Empty;
 
@@ -223,6 +229,7 @@ internal sealed class MessagesStreamToOpenAI : IStreamConverter
                 // A relay that puts the whole input here (§8 #2) must not lose it.
                 var arguments = block.TryGetProperty("input", out var input) && input.ValueKind == JsonValueKind.Object
                     && input.EnumerateObject().Any() ? input.GetRawText() : string.Empty;
+                _toolsByBlock[blockIndex] = new ToolState(toolIndex) { HasArguments = arguments.Length > 0 };
                 WriteToolCall(output, toolIndex, id, name, arguments);
                 break;
             default:
@@ -251,9 +258,10 @@ internal sealed class MessagesStreamToOpenAI : IStreamConverter
                 var fragment = OpenAIWire.GetString(delta, "partial_json");
                 if (!string.IsNullOrEmpty(fragment)
                     && OpenAIWire.TryGetLong(data, "index", out var blockIndex)
-                    && _toolIndexByBlock.TryGetValue(blockIndex, out var toolIndex))
+                    && _toolsByBlock.TryGetValue(blockIndex, out var tool))
                 {
-                    WriteToolCall(output, toolIndex, null, null, fragment);
+                    tool.HasArguments = true;
+                    WriteToolCall(output, tool.Index, null, null, fragment);
                 }
 
                 break;
@@ -286,8 +294,26 @@ internal sealed class MessagesStreamToOpenAI : IStreamConverter
         WriteFinishAndUsage(output);
     }
 
+    /// <summary>
+    /// A tool call that got no argument fragment (a tool without parameters) gets <c>"{}"</c>: Anthropic's SDK
+    /// reads an empty input as <c>{}</c>, but OpenAI clients JSON-parse the arguments string and fail on <c>""</c>.
+    /// </summary>
+    private void CloseTool(ToolState tool, IBufferWriter<byte> output)
+    {
+        if (!tool.HasArguments)
+        {
+            tool.HasArguments = true;
+            WriteToolCall(output, tool.Index, null, null, "{}");
+        }
+    }
+
     private void WriteFinishAndUsage(IBufferWriter<byte> output)
     {
+        foreach (var tool in _toolsByBlock.Values)
+        {
+            CloseTool(tool, output);
+        }
+
         _finishSent = true;
         var finish = OpenAIWire.FinishReason(_stopReason, _shape);
         WriteChunk(output, null, 0, finish);
@@ -426,5 +452,12 @@ internal sealed class MessagesStreamToOpenAI : IStreamConverter
     {
         SseWriter.WriteEvent(output, null, ErrorBodies.OpenAI(type, message, code));
         Finished = true;
+    }
+
+    private sealed class ToolState(int index)
+    {
+        public int Index { get; } = index;
+
+        public bool HasArguments { get; set; }
     }
 }
