@@ -69,7 +69,21 @@ internal static class ResponseRelay
             return;
         }
 
-        await WriteAsync(response, response.StatusCode, call.Plan.ConvertJson(body), cancellationToken).ConfigureAwait(false);
+        ReadOnlyMemory<byte> converted;
+        try
+        {
+            converted = call.Plan.ConvertJson(body);
+        }
+        catch (Exception ex) when (ex is System.Text.Json.JsonException or InvalidOperationException or FormatException or KeyNotFoundException)
+        {
+            // JSON, but not an answer of the upstream's protocol (a wrong baseUrl or type on the channel).
+            await WriteAsync(response, StatusCodes.Status502BadGateway, ErrorBodies.For(call.ClientProtocol, 502,
+                $"the upstream of channel '{call.ChannelName}' answered with JSON that is not a valid {(call.UpstreamProtocol == WireProtocol.OpenAI ? "chat completion" : "message")}",
+                call.RequestId), cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        await WriteAsync(response, response.StatusCode, converted, cancellationToken).ConfigureAwait(false);
     }
 
     private static async Task RelayErrorAsync(HttpResponse response, HttpResponseMessage upstream, UpstreamCall call, CancellationToken cancellationToken)

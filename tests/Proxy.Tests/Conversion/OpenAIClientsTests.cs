@@ -174,6 +174,18 @@ public sealed class OpenAIClientsTests
     }
 
     [Test]
+    public async Task AnthropicChannelAnswersJsonThatIsNoMessage_502InOpenAIShape()
+    {
+        _anthropic.Handler = (_, ctx) => Faults.StatusAsync(ctx, 200, """{"status":"ok","items":[]}""", "application/json");
+
+        var (response, json) = await _gateway.SendAsync(_gateway.Post("/v1/chat/completions",
+            """{"model":"claude-sonnet-4-6","messages":[{"role":"user","content":"hi"}]}""", bearer: true));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadGateway));
+        Assert.That(json!["error"]!["message"]!.GetValue<string>(), Does.Contain("claude").And.Contain("not a valid message"));
+    }
+
+    [Test]
     public void UnknownModel_OpenAIShaped404()
     {
         var ex = Assert.ThrowsAsync<ClientResultException>(() => Chat("llama-3").CompleteChatAsync([new UserChatMessage("hi")]));
