@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -14,6 +15,9 @@ namespace CcxProxy.Transforms.Conversion;
 public static class ThinkingSanitizer
 {
     private static readonly byte[] s_marker = Encoding.UTF8.GetBytes(GatewayThinking.SignaturePrefix);
+
+    // Signatures are base64: the default encoder would write '+' as \u002B. Keep them as the client sent them.
+    private static readonly JsonSerializerOptions s_output = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>The body without gateway-made thinking; the same memory when it has none (the common case, found without parsing).</summary>
     public static ReadOnlyMemory<byte> StripGatewayThinking(ReadOnlyMemory<byte> body)
@@ -83,6 +87,6 @@ public static class ThinkingSanitizer
             }
         }
 
-        return JsonSerializer.SerializeToUtf8Bytes(root);
+        return JsonSerializer.SerializeToUtf8Bytes(root, s_output);
     }
 }

@@ -56,4 +56,22 @@ public sealed class ThinkingSanitizerTests
             Is.EqualTo(new[] { "clear_tool_uses_20250919" }));
         Assert.That(result["messages"]![1]!["content"]![0]!["type"]!.GetValue<string>(), Is.EqualTo("text"));
     }
+
+    [Test]
+    public void AnthropicSignature_KeptByteForByte_WhenOtherBlocksAreStripped()
+    {
+        const string Signature = "EqQBCkYIBxgCKkBx+/9zQ==";
+        var json = $$$"""
+            {"model":"m","messages":[
+              {"role":"assistant","content":[{"type":"thinking","thinking":"x","signature":"{{{GatewayThinking.Signature}}}"},{"type":"text","text":"a"}]},
+              {"role":"user","content":"b"},
+              {"role":"assistant","content":[{"type":"thinking","thinking":"café <ok> & 'q'","signature":"{{{Signature}}}"},{"type":"text","text":"c"}]}
+            ]}
+            """;
+
+        var output = Encoding.UTF8.GetString(ThinkingSanitizer.StripGatewayThinking(Encoding.UTF8.GetBytes(json)).Span);
+
+        Assert.That(output, Does.Contain($"\"signature\":\"{Signature}\""));
+        Assert.That(output, Does.Not.Contain(GatewayThinking.SignaturePrefix));
+    }
 }
