@@ -97,14 +97,14 @@ internal sealed partial class ChannelDirectoryWatcher : IChannelStore, IDisposab
             Log.FileRemoved(_logger, gone);
         }
 
-        var (live, rejected, signature) = Resolve(now);
+        var (live, rejected, signature, groups) = Resolve(now);
         if (signature.SequenceEqual(_signature, SignatureComparer.Instance) && _current.Version > 0)
         {
             return null;
         }
 
         _signature = signature;
-        var snapshot = new ChannelSnapshot(live, rejected, _current.Version + 1, now, DirectoryPath);
+        var snapshot = new ChannelSnapshot(live, rejected, _current.Version + 1, now, DirectoryPath, groups);
         Volatile.Write(ref _current, snapshot);
         Log.SnapshotPublished(_logger, snapshot.Version, snapshot.Channels.Count, snapshot.Rejected.Count);
         return Interlocked.Exchange(ref _changeSource, new CancellationTokenSource());
@@ -172,6 +172,14 @@ internal sealed partial class ChannelDirectoryWatcher : IChannelStore, IDisposab
 
         state ??= _files[name] = new FileState();
         state.Hash = hash;
+        if (name == GroupsFileParser.FileName)
+        {
+            state.GroupsParsed = tooLarge
+                ? new GroupsParseResult(null, [new ChannelConfigError(name, "(file)", $"larger than {MaxFileBytes} bytes")])
+                : GroupsFileParser.Parse(name, bytes);
+            return true;
+        }
+
         state.Parsed = tooLarge
             ? new ChannelParseResult(null, [new ChannelConfigError(name, "(file)", $"larger than {MaxFileBytes} bytes")])
             : ChannelFileParser.Parse(name, bytes, _environment);
@@ -196,15 +204,22 @@ internal sealed partial class ChannelDirectoryWatcher : IChannelStore, IDisposab
     /// Decides what is live: files in ordinal order; a valid file whose name is already taken (case-insensitive)
     /// by an earlier file is rejected; a rejected file keeps its last good version live if that name is free.
     /// </summary>
-    private (List<ChannelConfig> Live, List<RejectedChannelFile> Rejected, List<object> Signature) Resolve(DateTimeOffset now)
+    private (List<ChannelConfig> Live, List<RejectedChannelFile> Rejected, List<object> Signature, IReadOnlyDictionary<string, GroupConfig>? Groups) Resolve(DateTimeOffset now)
     {
         var taken = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         var live = new List<ChannelConfig>();
         var rejected = new List<RejectedChannelFile>();
         var signature = new List<object>();
+        IReadOnlyDictionary<string, GroupConfig>? groups = null;
 
         foreach (var (file, state) in _files)
         {
+            if (state.GroupsParsed is { } groupsParsed)
+            {
+                groups = ResolveGroups(file, state, groupsParsed, now, rejected, signature);
+                continue;
+            }
+
             var parsed = state.Parsed!;
             IReadOnlyList<ChannelConfigError>? errors = null;
             if (parsed.IsValid)
@@ -259,7 +274,48 @@ internal sealed partial class ChannelDirectoryWatcher : IChannelStore, IDisposab
             signature.Add($"rejected:{file}:{key}:{stillLive}");
         }
 
-        return (live, rejected, signature);
+        return (live, rejected, signature, groups);
+    }
+
+    /// <summary>The groups file: the same last-good rule as channel files.</summary>
+    private IReadOnlyDictionary<string, GroupConfig>? ResolveGroups(string file, FileState state, GroupsParseResult parsed, DateTimeOffset now,
+        List<RejectedChannelFile> rejected, List<object> signature)
+    {
+        if (parsed.IsValid)
+        {
+            if (!ReferenceEquals(state.LastGoodGroups, parsed.Groups))
+            {
+                state.LastGoodGroups = parsed.Groups;
+                Log.GroupsLoaded(_logger, parsed.Groups!.Count, file);
+            }
+
+            state.ClearRejection();
+            signature.Add(parsed.Groups!);
+            return parsed.Groups;
+        }
+
+        var stillLive = state.LastGoodGroups is not null;
+        var key = state.Hash + "\n" + string.Join("\n", parsed.Errors);
+        if (state.RejectionKey != key)
+        {
+            state.RejectionKey = key;
+            state.RejectionErrors = parsed.Errors;
+            state.RejectedAt = now;
+            Log.FileRejected(_logger, file, parsed.Errors.Count, stillLive);
+            foreach (var error in parsed.Errors)
+            {
+                Log.RejectionError(_logger, error.File, error.Field, error.Message);
+            }
+        }
+
+        rejected.Add(new RejectedChannelFile(file, state.RejectionErrors!, state.RejectedAt, stillLive));
+        signature.Add($"rejected:{file}:{key}:{stillLive}");
+        if (state.LastGoodGroups is { } lastGood)
+        {
+            signature.Add(lastGood);
+        }
+
+        return state.LastGoodGroups;
     }
 
     private sealed class FileState
@@ -269,6 +325,10 @@ internal sealed partial class ChannelDirectoryWatcher : IChannelStore, IDisposab
         public ChannelParseResult? Parsed { get; set; }
 
         public ChannelConfig? LastGood { get; set; }
+
+        public GroupsParseResult? GroupsParsed { get; set; }
+
+        public IReadOnlyDictionary<string, GroupConfig>? LastGoodGroups { get; set; }
 
         public string? RejectionKey { get; set; }
 
@@ -295,6 +355,9 @@ internal sealed partial class ChannelDirectoryWatcher : IChannelStore, IDisposab
 
     private static partial class Log
     {
+        [LoggerMessage(9, LogLevel.Information, "{Count} group(s) loaded from {File}")]
+        public static partial void GroupsLoaded(ILogger logger, int count, string file);
+
         [LoggerMessage(1, LogLevel.Information, "Channel {Channel} loaded from {File}")]
         public static partial void ChannelLoaded(ILogger logger, string channel, string file);
 

@@ -11,7 +11,9 @@ public sealed record ChannelSnapshot
     /// <param name="version">Increases by one with every published snapshot.</param>
     /// <param name="loadedAt">When the snapshot was built.</param>
     /// <param name="directory">The full path of the channel directory.</param>
-    public ChannelSnapshot(IEnumerable<ChannelConfig> channels, IEnumerable<RejectedChannelFile> rejected, long version, DateTimeOffset loadedAt, string directory)
+    /// <param name="groups">The groups from <c>groups.json</c> by name; null or empty when there is none.</param>
+    public ChannelSnapshot(IEnumerable<ChannelConfig> channels, IEnumerable<RejectedChannelFile> rejected, long version, DateTimeOffset loadedAt, string directory,
+        IReadOnlyDictionary<string, GroupConfig>? groups = null)
     {
         ArgumentNullException.ThrowIfNull(channels);
         ArgumentNullException.ThrowIfNull(rejected);
@@ -32,6 +34,7 @@ public sealed record ChannelSnapshot
         Version = version;
         LoadedAt = loadedAt;
         Directory = directory;
+        Groups = groups ?? new Dictionary<string, GroupConfig>(StringComparer.Ordinal);
     }
 
     /// <summary>An empty snapshot (version 0) for <paramref name="directory"/>.</summary>
@@ -39,6 +42,12 @@ public sealed record ChannelSnapshot
     /// <param name="loadedAt">When it was built.</param>
     /// <returns>A snapshot without channels.</returns>
     public static ChannelSnapshot Empty(string directory, DateTimeOffset loadedAt) => new([], [], 0, loadedAt, directory);
+
+    /// <summary>The groups defined in <c>groups.json</c> (the last good version when the current one is rejected).</summary>
+    public IReadOnlyDictionary<string, GroupConfig> Groups { get; }
+
+    /// <summary>The group's configuration, or null when <c>groups.json</c> does not define it (no extra rules then).</summary>
+    public GroupConfig? FindGroup(string name) => Groups.GetValueOrDefault(name);
 
     /// <summary>Live channels (valid files, plus the last good version of files whose new version was rejected), sorted by name.</summary>
     public IReadOnlyList<ChannelConfig> Channels { get; }

@@ -26,6 +26,7 @@ internal static class ModelsEndpoint
     internal static IReadOnlyList<(string Id, DateTimeOffset Created)> Names(ChannelSnapshot snapshot, string group)
     {
         var names = new SortedDictionary<string, DateTimeOffset>(StringComparer.Ordinal);
+        var groupConfig = snapshot.FindGroup(group);
         foreach (var channel in snapshot.Channels)
         {
             if (!channel.Enabled || !channel.Groups.Contains(group, StringComparer.Ordinal))
@@ -34,7 +35,7 @@ internal static class ModelsEndpoint
             }
 
             var plain = (channel.Models ?? []).Where(m => !m.Contains('*', StringComparison.Ordinal));
-            foreach (var name in plain.Concat(channel.ModelMapping.Keys).Where(channel.ServesModel))
+            foreach (var name in plain.Concat(channel.ModelMapping.Keys).Where(n => channel.ServesModel(n) && groupConfig?.AllowsModel(n) != false))
             {
                 names.TryAdd(name, snapshot.LoadedAt);
             }
@@ -106,7 +107,7 @@ internal static class ModelsEndpoint
         }
 
         var snapshot = channels.Current;
-        if (snapshot.Candidates(caller.Group, id, Random.Shared).Count == 0)
+        if (snapshot.FindGroup(caller.Group)?.AllowsModel(id) == false || snapshot.Candidates(caller.Group, id, Random.Shared).Count == 0)
         {
             await GatewayErrors.WriteAsync(context, StatusCodes.Status404NotFound,
                 $"model '{id}' is not served by any channel available to this key").ConfigureAwait(false);

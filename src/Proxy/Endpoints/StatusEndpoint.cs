@@ -48,6 +48,12 @@ internal static class StatusEndpoint
                         idle = c.Timeouts.Idle.TotalSeconds,
                     },
                 }),
+                groups = snapshot.Groups.Values.OrderBy(g => g.Name, StringComparer.Ordinal).Select(g => new
+                {
+                    name = g.Name,
+                    models = g.Models,
+                    limits = g.Limits,
+                }),
                 rejected = snapshot.Rejected.Select(r => new
                 {
                     file = r.File,

@@ -77,7 +77,15 @@ internal sealed partial class ForwardingEndpoint
             return;
         }
 
-        var channel = _channels.Current.Candidates(caller.Group, model, Random.Shared).FirstOrDefault();
+        var snapshot = _channels.Current;
+        if (snapshot.FindGroup(caller.Group) is { } group && !group.AllowsModel(model))
+        {
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status403Forbidden,
+                $"this key's group '{caller.Group}' may not use model '{model}'", "model_not_allowed").ConfigureAwait(false);
+            return;
+        }
+
+        var channel = snapshot.Candidates(caller.Group, model, Random.Shared).FirstOrDefault();
         if (channel is null)
         {
             await GatewayErrors.WriteAsync(context, StatusCodes.Status404NotFound,

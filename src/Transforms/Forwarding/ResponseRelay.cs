@@ -39,7 +39,7 @@ internal static class ResponseRelay
             }
             else
             {
-                await RelayJsonAsync(response, upstream, call, cancellationToken).ConfigureAwait(false);
+                await RelayJsonAsync(response, upstream, call, attempt, cancellationToken).ConfigureAwait(false);
                 attempt.ClientResponseStarted = true;
                 attempt.Outcome = AttemptOutcome.Completed;
             }
@@ -56,7 +56,7 @@ internal static class ResponseRelay
         }
     }
 
-    private static async Task RelayJsonAsync(HttpResponse response, HttpResponseMessage upstream, UpstreamCall call, CancellationToken cancellationToken)
+    private static async Task RelayJsonAsync(HttpResponse response, HttpResponseMessage upstream, UpstreamCall call, UpstreamAttempt attempt, CancellationToken cancellationToken)
     {
         var body = await ReadBoundedAsync(upstream, call.MaxResponseBytes, cancellationToken).ConfigureAwait(false);
         if (!RequestJson.IsJsonObject(body.Span))
@@ -83,6 +83,7 @@ internal static class ResponseRelay
             return;
         }
 
+        attempt.Usage = UsageReader.Read(call.ClientProtocol, converted.Span);
         await WriteAsync(response, response.StatusCode, converted, cancellationToken).ConfigureAwait(false);
     }
 
@@ -113,6 +114,7 @@ internal static class ResponseRelay
     private static async Task<AttemptOutcome> RelayStreamAsync(HttpResponse response, HttpResponseMessage upstream, UpstreamCall call, UpstreamAttempt attempt, CancellationToken cancellationToken)
     {
         var converter = call.Plan.CreateStreamConverter();
+        attempt.Usage = converter.Usage;
         response.ContentType = "text/event-stream; charset=utf-8";
         response.Headers.CacheControl = "no-cache";
         response.Headers["X-Accel-Buffering"] = "no";

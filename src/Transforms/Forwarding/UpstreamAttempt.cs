@@ -38,6 +38,9 @@ public sealed class UpstreamAttempt
     /// <summary>How the attempt ended.</summary>
     public AttemptOutcome Outcome { get; internal set; } = AttemptOutcome.NoResponse;
 
+    /// <summary>Token usage of the answer, once known (from the JSON answer, or from the stream as it went).</summary>
+    public Conversion.StreamUsage? Usage { get; internal set; }
+
     /// <summary>True when the response to the client has started (nothing can be retried after this).</summary>
     public bool ClientResponseStarted { get; internal set; }
 

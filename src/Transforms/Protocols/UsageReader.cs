@@ -1,0 +1,54 @@
+using System.Text.Json;
+using CcxProxy.Transforms.Conversion;
+
+namespace CcxProxy.Transforms.Protocols;
+
+/// <summary>
+/// Reads token usage from a whole (non-streamed) answer in either protocol, in Anthropic's terms:
+/// input excludes cached tokens (PROTOCOLS.md §2.3). Streams report usage through their converter.
+/// </summary>
+public static class UsageReader
+{
+    /// <summary>The usage of an answer body, or null when it has none.</summary>
+    public static StreamUsage? Read(WireProtocol protocol, ReadOnlySpan<byte> body)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(body);
+            using var document = JsonDocument.ParseValue(ref reader);
+            if (document.RootElement.ValueKind != JsonValueKind.Object
+                || !document.RootElement.TryGetProperty("usage", out var usage) || usage.ValueKind != JsonValueKind.Object)
+            {
+                return null;
+            }
+
+            if (protocol == WireProtocol.Anthropic)
+            {
+                return new StreamUsage
+                {
+                    InputTokens = Number(usage, "input_tokens"),
+                    OutputTokens = Number(usage, "output_tokens"),
+                    CacheReadInputTokens = Number(usage, "cache_read_input_tokens"),
+                    CacheCreationInputTokens = Number(usage, "cache_creation_input_tokens"),
+                };
+            }
+
+            var cached = usage.TryGetProperty("prompt_tokens_details", out var details) && details.ValueKind == JsonValueKind.Object
+                ? Number(details, "cached_tokens")
+                : Number(usage, "prompt_cache_hit_tokens");
+            return new StreamUsage
+            {
+                InputTokens = Math.Max(0, Number(usage, "prompt_tokens") - cached),
+                OutputTokens = Number(usage, "completion_tokens"),
+                CacheReadInputTokens = cached,
+            };
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static long Number(JsonElement element, string name) =>
+        element.TryGetProperty(name, out var value) && value.TryGetInt64(out var n) ? n : 0;
+}
