@@ -12,6 +12,7 @@ internal sealed record BenchOptions
           --warmup N           requests before each measured cell, default 200
           --max-requests N     cap on requests per cell, default 100000
           --events N           text deltas per streamed answer, default 200
+          --scenarios A,B      which scenarios to run: small, stream, convert; default all three
           --gateway-dll PATH   default src/Proxy/bin/Release/net10.0/ccx-proxy.dll (built when missing)
           --build              run "dotnet build -c Release src/Proxy" first even when the dll exists
           --output PATH        Markdown report, default bench/results/latest.md
@@ -26,6 +27,11 @@ internal sealed record BenchOptions
     public int MaxRequests { get; init; } = 100_000;
 
     public int StreamEvents { get; init; } = 200;
+
+    /// <summary>Every scenario, in the order they run.</summary>
+    public static IReadOnlyList<string> AllScenarios { get; } = ["small", "stream", "convert"];
+
+    public IReadOnlyList<string> Scenarios { get; init; } = AllScenarios;
 
     public string? GatewayDll { get; init; }
 
@@ -78,6 +84,9 @@ internal sealed record BenchOptions
                 case "--events" when int.TryParse(value, NumberStyles.None, inv, out var e) && e is >= 1 and <= 100_000:
                     options = options with { StreamEvents = e };
                     break;
+                case "--scenarios" when TryParseNames(value, out var names):
+                    options = options with { Scenarios = names };
+                    break;
                 case "--gateway-dll":
                     options = options with { GatewayDll = value };
                     break;
@@ -91,6 +100,13 @@ internal sealed record BenchOptions
         }
 
         return options;
+    }
+
+    private static bool TryParseNames(string value, out IReadOnlyList<string> names)
+    {
+        var parts = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        names = [.. AllScenarios.Where(s => parts.Contains(s, StringComparer.OrdinalIgnoreCase))];
+        return parts.Length > 0 && parts.All(p => AllScenarios.Contains(p, StringComparer.OrdinalIgnoreCase));
     }
 
     private static bool TryParseList(string value, out IReadOnlyList<int> list)

@@ -5,12 +5,27 @@ using System.Text;
 
 namespace CcxProxy.Bench;
 
-/// <summary>One kind of request: its body and how to tell a complete answer.</summary>
-internal sealed record Scenario(string Name, string Model, bool Stream, int UpstreamIndex)
+/// <summary>
+/// One kind of request: its body and how to tell a complete answer. The client is always an Anthropic
+/// Messages client of the gateway; <paramref name="OpenAIUpstream"/> means the channel behind it is an
+/// <c>openai</c> one (the gateway converts), so the direct target is asked in OpenAI's protocol instead.
+/// </summary>
+internal sealed record Scenario(string Name, string Model, bool Stream, int UpstreamIndex, bool OpenAIUpstream = false)
 {
     public byte[] Body { get; } = Encoding.UTF8.GetBytes(Stream
         ? $$"""{"model":"{{Model}}","max_tokens":1024,"stream":true,"messages":[{"role":"user","content":"hi"}]}"""
         : $$"""{"model":"{{Model}}","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}""");
+
+    /// <summary>What the gateway sends the fake for <see cref="Body"/> (usage chunk included), for the direct target of an OpenAI upstream.</summary>
+    public byte[] OpenAIBody { get; } = Encoding.UTF8.GetBytes(Stream
+        ? $$"""{"model":"{{Model}}","max_tokens":1024,"stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"""
+        : $$"""{"model":"{{Model}}","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}""");
+
+    /// <summary>True when the request goes to the fake in OpenAI's protocol (direct target of an OpenAI upstream).</summary>
+    public bool SpeaksOpenAI(Target target) => OpenAIUpstream && target.Name == Targets.Direct;
+
+    /// <summary>The last frame of a complete stream for this target: <c>message_stop</c>, or OpenAI's <c>[DONE]</c>.</summary>
+    public byte[] EndMarker(Target target) => SpeaksOpenAI(target) ? "[DONE]"u8.ToArray() : "message_stop"u8.ToArray();
 }
 
 /// <summary>Where requests go: the fake upstream itself, or the gateway in front of it.</summary>
@@ -50,7 +65,6 @@ internal sealed record CellResult(
 internal sealed class LoadRunner
 {
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(30);
-    private static readonly byte[] MessageStop = "message_stop"u8.ToArray();
     private static readonly MediaTypeHeaderValue Json = new("application/json");
 
     private readonly HttpClient _client;
@@ -76,7 +90,7 @@ internal sealed class LoadRunner
 
     public async Task<CellResult> RunAsync(Scenario scenario, Target target, int concurrency, TimeSpan duration, int maxRequests, CancellationToken ct)
     {
-        var uri = new Uri(target.BaseUrl, "/v1/messages");
+        var uri = new Uri(target.BaseUrl, scenario.SpeaksOpenAI(target) ? "/v1/chat/completions" : "/v1/messages");
         var issued = 0;
         var start = Stopwatch.GetTimestamp();
         var deadline = start + (long)(duration.TotalSeconds * Stopwatch.Frequency);
@@ -107,6 +121,9 @@ internal sealed class LoadRunner
     private async Task<WorkerResult> WorkerAsync(Scenario scenario, Target target, Uri uri, long deadline, int maxRequests, Func<int> next, CancellationToken ct)
     {
         var result = new WorkerResult();
+        var openAI = scenario.SpeaksOpenAI(target);
+        var body = openAI ? scenario.OpenAIBody : scenario.Body;
+        var endMarker = scenario.EndMarker(target);
         var buffer = new byte[16 * 1024];
         var tail = new byte[64];
         while (!ct.IsCancellationRequested && Stopwatch.GetTimestamp() < deadline && next() <= maxRequests)
@@ -114,16 +131,24 @@ internal sealed class LoadRunner
             var begin = Stopwatch.GetTimestamp();
             try
             {
-                using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = new ByteArrayContent(scenario.Body) };
+                using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = new ByteArrayContent(body) };
                 request.Content.Headers.ContentType = Json;
-                request.Headers.TryAddWithoutValidation("x-api-key", target.ApiKey);
-                request.Headers.TryAddWithoutValidation("anthropic-version", "2023-06-01");
+                if (openAI)
+                {
+                    request.Headers.TryAddWithoutValidation("Authorization", "Bearer " + target.ApiKey);
+                }
+                else
+                {
+                    request.Headers.TryAddWithoutValidation("x-api-key", target.ApiKey);
+                    request.Headers.TryAddWithoutValidation("anthropic-version", "2023-06-01");
+                }
+
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 timeout.CancelAfter(RequestTimeout);
 
                 using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
-                await using var body = await response.Content.ReadAsStreamAsync(timeout.Token);
-                var read = await body.ReadAsync(buffer, timeout.Token);
+                await using var content = await response.Content.ReadAsStreamAsync(timeout.Token);
+                var read = await content.ReadAsync(buffer, timeout.Token);
                 var firstByte = Stopwatch.GetTimestamp();
                 long bytes = 0;
                 var tailLength = 0;
@@ -131,7 +156,7 @@ internal sealed class LoadRunner
                 {
                     bytes += read;
                     tailLength = KeepTail(tail, tailLength, buffer.AsSpan(0, read));
-                    read = await body.ReadAsync(buffer, timeout.Token);
+                    read = await content.ReadAsync(buffer, timeout.Token);
                 }
 
                 var end = Stopwatch.GetTimestamp();
@@ -141,9 +166,9 @@ internal sealed class LoadRunner
                     continue;
                 }
 
-                if (scenario.Stream && tail.AsSpan(0, tailLength).IndexOf(MessageStop) < 0)
+                if (scenario.Stream && tail.AsSpan(0, tailLength).IndexOf(endMarker) < 0)
                 {
-                    result.Fail("stream ended without message_stop");
+                    result.Fail($"stream ended without {Encoding.UTF8.GetString(endMarker)}: ...{Encoding.UTF8.GetString(tail, 0, tailLength)}");
                     continue;
                 }
 

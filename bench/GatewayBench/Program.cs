@@ -76,12 +76,15 @@ internal static class Program
             throw new InvalidOperationException($"gateway not found at {dll}");
         }
 
-        Scenario[] scenarios =
+        Scenario[] allScenarios =
         [
             new("small", "small-1", Stream: false, UpstreamIndex: 0),
             new("stream", "stream-1", Stream: true, UpstreamIndex: 1),
+            // The same 200-event answer from an OpenAI upstream, converted by the gateway for the Anthropic client.
+            new("convert", "convert-1", Stream: true, UpstreamIndex: 2, OpenAIUpstream: true),
         ];
-        FakeUpstreamOptions[] upstreamOptions = [new(), new() { TextEvents = options.StreamEvents }];
+        var scenarios = allScenarios.Where(s => options.Scenarios.Contains(s.Name)).ToArray();
+        FakeUpstreamOptions[] upstreamOptions = [new(), new() { TextEvents = options.StreamEvents }, new() { TextEvents = options.StreamEvents }];
         var upstreams = new FakeUpstream?[upstreamOptions.Length];
         var channels = Directory.CreateTempSubdirectory("ccx-bench-channels-");
         GatewayProcess? gateway = null;
@@ -93,8 +96,10 @@ internal static class Program
                 upstreams[i] = await FakeUpstream.StartAsync(0, upstreamOptions[i], ct);
             }
 
-            WriteChannel(channels.FullName, "small.json", upstreams[0]!.BaseUrl, "small-*");
-            WriteChannel(channels.FullName, "stream.json", upstreams[1]!.BaseUrl, "stream-*");
+            WriteChannel(channels.FullName, "small.json", "anthropic", upstreams[0]!.BaseUrl.OriginalString, "small-*");
+            WriteChannel(channels.FullName, "stream.json", "anthropic", upstreams[1]!.BaseUrl.OriginalString, "stream-*");
+            // An openai channel's baseUrl includes the version segment; the gateway appends /chat/completions.
+            WriteChannel(channels.FullName, "convert.json", "openai", upstreams[2]!.BaseUrl.OriginalString + "/v1", "convert-*");
 
             var environment = new Dictionary<string, string>
             {
@@ -108,7 +113,8 @@ internal static class Program
             Console.WriteLine($"gateway-bench: starting {dll}");
             gateway = await GatewayProcess.StartAsync(dll, root, FreePort.Get(), environment, ReadyTimeout, ct);
             Console.WriteLine($"gateway-bench: gateway pid {gateway.Id} ready on {gateway.BaseUrl.OriginalString}; " +
-                $"upstreams {upstreams[0]!.BaseUrl.OriginalString} (small), {upstreams[1]!.BaseUrl.OriginalString} (stream, {options.StreamEvents} events)");
+                $"upstreams {upstreams[0]!.BaseUrl.OriginalString} (small), {upstreams[1]!.BaseUrl.OriginalString} (stream, {options.StreamEvents} events), " +
+                $"{upstreams[2]!.BaseUrl.OriginalString} (convert, openai, {options.StreamEvents} chunks)");
 
             using var client = LoadRunner.CreateClient();
             var runner = new LoadRunner(client);
@@ -138,7 +144,7 @@ internal static class Program
                         var cpu = gateway.CpuTime() - cpuBefore;
                         cells.Add(new Cell(scenario, concurrency, targetName, result, targetName == Targets.Gateway ? cpu : null));
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"  {scenario.Name,-6} c={concurrency,-3} {targetName,-7} {result.RequestsPerSecond,8:0} req/s  p50 {CellResult.Percentile(result.LatencyMs, 0.5),7:0.00} ms  " +
+                            $"  {scenario.Name,-7} c={concurrency,-3} {targetName,-7} {result.RequestsPerSecond,8:0} req/s  p50 {CellResult.Percentile(result.LatencyMs, 0.5),7:0.00} ms  " +
                             $"p99 {CellResult.Percentile(result.LatencyMs, 0.99),7:0.00} ms  errors {result.Errors} (warm-up errors {warm.Errors})"));
                     }
                 }
@@ -179,11 +185,11 @@ internal static class Program
         }
     }
 
-    private static void WriteChannel(string directory, string file, Uri baseUrl, string models)
+    private static void WriteChannel(string directory, string file, string type, string baseUrl, string models)
         => File.WriteAllText(Path.Combine(directory, file), $$"""
             {
-              "type": "anthropic",
-              "baseUrl": "{{baseUrl.OriginalString}}",
+              "type": "{{type}}",
+              "baseUrl": "{{baseUrl}}",
               "apiKeys": ["{{UpstreamKey}}"],
               "models": ["{{models}}"]
             }

@@ -20,6 +20,7 @@ internal static class Report
         sb.AppendLine(inv, $"- Machine: {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription.Trim()}, {RuntimeInformation.OSArchitecture}, .NET {Environment.Version}");
         sb.AppendLine(inv, $"- Cell: {options.Seconds:0.#} s or {options.MaxRequests} requests, after {options.Warmup} warm-up requests; closed loop, HTTP/1.1, 127.0.0.1");
         sb.AppendLine(inv, $"- small = non-streaming `/v1/messages`, whole body read; stream = `\"stream\":true`, {options.StreamEvents} text deltas, read to `message_stop`");
+        sb.AppendLine(inv, $"- convert = the stream request (Anthropic client, `/v1/messages`) to an `openai` channel: the fake streams {options.StreamEvents} content chunks and the gateway converts them; direct = the same in OpenAI's protocol (`/v1/chat/completions`, read to `[DONE]`)");
         sb.AppendLine();
         sb.AppendLine("| Scenario | Conc. | Target | OK | Errors | req/s | p50 ms | p99 ms | TTFB p50 ms | TTFB p99 ms | bytes/resp | gateway CPU µs/req |");
         sb.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -53,6 +54,7 @@ internal static class Report
                 $"| {(direct.RequestsPerSecond > 0 ? (gateway.RequestsPerSecond / direct.RequestsPerSecond).ToString("0.00", inv) : "–")} |");
         }
 
+        RenderConversion(sb, options, cells);
         sb.AppendLine();
         sb.AppendLine(inv, $"Gateway process peak working set (VmHWM): {Mib(peakWorkingSet)}; at the end (VmRSS): {Mib(finalWorkingSet)}.");
         var errors = cells.Where(c => c.Result.FirstError is not null).ToList();
@@ -68,6 +70,51 @@ internal static class Report
         }
 
         return sb.ToString();
+    }
+
+    /// <summary>Conversion versus pass-through, both through the gateway: the same answer, from an openai channel or an anthropic one.</summary>
+    private static void RenderConversion(StringBuilder sb, BenchOptions options, IReadOnlyList<Cell> cells)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var rows = new List<string>();
+        foreach (var concurrency in options.Concurrency)
+        {
+            var passthrough = cells.FirstOrDefault(c => c.Scenario.Name == "stream" && c.Concurrency == concurrency && c.Target == Targets.Gateway);
+            var convert = cells.FirstOrDefault(c => c.Scenario.Name == "convert" && c.Concurrency == concurrency && c.Target == Targets.Gateway);
+            if (passthrough is null || convert is null || passthrough.Result.Ok == 0 || convert.Result.Ok == 0)
+            {
+                continue;
+            }
+
+            var p = passthrough.Result;
+            var c = convert.Result;
+            var pDirect = cells.FirstOrDefault(x => x.Scenario.Name == "stream" && x.Concurrency == concurrency && x.Target == Targets.Direct)?.Result;
+            var cDirect = cells.FirstOrDefault(x => x.Scenario.Name == "convert" && x.Concurrency == concurrency && x.Target == Targets.Direct)?.Result;
+            var net = pDirect is null || cDirect is null ? double.NaN
+                : (CellResult.Percentile(c.LatencyMs, 0.50) - CellResult.Percentile(cDirect.LatencyMs, 0.50))
+                  - (CellResult.Percentile(p.LatencyMs, 0.50) - CellResult.Percentile(pDirect.LatencyMs, 0.50));
+            var d50 = CellResult.Percentile(c.LatencyMs, 0.50) - CellResult.Percentile(p.LatencyMs, 0.50);
+            var cpuP = passthrough.GatewayCpu is { } cp ? cp.TotalMicroseconds / p.Ok : double.NaN;
+            var cpuC = convert.GatewayCpu is { } cc ? cc.TotalMicroseconds / c.Ok : double.NaN;
+            rows.Add(string.Create(inv, $"| {concurrency} | {Delta(p.LatencyMs, c.LatencyMs, 0.50)} | {Delta(p.LatencyMs, c.LatencyMs, 0.99)} " +
+                $"| {Delta(p.TtfbMs, c.TtfbMs, 0.50)} | {Delta(p.TtfbMs, c.TtfbMs, 0.99)} | {d50 * 1000 / options.StreamEvents:+0.0;-0.0} | {net:+0.00;-0.00} | {net * 1000 / options.StreamEvents:+0.0;-0.0} " +
+                $"| {cpuP:0} → {cpuC:0} | {(cpuC - cpuP) / options.StreamEvents:+0.0;-0.0} | {(p.RequestsPerSecond > 0 ? c.RequestsPerSecond / p.RequestsPerSecond : double.NaN):0.00} |"));
+        }
+
+        if (rows.Count == 0)
+        {
+            return;
+        }
+
+        sb.AppendLine();
+        sb.AppendLine(inv, $"Conversion cost (gateway `convert` − gateway `stream`: the same {options.StreamEvents}-delta answer from an `openai` channel, converted, versus an `anthropic` channel, passed through; per event = the difference ÷ {options.StreamEvents}; *net* = (convert gateway − convert direct) − (stream gateway − stream direct), which removes the fake OpenAI stream's own larger cost on the shared cores):");
+        sb.AppendLine();
+        sb.AppendLine("| Conc. | +p50 ms | +p99 ms | +TTFB p50 ms | +TTFB p99 ms | +p50 µs/event | net +p50 ms | net +p50 µs/event | gateway CPU µs/req (pass → conv) | +CPU µs/event | throughput ratio |");
+        sb.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var row in rows)
+        {
+            sb.AppendLine(row);
+        }
     }
 
     private static string Ms(double value) => double.IsNaN(value) ? "–" : value.ToString(value < 10 ? "0.00" : "0.0", CultureInfo.InvariantCulture);
