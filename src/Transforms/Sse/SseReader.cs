@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Text;
+using System.Text.Unicode;
 
 namespace CcxProxy.Transforms.Sse;
 
@@ -10,9 +11,14 @@ namespace CcxProxy.Transforms.Sse;
 /// <remarks>
 /// Follows the HTML "event stream interpretation" rules with one deliberate difference: a final
 /// frame that is not followed by a blank line is still delivered, because upstreams end streams
-/// that way. Bytes are searched for a line ending once only, UTF-8 is decoded only on complete
-/// lines, and buffers come from <see cref="ArrayPool{T}"/>. Not thread-safe: one read at a time.
+/// that way. Bytes are searched for a line ending once only, data stays UTF-8 (no string per event),
+/// and buffers come from <see cref="ArrayPool{T}"/>. Not thread-safe: one read at a time.
 /// Once <see cref="ReadAsync"/> has thrown, the reader must not be used again.
+/// <para>
+/// <b>An event's <see cref="SseEvent.DataUtf8"/> is a slice of this reader's pooled buffers: it is valid
+/// only until the next <see cref="ReadAsync"/> or <see cref="DisposeAsync"/> call.</b> Use it (convert,
+/// write, copy) before reading on, or keep <see cref="SseEvent.Detach"/>.
+/// </para>
 /// </remarks>
 public sealed class SseReader : IAsyncDisposable
 {
@@ -74,13 +80,23 @@ public sealed class SseReader : IAsyncDisposable
     /// frame without the trailing blank line is still returned.
     /// </summary>
     /// <param name="cancellationToken">Cancels the pending read from the stream.</param>
-    /// <returns>The next event or comment, or <see langword="null"/> when the stream has ended.</returns>
+    /// <returns>
+    /// The next event or comment, or <see langword="null"/> when the stream has ended. Its
+    /// <see cref="SseEvent.DataUtf8"/> is valid only until the next call (see the remarks).
+    /// </returns>
     /// <exception cref="SseFormatException">One event exceeds the maximum event size.</exception>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<SseEvent?> ReadAsync(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         _buffer ??= ArrayPool<byte>.Shared.Rent(InitialBufferSize);
+
+        // The previous event may have borrowed a data buffer grown for one huge event: the caller is done
+        // with it now, so it goes back to the pool here rather than at dispatch.
+        if (_dataLength == 0 && _data is { Length: > RetainedBufferSize })
+        {
+            ReturnBuffer(ref _data);
+        }
 
         while (true)
         {
@@ -183,10 +199,10 @@ public sealed class SseReader : IAsyncDisposable
                 }
             }
 
-            var line = buffer.AsSpan(_start, lineEnd - _start);
+            var lineStart = _start;
             _start = next;
             _scanned = next;
-            if (ProcessLine(line, out item))
+            if (ProcessLine(lineStart, lineEnd - lineStart, out item))
             {
                 return true;
             }
@@ -222,10 +238,10 @@ public sealed class SseReader : IAsyncDisposable
     {
         if (_start < _end)
         {
-            var line = _buffer.AsSpan(_start, _end - _start);
+            var lineStart = _start;
             _start = _end;
             _scanned = _end;
-            if (ProcessLine(line, out item))
+            if (ProcessLine(lineStart, _end - lineStart, out item))
             {
                 return true;
             }
@@ -272,10 +288,11 @@ public sealed class SseReader : IAsyncDisposable
         return buffer.AsMemory(_end);
     }
 
-    /// <summary>Applies one line (without its line ending) to the frame being built.</summary>
+    /// <summary>Applies one line, <c>_buffer[lineStart..(lineStart + lineLength))</c> without its line ending, to the frame being built.</summary>
     /// <returns><see langword="true"/> with <paramref name="item"/> set when the line yields a comment or dispatches a frame.</returns>
-    private bool ProcessLine(ReadOnlySpan<byte> line, out SseEvent item)
+    private bool ProcessLine(int lineStart, int lineLength, out SseEvent item)
     {
+        var line = _buffer.AsSpan(lineStart, lineLength);
         if (line.IsEmpty)
         {
             return TryDispatch(out item);
@@ -289,7 +306,14 @@ public sealed class SseReader : IAsyncDisposable
                 throw TooLarge();
             }
 
-            item = new SseEvent(null, Encoding.UTF8.GetString(StripOneSpace(line[1..])), null, IsComment: true);
+            // The text borrows _buffer, which only PrepareBufferForRead (in the next ReadAsync) changes.
+            var text = _buffer.AsMemory(lineStart + 1, lineLength - 1);
+            if (!text.IsEmpty && text.Span[0] == (byte)' ')
+            {
+                text = text[1..];
+            }
+
+            item = new SseEvent(null, ValidUtf8(text), null, IsComment: true);
             return true;
         }
 
@@ -382,9 +406,10 @@ public sealed class SseReader : IAsyncDisposable
     {
         var dispatched = _hasData || _eventType is not null;
 
-        // Drop the '\n' after the last data line, as the spec says.
+        // Drop the '\n' after the last data line, as the spec says. The data borrows _data until the next
+        // ReadAsync, which returns a buffer grown past RetainedBufferSize to the pool.
         item = dispatched
-            ? new SseEvent(_eventType, _hasData ? Encoding.UTF8.GetString(_data.AsSpan(0, _dataLength - 1)) : string.Empty, _id, IsComment: false)
+            ? new SseEvent(_eventType, _hasData ? ValidUtf8(_data.AsMemory(0, _dataLength - 1)) : ReadOnlyMemory<byte>.Empty, _id, IsComment: false)
             : default;
 
         _dataLength = 0;
@@ -392,13 +417,16 @@ public sealed class SseReader : IAsyncDisposable
         _eventType = null;
         _id = null;
         _frameBytes = 0;
-        if (_data is not null && _data.Length > RetainedBufferSize)
-        {
-            ReturnBuffer(ref _data);
-        }
-
         return dispatched;
     }
+
+    /// <summary>
+    /// <paramref name="utf8"/> itself when it is valid UTF-8 (the usual case: no copy); otherwise a new array
+    /// with every invalid sequence replaced by U+FFFD, exactly as decoding to a string and encoding back did,
+    /// so converters and relays only ever see valid UTF-8.
+    /// </summary>
+    private static ReadOnlyMemory<byte> ValidUtf8(ReadOnlyMemory<byte> utf8) =>
+        Utf8.IsValid(utf8.Span) ? utf8 : Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(utf8.Span));
 
     private SseFormatException TooLarge() =>
         new($"An event in the stream exceeds the maximum size of {_maxEventBytes} bytes.");

@@ -61,6 +61,54 @@ public static class SseWriter
     }
 
     /// <summary>
+    /// Writes one frame whose data is the concatenation <paramref name="head"/> + <paramref name="middle"/> +
+    /// <paramref name="tail"/> (a byte splice), without building the joined payload first unless it has
+    /// line endings. The output is that of <see cref="WriteEvent(IBufferWriter{byte}, string?, ReadOnlySpan{byte})"/>
+    /// on the joined payload.
+    /// </summary>
+    internal static void WriteEvent(IBufferWriter<byte> writer, string? eventType, ReadOnlySpan<byte> head, ReadOnlySpan<byte> middle, ReadOnlySpan<byte> tail)
+    {
+        if (head.IndexOfAny((byte)'\r', Lf) >= 0 || middle.IndexOfAny((byte)'\r', Lf) >= 0 || tail.IndexOfAny((byte)'\r', Lf) >= 0)
+        {
+            var joined = ArrayPool<byte>.Shared.Rent(head.Length + middle.Length + tail.Length);
+            try
+            {
+                head.CopyTo(joined);
+                middle.CopyTo(joined.AsSpan(head.Length));
+                tail.CopyTo(joined.AsSpan(head.Length + middle.Length));
+                WriteEvent(writer, eventType, joined.AsSpan(0, head.Length + middle.Length + tail.Length));
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(joined);
+            }
+
+            return;
+        }
+
+        WriteEventType(writer, eventType);
+        writer.Write("data: "u8);
+        writer.Write(head);
+        writer.Write(middle);
+        writer.Write(tail);
+        WriteByte(writer, Lf);
+        WriteByte(writer, Lf);
+    }
+
+    /// <summary>
+    /// Writes a comment frame whose text is already UTF-8, <c>": {text}\n\n"</c>. Text with line endings
+    /// becomes several comment lines.
+    /// </summary>
+    /// <param name="writer">Receives the UTF-8 bytes.</param>
+    /// <param name="utf8Text">The comment text as UTF-8.</param>
+    public static void WriteComment(IBufferWriter<byte> writer, ReadOnlySpan<byte> utf8Text)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        WriteLines(writer, ": "u8, utf8Text);
+        WriteByte(writer, Lf);
+    }
+
+    /// <summary>
     /// Formats one frame into a pooled buffer, writes it to <paramref name="stream"/> and flushes, so
     /// the client sees the event at once.
     /// </summary>

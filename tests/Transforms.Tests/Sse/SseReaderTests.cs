@@ -364,7 +364,8 @@ public sealed class SseReaderTests
         var events = new List<SseEvent>();
         while (await reader.ReadAsync(cts.Token).AsTask().WaitAsync(TestTimeout) is { } item)
         {
-            events.Add(item);
+            // The event borrows the reader's buffer until the next read: keep a copy.
+            events.Add(item.Detach());
         }
 
         return events;

@@ -124,13 +124,14 @@ internal sealed class ChatToMessagesStream : IStreamConverter
         }
 
         Begin(output);
-        var data = upstreamEvent.Data.AsSpan().Trim();
+        // On the UTF-8 bytes, trimmed as string.Trim() did: no string per event.
+        var data = SseData.TrimWhiteSpace(upstreamEvent.DataUtf8.Span);
         if (data.IsEmpty)
         {
             return;
         }
 
-        if (data.SequenceEqual("[DONE]"))
+        if (data.SequenceEqual("[DONE]"u8))
         {
             _sawDone = true;
             Complete(output);
@@ -140,7 +141,7 @@ internal sealed class ChatToMessagesStream : IStreamConverter
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(upstreamEvent.Data);
+            document = JsonDocument.Parse(upstreamEvent.DataUtf8);
         }
         catch (JsonException)
         {

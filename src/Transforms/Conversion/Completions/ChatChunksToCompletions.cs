@@ -44,12 +44,12 @@ internal sealed class ChatChunksToCompletions : IStreamConverter
 
     public void Convert(in SseEvent upstreamEvent, IBufferWriter<byte> output)
     {
-        if (Finished || upstreamEvent.IsComment || upstreamEvent.Data.Length == 0)
+        if (Finished || upstreamEvent.IsComment || upstreamEvent.DataUtf8.IsEmpty)
         {
             return;
         }
 
-        if (upstreamEvent.Data.Trim() == "[DONE]")
+        if (SseData.TrimWhiteSpace(upstreamEvent.DataUtf8.Span).SequenceEqual("[DONE]"u8))
         {
             // [DONE] without a finish reason: the upstream says it is done, so end with a finish chunk
             // rather than leave the client waiting for one (§8 #21).
@@ -60,7 +60,7 @@ internal sealed class ChatChunksToCompletions : IStreamConverter
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(upstreamEvent.Data);
+            doc = JsonDocument.Parse(upstreamEvent.DataUtf8);
         }
         catch (JsonException)
         {

@@ -25,6 +25,18 @@ namespace CcxProxy.Transforms.Conversion.OpenAIToAnthropic;
 /// </remarks>
 internal sealed class MessagesStreamToOpenAI : IStreamConverter
 {
+    // The upstream event types with a meaning here; "type" is matched on its bytes, without a string.
+    private static readonly string[] KnownEventTypes =
+    [
+        "message_start", "content_block_start", "content_block_delta", "content_block_stop", "message_delta",
+        "message_stop", "error",
+    ];
+
+    private static readonly string[] KnownDeltaTypes = ["text_delta", "thinking_delta", "input_json_delta"];
+
+    // One chunk at a time is built here, then framed into the output: reused for every chunk.
+    private readonly ArrayBufferWriter<byte> _json = new(256);
+    private readonly Utf8JsonWriter _writer;
     private readonly OpenAIWire.Shape _shape;
     private readonly string _clientModel;
     private readonly bool _includeUsage;
@@ -46,6 +58,7 @@ internal sealed class MessagesStreamToOpenAI : IStreamConverter
         _includeUsage = includeUsage;
         _created = created;
         _fallbackIdSuffix = fallbackIdSuffix;
+        _writer = new Utf8JsonWriter(_json, OpenAIWire.WriterOptions);
     }
 
     public bool Finished { get; private set; }
@@ -62,12 +75,12 @@ internal sealed class MessagesStreamToOpenAI : IStreamConverter
 
     public void Convert(in SseEvent upstreamEvent, IBufferWriter<byte> output)
     {
-        if (Finished || upstreamEvent.IsComment || upstreamEvent.Data.Length == 0)
+        if (Finished || upstreamEvent.IsComment || upstreamEvent.DataUtf8.IsEmpty)
         {
             return;
         }
 
-        if (upstreamEvent.Data == "[DONE]")
+        if (upstreamEvent.DataUtf8.Span.SequenceEqual("[DONE]"u8))
         {
             // Never sent by Anthropic, but some relays add it (§8 #23): treat it as the end of the stream.
             End(output);
@@ -77,7 +90,7 @@ internal sealed class MessagesStreamToOpenAI : IStreamConverter
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(upstreamEvent.Data);
+            doc = JsonDocument.Parse(upstreamEvent.DataUtf8);
         }
         catch (JsonException)
         {
@@ -88,8 +101,7 @@ internal sealed class MessagesStreamToOpenAI : IStreamConverter
         using (doc)
         {
             var data = doc.RootElement;
-            var type = OpenAIWire.GetString(data, "type") ?? upstreamEvent.EventType;
-            switch (type)
+            switch (KnownType(data, KnownEventTypes, upstreamEvent.EventType))
             {
                 case "message_start":
                     OnMessageStart(data, output);
@@ -246,7 +258,7 @@ internal sealed class MessagesStreamToOpenAI : IStreamConverter
         }
 
         EnsureRole(output);
-        switch (OpenAIWire.GetString(delta, "type"))
+        switch (KnownType(delta, KnownDeltaTypes, null))
         {
             case "text_delta":
                 WriteText(OpenAIWire.GetString(delta, "text"), output);
@@ -387,56 +399,84 @@ internal sealed class MessagesStreamToOpenAI : IStreamConverter
     /// </summary>
     private void WriteChunk<T>(IBufferWriter<byte> output, Action<Utf8JsonWriter, T>? writeDelta, T state, string? finishReason = null)
     {
-        var buffer = new ArrayBufferWriter<byte>(256);
-        using (var json = new Utf8JsonWriter(buffer, OpenAIWire.WriterOptions))
+        var json = StartJson();
+        WriteHeader(json);
+        json.WriteStartArray("choices"u8);
+        json.WriteStartObject();
+        if (_shape == OpenAIWire.Shape.Chat)
         {
-            WriteHeader(json);
-            json.WriteStartArray("choices"u8);
-            json.WriteStartObject();
-            if (_shape == OpenAIWire.Shape.Chat)
-            {
-                json.WriteNumber("index"u8, 0);
-                json.WriteStartObject("delta"u8);
-                writeDelta?.Invoke(json, state);
-                json.WriteEndObject();
-            }
-            else
-            {
-                json.WriteString("text"u8, state as string ?? string.Empty);
-                json.WriteNumber("index"u8, 0);
-            }
-
-            json.WriteNull("logprobs"u8);
-            if (finishReason is null)
-            {
-                json.WriteNull("finish_reason"u8);
-            }
-            else
-            {
-                json.WriteString("finish_reason"u8, finishReason);
-            }
-
-            json.WriteEndObject();
-            json.WriteEndArray();
+            json.WriteNumber("index"u8, 0);
+            json.WriteStartObject("delta"u8);
+            writeDelta?.Invoke(json, state);
             json.WriteEndObject();
         }
+        else
+        {
+            json.WriteString("text"u8, state as string ?? string.Empty);
+            json.WriteNumber("index"u8, 0);
+        }
 
-        SseWriter.WriteEvent(output, null, buffer.WrittenSpan);
+        json.WriteNull("logprobs"u8);
+        if (finishReason is null)
+        {
+            json.WriteNull("finish_reason"u8);
+        }
+        else
+        {
+            json.WriteString("finish_reason"u8, finishReason);
+        }
+
+        json.WriteEndObject();
+        json.WriteEndArray();
+        json.WriteEndObject();
+        Emit(output);
     }
 
     private void WriteUsageChunk(IBufferWriter<byte> output)
     {
-        var buffer = new ArrayBufferWriter<byte>(256);
-        using (var json = new Utf8JsonWriter(buffer, OpenAIWire.WriterOptions))
+        var json = StartJson();
+        WriteHeader(json);
+        json.WriteStartArray("choices"u8);
+        json.WriteEndArray();
+        OpenAIWire.WriteUsage(json, Usage);
+        json.WriteEndObject();
+        Emit(output);
+    }
+
+    private Utf8JsonWriter StartJson()
+    {
+        _json.ResetWrittenCount();
+        _writer.Reset(_json);
+        return _writer;
+    }
+
+    private void Emit(IBufferWriter<byte> output)
+    {
+        _writer.Flush();
+        SseWriter.WriteEvent(output, null, _json.WrittenSpan);
+    }
+
+    /// <summary>
+    /// The <c>type</c> string property of <paramref name="obj"/> as one of <paramref name="known"/> (null when it
+    /// is another string), or <paramref name="fallback"/> when there is no <c>type</c> string: the decision
+    /// <c>GetString(obj, "type") ?? fallback</c> made, without allocating the string.
+    /// </summary>
+    private static string? KnownType(JsonElement obj, string[] known, string? fallback)
+    {
+        if (obj.ValueKind != JsonValueKind.Object || !obj.TryGetProperty("type"u8, out var type) || type.ValueKind != JsonValueKind.String)
         {
-            WriteHeader(json);
-            json.WriteStartArray("choices"u8);
-            json.WriteEndArray();
-            OpenAIWire.WriteUsage(json, Usage);
-            json.WriteEndObject();
+            return fallback;
         }
 
-        SseWriter.WriteEvent(output, null, buffer.WrittenSpan);
+        foreach (var name in known)
+        {
+            if (type.ValueEquals(name))
+            {
+                return name;
+            }
+        }
+
+        return null;
     }
 
     private void WriteHeader(Utf8JsonWriter json)

@@ -1,5 +1,5 @@
 using System.Buffers;
-using System.Text;
+using System.Text.Json;
 using CcxProxy.Transforms.Json;
 using CcxProxy.Transforms.Sse;
 
@@ -9,15 +9,26 @@ namespace CcxProxy.Transforms.Conversion.Passthrough;
 /// An OpenAI Chat Completions stream relayed to an OpenAI client as it arrives, with each chunk's model
 /// name put back to the client's (a byte splice: the rest of every chunk is untouched). A stream that
 /// ends without <c>[DONE]</c> gets one when it had finished (a finish reason was seen), and an error
-/// object when it had not: never a silent truncation.
+/// object when it had not: never a silent truncation. Works on the event's UTF-8 bytes: an event without
+/// a model name is written as it came, with no string and no copy of its own.
 /// </summary>
 public sealed class ChatPassthroughStream : IStreamConverter
 {
     private readonly string _clientModel;
+
+    // The client's model as a JSON string token, as RequestJson.Rewrite splices it.
+    private readonly byte[] _quotedClientModel;
     private bool _sawFinish;
 
     /// <summary>Creates the relay for one response.</summary>
-    public ChatPassthroughStream(string clientModel) => _clientModel = clientModel;
+    public ChatPassthroughStream(string clientModel)
+    {
+        _clientModel = clientModel;
+        var encoded = JsonEncodedText.Encode(clientModel).EncodedUtf8Bytes;
+        _quotedClientModel = new byte[encoded.Length + 2];
+        _quotedClientModel[0] = _quotedClientModel[^1] = (byte)'"';
+        encoded.CopyTo(_quotedClientModel.AsSpan(1));
+    }
 
     /// <inheritdoc />
     public bool Finished { get; private set; }
@@ -40,30 +51,41 @@ public sealed class ChatPassthroughStream : IStreamConverter
 
         if (upstreamEvent.IsComment)
         {
-            SseWriter.WriteComment(output, upstreamEvent.Data);
+            SseWriter.WriteComment(output, upstreamEvent.DataUtf8.Span);
             return;
         }
 
-        if (upstreamEvent.Data == "[DONE]")
+        var bytes = upstreamEvent.DataUtf8;
+        var span = bytes.Span;
+        if (span.SequenceEqual("[DONE]"u8))
         {
             StreamFrames.OpenAIDone(output);
             Finished = true;
             return;
         }
 
-        var bytes = Encoding.UTF8.GetBytes(upstreamEvent.Data);
-        _sawFinish |= bytes.AsSpan().IndexOf("\"finish_reason\":\""u8) >= 0;
-        if (bytes.AsSpan().IndexOf("\"error\""u8) >= 0 && ErrorObject(bytes))
+        _sawFinish |= span.IndexOf("\"finish_reason\":\""u8) >= 0;
+        if (span.IndexOf("\"error\""u8) >= 0 && ErrorObject(bytes))
         {
             Finished = true;
         }
 
-        if (bytes.AsSpan().IndexOf("\"usage\":{"u8) >= 0)
+        if (span.IndexOf("\"usage\":{"u8) >= 0)
         {
             ReadUsage(bytes);
         }
 
-        SseWriter.WriteEvent(output, upstreamEvent.EventType, RequestJson.ReplaceModelIfPresent(bytes, _clientModel).Span);
+        // RequestJson.ReplaceModelIfPresent's rule (the same scan), spliced straight into the frame: no new array.
+        var scan = RequestJson.Scan(span);
+        if (scan.Model is null || scan.Model == _clientModel)
+        {
+            SseWriter.WriteEvent(output, upstreamEvent.EventType, span);
+        }
+        else
+        {
+            var (start, end) = (scan.ModelRange.Start.Value, scan.ModelRange.End.Value);
+            SseWriter.WriteEvent(output, upstreamEvent.EventType, span[..start], _quotedClientModel, span[end..]);
+        }
     }
 
     /// <inheritdoc />
@@ -96,40 +118,40 @@ public sealed class ChatPassthroughStream : IStreamConverter
     public void Ping(IBufferWriter<byte> output) => StreamFrames.OpenAIPing(output);
 
     // OpenAI's prompt_tokens include cached tokens; Anthropic's input_tokens do not (PROTOCOLS.md §2.3).
-    private void ReadUsage(byte[] chunk)
+    private void ReadUsage(ReadOnlyMemory<byte> chunk)
     {
         try
         {
-            using var doc = System.Text.Json.JsonDocument.Parse(chunk);
-            if (!doc.RootElement.TryGetProperty("usage", out var usage) || usage.ValueKind != System.Text.Json.JsonValueKind.Object)
+            using var doc = JsonDocument.Parse(chunk);
+            if (!doc.RootElement.TryGetProperty("usage", out var usage) || usage.ValueKind != JsonValueKind.Object)
             {
                 return;
             }
 
             var prompt = Number(usage, "prompt_tokens");
-            var cached = usage.TryGetProperty("prompt_tokens_details", out var details) && details.ValueKind == System.Text.Json.JsonValueKind.Object
+            var cached = usage.TryGetProperty("prompt_tokens_details", out var details) && details.ValueKind == JsonValueKind.Object
                 ? Number(details, "cached_tokens")
                 : Number(usage, "prompt_cache_hit_tokens");
             Usage.CacheReadInputTokens = cached;
             Usage.InputTokens = Math.Max(0, prompt - cached);
             Usage.OutputTokens = Number(usage, "completion_tokens");
         }
-        catch (System.Text.Json.JsonException)
+        catch (JsonException)
         {
         }
     }
 
-    private static long Number(System.Text.Json.JsonElement element, string name) =>
+    private static long Number(JsonElement element, string name) =>
         element.TryGetProperty(name, out var value) && value.TryGetInt64(out var n) ? n : 0;
 
-    private static bool ErrorObject(byte[] chunk)
+    private static bool ErrorObject(ReadOnlyMemory<byte> chunk)
     {
         try
         {
-            using var doc = System.Text.Json.JsonDocument.Parse(chunk);
-            return doc.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object && doc.RootElement.TryGetProperty("error", out _);
+            using var doc = JsonDocument.Parse(chunk);
+            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("error", out _);
         }
-        catch (System.Text.Json.JsonException)
+        catch (JsonException)
         {
             return false;
         }

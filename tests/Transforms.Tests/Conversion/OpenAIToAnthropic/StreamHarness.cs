@@ -68,7 +68,8 @@ internal static class StreamHarness
         await using var reader = new SseReader(new WholeStream(output));
         while (await reader.ReadAsync(cts.Token) is { } item)
         {
-            frames.Add(item);
+            // The event borrows the reader's buffer until the next read: keep a copy.
+            frames.Add(item.Detach());
         }
 
         return frames;
