@@ -1,0 +1,45 @@
+using CcxProxy.Redis;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace CcxProxy.Limits;
+
+/// <summary>Registers the limiter.</summary>
+public static class LimitsServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers (TryAdd) the <see cref="ILimitStore"/> singleton: Redis with a per-replica in-memory fallback when
+    /// the <see cref="RedisConnection"/> singleton is configured, otherwise the in-memory store alone. Also registers
+    /// <see cref="TimeProvider.System"/> and the metrics services, if absent.
+    /// </summary>
+    /// <param name="services">The service collection.</param>
+    /// <returns>The same service collection.</returns>
+    public static IServiceCollection AddCcxLimits(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.AddMetrics();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(new LimitStoreOptions());
+        services.TryAddSingleton<LimitsMetrics>();
+        services.TryAddSingleton<ILimitStore>(sp =>
+        {
+            var time = sp.GetRequiredService<TimeProvider>();
+            var options = sp.GetRequiredService<LimitStoreOptions>();
+            var memory = new InMemoryLimitStore(time, options);
+            var redis = sp.GetService<RedisConnection>();
+            if (redis is not { IsConfigured: true })
+            {
+                return memory;
+            }
+
+            return new FailOpenLimitStore(
+                redis,
+                new RedisLimitStore(redis, options),
+                memory,
+                options,
+                time,
+                sp.GetRequiredService<LimitsMetrics>(),
+                sp.GetRequiredService<ILogger<FailOpenLimitStore>>());
+        });
+        return services;
+    }
+}
