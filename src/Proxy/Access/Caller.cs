@@ -1,6 +1,9 @@
+using CcxProxy.Keys;
+
 namespace CcxProxy.Access;
 
 /// <summary>An authenticated caller.</summary>
-/// <param name="Group">The group the key belongs to; it decides which channels the caller may use.</param>
-/// <param name="KeyId">A non-secret identifier of the key (a prefix of its hash) for logs and status.</param>
-public sealed record Caller(string Group, string KeyId);
+/// <param name="Group">The group the key belongs to; it decides which channels and models the caller may use.</param>
+/// <param name="KeyId">A non-secret identifier of the key (the start of its hash) for logs, limits and status.</param>
+/// <param name="Limits">The key's own limits (the group's apply too).</param>
+public sealed record Caller(string Group, string KeyId, CallerLimits Limits);

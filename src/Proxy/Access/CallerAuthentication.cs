@@ -1,38 +1,72 @@
+using System.Globalization;
 using CcxProxy.Errors;
+using CcxProxy.Keys;
 
 namespace CcxProxy.Access;
 
 /// <summary>
 /// Reads the caller's key from <c>x-api-key</c> or <c>Authorization: Bearer</c> (Claude Code sends the
-/// latter when <c>ANTHROPIC_AUTH_TOKEN</c> is set, the OpenAI SDKs always do) and finds the caller.
+/// latter when <c>ANTHROPIC_AUTH_TOKEN</c> is set, the OpenAI SDKs always do) and finds the caller:
+/// 401 for a missing, unknown, revoked or expired key; 429 for an address that keeps failing.
 /// </summary>
 public sealed class CallerAuthentication
 {
-    private readonly IAccessKeyStore _store;
+    private readonly KeyDirectory _keys;
+    private readonly FailedAuthThrottle _throttle;
 
-    /// <summary>Creates the authenticator over a key store.</summary>
-    public CallerAuthentication(IAccessKeyStore store) => _store = store;
+    internal CallerAuthentication(KeyDirectory keys, FailedAuthThrottle throttle)
+    {
+        _keys = keys;
+        _throttle = throttle;
+    }
 
-    /// <summary>
-    /// The caller, or null after writing a 401 in the caller's protocol.
-    /// </summary>
+    /// <summary>The caller, or null after writing the refusal in the caller's protocol.</summary>
     public async ValueTask<Caller?> AuthenticateAsync(HttpContext context)
     {
+        var address = context.Connection.RemoteIpAddress;
+        if (_throttle.RetryAfter(address) is { } wait)
+        {
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status429TooManyRequests,
+                "too many failed authentication attempts from this address; try again later",
+                headers: h => h.RetryAfter = Math.Ceiling(wait.TotalSeconds).ToString(CultureInfo.InvariantCulture)).ConfigureAwait(false);
+            return null;
+        }
+
         var key = ReadKey(context.Request);
         if (key is null)
         {
+            _throttle.Failed(address);
             await GatewayErrors.WriteAsync(context, StatusCodes.Status401Unauthorized,
                 "missing API key: send it as x-api-key or as Authorization: Bearer").ConfigureAwait(false);
             return null;
         }
 
-        var caller = await _store.FindAsync(AccessKeyHash.Compute(key), context.RequestAborted).ConfigureAwait(false);
-        if (caller is null)
+        KeyLookup lookup;
+        try
         {
-            await GatewayErrors.WriteAsync(context, StatusCodes.Status401Unauthorized, "invalid API key").ConfigureAwait(false);
+            lookup = await _keys.LookupAsync(key, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (KeyStoreUnavailableException)
+        {
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status503ServiceUnavailable,
+                "the key store is unavailable; try again shortly").ConfigureAwait(false);
+            return null;
         }
 
-        return caller;
+        if (lookup is { Status: KeyLookupStatus.Found, Record: { } record })
+        {
+            return new Caller(record.Group, record.Id, record.Limits);
+        }
+
+        _throttle.Failed(address);
+        var message = lookup.Status switch
+        {
+            KeyLookupStatus.Revoked => "this API key has been revoked",
+            KeyLookupStatus.Expired => "this API key has expired",
+            _ => "invalid API key",
+        };
+        await GatewayErrors.WriteAsync(context, StatusCodes.Status401Unauthorized, message).ConfigureAwait(false);
+        return null;
     }
 
     internal static string? ReadKey(HttpRequest request)

@@ -35,6 +35,6 @@ internal sealed class EnvironmentAccessKeyStore : IAccessKeyStore
             found |= CryptographicOperations.FixedTimeEquals(hash, keyHash.Span);
         }
 
-        return ValueTask.FromResult(found ? new Caller(DefaultGroup, AccessKeyHash.Id(keyHash.Span)) : null);
+        return ValueTask.FromResult(found ? new Caller(DefaultGroup, AccessKeyHash.Id(keyHash.Span), Keys.CallerLimits.None) : null);
     }
 }

@@ -4,8 +4,9 @@ using CcxProxy.Redis;
 namespace CcxProxy.Endpoints;
 
 /// <summary>
-/// Liveness (<c>/livez</c>: depends on nothing), readiness (<c>/readyz</c>: channel files loaded, and
-/// Redis connected when configured), and the cheap answer to Claude Code's warm-up <c>HEAD /</c>.
+/// Liveness (<c>/livez</c>: depends on nothing), readiness (<c>/readyz</c>: channel files loaded; Redis is
+/// reported but never makes a replica unready, since limits fail open to memory while it is away), and the
+/// cheap answer to Claude Code's warm-up <c>HEAD /</c>.
 /// </summary>
 internal static class HealthEndpoints
 {
@@ -19,8 +20,7 @@ internal static class HealthEndpoints
         endpoints.MapMethods(ReadinessPath, [HttpMethods.Get, HttpMethods.Head], (IChannelStore channels, RedisConnection redis) =>
         {
             var channelsLoaded = channels.IsLoaded;
-            var redisOk = !redis.IsConfigured || redis.IsConnected;
-            var ready = channelsLoaded && redisOk;
+            var ready = channelsLoaded;
             return Results.Json(
                 new
                 {

@@ -9,7 +9,12 @@ namespace CcxProxy.Errors;
 public static class GatewayErrors
 {
     /// <summary>Writes an error unless the response has already started (then there is nothing to do).</summary>
-    public static Task WriteAsync(HttpContext context, int status, string message, string? code = null)
+    /// <param name="context">The request.</param>
+    /// <param name="status">The HTTP status.</param>
+    /// <param name="message">What went wrong, for the caller.</param>
+    /// <param name="code">OpenAI's machine-readable <c>code</c> (ignored in Anthropic's shape).</param>
+    /// <param name="headers">Headers to send with the error (e.g. <c>retry-after</c>); set after the response is reset.</param>
+    public static Task WriteAsync(HttpContext context, int status, string message, string? code = null, Action<IHeaderDictionary>? headers = null)
     {
         var response = context.Response;
         if (response.HasStarted)
@@ -35,6 +40,8 @@ public static class GatewayErrors
         {
             response.Headers.WWWAuthenticate = "Bearer realm=\"ccx-proxy\"";
         }
+
+        headers?.Invoke(response.Headers);
 
         var body = ClientProtocols.Of(context.Request) == ClientProtocol.OpenAI
             ? ErrorBodies.OpenAI(ErrorBodies.OpenAIType(status), message, code)

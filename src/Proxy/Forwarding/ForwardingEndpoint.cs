@@ -3,6 +3,9 @@ using CcxProxy.Access;
 using CcxProxy.Channels;
 using CcxProxy.Errors;
 using CcxProxy.Hosting;
+using CcxProxy.Limits;
+using CcxProxy.Transforms.Conversion;
+using CcxProxy.Usage;
 using CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
 using CcxProxy.Transforms.Forwarding;
 using CcxProxy.Transforms.Json;
@@ -29,11 +32,18 @@ internal sealed partial class ForwardingEndpoint
     private readonly IProxyStateLookup _proxyState;
     private readonly IHttpForwarder _forwarder;
     private readonly GatewayOptions _options;
+    private readonly RequestLimiter _limiter;
+    private readonly IUsageStore _usage;
+    private readonly TimeProvider _time;
     private readonly ILogger<ForwardingEndpoint> _logger;
 
     public ForwardingEndpoint(CallerAuthentication authentication, IChannelStore channels, IProxyStateLookup proxyState,
-        IHttpForwarder forwarder, IOptions<GatewayOptions> options, ILogger<ForwardingEndpoint> logger)
+        IHttpForwarder forwarder, IOptions<GatewayOptions> options, RequestLimiter limiter, IUsageStore usage, TimeProvider time,
+        ILogger<ForwardingEndpoint> logger)
     {
+        _limiter = limiter;
+        _usage = usage;
+        _time = time;
         _authentication = authentication;
         _channels = channels;
         _proxyState = proxyState;
@@ -114,16 +124,66 @@ internal sealed partial class ForwardingEndpoint
             return;
         }
 
-        await ForwardAsync(context, channel, call).ConfigureAwait(false);
+        // count_tokens is not a model call: it is not counted against rate limits or quotas.
+        var scopes = api == InboundApi.CountTokens ? [] : RequestLimiter.ScopesFor(caller, snapshot.FindGroup(caller.Group));
+        StreamUsage? usage;
+        if (scopes.Count == 0)
+        {
+            usage = await ForwardAsync(context, channel, call).ConfigureAwait(false);
+        }
+        else
+        {
+            var lease = await _limiter.AcquireAsync(context, scopes, EstimateInputTokens(api, json)).ConfigureAwait(false);
+            if (lease is null)
+            {
+                return;
+            }
+
+            await using (lease.ConfigureAwait(false))
+            {
+                usage = lease.Usage = await ForwardAsync(context, channel, call).ConfigureAwait(false);
+            }
+        }
+
+        if (usage is not null && api != InboundApi.CountTokens)
+        {
+            await RecordUsageAsync(caller, channel, model, usage).ConfigureAwait(false);
+        }
     }
 
-    private async Task ForwardAsync(HttpContext context, ChannelConfig channel, UpstreamCall call)
+    /// <summary>Accounts the answer's tokens; a failure to account never fails the (already answered) request.</summary>
+    private async Task RecordUsageAsync(Caller caller, ChannelConfig channel, string model, StreamUsage usage)
+    {
+        var entry = new UsageEntry(caller.KeyId, caller.Group, channel.Name, model, new UsageTotals
+        {
+            Requests = 1,
+            InputTokens = usage.InputTokens,
+            OutputTokens = usage.OutputTokens,
+            CacheReadTokens = usage.CacheReadInputTokens,
+            CacheWriteTokens = usage.CacheCreationInputTokens,
+        });
+        try
+        {
+            await _usage.RecordAsync(entry, _time.GetUtcNow(), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is TimeoutException or InvalidOperationException or StackExchange.Redis.RedisException)
+        {
+            Log.UsageNotRecorded(_logger, ex.GetType().Name);
+        }
+    }
+
+    /// <summary>What to reserve against input-token limits before the real count is known.</summary>
+    private static long EstimateInputTokens(InboundApi api, ReadOnlyMemory<byte> body) =>
+        api == InboundApi.Messages && MessagesToChat.TryEstimateInputTokens(body.Span, out var tokens) ? tokens : Math.Max(1, body.Length / 4);
+
+    /// <summary>Forwards one attempt; returns the answer's token usage when one was relayed.</summary>
+    private async Task<StreamUsage?> ForwardAsync(HttpContext context, ChannelConfig channel, UpstreamCall call)
     {
         if (!_proxyState.TryGetCluster(channel.Name, out var cluster) || PickDestination(cluster) is not { } destination)
         {
             await GatewayErrors.WriteAsync(context, StatusCodes.Status502BadGateway,
                 $"channel '{channel.Name}' has no usable destination").ConfigureAwait(false);
-            return;
+            return null;
         }
 
         using var attemptCancellation = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
@@ -136,7 +196,7 @@ internal sealed partial class ForwardingEndpoint
 
         if (error == ForwarderError.None || context.Response.HasStarted || context.RequestAborted.IsCancellationRequested)
         {
-            return;
+            return attempt.Usage;
         }
 
         var exception = context.Features.Get<IForwarderErrorFeature>()?.Exception;
@@ -145,12 +205,13 @@ internal sealed partial class ForwardingEndpoint
             Log.UpstreamTimedOut(_logger, channel.Name, channel.Timeouts.ResponseHeaders.TotalSeconds);
             await GatewayErrors.WriteAsync(context, StatusCodes.Status504GatewayTimeout,
                 $"the upstream of channel '{channel.Name}' did not answer within {channel.Timeouts.ResponseHeaders.TotalSeconds:0} s").ConfigureAwait(false);
-            return;
+            return null;
         }
 
         Log.UpstreamFailed(_logger, channel.Name, error, exception?.GetType().Name ?? "none");
         await GatewayErrors.WriteAsync(context, StatusCodes.Status502BadGateway,
             $"could not reach the upstream of channel '{channel.Name}' ({Describe(error)})").ConfigureAwait(false);
+        return null;
     }
 
     private static Task WriteTokenEstimateAsync(HttpContext context, long tokens)
@@ -189,6 +250,9 @@ internal sealed partial class ForwardingEndpoint
 
     private static partial class Log
     {
+        [LoggerMessage(3, LogLevel.Warning, "Usage of a request could not be recorded ({ExceptionType})")]
+        public static partial void UsageNotRecorded(ILogger logger, string exceptionType);
+
         [LoggerMessage(1, LogLevel.Warning, "Upstream of channel {Channel} did not send response headers within {Seconds} s")]
         public static partial void UpstreamTimedOut(ILogger logger, string channel, double seconds);
 

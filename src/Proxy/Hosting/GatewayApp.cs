@@ -3,6 +3,9 @@ using CcxProxy.Channels;
 using CcxProxy.Endpoints;
 using CcxProxy.Errors;
 using CcxProxy.Forwarding;
+using CcxProxy.Keys;
+using CcxProxy.Limits;
+using CcxProxy.Usage;
 using CcxProxy.Redis;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
@@ -56,8 +59,20 @@ public static partial class GatewayApp
         services.AddReverseProxy();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IAccessKeyStore, EnvironmentAccessKeyStore>();
-        services.TryAddSingleton<CallerAuthentication>();
         services.TryAddSingleton(sp => new RedisConnection(configuration["Redis:Configuration"], sp.GetRequiredService<ILogger<RedisConnection>>()));
+        services.TryAddSingleton<IKeyStore>(sp => sp.GetRequiredService<RedisConnection>() is { IsConfigured: true } redis
+            ? new RedisKeyStore(redis)
+            : new InMemoryKeyStore());
+        services.TryAddSingleton(sp => new KeyDirectory(sp.GetRequiredService<IKeyStore>(), configuration,
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<KeyDirectory>>()));
+        services.TryAddSingleton(sp => new FailedAuthThrottle(sp.GetRequiredService<TimeProvider>(),
+            int.TryParse(configuration["Access:MaxFailedAuthPerMinute"], System.Globalization.CultureInfo.InvariantCulture, out var max) && max > 0 ? max : 30));
+        services.TryAddSingleton(sp => new CallerAuthentication(sp.GetRequiredService<KeyDirectory>(), sp.GetRequiredService<FailedAuthThrottle>()));
+        services.AddCcxLimits();
+        services.TryAddSingleton<IUsageStore>(sp => sp.GetRequiredService<RedisConnection>() is { IsConfigured: true } redis
+            ? new RedisUsageStore(redis)
+            : new InMemoryUsageStore());
+        services.TryAddSingleton<RequestLimiter>();
         services.TryAddSingleton<ForwardingEndpoint>();
         return services;
     }
@@ -73,6 +88,7 @@ public static partial class GatewayApp
 
         app.MapHealth();
         app.MapStatus();
+        app.MapAdmin(app.Configuration);
         app.MapModels();
         var forwarding = app.Services.GetRequiredService<ForwardingEndpoint>();
         app.MapPost("/v1/messages", forwarding.HandleMessagesAsync);

@@ -1,0 +1,80 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using CcxProxy.Access;
+using CcxProxy.Errors;
+using CcxProxy.Usage;
+
+namespace CcxProxy.Endpoints;
+
+/// <summary>
+/// <c>GET /admin/usage?dimension=key|group|channel|model&amp;name=NAME[&amp;from=…&amp;to=…]</c>: usage totals for
+/// operators. Protected by <c>Admin:AccessKey</c> (env <c>Admin__AccessKey</c>), compared in constant time;
+/// absent, the admin endpoints answer 404 as if they did not exist.
+/// </summary>
+internal static class AdminEndpoints
+{
+    public static IEndpointRouteBuilder MapAdmin(this IEndpointRouteBuilder endpoints, IConfiguration configuration)
+    {
+        var adminKey = configuration["Admin:AccessKey"];
+        var adminHash = string.IsNullOrEmpty(adminKey) ? null : AccessKeyHash.Compute(adminKey);
+        endpoints.MapGet("/admin/usage", async (HttpContext context, IUsageStore usage, TimeProvider time) =>
+        {
+            if (adminHash is null)
+            {
+                await GatewayErrors.WriteAsync(context, StatusCodes.Status404NotFound, "no such endpoint: the admin API is off (set Admin:AccessKey)").ConfigureAwait(false);
+                return;
+            }
+
+            var presented = CallerAuthentication.ReadKey(context.Request);
+            if (presented is null || !CryptographicOperations.FixedTimeEquals(AccessKeyHash.Compute(presented), adminHash))
+            {
+                await GatewayErrors.WriteAsync(context, StatusCodes.Status401Unauthorized, "the admin API needs the admin key").ConfigureAwait(false);
+                return;
+            }
+
+            var query = context.Request.Query;
+            var dimension = query["dimension"].ToString();
+            var name = query["name"].ToString();
+            if (!UsageDimensions.All.Contains(dimension) || name.Length == 0)
+            {
+                await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest,
+                    "dimension must be one of key, group, channel, model, and name is required").ConfigureAwait(false);
+                return;
+            }
+
+            var now = time.GetUtcNow();
+            if (!TryInstant(query["from"], now.AddDays(-1), out var from) || !TryInstant(query["to"], now, out var to) || from > to)
+            {
+                await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest,
+                    "from and to must be RFC 3339 instants (2026-11-23T00:00:00Z), from before to").ConfigureAwait(false);
+                return;
+            }
+
+            var totals = await usage.ReadAsync(dimension, name, from, to, context.RequestAborted).ConfigureAwait(false);
+            await Results.Json(new
+            {
+                dimension,
+                name,
+                from,
+                to,
+                requests = totals.Requests,
+                input_tokens = totals.InputTokens,
+                output_tokens = totals.OutputTokens,
+                cache_read_input_tokens = totals.CacheReadTokens,
+                cache_creation_input_tokens = totals.CacheWriteTokens,
+            }).ExecuteAsync(context).ConfigureAwait(false);
+        });
+        return endpoints;
+    }
+
+    private static bool TryInstant(string? text, DateTimeOffset fallback, out DateTimeOffset value)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            value = fallback;
+            return true;
+        }
+
+        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out value);
+    }
+}
