@@ -71,6 +71,18 @@ public sealed partial class DocsExamplesTests
         Assert.That(doc, Does.Contain($"\"Directory\": \"{settings["Channels"]!["Directory"]}\""));
     }
 
+    [Test]
+    public void GroupsExample_Loads_WithoutErrors()
+    {
+        var path = Path.Combine(Docs, "examples", "groups.json");
+
+        var result = GroupsFileParser.Parse("groups.json", File.ReadAllBytes(path));
+
+        Assert.That(result.Errors, Is.Empty, string.Join("\n", result.Errors));
+        Assert.That(result.Groups!["team-b"].Limits.QuotaPeriod, Is.EqualTo("month"));
+        Assert.That(File.ReadAllText(Path.Combine(Docs, "access.md")), Does.Contain("examples/groups.json"));
+    }
+
     [GeneratedRegex(@"^\| `([A-Za-z.]+)` \|", RegexOptions.Multiline)]
     private static partial Regex FieldRow();
 }
