@@ -1,7 +1,7 @@
 namespace CcxProxy.Cli;
 
 /// <summary>
-/// The operator verbs of the <c>ccx-proxy</c> binary: <c>keys …</c> and <c>validate</c> (docs/cli.md).
+/// The operator verbs of the <c>ccx-proxy</c> binary: <c>keys …</c>, <c>usage</c> and <c>validate</c> (docs/cli.md).
 /// They read the same configuration as the server: <c>appsettings.json</c> (and
 /// <c>appsettings.{Environment}.json</c>) in the working directory, environment variables
 /// (<c>Redis__Configuration</c>), then <c>--Section:Key=value</c> arguments.
@@ -19,7 +19,7 @@ internal static class CliApp
     public const int Usage = 2;
 
     /// <summary>True when <paramref name="args"/> start with one of the CLI verbs.</summary>
-    public static bool Handles(string[] args) => args is [KeysCommand.Verb or ValidateCommand.Verb, ..];
+    public static bool Handles(string[] args) => args is [KeysCommand.Verb or ValidateCommand.Verb or UsageCommand.Verb, ..];
 
     /// <summary>Runs the verb with the process's console.</summary>
     public static Task<int> RunAsync(string[] args) =>
@@ -34,7 +34,8 @@ internal static class CliApp
         {
             [KeysCommand.Verb, .. var rest] => await KeysCommand.RunAsync(rest, context).ConfigureAwait(false),
             [ValidateCommand.Verb, .. var rest] => await ValidateCommand.RunAsync(rest, context).ConfigureAwait(false),
-            _ => await UsageAsync(context, "unknown command", KeysCommand.UsageText + ValidateCommand.UsageText).ConfigureAwait(false),
+            [UsageCommand.Verb, .. var rest] => await UsageCommand.RunAsync(rest, context).ConfigureAwait(false),
+            _ => await UsageAsync(context, "unknown command", KeysCommand.UsageText + ValidateCommand.UsageText + UsageCommand.UsageText).ConfigureAwait(false),
         };
     }
 

@@ -56,6 +56,16 @@ public sealed class UsageAccountingTests
             Assert.That(byModel["requests"]!.GetValue<long>(), Is.EqualTo(9));
             var byGroup = await AdminUsageAsync(gateways[2], "group", "default");
             Assert.That(byGroup["output_tokens"]!.GetValue<long>(), Is.EqualTo(totals["output_tokens"]!.GetValue<long>()));
+
+            // The CLI reads the same numbers from Redis.
+            using var output = new StringWriter();
+            using var error = new StringWriter();
+            var code = await CcxProxy.Cli.CliApp.RunAsync(["usage", "--channel", "main", "--json", $"--Redis:Configuration={redis.ConnectionString}"],
+                new CcxProxy.Cli.CliContext { Out = output, Error = error, WorkingDirectory = Path.GetTempPath() });
+            Assert.That(code, Is.Zero, error.ToString());
+            var cli = JsonNode.Parse(output.ToString())!;
+            Assert.That(cli["requests"]!.GetValue<long>(), Is.EqualTo(9));
+            Assert.That(cli["input_tokens"]!.GetValue<long>(), Is.EqualTo(totals["input_tokens"]!.GetValue<long>()));
         }
         finally
         {
