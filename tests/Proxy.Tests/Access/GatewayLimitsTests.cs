@@ -152,6 +152,67 @@ public sealed class GatewayLimitsTests
         }
     }
 
+    [Test]
+    [Category("Redis")]
+    public async Task ThreeGateways_SharingRedis_ConcurrencySlotsHoldAcrossInstances()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _upstream.Handler = (request, ctx) => request.IsStream
+            ? FakeAnthropic.WriteStreamAsync(ctx, [FakeAnthropic.MessageStart("m"), StreamStep.Wait(gate.Task), .. FakeAnthropic.TextStream("m", "done", 1).Skip(1)], ctx.RequestAborted)
+            : FakeUpstream.CreateDefaultHandler(new FakeUpstreamOptions())(request, ctx);
+        await using var redis = await RedisServer.StartAsync();
+        var settings = new Dictionary<string, string?> { ["Redis:Configuration"] = redis.ConnectionString };
+        var gateways = new List<TestGateway>();
+        var streams = new List<HttpResponseMessage>();
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                gateways.Add(await TestGateway.StartAsync(Files("""{"concurrency": 2}"""), settings));
+            }
+
+            await WaitForRedisAsync(gateways);
+            for (var i = 0; i < 2; i++)
+            {
+                var stream = await gateways[i].Client.SendAsync(gateways[i].Post("/v1/messages", Body(stream: true)), HttpCompletionOption.ResponseHeadersRead);
+                Assert.That(stream.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+                streams.Add(stream);
+            }
+
+            var (third, _) = await gateways[2].SendAsync(gateways[2].Post("/v1/messages", Body()));
+            Assert.That(third.StatusCode, Is.EqualTo(HttpStatusCode.TooManyRequests), "two streams on two other gateways hold both slots");
+
+            gate.SetResult();
+            foreach (var stream in streams)
+            {
+                await (await stream.Content.ReadAsStreamAsync()).CopyToAsync(Stream.Null);
+            }
+
+            // The slots are released when the gateways finish the streams (just after the client has read them).
+            HttpStatusCode after = default;
+            for (var i = 0; i < 50 && after != HttpStatusCode.OK; i++)
+            {
+                (var response, _) = await gateways[2].SendAsync(gateways[2].Post("/v1/messages", Body()));
+                after = response.StatusCode;
+                await Task.Delay(20);
+            }
+
+            Assert.That(after, Is.EqualTo(HttpStatusCode.OK));
+        }
+        finally
+        {
+            foreach (var stream in streams)
+            {
+                stream.Dispose();
+            }
+
+            foreach (var gateway in gateways)
+            {
+                await gateway.DisposeAsync();
+            }
+        }
+    }
+
     private static async Task WaitForRedisAsync(IEnumerable<TestGateway> gateways)
     {
         foreach (var gateway in gateways)
