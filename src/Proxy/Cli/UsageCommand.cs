@@ -47,7 +47,7 @@ internal static class UsageCommand
         var dimension = chosen[0];
         var name = parsed.Value(dimension)!;
         var now = context.Time.GetUtcNow();
-        if (!TryInstant(parsed.Value("from"), now.AddDays(-1), out var from) || !TryInstant(parsed.Value("to"), now, out var to) || from > to)
+        if (!UsageReport.TryParseInstant(parsed.Value("from"), now.AddDays(-1), out var from) || !UsageReport.TryParseInstant(parsed.Value("to"), now, out var to) || from > to)
         {
             return await CliApp.UsageAsync(context, "usage: --from and --to take instants like 2026-11-23T00:00:00Z, from before to", UsageText).ConfigureAwait(false);
         }
@@ -72,18 +72,7 @@ internal static class UsageCommand
         var totals = await new RedisUsageStore(connection).ReadAsync(dimension, name, from, to, timeout.Token).ConfigureAwait(false);
         if (parsed.Has("json"))
         {
-            await context.Out.WriteLineAsync(JsonSerializer.Serialize(new
-            {
-                dimension,
-                name,
-                from,
-                to,
-                requests = totals.Requests,
-                input_tokens = totals.InputTokens,
-                output_tokens = totals.OutputTokens,
-                cache_read_input_tokens = totals.CacheReadTokens,
-                cache_creation_input_tokens = totals.CacheWriteTokens,
-            })).ConfigureAwait(false);
+            await context.Out.WriteLineAsync(JsonSerializer.Serialize(UsageReport.ToJson(dimension, name, from, to, totals))).ConfigureAwait(false);
         }
         else
         {
@@ -97,16 +86,5 @@ internal static class UsageCommand
         }
 
         return CliApp.Ok;
-    }
-
-    private static bool TryInstant(string? text, DateTimeOffset fallback, out DateTimeOffset value)
-    {
-        if (string.IsNullOrEmpty(text))
-        {
-            value = fallback;
-            return true;
-        }
-
-        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out value);
     }
 }

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Security.Cryptography;
 using CcxProxy.Access;
 using CcxProxy.Errors;
@@ -43,7 +42,7 @@ internal static class AdminEndpoints
             }
 
             var now = time.GetUtcNow();
-            if (!TryInstant(query["from"], now.AddDays(-1), out var from) || !TryInstant(query["to"], now, out var to) || from > to)
+            if (!UsageReport.TryParseInstant(query["from"], now.AddDays(-1), out var from) || !UsageReport.TryParseInstant(query["to"], now, out var to) || from > to)
             {
                 await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest,
                     "from and to must be RFC 3339 instants (2026-11-23T00:00:00Z), from before to").ConfigureAwait(false);
@@ -51,30 +50,8 @@ internal static class AdminEndpoints
             }
 
             var totals = await usage.ReadAsync(dimension, name, from, to, context.RequestAborted).ConfigureAwait(false);
-            await Results.Json(new
-            {
-                dimension,
-                name,
-                from,
-                to,
-                requests = totals.Requests,
-                input_tokens = totals.InputTokens,
-                output_tokens = totals.OutputTokens,
-                cache_read_input_tokens = totals.CacheReadTokens,
-                cache_creation_input_tokens = totals.CacheWriteTokens,
-            }).ExecuteAsync(context).ConfigureAwait(false);
+            await Results.Json(UsageReport.ToJson(dimension, name, from, to, totals)).ExecuteAsync(context).ConfigureAwait(false);
         });
         return endpoints;
-    }
-
-    private static bool TryInstant(string? text, DateTimeOffset fallback, out DateTimeOffset value)
-    {
-        if (string.IsNullOrEmpty(text))
-        {
-            value = fallback;
-            return true;
-        }
-
-        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out value);
     }
 }

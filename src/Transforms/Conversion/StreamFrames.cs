@@ -22,20 +22,8 @@ public static class StreamFrames
 
     /// <summary><c>data: {"error":{...}}</c>, which the OpenAI SDKs raise as an error.</summary>
     public static void OpenAIError(IBufferWriter<byte> output, string anthropicType, string message) =>
-        SseWriter.WriteEvent(output, null, ErrorBodies.OpenAI(OpenAITypeFor(anthropicType), message, code: null));
+        SseWriter.WriteEvent(output, null, ErrorBodies.OpenAI(ErrorMapping.OpenAITypeFor(anthropicType), message, code: null));
 
     /// <summary><c>data: [DONE]</c>, the end of an OpenAI stream.</summary>
     public static void OpenAIDone(IBufferWriter<byte> output) => SseWriter.WriteEvent(output, null, s_done);
-
-    /// <summary>The OpenAI error type closest to an Anthropic one.</summary>
-    public static string OpenAITypeFor(string anthropicType) => anthropicType switch
-    {
-        "invalid_request_error" or "request_too_large" => "invalid_request_error",
-        "authentication_error" => "authentication_error",
-        "permission_error" => "permission_error",
-        "not_found_error" => "not_found_error",
-        "rate_limit_error" => "rate_limit_error",
-        "billing_error" => "insufficient_quota",
-        _ => "server_error",
-    };
 }
