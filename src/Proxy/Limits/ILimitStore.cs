@@ -32,6 +32,12 @@ public sealed record LimitDecision
     /// <summary>An admission with nothing to report.</summary>
     public static LimitDecision Admit { get; } = new() { Admitted = true };
 
+    /// <summary>Refused because the shared store cannot decide now (Redis away, and the gateway fails closed).</summary>
+    public static LimitDecision Unavailable { get; } = new() { IsUnavailable = true, RetryAfter = TimeSpan.FromSeconds(1) };
+
+    /// <summary>True when the store could not decide (see <see cref="Unavailable"/>).</summary>
+    public bool IsUnavailable { get; init; }
+
     /// <summary>True when every limit of every scope allowed the request (and it was recorded).</summary>
     public bool Admitted { get; init; }
 

@@ -31,6 +31,14 @@ public static class LimitsServiceCollectionExtensions
                 return memory;
             }
 
+            // Limits:OnRedisFailure: "open" (default) admits under per-replica limits while Redis is away,
+            // "closed" refuses limited requests (503) until it returns.
+            if (string.Equals(sp.GetService<IConfiguration>()?["Limits:OnRedisFailure"], "closed", StringComparison.OrdinalIgnoreCase))
+            {
+                return new FailClosedLimitStore(new RedisLimitStore(redis, options), options,
+                    sp.GetRequiredService<LimitsMetrics>(), sp.GetRequiredService<ILogger<FailClosedLimitStore>>());
+            }
+
             return new FailOpenLimitStore(
                 redis,
                 new RedisLimitStore(redis, options),

@@ -54,6 +54,14 @@ internal sealed class RequestLimiter
             return new Lease(this, scopes, leaseId, estimatedInputTokens);
         }
 
+        if (decision.IsUnavailable)
+        {
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status503ServiceUnavailable,
+                "limits cannot be checked right now (the shared store is unreachable) and this gateway fails closed; try again shortly",
+                headers: headers => headers.RetryAfter = "1").ConfigureAwait(false);
+            return null;
+        }
+
         var quota = decision.Violated == LimitKind.Quota;
         await GatewayErrors.WriteAsync(context, quota ? StatusCodes.Status402PaymentRequired : StatusCodes.Status429TooManyRequests,
             Describe(decision), quota ? "insufficient_quota" : "rate_limit_exceeded", headers =>

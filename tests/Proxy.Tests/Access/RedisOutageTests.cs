@@ -126,4 +126,48 @@ public sealed class RedisOutageTests
 
         Assert.That(await RedisHoldsLimitCountersAsync(redis), Is.True, "the shared counters are used again after the thaw");
     }
+
+    [Test]
+    public async Task FailClosed_RedisDown_LimitedRequestsGet503Quickly_ServedAgainOnceBack()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        await using var upstream = await FakeUpstream.StartAsync();
+        await using var gateway = await TestGateway.StartAsync(
+            new Dictionary<string, string>
+            {
+                ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl),
+                ["groups.json"] = """{"groups": {"default": {"limits": {"requestsPerMinute": 100000}}}}""",
+            },
+            new Dictionary<string, string?> { ["Redis:Configuration"] = redis.ConnectionString, ["Limits:OnRedisFailure"] = "closed" });
+        var clock = Stopwatch.StartNew();
+        HttpStatusCode status = default;
+        while (status != HttpStatusCode.OK && clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            status = (await gateway.SendAsync(gateway.Post("/v1/messages", Body))).Response.StatusCode;
+        }
+
+        Assert.That(status, Is.EqualTo(HttpStatusCode.OK));
+        var served = upstream.Requests.Count;
+
+        await redis.KillAsync();
+        var took = Stopwatch.StartNew();
+        var (refused, json) = await gateway.SendAsync(gateway.Post("/v1/messages", Body));
+
+        Assert.That(refused.StatusCode, Is.EqualTo(HttpStatusCode.ServiceUnavailable));
+        Assert.That(took.Elapsed, Is.LessThan(s_requestBound));
+        Assert.That(json!["error"]!["message"]!.GetValue<string>(), Does.Contain("fails closed"));
+        Assert.That(refused.Headers.RetryAfter, Is.Not.Null);
+        Assert.That(upstream.Requests, Has.Count.EqualTo(served), "nothing was forwarded unchecked");
+
+        await redis.RestartAsync();
+        clock.Restart();
+        do
+        {
+            status = (await gateway.SendAsync(gateway.Post("/v1/messages", Body))).Response.StatusCode;
+            await Task.Delay(100);
+        }
+        while (status != HttpStatusCode.OK && clock.Elapsed < TimeSpan.FromSeconds(15));
+
+        Assert.That(status, Is.EqualTo(HttpStatusCode.OK));
+    }
 }
