@@ -95,7 +95,8 @@ internal sealed partial class ForwardingEndpoint
             return;
         }
 
-        var channel = snapshot.Candidates(caller.Group, model, Random.Shared).FirstOrDefault();
+        var candidates = snapshot.Candidates(caller.Group, model, Random.Shared);
+        var channel = candidates.Count > 0 ? candidates[0] : null;
         if (channel is null)
         {
             await GatewayErrors.WriteAsync(context, StatusCodes.Status404NotFound,
@@ -117,38 +118,72 @@ internal sealed partial class ForwardingEndpoint
             return;
         }
 
-        var (call, error) = Routes.Build(api, channel, json, scan, new CallSettings(RequestIds.Get(context), _options.MaxResponseBodyBytes, TimeSpan.FromSeconds(_options.StreamKeepAliveSeconds)));
-        if (call is null)
-        {
-            await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest, error!).ConfigureAwait(false);
-            return;
-        }
-
-        // count_tokens is not a model call: it is not counted against rate limits or quotas.
+        // count_tokens is not a model call: it is not counted against rate limits or quotas, and it is
+        // answered by the first candidate only.
         var scopes = api == InboundApi.CountTokens ? [] : RequestLimiter.ScopesFor(caller, snapshot.FindGroup(caller.Group));
-        StreamUsage? usage;
-        if (scopes.Count == 0)
+        var attempts = api == InboundApi.CountTokens ? [channel] : candidates.Take(Math.Max(1, _options.MaxAttempts)).ToList();
+        RequestLimiter.Lease? lease = null;
+        if (scopes.Count > 0)
         {
-            usage = await ForwardAsync(context, channel, call).ConfigureAwait(false);
-        }
-        else
-        {
-            var lease = await _limiter.AcquireAsync(context, scopes, EstimateInputTokens(api, json)).ConfigureAwait(false);
+            lease = await _limiter.AcquireAsync(context, scopes, EstimateInputTokens(api, json)).ConfigureAwait(false);
             if (lease is null)
             {
                 return;
             }
+        }
 
-            await using (lease.ConfigureAwait(false))
+        (ChannelConfig Channel, StreamUsage? Usage)? served;
+        try
+        {
+            served = await AttemptAsync(context, api, json, scan, attempts).ConfigureAwait(false);
+            if (lease is not null && served is { } result)
             {
-                usage = lease.Usage = await ForwardAsync(context, channel, call).ConfigureAwait(false);
+                lease.Usage = result.Usage;
+            }
+        }
+        finally
+        {
+            if (lease is not null)
+            {
+                await lease.DisposeAsync().ConfigureAwait(false);
             }
         }
 
-        if (usage is not null && api != InboundApi.CountTokens)
+        if (served is { Usage: { } usage } answer && api != InboundApi.CountTokens)
         {
-            await RecordUsageAsync(caller, channel, model, usage).ConfigureAwait(false);
+            await RecordUsageAsync(caller, answer.Channel, model, usage).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Tries the candidates in order. An attempt that failed before anything reached the client (connection
+    /// refused or reset, no headers in time, 429, 500, 502, 503, 529, an empty or unreadable answer) hands
+    /// over to the next candidate; the last one answers whatever happens. Never on the client's own mistakes.
+    /// </summary>
+    private async Task<(ChannelConfig Channel, StreamUsage? Usage)?> AttemptAsync(HttpContext context, InboundApi api, ReadOnlyMemory<byte> json,
+        RequestScan scan, IReadOnlyList<ChannelConfig> attempts)
+    {
+        var settings = new CallSettings(RequestIds.Get(context), _options.MaxResponseBodyBytes, TimeSpan.FromSeconds(_options.StreamKeepAliveSeconds));
+        for (var i = 0; i < attempts.Count; i++)
+        {
+            var channel = attempts[i];
+            var (call, error) = Routes.Build(api, channel, json, scan, settings with { MayFailOver = i < attempts.Count - 1 });
+            if (call is null)
+            {
+                await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest, error!).ConfigureAwait(false);
+                return null;
+            }
+
+            var (usage, retry) = await ForwardAsync(context, channel, call).ConfigureAwait(false);
+            if (retry is null)
+            {
+                return (channel, usage);
+            }
+
+            Log.FailedOver(_logger, channel.Name, retry, attempts[i + 1].Name);
+        }
+
+        return null;
     }
 
     /// <summary>Accounts the answer's tokens; a failure to account never fails the (already answered) request.</summary>
@@ -176,14 +211,22 @@ internal sealed partial class ForwardingEndpoint
     private static long EstimateInputTokens(InboundApi api, ReadOnlyMemory<byte> body) =>
         api == InboundApi.Messages && MessagesToChat.TryEstimateInputTokens(body.Span, out var tokens) ? tokens : Math.Max(1, body.Length / 4);
 
-    /// <summary>Forwards one attempt; returns the answer's token usage when one was relayed.</summary>
-    private async Task<StreamUsage?> ForwardAsync(HttpContext context, ChannelConfig channel, UpstreamCall call)
+    /// <summary>
+    /// Forwards one attempt. Returns the answer's token usage when one was relayed, or, when the call may fail
+    /// over and the upstream failed before anything reached the client, why (nothing was written then).
+    /// </summary>
+    private async Task<(StreamUsage? Usage, string? RetryReason)> ForwardAsync(HttpContext context, ChannelConfig channel, UpstreamCall call)
     {
         if (!_proxyState.TryGetCluster(channel.Name, out var cluster) || PickDestination(cluster) is not { } destination)
         {
+            if (call.MayFailOver)
+            {
+                return (null, "no usable destination");
+            }
+
             await GatewayErrors.WriteAsync(context, StatusCodes.Status502BadGateway,
                 $"channel '{channel.Name}' has no usable destination").ConfigureAwait(false);
-            return null;
+            return (null, null);
         }
 
         using var attemptCancellation = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
@@ -194,24 +237,38 @@ internal sealed partial class ForwardingEndpoint
         var error = await _forwarder.SendAsync(context, destination.Model.Config.Address, cluster.Model.HttpClient,
             s_requestConfig, transformer, attemptCancellation.Token).ConfigureAwait(false);
 
+        if (attempt.Outcome == AttemptOutcome.Retryable)
+        {
+            return (null, attempt.RetryReason);
+        }
+
         if (error == ForwarderError.None || context.Response.HasStarted || context.RequestAborted.IsCancellationRequested)
         {
-            return attempt.Usage;
+            return (attempt.Usage, null);
         }
 
         var exception = context.Features.Get<IForwarderErrorFeature>()?.Exception;
-        if (attempt.UpstreamStatus is null && attemptCancellation.IsCancellationRequested)
+        var timedOut = attempt.UpstreamStatus is null && attemptCancellation.IsCancellationRequested;
+        if (call.MayFailOver)
+        {
+            // Nothing reached the client: undo what the forwarder set on the response and let the next candidate answer.
+            context.Response.Clear();
+            context.Features.Set<IForwarderErrorFeature>(null);
+            return (null, timedOut ? "no response headers in time" : Describe(error));
+        }
+
+        if (timedOut)
         {
             Log.UpstreamTimedOut(_logger, channel.Name, channel.Timeouts.ResponseHeaders.TotalSeconds);
             await GatewayErrors.WriteAsync(context, StatusCodes.Status504GatewayTimeout,
                 $"the upstream of channel '{channel.Name}' did not answer within {channel.Timeouts.ResponseHeaders.TotalSeconds:0} s").ConfigureAwait(false);
-            return null;
+            return (null, null);
         }
 
         Log.UpstreamFailed(_logger, channel.Name, error, exception?.GetType().Name ?? "none");
         await GatewayErrors.WriteAsync(context, StatusCodes.Status502BadGateway,
             $"could not reach the upstream of channel '{channel.Name}' ({Describe(error)})").ConfigureAwait(false);
-        return null;
+        return (null, null);
     }
 
     private static Task WriteTokenEstimateAsync(HttpContext context, long tokens)
@@ -250,6 +307,9 @@ internal sealed partial class ForwardingEndpoint
 
     private static partial class Log
     {
+        [LoggerMessage(4, LogLevel.Warning, "Channel {Channel} failed before answering ({Reason}); trying channel {Next}")]
+        public static partial void FailedOver(ILogger logger, string channel, string reason, string next);
+
         [LoggerMessage(3, LogLevel.Warning, "Usage of a request could not be recorded ({ExceptionType})")]
         public static partial void UsageNotRecorded(ILogger logger, string exceptionType);
 

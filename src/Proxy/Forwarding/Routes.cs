@@ -145,6 +145,9 @@ internal static class Routes
 /// <summary>What every upstream call of one request shares.</summary>
 internal sealed record CallSettings(string? RequestId, int MaxResponseBytes, TimeSpan PingInterval)
 {
+    /// <summary>True when another candidate can take over if this attempt fails before answering.</summary>
+    public bool MayFailOver { get; init; }
+
     public UpstreamCall Call(ChannelConfig channel, string path, ReadOnlyMemory<byte> body, string clientModel,
         WireProtocol client, WireProtocol upstream, bool keepQuery, ResponsePlan plan) => new()
     {
@@ -162,6 +165,7 @@ internal sealed record CallSettings(string? RequestId, int MaxResponseBytes, Tim
         ClientProtocol = client,
         UpstreamProtocol = upstream,
         KeepQuery = keepQuery,
+        MayFailOver = MayFailOver,
         Plan = plan,
     };
 }

@@ -17,4 +17,10 @@ public sealed class GatewayOptions
     /// <c>ping</c> event, or an SSE comment for OpenAI clients), in seconds. Default 10.
     /// </summary>
     public double StreamKeepAliveSeconds { get; set; } = 10;
+
+    /// <summary>
+    /// Candidate channels tried for one request when the earlier ones fail before answering (connection
+    /// failures, no headers in time, 429, 500, 502, 503, 529, an empty answer). Default 3.
+    /// </summary>
+    public int MaxAttempts { get; set; } = 3;
 }

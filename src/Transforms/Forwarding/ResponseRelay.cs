@@ -27,6 +27,13 @@ internal static class ResponseRelay
         try
         {
             var status = (int)upstream.StatusCode;
+            if (call.MayFailOver && status is 429 or 500 or 502 or 503 or 529)
+            {
+                // Nothing has reached the client: let the next candidate answer instead.
+                RetryWith(response, attempt, $"HTTP {status}");
+                return;
+            }
+
             if (status >= 400)
             {
                 await RelayErrorAsync(response, upstream, call, cancellationToken).ConfigureAwait(false);
@@ -40,8 +47,11 @@ internal static class ResponseRelay
             else
             {
                 await RelayJsonAsync(response, upstream, call, attempt, cancellationToken).ConfigureAwait(false);
-                attempt.ClientResponseStarted = true;
-                attempt.Outcome = AttemptOutcome.Completed;
+                if (attempt.Outcome != AttemptOutcome.Retryable)
+                {
+                    attempt.ClientResponseStarted = true;
+                    attempt.Outcome = AttemptOutcome.Completed;
+                }
             }
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
@@ -59,6 +69,12 @@ internal static class ResponseRelay
     private static async Task RelayJsonAsync(HttpResponse response, HttpResponseMessage upstream, UpstreamCall call, UpstreamAttempt attempt, CancellationToken cancellationToken)
     {
         var body = await ReadBoundedAsync(upstream, call.MaxResponseBytes, cancellationToken).ConfigureAwait(false);
+        if (!RequestJson.IsJsonObject(body.Span) && call.MayFailOver)
+        {
+            RetryWith(response, attempt, body.Length == 0 ? "empty answer" : "an answer that is not JSON");
+            return;
+        }
+
         if (!RequestJson.IsJsonObject(body.Span))
         {
             // A wrong baseUrl landing on a web page, a captive portal, a CDN challenge: not an answer the
@@ -85,6 +101,14 @@ internal static class ResponseRelay
 
         attempt.Usage = UsageReader.Read(call.ClientProtocol, converted.Span);
         await WriteAsync(response, response.StatusCode, converted, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Undoes what the forwarder copied onto the (unstarted) response and marks the attempt for the next candidate.</summary>
+    private static void RetryWith(HttpResponse response, UpstreamAttempt attempt, string reason)
+    {
+        response.Clear();
+        attempt.Outcome = AttemptOutcome.Retryable;
+        attempt.RetryReason = reason;
     }
 
     private static async Task RelayErrorAsync(HttpResponse response, HttpResponseMessage upstream, UpstreamCall call, CancellationToken cancellationToken)

@@ -17,6 +17,9 @@ public enum AttemptOutcome
 
     /// <summary>The client went away; the upstream request was cancelled.</summary>
     ClientAborted,
+
+    /// <summary>The upstream failed before anything reached the client, and another candidate may answer (see <see cref="UpstreamAttempt.RetryReason"/>).</summary>
+    Retryable,
 }
 
 /// <summary>
@@ -40,6 +43,9 @@ public sealed class UpstreamAttempt
 
     /// <summary>Token usage of the answer, once known (from the JSON answer, or from the stream as it went).</summary>
     public Conversion.StreamUsage? Usage { get; internal set; }
+
+    /// <summary>Why the attempt is <see cref="AttemptOutcome.Retryable"/>.</summary>
+    public string? RetryReason { get; internal set; }
 
     /// <summary>True when the response to the client has started (nothing can be retried after this).</summary>
     public bool ClientResponseStarted { get; internal set; }

@@ -33,6 +33,12 @@ public sealed class UpstreamCall
     /// <summary>The protocol the upstream speaks: decides which protocol headers are sent.</summary>
     public WireProtocol UpstreamProtocol { get; init; } = WireProtocol.Anthropic;
 
+    /// <summary>
+    /// True when another candidate can take over: a retryable failure before anything reached the client
+    /// (429, 500, 502, 503, 529, an empty or unreadable answer) is then reported, not relayed.
+    /// </summary>
+    public bool MayFailOver { get; init; }
+
     /// <summary>How the answer is converted for the client.</summary>
     public required ResponsePlan Plan { get; init; }
 
