@@ -1,8 +1,10 @@
 namespace CcxProxy.Limits;
 
 /// <summary>
-/// The Lua scripts of <see cref="RedisLimitStore"/>: one per operation, each deciding every scope of a request
-/// atomically, with time from Redis (<c>TIME</c>) so replicas agree. They mirror <see cref="InMemoryLimitStore"/>
+/// The Lua scripts of <see cref="RedisLimitStore"/>: one per operation, each deciding the scopes it is given
+/// atomically (every scope of a request at once, or one scope per call on Redis Cluster, where
+/// <see cref="Check"/> and <see cref="Rollback"/> complete the all-or-nothing), with time from Redis (<c>TIME</c>)
+/// so replicas agree. They mirror <see cref="InMemoryLimitStore"/>
 /// and <see cref="LimitMath"/> exactly; change both together (the contract tests run against both).
 /// </summary>
 /// <remarks>
@@ -94,11 +96,8 @@ internal static class LimitScripts
 
         """;
 
-    /// <summary>
-    /// ARGV: lease id, estimated input tokens, lease TTL (ms), scope count, then the scopes' rules.
-    /// Returns {admitted, kind, scope index, retry-after ms (-1: none), limit (-1: none), remaining}.
-    /// </summary>
-    public static readonly RedisScript Acquire = new("acquire", Clock + Helpers + """
+    /// <summary>The arguments and the checks of <see cref="Acquire"/>, shared with <see cref="Check"/>.</summary>
+    private const string AcquireChecks = """
         local lease = ARGV[1]
         local est = tonumber(ARGV[2])
         local ttl = tonumber(ARGV[3])
@@ -120,11 +119,13 @@ internal static class LimitScripts
             end
           end
         end
+        local owns = {}
         for i = 1, n do
           local c = arg(i, 4)
           if c >= 0 then
             local k = key(i, 4)
             local own = redis.call('ZSCORE', k, lease)
+            owns[i] = own
             if not (own and tonumber(own) > now) then
               local live = redis.call('ZCOUNT', k, string.format('(%.3f', now), '+inf')
               if live >= c then return {0, 3, i, 1000, c, 0} end
@@ -168,7 +169,17 @@ internal static class LimitScripts
           end
         end
 
+        """;
+
+    /// <summary>
+    /// ARGV: lease id, estimated input tokens, lease TTL (ms), scope count, then the scopes' rules.
+    /// Returns {admitted, kind, scope index, retry-after ms (-1: none), limit (-1: none), remaining}; when admitted,
+    /// followed by the Redis time of the decision (ms) and, per scope, the lease's expiry before this call ('-1':
+    /// none or no concurrency limit), which <see cref="Rollback"/> needs to undo exactly this reservation.
+    /// </summary>
+    public static readonly RedisScript Acquire = new("acquire", Clock + Helpers + AcquireChecks + """
         -- Admitted: record everything.
+        local reply = {1, -1, -1, -1, -1, -1, string.format('%.3f', now)}
         local best_limit, best_left = -1, -1
         for i = 1, n do
           local code = arg(i, 6)
@@ -195,8 +206,65 @@ internal static class LimitScripts
           if l >= 0 and est > 0 then
             set_tat(key(i, 2), tat_of(key(i, 2)) + est * (W / l))
           end
+          reply[7 + i] = owns[i] or '-1'
         end
-        return {1, -1, -1, -1, best_limit, best_left}
+        reply[5], reply[6] = best_limit, best_left
+        return reply
+        """);
+
+    /// <summary>
+    /// The checks of <see cref="Acquire"/> without recording anything (same ARGV and reply, without the tail).
+    /// The per-scope path asks it of the later scopes once an earlier one refused, to report the refusal the
+    /// all-scopes script would have reported (by kind first, then by scope).
+    /// </summary>
+    public static readonly RedisScript Check = new("check", Clock + Helpers + AcquireChecks + """
+        return {1, -1, -1, -1, -1, -1}
+        """);
+
+    /// <summary>
+    /// Undoes exactly what <see cref="Acquire"/> recorded for one scope, when a later scope refused (the per-scope
+    /// path, for Redis Cluster). KEYS: the scope's 5 keys. ARGV: lease id, estimated input tokens, the acquire's
+    /// Redis time (ms), the lease's expiry before the acquire ('-1': none), then the scope's 6 rules.
+    /// Moves the request TAT back by one emission interval and the input TAT by the estimate (never below now),
+    /// restores the lease as it was (removed, or its earlier expiry when the same lease id held it already) and
+    /// returns the quota reservation to the period of the acquire. Returns 1.
+    /// </summary>
+    public static readonly RedisScript Rollback = new("rollback", Clock + Helpers + """
+        local lease = ARGV[1]
+        local est = tonumber(ARGV[2])
+        local at = tonumber(ARGV[3])
+        local prior = tonumber(ARGV[4])
+        local function arg(j) return tonumber(ARGV[4 + j]) end
+        local r = arg(1)
+        if r > 0 then
+          set_tat(KEYS[1], math.max(tat_of(KEYS[1]) - W / r, now))
+        end
+        local l = arg(2)
+        if l > 0 and est > 0 then
+          set_tat(KEYS[2], math.max(tat_of(KEYS[2]) - est * (W / l), now))
+        end
+        if arg(4) >= 0 then
+          local k = KEYS[4]
+          if prior > now then
+            redis.call('ZADD', k, string.format('%.3f', prior), lease)
+          else
+            redis.call('ZREM', k, lease)
+            if redis.call('ZCARD', k) == 0 then redis.call('DEL', k) end
+          end
+        end
+        local code = arg(6)
+        if code > 0 and est > 0 then
+          -- The period of the acquire (they differ only across a UTC midnight): the helpers read 'now'.
+          local current = now
+          now = at
+          local k = quota_key(KEYS[5], code)
+          now = current
+          if redis.call('EXISTS', k) == 1 then
+            local used = redis.call('DECRBY', k, est)
+            if used < 0 then redis.call('INCRBY', k, -used) end
+          end
+        end
+        return 1
         """);
 
     /// <summary>

@@ -11,4 +11,10 @@ internal sealed record LimitStoreOptions
 
     /// <summary>While degraded, how often one call probes Redis again (the others stay in memory).</summary>
     public TimeSpan RedisRetryInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Decide each scope of a request by its own script call (with a rollback when a later scope refuses), as on
+    /// Redis Cluster, even on a single Redis. Off: chosen from the server (per scope only on a cluster). For tests.
+    /// </summary>
+    public bool ForcePerScopeScripts { get; init; }
 }

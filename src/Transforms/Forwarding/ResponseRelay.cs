@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using CcxProxy.Transforms.Conversion;
 using CcxProxy.Transforms.Json;
@@ -142,12 +143,21 @@ internal static class ResponseRelay
         response.ContentType = "text/event-stream; charset=utf-8";
         response.Headers.CacheControl = "no-cache";
         response.Headers["X-Accel-Buffering"] = "no";
-        await response.StartAsync(cancellationToken).ConfigureAwait(false);
-        attempt.ClientResponseStarted = true;
-
         var client = response.BodyWriter;
-        converter.Begin(client);
-        await client.FlushAsync(cancellationToken).ConfigureAwait(false);
+
+        // When another candidate could still take over, nothing (not even the headers) goes to the client
+        // until the upstream sends its first content: a stream that fails before that is retried invisibly.
+        var held = call.MayFailOver ? new ArrayBufferWriter<byte>() : null;
+        if (held is null)
+        {
+            await CommitAsync(response, attempt, null, cancellationToken).ConfigureAwait(false);
+        }
+
+        converter.Begin(held ?? (IBufferWriter<byte>)client);
+        if (held is null)
+        {
+            await client.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
 
         using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var upstreamBody = await upstream.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
@@ -160,7 +170,9 @@ internal static class ResponseRelay
             idle.CancelAfter(call.IdleTimeout);
             try
             {
-                next = await ReadWithKeepAliveAsync(reader, converter, client, call.PingInterval, idle.Token, cancellationToken).ConfigureAwait(false);
+                next = held is null
+                    ? await ReadWithKeepAliveAsync(reader, converter, client, call.PingInterval, idle.Token, cancellationToken).ConfigureAwait(false)
+                    : await reader.ReadAsync(idle.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -168,12 +180,22 @@ internal static class ResponseRelay
             }
             catch (OperationCanceledException)
             {
+                if (held is not null)
+                {
+                    return Retry(response, attempt, "the stream went silent before its first content");
+                }
+
                 converter.Fail("timeout_error", $"the upstream sent nothing for {call.IdleTimeout.TotalSeconds:0} s; the stream was ended", client);
                 await TryFlushAsync(client, cancellationToken).ConfigureAwait(false);
                 return AttemptOutcome.IdleTimeout;
             }
             catch (Exception ex) when (ex is IOException or HttpRequestException or SseFormatException)
             {
+                if (held is not null)
+                {
+                    return Retry(response, attempt, "the stream broke before its first content");
+                }
+
                 converter.Fail("api_error", "the upstream stream broke before it finished", client);
                 await TryFlushAsync(client, cancellationToken).ConfigureAwait(false);
                 return AttemptOutcome.UpstreamCut;
@@ -181,21 +203,103 @@ internal static class ResponseRelay
 
             if (next is not { } item)
             {
+                if (held is not null)
+                {
+                    return Retry(response, attempt, "the stream ended before its first content");
+                }
+
                 var finishedBefore = converter.Finished;
                 converter.End(client);
                 await TryFlushAsync(client, cancellationToken).ConfigureAwait(false);
                 return finishedBefore ? AttemptOutcome.Completed : AttemptOutcome.UpstreamCut;
             }
 
-            converter.Convert(item, client);
-            if (client.UnflushedBytes > 0)
+            if (held is not null)
+            {
+                if (IsUpstreamError(item, call.UpstreamProtocol))
+                {
+                    return Retry(response, attempt, "an error event before its first content");
+                }
+
+                if (IsCommitPoint(item, call.UpstreamProtocol))
+                {
+                    await CommitAsync(response, attempt, held, cancellationToken).ConfigureAwait(false);
+                    held = null;
+                }
+            }
+
+            converter.Convert(item, held ?? (IBufferWriter<byte>)client);
+            if (held is null && client.UnflushedBytes > 0)
             {
                 await client.FlushAsync(cancellationToken).ConfigureAwait(false);
             }
         }
 
+        if (held is not null)
+        {
+            // Finished without any content event (an empty answer that still ended properly): send it as it is.
+            await CommitAsync(response, attempt, held, cancellationToken).ConfigureAwait(false);
+            await client.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         // Finished: close promptly, since clients wait for EOF (PROTOCOLS.md §8 #22).
         return AttemptOutcome.Completed;
+    }
+
+    /// <summary>Sends the headers (and whatever was held back); from here on the client has this candidate's answer.</summary>
+    private static async Task CommitAsync(HttpResponse response, UpstreamAttempt attempt, ArrayBufferWriter<byte>? held, CancellationToken cancellationToken)
+    {
+        await response.StartAsync(cancellationToken).ConfigureAwait(false);
+        attempt.ClientResponseStarted = true;
+        if (held is { WrittenCount: > 0 })
+        {
+            await response.BodyWriter.WriteAsync(held.WrittenMemory, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static AttemptOutcome Retry(HttpResponse response, UpstreamAttempt attempt, string reason)
+    {
+        RetryWith(response, attempt, reason);
+        return AttemptOutcome.Retryable;
+    }
+
+    /// <summary>An upstream error frame (Anthropic <c>event: error</c>, OpenAI <c>data: {"error": …}</c>).</summary>
+    private static bool IsUpstreamError(in SseEvent item, WireProtocol upstream) =>
+        upstream == WireProtocol.Anthropic
+            ? item.EventType == "error"
+            : !item.IsComment && item.DataUtf8.Span.TrimStart(" \t\r\n"u8).StartsWith("{\"error\""u8);
+
+    /// <summary>
+    /// The first upstream event that means the answer has begun: content (text, thinking, a tool call), or the
+    /// end of an empty but complete answer. Comments, pings, <c>message_start</c> and role-only chunks are not.
+    /// </summary>
+    private static bool IsCommitPoint(in SseEvent item, WireProtocol upstream)
+    {
+        if (item.IsComment)
+        {
+            return false;
+        }
+
+        if (upstream == WireProtocol.Anthropic)
+        {
+            return item.EventType is "content_block_start" or "content_block_delta" or "message_delta" or "message_stop";
+        }
+
+        var data = item.DataUtf8.Span;
+        return data.SequenceEqual("[DONE]"u8)
+            || data.IndexOf("\"tool_calls\""u8) >= 0
+            || data.IndexOf("\"finish_reason\":\""u8) >= 0
+            || HasText(data, "\"content\":\""u8)
+            || HasText(data, "\"reasoning_content\":\""u8)
+            || HasText(data, "\"reasoning\":\""u8)
+            || HasText(data, "\"text\":\""u8);
+    }
+
+    /// <summary>True when <paramref name="field"/> (a <c>"name":"</c> prefix) is followed by a non-empty string.</summary>
+    private static bool HasText(ReadOnlySpan<byte> data, ReadOnlySpan<byte> field)
+    {
+        var at = data.IndexOf(field);
+        return at >= 0 && at + field.Length < data.Length && data[at + field.Length] != (byte)'"';
     }
 
     /// <summary>The next upstream event; while none comes, a keep-alive to the client every <paramref name="pingInterval"/>.</summary>

@@ -34,7 +34,7 @@ public sealed class FailoverTests
 
     private Task<TestGateway> GatewayAsync(Uri? firstUrl = null) => TestGateway.StartAsync(new Dictionary<string, string>
     {
-        ["a-first.json"] = TestGateway.AnthropicChannel(firstUrl ?? _first.BaseUrl, """ "priority": 0, "timeouts": { "responseHeaders": 1 } """),
+        ["a-first.json"] = TestGateway.AnthropicChannel(firstUrl ?? _first.BaseUrl, """ "priority": 0, "timeouts": { "responseHeaders": 1, "idle": 1 } """),
         ["b-second.json"] = TestGateway.AnthropicChannel(_second.BaseUrl, """ "priority": 1 """),
     });
 
@@ -122,6 +122,69 @@ public sealed class FailoverTests
         Assert.That((int)response.StatusCode, Is.EqualTo(529));
         Assert.That(json!["error"]!["message"]!.GetValue<string>(), Is.EqualTo("second overloaded"));
         Assert.That(_first.Requests, Has.Count.EqualTo(1));
+        Assert.That(_second.Requests, Has.Count.EqualTo(1));
+    }
+
+    public static IEnumerable<TestCaseData> StreamFaultsBeforeContent()
+    {
+        yield return new TestCaseData((IEnumerable<StreamStep>)[FakeAnthropic.MessageStart("m"), FakeAnthropic.Error("overloaded_error", "Overloaded")])
+            .SetArgDisplayNames("error event before content");
+        yield return new TestCaseData((IEnumerable<StreamStep>)[FakeAnthropic.MessageStart("m"), FakeAnthropic.Ping(), StreamStep.Abort()])
+            .SetArgDisplayNames("cut before content");
+        yield return new TestCaseData((IEnumerable<StreamStep>)[FakeAnthropic.MessageStart("m")])
+            .SetArgDisplayNames("ends before content");
+        yield return new TestCaseData((IEnumerable<StreamStep>)[FakeAnthropic.MessageStart("m"), StreamStep.Delay(TimeSpan.FromSeconds(5))])
+            .SetArgDisplayNames("silent before content");
+    }
+
+    [TestCaseSource(nameof(StreamFaultsBeforeContent))]
+    public async Task Stream_FailsBeforeFirstContent_RetriedInvisibly(IEnumerable<StreamStep> steps)
+    {
+        _first.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx, steps, ctx.RequestAborted);
+        await using var gateway = await GatewayAsync();
+
+        var (response, _) = await gateway.SendAsync(gateway.Post("/v1/messages", Body(stream: true)));
+        var events = SseText.Parse(await response.Content.ReadAsStringAsync());
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(events.Count(e => e.Type == "message_start"), Is.EqualTo(1), "one clean answer");
+        Assert.That(events.Select(e => e.Type), Does.Not.Contain("error"));
+        Assert.That(events.Last().Type, Is.EqualTo("message_stop"));
+        Assert.That(_second.Requests, Has.Count.EqualTo(1));
+    }
+
+    [Test]
+    public async Task Stream_CutAfterContent_NotRetried_ClientGetsErrorEvent()
+    {
+        _first.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx,
+            [FakeAnthropic.MessageStart("m"), FakeAnthropic.TextBlockStart(0), FakeAnthropic.TextDelta(0, "partial"), StreamStep.Abort()], ctx.RequestAborted);
+        await using var gateway = await GatewayAsync();
+
+        var (response, _) = await gateway.SendAsync(gateway.Post("/v1/messages", Body(stream: true)));
+        var events = SseText.Parse(await response.Content.ReadAsStringAsync());
+
+        Assert.That(events.Select(e => e.Type), Does.Contain("content_block_delta"));
+        Assert.That(events.Last().Type, Is.EqualTo("error"));
+        Assert.That(_second.Requests, Is.Empty, "committed to the first channel at its first content");
+    }
+
+    [Test]
+    public async Task OpenAIChannelStream_ErrorChunkBeforeContent_FailsOverToTheNextChannel()
+    {
+        _first.Handler = (_, ctx) => FakeOpenAI.WriteChatStreamAsync(ctx,
+            [FakeOpenAI.RoleChunk("m"), FakeOpenAI.ErrorChunk("server_error", "The server had an error")], ctx.RequestAborted);
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
+        {
+            ["a-first.json"] = TestGateway.OpenAIChannel(_first.BaseUrl, """ "priority": 0 """),
+            ["b-second.json"] = TestGateway.AnthropicChannel(_second.BaseUrl, """ "priority": 1 """),
+        });
+
+        var (response, _) = await gateway.SendAsync(gateway.Post("/v1/messages", Body(stream: true)));
+        var events = SseText.Parse(await response.Content.ReadAsStringAsync());
+
+        Assert.That(events.Count(e => e.Type == "message_start"), Is.EqualTo(1));
+        Assert.That(events.Select(e => e.Type), Does.Not.Contain("error"));
+        Assert.That(events.Last().Type, Is.EqualTo("message_stop"));
         Assert.That(_second.Requests, Has.Count.EqualTo(1));
     }
 }
