@@ -28,9 +28,10 @@ internal static class ResponseRelay
         try
         {
             var status = (int)upstream.StatusCode;
-            if (call.MayFailOver && status is 429 or 500 or 502 or 503 or 529)
+            // Nothing has reached the client: let the next candidate answer instead. 401/403 mean the upstream
+            // refused this channel's key, which another channel's key may not share.
+            if (call.MayFailOver && status is 401 or 403 or 429 or 500 or 502 or 503 or 529)
             {
-                // Nothing has reached the client: let the next candidate answer instead.
                 RetryWith(response, attempt, $"HTTP {status}");
                 return;
             }

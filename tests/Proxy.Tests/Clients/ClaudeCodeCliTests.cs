@@ -56,6 +56,38 @@ public sealed class ClaudeCodeCliTests
         Assert.That(upstream.Requests.SelectMany(r => r.Headers.Values), Has.None.Contains(TestGateway.AccessKey));
     }
 
+    [Test]
+    [CancelAfter(180_000)]
+    public async Task ClaudePrint_FirstChannelDown_TurnCompletesOnTheNextOne()
+    {
+        const string Version = "2.1.330";
+        var cli = RepoPaths.ClaudeCli(Version);
+        Assert.That(File.Exists(cli), Is.True, $"Claude Code {Version} is not installed: run ./test.sh (tools/install-test-deps.sh) first");
+
+        var work = Directory.CreateTempSubdirectory("ccx-claude-").FullName;
+        var home = Directory.CreateTempSubdirectory("ccx-claude-home-").FullName;
+        var file = Path.Combine(work, "note.txt");
+        await File.WriteAllTextAsync(file, Secret + "\n");
+
+        await using var upstream = await FakeUpstream.StartAsync();
+        upstream.Handler = (request, context) => ScriptedModel(request, context, file);
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
+        {
+            // The preferred channel's host refuses connections; the next one is healthy.
+            ["a-down.json"] = TestGateway.AnthropicChannel(FreePort.ClosedUrl(), """ "priority": 0 """),
+            ["b-up.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl, """ "priority": 1, "modelMapping": { "sonnet": "fake-sonnet" } """),
+        });
+
+        var (exit, stdout, stderr) = await RunAsync(cli, work, home, gateway.BaseUrl,
+            ["-p", "Read note.txt and tell me what it says.", "--model", "claude-sonnet-4-6", "--allowedTools", "Read", "--output-format", "text"]);
+
+        var transcript = $"exit {exit}\nstdout:\n{stdout}\nstderr:\n{stderr}";
+        Assert.That(exit, Is.EqualTo(0), transcript);
+        Assert.That(stdout, Does.Contain("The note says: " + Secret), transcript);
+        Assert.That(upstream.Requests.Where(r => r.Path == "/v1/messages" && HasToolResult(r)), Is.Not.Empty, transcript);
+        Assert.That(gateway.Logs.All, Does.Contain("trying channel b-up"));
+    }
+
     [TestCase("2.1.197")]
     [TestCase("2.1.330")]
     [CancelAfter(180_000)]

@@ -48,6 +48,8 @@ public sealed class FailoverTests
         yield return new TestCaseData((Func<HttpContext, Task>)(ctx => Faults.HtmlErrorAsync(ctx, 502))).SetArgDisplayNames("502 html");
         yield return new TestCaseData((Func<HttpContext, Task>)(ctx => Faults.HtmlErrorAsync(ctx, 503))).SetArgDisplayNames("503");
         yield return new TestCaseData((Func<HttpContext, Task>)(ctx => FakeAnthropic.WriteErrorAsync(ctx, 429, "rate_limit_error", "slow down"))).SetArgDisplayNames("429");
+        yield return new TestCaseData((Func<HttpContext, Task>)(ctx => FakeAnthropic.WriteErrorAsync(ctx, 401, "authentication_error", "invalid x-api-key"))).SetArgDisplayNames("401 channel key refused");
+        yield return new TestCaseData((Func<HttpContext, Task>)(ctx => FakeAnthropic.WriteErrorAsync(ctx, 403, "permission_error", "key disabled"))).SetArgDisplayNames("403 channel key refused");
         yield return new TestCaseData((Func<HttpContext, Task>)(ctx => Faults.StatusAsync(ctx, 200, "", "application/json"))).SetArgDisplayNames("empty 200");
         yield return new TestCaseData((Func<HttpContext, Task>)Faults.HangAsync).SetArgDisplayNames("no headers in time");
         yield return new TestCaseData((Func<HttpContext, Task>)Faults.AbortAsync).SetArgDisplayNames("connection reset");
