@@ -17,14 +17,14 @@ internal static class HealthEndpoints
     {
         endpoints.MapMethods("/", [HttpMethods.Get, HttpMethods.Head], () => Results.Text("ccx-proxy\n"));
         endpoints.MapMethods(LivenessPath, [HttpMethods.Get, HttpMethods.Head], () => Results.Text("ok\n"));
-        endpoints.MapMethods(ReadinessPath, [HttpMethods.Get, HttpMethods.Head], (IChannelStore channels, RedisConnection redis) =>
+        endpoints.MapMethods(ReadinessPath, [HttpMethods.Get, HttpMethods.Head], (IChannelStore channels, RedisConnection redis, Lifecycle.DrainState drain) =>
         {
             var channelsLoaded = channels.IsLoaded;
-            var ready = channelsLoaded;
+            var ready = channelsLoaded && !drain.IsDraining;
             return Results.Json(
                 new
                 {
-                    status = ready ? "ready" : "not_ready",
+                    status = ready ? "ready" : drain.IsDraining ? "shutting_down" : "not_ready",
                     channels = new { loaded = channelsLoaded, count = channels.Current.Channels.Count, rejected = channels.Current.Rejected.Count },
                     redis = new { configured = redis.IsConfigured, connected = redis.IsConnected },
                 },

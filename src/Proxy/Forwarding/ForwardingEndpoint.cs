@@ -34,13 +34,15 @@ internal sealed partial class ForwardingEndpoint
     private readonly GatewayOptions _options;
     private readonly RequestLimiter _limiter;
     private readonly IUsageStore _usage;
+    private readonly Lifecycle.DrainState _drain;
     private readonly TimeProvider _time;
     private readonly ILogger<ForwardingEndpoint> _logger;
 
     public ForwardingEndpoint(CallerAuthentication authentication, IChannelStore channels, IProxyStateLookup proxyState,
         IHttpForwarder forwarder, IOptions<GatewayOptions> options, RequestLimiter limiter, IUsageStore usage, TimeProvider time,
-        ILogger<ForwardingEndpoint> logger)
+        Lifecycle.DrainState drain, ILogger<ForwardingEndpoint> logger)
     {
+        _drain = drain;
         _limiter = limiter;
         _usage = usage;
         _time = time;
@@ -163,7 +165,7 @@ internal sealed partial class ForwardingEndpoint
     private async Task<(ChannelConfig Channel, StreamUsage? Usage)?> AttemptAsync(HttpContext context, InboundApi api, ReadOnlyMemory<byte> json,
         RequestScan scan, IReadOnlyList<ChannelConfig> attempts)
     {
-        var settings = new CallSettings(RequestIds.Get(context), _options.MaxResponseBodyBytes, TimeSpan.FromSeconds(_options.StreamKeepAliveSeconds));
+        var settings = new CallSettings(RequestIds.Get(context), _options.MaxResponseBodyBytes, TimeSpan.FromSeconds(_options.StreamKeepAliveSeconds), _drain.DrainDeadline);
         for (var i = 0; i < attempts.Count; i++)
         {
             var channel = attempts[i];
@@ -229,6 +231,7 @@ internal sealed partial class ForwardingEndpoint
             return (null, null);
         }
 
+        // Not linked to the drain deadline: the relay ends streams at the deadline with an error event itself.
         using var attemptCancellation = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         attemptCancellation.CancelAfter(channel.Timeouts.ResponseHeaders);
         var attempt = new UpstreamAttempt(() => attemptCancellation.CancelAfter(Timeout.InfiniteTimeSpan));

@@ -143,7 +143,7 @@ internal static class Routes
 }
 
 /// <summary>What every upstream call of one request shares.</summary>
-internal sealed record CallSettings(string? RequestId, int MaxResponseBytes, TimeSpan PingInterval)
+internal sealed record CallSettings(string? RequestId, int MaxResponseBytes, TimeSpan PingInterval, CancellationToken DrainDeadline = default)
 {
     /// <summary>True when another candidate can take over if this attempt fails before answering.</summary>
     public bool MayFailOver { get; init; }
@@ -166,6 +166,7 @@ internal sealed record CallSettings(string? RequestId, int MaxResponseBytes, Tim
         UpstreamProtocol = upstream,
         KeepQuery = keepQuery,
         MayFailOver = MayFailOver,
+        DrainDeadline = DrainDeadline,
         Plan = plan,
     };
 }

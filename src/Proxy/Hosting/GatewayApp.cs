@@ -4,6 +4,7 @@ using CcxProxy.Endpoints;
 using CcxProxy.Errors;
 using CcxProxy.Forwarding;
 using CcxProxy.Keys;
+using CcxProxy.Lifecycle;
 using CcxProxy.Limits;
 using CcxProxy.Usage;
 using CcxProxy.Redis;
@@ -46,6 +47,13 @@ public static partial class GatewayApp
     public static IServiceCollection AddCcxProxy(this IServiceCollection services, IConfiguration configuration, string contentRoot)
     {
         services.Configure<GatewayOptions>(configuration.GetSection(GatewayOptions.Section));
+        services.Configure<ShutdownOptions>(configuration.GetSection(ShutdownOptions.Section));
+        services.TryAddSingleton<DrainState>();
+
+        // Its StoppingAsync runs before the web server stops: readiness off, keep serving, then drain.
+        services.AddHostedService<GracefulShutdown>();
+        var shutdown = configuration.GetSection(ShutdownOptions.Section).Get<ShutdownOptions>() ?? new ShutdownOptions();
+        services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(shutdown.DelaySeconds + shutdown.DrainSeconds + 5));
         services.AddCcxChannels(
             options =>
             {

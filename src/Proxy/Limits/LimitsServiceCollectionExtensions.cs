@@ -18,7 +18,11 @@ public static class LimitsServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         services.AddMetrics();
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton(new LimitStoreOptions());
+        // Limits:RedisTimeoutMilliseconds: how long one decision may wait on Redis before falling back (default 250).
+        services.TryAddSingleton(sp => int.TryParse(sp.GetService<IConfiguration>()?["Limits:RedisTimeoutMilliseconds"],
+            System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms) && ms > 0
+                ? new LimitStoreOptions { RedisTimeout = TimeSpan.FromMilliseconds(ms) }
+                : new LimitStoreOptions());
         services.TryAddSingleton<LimitsMetrics>();
         services.TryAddSingleton<ILimitStore>(sp =>
         {

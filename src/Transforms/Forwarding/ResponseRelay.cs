@@ -160,7 +160,7 @@ internal static class ResponseRelay
             await client.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, call.DrainDeadline);
         var upstreamBody = await upstream.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         await using var _ = upstreamBody.ConfigureAwait(false);
         var reader = new SseReader(upstreamBody);
@@ -178,6 +178,18 @@ internal static class ResponseRelay
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 return AttemptOutcome.ClientAborted;
+            }
+            catch (OperationCanceledException) when (call.DrainDeadline.IsCancellationRequested)
+            {
+                if (held is not null)
+                {
+                    await CommitAsync(response, attempt, held, cancellationToken).ConfigureAwait(false);
+                    held = null;
+                }
+
+                converter.Fail("overloaded_error", "the gateway is shutting down; the stream was ended, retry the request", client);
+                await TryFlushAsync(client, cancellationToken).ConfigureAwait(false);
+                return AttemptOutcome.UpstreamCut;
             }
             catch (OperationCanceledException)
             {

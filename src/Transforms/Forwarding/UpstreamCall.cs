@@ -39,6 +39,9 @@ public sealed class UpstreamCall
     /// </summary>
     public bool MayFailOver { get; init; }
 
+    /// <summary>Fires when the gateway is shutting down and streams still running must end (with an error event).</summary>
+    public CancellationToken DrainDeadline { get; init; }
+
     /// <summary>How the answer is converted for the client.</summary>
     public required ResponsePlan Plan { get; init; }
 

@@ -121,7 +121,13 @@ public sealed class GatewayLimitsTests
     public async Task ThreeGateways_SharingRedis_AdmitExactlyTheLimitUnderConcurrentLoad()
     {
         await using var redis = await RedisServer.StartAsync();
-        var settings = new Dictionary<string, string?> { ["Redis:Configuration"] = redis.ConnectionString };
+        // This test is about the shared limiter being exact; on a machine busy with the rest of the suite a
+        // decision can take longer than the default 250 ms, which would (correctly) fail open to memory.
+        var settings = new Dictionary<string, string?>
+        {
+            ["Redis:Configuration"] = redis.ConnectionString,
+            ["Limits:RedisTimeoutMilliseconds"] = "5000",
+        };
         var gateways = new List<TestGateway>();
         try
         {
@@ -161,7 +167,13 @@ public sealed class GatewayLimitsTests
             ? FakeAnthropic.WriteStreamAsync(ctx, [FakeAnthropic.MessageStart("m"), StreamStep.Wait(gate.Task), .. FakeAnthropic.TextStream("m", "done", 1).Skip(1)], ctx.RequestAborted)
             : FakeUpstream.CreateDefaultHandler(new FakeUpstreamOptions())(request, ctx);
         await using var redis = await RedisServer.StartAsync();
-        var settings = new Dictionary<string, string?> { ["Redis:Configuration"] = redis.ConnectionString };
+        // This test is about the shared limiter being exact; on a machine busy with the rest of the suite a
+        // decision can take longer than the default 250 ms, which would (correctly) fail open to memory.
+        var settings = new Dictionary<string, string?>
+        {
+            ["Redis:Configuration"] = redis.ConnectionString,
+            ["Limits:RedisTimeoutMilliseconds"] = "5000",
+        };
         var gateways = new List<TestGateway>();
         var streams = new List<HttpResponseMessage>();
         try

@@ -30,6 +30,8 @@ public sealed class PublishedBinaryTests
         start.ArgumentList.Add(url);
         start.Environment["PROXY_ACCESS_KEY"] = TestGateway.AccessKey;
         start.Environment["ANTHROPIC_API_KEY"] = FakeKeys.Upstream;
+        start.Environment["Shutdown__DelaySeconds"] = "0.5";
+        start.Environment["Shutdown__DrainSeconds"] = "1";
         using var gateway = Process.Start(start)!;
         var output = gateway.StandardOutput.ReadToEndAsync();
         var errors = gateway.StandardError.ReadToEndAsync();
@@ -47,11 +49,25 @@ public sealed class PublishedBinaryTests
             Assert.That(body, Does.Not.Contain(FakeKeys.Upstream));
 
             Assert.That(await RunHealthcheckAsync(binary, url + "/livez"), Is.Zero);
+
+            // SIGTERM, as Kubernetes sends it: the process drains and exits by itself, in time and cleanly.
+            using (var term = Process.Start("kill", ["-TERM", gateway.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            {
+                await term.WaitForExitAsync();
+            }
+
+            var clock = Stopwatch.StartNew();
+            await gateway.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(20));
+            Assert.That(gateway.ExitCode, Is.Zero);
+            Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10)));
         }
         finally
         {
-            gateway.Kill(entireProcessTree: true);
-            await gateway.WaitForExitAsync();
+            if (!gateway.HasExited)
+            {
+                gateway.Kill(entireProcessTree: true);
+                await gateway.WaitForExitAsync();
+            }
         }
 
         Assert.That(await output + await errors, Does.Not.Contain(FakeKeys.Upstream));

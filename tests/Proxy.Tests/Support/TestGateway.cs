@@ -62,6 +62,9 @@ public sealed class TestGateway : IAsyncDisposable
             ["Channels:Directory"] = directory,
             ["Channels:PollIntervalSeconds"] = "0.1",
             ["UPSTREAM_KEY"] = FakeKeys.Upstream,
+            // Tests stop hundreds of gateways: no endpoint-propagation delay (the shutdown tests set their own).
+            ["Shutdown:DelaySeconds"] = "0",
+            ["Shutdown:DrainSeconds"] = "5",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
@@ -138,6 +141,9 @@ public sealed class TestGateway : IAsyncDisposable
 
         return (response, json);
     }
+
+    /// <summary>Stops the host the way SIGTERM does (the hosted services' stop sequence), without disposing it.</summary>
+    public Task StopAsync() => _app.StopAsync();
 
     public Task WriteChannelAsync(string file, string json) => File.WriteAllTextAsync(Path.Combine(ChannelsDirectory, file), json);
 
