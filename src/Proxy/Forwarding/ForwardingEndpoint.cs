@@ -142,6 +142,19 @@ internal sealed partial class ForwardingEndpoint
             {
                 lease.Usage = result.Usage;
             }
+
+            // End the response now (for a stream, its final chunk): the bookkeeping below is not the client's wait.
+            if (!context.RequestAborted.IsCancellationRequested)
+            {
+                try
+                {
+                    await context.Response.CompleteAsync().ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is IOException or InvalidOperationException or OperationCanceledException)
+                {
+                    // The client left as the answer ended; the bookkeeping still happens.
+                }
+            }
         }
         finally
         {
@@ -201,7 +214,7 @@ internal sealed partial class ForwardingEndpoint
         });
         try
         {
-            await _usage.RecordAsync(entry, _time.GetUtcNow(), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+            await _usage.RecordAsync(entry, _time.GetUtcNow(), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is TimeoutException or InvalidOperationException or StackExchange.Redis.RedisException)
         {

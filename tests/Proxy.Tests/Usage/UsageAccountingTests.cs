@@ -47,8 +47,15 @@ public sealed class UsageAccountingTests
                 Assert.That((int)response.StatusCode, Is.EqualTo(200));
             }
 
-            // 5 streams (13 in, 17 out) and 4 plain answers (11 in, 7 out).
+            // 5 streams (13 in, 17 out) and 4 plain answers (11 in, 7 out). Usage is recorded just after each
+            // answer ends, so the last one may land a moment after its client finished reading.
             var totals = await AdminUsageAsync(gateways[0], "channel", "main");
+            for (var i = 0; i < 50 && totals["requests"]!.GetValue<long>() < 9; i++)
+            {
+                await Task.Delay(100);
+                totals = await AdminUsageAsync(gateways[0], "channel", "main");
+            }
+
             Assert.That(totals["requests"]!.GetValue<long>(), Is.EqualTo(9));
             Assert.That(totals["input_tokens"]!.GetValue<long>(), Is.EqualTo((5 * 13) + (4 * 11)));
             Assert.That(totals["output_tokens"]!.GetValue<long>(), Is.EqualTo((5 * 17) + (4 * 7)));
