@@ -23,13 +23,7 @@ public sealed class ClaudeCodeCliTests
     [CancelAfter(180_000)]
     public async Task ClaudePrint_ToolCallTurn_CompletesThroughGateway(string version)
     {
-        var cli = RepoPaths.ClaudeCli(version);
-        Assert.That(File.Exists(cli), Is.True, $"Claude Code {version} is not installed: run ./test.sh (tools/install-test-deps.sh) first");
-
-        var work = Directory.CreateTempSubdirectory("ccx-claude-").FullName;
-        var home = Directory.CreateTempSubdirectory("ccx-claude-home-").FullName;
-        var file = Path.Combine(work, "note.txt");
-        await File.WriteAllTextAsync(file, Secret + "\n");
+        var (cli, work, home, file) = await PrepareAsync(version);
 
         await using var upstream = await FakeUpstream.StartAsync();
         upstream.Handler = (request, context) => ScriptedModel(request, context, file);
@@ -61,13 +55,7 @@ public sealed class ClaudeCodeCliTests
     public async Task ClaudePrint_FirstChannelDown_TurnCompletesOnTheNextOne()
     {
         const string Version = "2.1.330";
-        var cli = RepoPaths.ClaudeCli(Version);
-        Assert.That(File.Exists(cli), Is.True, $"Claude Code {Version} is not installed: run ./test.sh (tools/install-test-deps.sh) first");
-
-        var work = Directory.CreateTempSubdirectory("ccx-claude-").FullName;
-        var home = Directory.CreateTempSubdirectory("ccx-claude-home-").FullName;
-        var file = Path.Combine(work, "note.txt");
-        await File.WriteAllTextAsync(file, Secret + "\n");
+        var (cli, work, home, file) = await PrepareAsync(Version);
 
         await using var upstream = await FakeUpstream.StartAsync();
         upstream.Handler = (request, context) => ScriptedModel(request, context, file);
@@ -93,13 +81,7 @@ public sealed class ClaudeCodeCliTests
     [CancelAfter(180_000)]
     public async Task ClaudePrint_ToolCallTurn_CompletesThroughOpenAIChannel(string version)
     {
-        var cli = RepoPaths.ClaudeCli(version);
-        Assert.That(File.Exists(cli), Is.True, $"Claude Code {version} is not installed: run ./test.sh (tools/install-test-deps.sh) first");
-
-        var work = Directory.CreateTempSubdirectory("ccx-claude-").FullName;
-        var home = Directory.CreateTempSubdirectory("ccx-claude-home-").FullName;
-        var file = Path.Combine(work, "note.txt");
-        await File.WriteAllTextAsync(file, Secret + "\n");
+        var (cli, work, home, file) = await PrepareAsync(version);
 
         await using var upstream = await FakeUpstream.StartAsync();
         upstream.Handler = (request, context) => ScriptedOpenAIModel(request, context, file);
@@ -128,6 +110,18 @@ public sealed class ClaudeCodeCliTests
         var assistant = followUp.Json!["messages"]!.AsArray().Last(m => m!["role"]!.GetValue<string>() == "assistant")!;
         Assert.That(assistant["tool_calls"]![0]!["function"]!["name"]!.GetValue<string>(), Is.EqualTo("Read"));
         Assert.That(assistant["reasoning_content"]?.GetValue<string>(), Is.EqualTo("I will read the note."));
+    }
+
+    /// <summary>The pinned CLI (it must be installed), a working folder holding note.txt with the secret, and an empty HOME.</summary>
+    private static async Task<(string Cli, string Work, string Home, string File)> PrepareAsync(string version)
+    {
+        var cli = RepoPaths.ClaudeCli(version);
+        Assert.That(File.Exists(cli), Is.True, $"Claude Code {version} is not installed: run ./test.sh (tools/install-test-deps.sh) first");
+        var work = Directory.CreateTempSubdirectory("ccx-claude-").FullName;
+        var home = Directory.CreateTempSubdirectory("ccx-claude-home-").FullName;
+        var file = Path.Combine(work, "note.txt");
+        await File.WriteAllTextAsync(file, Secret + "\n");
+        return (cli, work, home, file);
     }
 
     /// <summary>The same script as <see cref="ScriptedModel"/>, played by an OpenAI Chat Completions upstream.</summary>
