@@ -36,6 +36,7 @@ public static partial class ChannelFileParser
         public const string Connect = "connect";
         public const string ResponseHeaders = "responseHeaders";
         public const string Idle = "idle";
+        public const string FirstContent = "firstContent";
     }
 
     /// <summary>Every top-level field a channel file may hold (docs/channels.md documents each).</summary>
@@ -49,7 +50,7 @@ public static partial class ChannelFileParser
         Fields.StripClaudeCodeAttribution,
     ];
 
-    private static readonly string[] KnownTimeoutFields = [Fields.Connect, Fields.ResponseHeaders, Fields.Idle];
+    private static readonly string[] KnownTimeoutFields = [Fields.Connect, Fields.ResponseHeaders, Fields.FirstContent, Fields.Idle];
 
     // Hop-by-hop headers (RFC 9110 7.6.1 plus the legacy ones proxies strip), framing headers the
     // forwarder owns, and the auth headers that come from apiKeys.
@@ -628,7 +629,7 @@ public static partial class ChannelFileParser
 
         if (element.ValueKind != JsonValueKind.Object)
         {
-            errors.Add(Fields.Timeouts, $"expected an object with connect, responseHeaders, idle (seconds), found {Describe(element.ValueKind)}");
+            errors.Add(Fields.Timeouts, $"expected an object with connect, responseHeaders, firstContent, idle (seconds), found {Describe(element.ValueKind)}");
             return timeouts;
         }
 
@@ -658,6 +659,7 @@ public static partial class ChannelFileParser
             {
                 Fields.Connect => timeouts with { Connect = value },
                 Fields.ResponseHeaders => timeouts with { ResponseHeaders = value },
+                Fields.FirstContent => timeouts with { FirstContent = value },
                 _ => timeouts with { Idle = value },
             };
         }

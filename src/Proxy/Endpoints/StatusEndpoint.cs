@@ -45,6 +45,7 @@ internal static class StatusEndpoint
                     {
                         connect = c.Timeouts.Connect.TotalSeconds,
                         responseHeaders = c.Timeouts.ResponseHeaders.TotalSeconds,
+                        firstContent = c.Timeouts.FirstContent.TotalSeconds,
                         idle = c.Timeouts.Idle.TotalSeconds,
                     },
                 }),

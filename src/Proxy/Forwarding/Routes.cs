@@ -158,6 +158,7 @@ internal sealed record CallSettings(string? RequestId, int MaxResponseBytes, Tim
         Auth = channel.Auth == UpstreamAuthStyle.Bearer ? UpstreamAuth.Bearer : UpstreamAuth.XApiKey,
         Headers = channel.Headers,
         IdleTimeout = channel.Timeouts.Idle,
+        FirstContentTimeout = channel.Timeouts.FirstContent,
         PingInterval = PingInterval,
         MaxResponseBytes = MaxResponseBytes,
         RequestId = RequestId,

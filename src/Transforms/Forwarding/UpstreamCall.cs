@@ -63,6 +63,12 @@ public sealed class UpstreamCall
     /// <summary>Longest silence allowed between two reads of the upstream response body.</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// For streams: longest time from the start of the attempt (<see cref="UpstreamAttempt"/> creation) to the
+    /// first content event. Infinite by default.
+    /// </summary>
+    public TimeSpan FirstContentTimeout { get; init; } = Timeout.InfiniteTimeSpan;
+
     /// <summary>Largest non-streamed upstream response body the gateway will hold to rewrite.</summary>
     public int MaxResponseBytes { get; init; } = 64 * 1024 * 1024;
 
