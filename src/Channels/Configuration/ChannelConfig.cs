@@ -114,16 +114,19 @@ public sealed record ChannelConfig
     /// <summary>Round-robin over <see cref="ApiKeys"/>: each call returns the next key (thread-safe).
     /// The position lives with this channel instance, so a reload that changes the channel starts over.</summary>
     /// <returns>The key to use for the next upstream request.</returns>
-    public UpstreamKey NextApiKey()
+    public UpstreamKey NextApiKey() => ApiKeys[NextKeyIndex()];
+
+    /// <summary>The index in <see cref="ApiKeys"/> of the next key in round-robin order (thread-safe).</summary>
+    internal int NextKeyIndex()
     {
-        var keys = ApiKeys;
-        if (keys.Count == 1)
+        var count = ApiKeys.Count;
+        if (count == 1)
         {
-            return keys[0];
+            return 0;
         }
 
         var n = (uint)Interlocked.Increment(ref _keyCursor.Position) - 1;
-        return keys[(int)(n % (uint)keys.Count)];
+        return (int)(n % (uint)count);
     }
 
     // Records print every member by default; this prints key fingerprints and masks header values.

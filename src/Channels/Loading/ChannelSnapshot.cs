@@ -74,9 +74,26 @@ public sealed record ChannelSnapshot
     /// <returns>Channels to try, in order.</returns>
     public IReadOnlyList<ChannelConfig> Candidates(string group, string model, Random random)
     {
+        ArgumentNullException.ThrowIfNull(random);
+        return Candidates(group, model, span => WeightedShuffle(span, random));
+    }
+
+    /// <summary>
+    /// As <see cref="Candidates(string, string, Random)"/>, but within one priority the order is decided by
+    /// <paramref name="affinity"/> (weighted rendezvous hashing): one conversation always gets the same order,
+    /// on every replica, and conversations spread over the channels in proportion to Weight.
+    /// </summary>
+    /// <param name="group">The caller's group (ordinal match).</param>
+    /// <param name="model">The requested model name.</param>
+    /// <param name="affinity">The conversation's affinity key.</param>
+    /// <returns>Channels to try, in order.</returns>
+    public IReadOnlyList<ChannelConfig> Candidates(string group, string model, ulong affinity) =>
+        Candidates(group, model, span => Routing.Rendezvous.Order(span, affinity, static c => c.Name, static c => c.Weight));
+
+    private IReadOnlyList<ChannelConfig> Candidates(string group, string model, SpanAction orderWithinPriority)
+    {
         ArgumentNullException.ThrowIfNull(group);
         ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(random);
 
         List<ChannelConfig>? matches = null;
         foreach (var channel in Channels)
@@ -108,12 +125,14 @@ public sealed record ChannelSnapshot
                 end++;
             }
 
-            WeightedShuffle(ordered.AsSpan(start, end - start), random);
+            orderWithinPriority(ordered.AsSpan(start, end - start));
             start = end;
         }
 
         return ordered;
     }
+
+    private delegate void SpanAction(Span<ChannelConfig> span);
 
     /// <summary>Finds a live channel by name (case-insensitive, like YARP cluster ids).</summary>
     /// <param name="name">The channel name.</param>
