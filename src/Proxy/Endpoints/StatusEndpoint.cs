@@ -1,11 +1,13 @@
 using CcxProxy.Access;
 using CcxProxy.Channels;
+using CcxProxy.Channels.Health;
 using CcxProxy.Redis;
 
 namespace CcxProxy.Endpoints;
 
 /// <summary>
-/// <c>GET /status</c> (needs an access key): every live channel with the file it came from, and every
+/// <c>GET /status</c> (needs an access key): every live channel with the file it came from and the state of
+/// its breakers (channel, each key, each destination: state, cooldown, recent error classes), and every
 /// rejected file with its errors. Shows key fingerprints and header names, never secret values.
 /// </summary>
 internal static class StatusEndpoint
@@ -14,7 +16,7 @@ internal static class StatusEndpoint
 
     public static IEndpointRouteBuilder MapStatus(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet(Path, async (HttpContext context, CallerAuthentication authentication, IChannelStore channels, RedisConnection redis) =>
+        endpoints.MapGet(Path, async (HttpContext context, CallerAuthentication authentication, IChannelStore channels, UpstreamHealth health, RedisConnection redis) =>
         {
             if (await authentication.AuthenticateAsync(context).ConfigureAwait(false) is null)
             {
@@ -48,6 +50,7 @@ internal static class StatusEndpoint
                         firstContent = c.Timeouts.FirstContent.TotalSeconds,
                         idle = c.Timeouts.Idle.TotalSeconds,
                     },
+                    health = Health(health.Report(c)),
                 }),
                 groups = snapshot.Groups.Values.OrderBy(g => g.Name, StringComparer.Ordinal).Select(g => new
                 {
@@ -67,4 +70,30 @@ internal static class StatusEndpoint
         });
         return endpoints;
     }
+
+    private static object Health(ChannelHealthReport report) => new
+    {
+        available = report.Available,
+        breaker = Breaker(report.Channel),
+        keys = report.Keys.Select(k => new { key = k.Fingerprint, disabled = k.Breaker.Reason == FailureClass.KeyRejected, breaker = Breaker(k.Breaker) }),
+        destinations = report.Destinations.Select(d => new { baseUrl = d.BaseUrl, breaker = Breaker(d.Breaker) }),
+    };
+
+    private static object Breaker(BreakerReport breaker) => new
+    {
+        state = breaker.State switch
+        {
+            BreakerState.Open => "open",
+            BreakerState.HalfOpen => "half_open",
+            _ => "closed",
+        },
+        openUntil = breaker.OpenUntil,
+        reason = breaker.Reason?.Name(),
+        consecutiveFailures = breaker.ConsecutiveFailures,
+        recentAttempts = breaker.WindowAttempts,
+        recentFailures = breaker.WindowFailures,
+        recentErrors = breaker.RecentErrors,
+        lastFailure = breaker.LastFailure?.Name(),
+        lastFailureAt = breaker.LastFailureAt,
+    };
 }

@@ -1,6 +1,9 @@
 using System.Text;
 using CcxProxy.Access;
 using CcxProxy.Channels;
+using CcxProxy.Channels.Health;
+using CcxProxy.Channels.Routing;
+using CcxProxy.Routing;
 using CcxProxy.Errors;
 using CcxProxy.Hosting;
 using CcxProxy.Limits;
@@ -12,7 +15,6 @@ using CcxProxy.Transforms.Json;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Forwarder;
-using Yarp.ReverseProxy.Model;
 
 namespace CcxProxy.Forwarding;
 
@@ -36,12 +38,22 @@ internal sealed partial class ForwardingEndpoint
     private readonly IUsageStore _usage;
     private readonly Lifecycle.DrainState _drain;
     private readonly TimeProvider _time;
+    private readonly UpstreamHealth _health;
+    private readonly RoutingOptions _routing;
     private readonly ILogger<ForwardingEndpoint> _logger;
+
+    /// <summary>Lets a caller pick one of its group's channels by name (for ops and debugging).</summary>
+    public const string ForcedChannelHeader = "X-Channel";
+
+    /// <summary>Claude Code's conversation id, the first choice for session affinity.</summary>
+    public const string SessionHeader = "X-Claude-Code-Session-Id";
 
     public ForwardingEndpoint(CallerAuthentication authentication, IChannelStore channels, IProxyStateLookup proxyState,
         IHttpForwarder forwarder, IOptions<GatewayOptions> options, RequestLimiter limiter, IUsageStore usage, TimeProvider time,
-        Lifecycle.DrainState drain, ILogger<ForwardingEndpoint> logger)
+        Lifecycle.DrainState drain, UpstreamHealth health, IOptions<RoutingOptions> routing, ILogger<ForwardingEndpoint> logger)
     {
+        _health = health;
+        _routing = routing.Value;
         _drain = drain;
         _limiter = limiter;
         _usage = usage;
@@ -97,15 +109,13 @@ internal sealed partial class ForwardingEndpoint
             return;
         }
 
-        var candidates = snapshot.Candidates(caller.Group, model, Random.Shared);
-        var channel = candidates.Count > 0 ? candidates[0] : null;
-        if (channel is null)
+        var route = await PlanAsync(context, snapshot, caller.Group, model, json).ConfigureAwait(false);
+        if (route is null)
         {
-            await GatewayErrors.WriteAsync(context, StatusCodes.Status404NotFound,
-                $"model '{model}' is not served by any channel available to this key", "model_not_found").ConfigureAwait(false);
             return;
         }
 
+        var channel = route.Candidates[0];
         if (api == InboundApi.CountTokens && channel.Type == ChannelType.OpenAI)
         {
             // OpenAI-protocol upstreams cannot count tokens: answer with the gateway's documented estimate.
@@ -121,9 +131,8 @@ internal sealed partial class ForwardingEndpoint
         }
 
         // count_tokens is not a model call: it is not counted against rate limits or quotas, and it is
-        // answered by the first candidate only.
+        // answered by one attempt only.
         var scopes = api == InboundApi.CountTokens ? [] : RequestLimiter.ScopesFor(caller, snapshot.FindGroup(caller.Group));
-        var attempts = api == InboundApi.CountTokens ? [channel] : candidates.Take(Math.Max(1, _options.MaxAttempts)).ToList();
         RequestLimiter.Lease? lease = null;
         if (scopes.Count > 0)
         {
@@ -137,7 +146,7 @@ internal sealed partial class ForwardingEndpoint
         (ChannelConfig Channel, StreamUsage? Usage)? served;
         try
         {
-            served = await AttemptAsync(context, api, json, scan, attempts).ConfigureAwait(false);
+            served = await AttemptAsync(context, api, json, scan, route, api == InboundApi.CountTokens ? 1 : Math.Max(1, _options.MaxAttempts)).ConfigureAwait(false);
             if (lease is not null && served is { } result)
             {
                 lease.Usage = result.Usage;
@@ -171,35 +180,146 @@ internal sealed partial class ForwardingEndpoint
     }
 
     /// <summary>
-    /// Tries the candidates in order. An attempt that failed before anything reached the client (connection
-    /// refused or reset, no headers in time, 429, 500, 502, 503, 529, an empty or unreadable answer) hands
-    /// over to the next candidate; the last one answers whatever happens. Never on the client's own mistakes.
+    /// The candidates for the caller's group and model, in the conversation's affinity order (or the one
+    /// channel the caller forced with <c>X-Channel</c>); null when an error was written instead.
+    /// </summary>
+    private async Task<RoutePlan?> PlanAsync(HttpContext context, ChannelSnapshot snapshot, string group, string model, ReadOnlyMemory<byte> json)
+    {
+        _health.Retain(snapshot);
+        if (context.Request.Headers[ForcedChannelHeader] is { Count: > 0 } forcedHeader && forcedHeader.ToString().Trim() is { Length: > 0 } forced)
+        {
+            var chosen = snapshot.Find(forced);
+            if (chosen is null || !chosen.Enabled)
+            {
+                await GatewayErrors.WriteAsync(context, StatusCodes.Status404NotFound,
+                    $"{ForcedChannelHeader}: there is no enabled channel named '{forced}'", "channel_not_found").ConfigureAwait(false);
+                return null;
+            }
+
+            if (!chosen.Groups.Contains(group, StringComparer.Ordinal))
+            {
+                await GatewayErrors.WriteAsync(context, StatusCodes.Status403Forbidden,
+                    $"{ForcedChannelHeader}: this key's group '{group}' may not use channel '{chosen.Name}'", "channel_not_allowed").ConfigureAwait(false);
+                return null;
+            }
+
+            if (!chosen.ServesModel(model))
+            {
+                await GatewayErrors.WriteAsync(context, StatusCodes.Status404NotFound,
+                    $"{ForcedChannelHeader}: channel '{chosen.Name}' does not serve model '{model}'", "model_not_found").ConfigureAwait(false);
+                return null;
+            }
+
+            return new RoutePlan(_health, [chosen], Affinity(context, json), forced: true);
+        }
+
+        var affinity = Affinity(context, json);
+        var candidates = affinity is { } key ? snapshot.Candidates(group, model, key) : snapshot.Candidates(group, model, Random.Shared);
+        if (candidates.Count == 0)
+        {
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status404NotFound,
+                $"model '{model}' is not served by any channel available to this key", "model_not_found").ConfigureAwait(false);
+            return null;
+        }
+
+        return new RoutePlan(_health, candidates, affinity);
+    }
+
+    private ulong? Affinity(HttpContext context, ReadOnlyMemory<byte> json) =>
+        _routing.SessionAffinity ? SessionAffinity.Key(context.Request.Headers[SessionHeader].ToString(), json.Span) : null;
+
+    /// <summary>
+    /// Runs the plan's attempts. An attempt that failed before anything reached the client (connection
+    /// refused or reset, no headers in time, the channel's key refused, 429, 500, 502, 503, 529, an empty or
+    /// unreadable answer, a stream failing before its first content) hands over to the next target while the
+    /// budget (attempts and deadline) lasts; the last one answers whatever happens. Never on the client's own
+    /// mistakes. Every attempt's outcome feeds the breakers.
     /// </summary>
     private async Task<(ChannelConfig Channel, StreamUsage? Usage)?> AttemptAsync(HttpContext context, InboundApi api, ReadOnlyMemory<byte> json,
-        RequestScan scan, IReadOnlyList<ChannelConfig> attempts)
+        RequestScan scan, RoutePlan plan, int maxAttempts)
     {
-        var settings = new CallSettings(RequestIds.Get(context), _options.MaxResponseBodyBytes, TimeSpan.FromSeconds(_options.StreamKeepAliveSeconds), _drain.DrainDeadline);
-        for (var i = 0; i < attempts.Count; i++)
+        if (!plan.TryNext(out var target))
         {
-            var channel = attempts[i];
-            var (call, error) = Routes.Build(api, channel, json, scan, settings with { MayFailOver = i < attempts.Count - 1 });
+            await WriteUnavailableAsync(context, plan.Unavailable()!).ConfigureAwait(false);
+            return null;
+        }
+
+        var deadline = _time.GetTimestamp() + (long)(_options.RetryDeadlineSeconds * _time.TimestampFrequency);
+        var settings = new CallSettings(RequestIds.Get(context), _options.MaxResponseBodyBytes, TimeSpan.FromSeconds(_options.StreamKeepAliveSeconds), _drain.DrainDeadline)
+        {
+            Key = target.Key,
+        };
+        while (true)
+        {
+            var mayFailOver = plan.Attempts < maxAttempts && _time.GetTimestamp() < deadline && plan.HasAlternative();
+            var (call, error) = Routes.Build(api, target.Channel, json, scan, settings with { MayFailOver = mayFailOver, Key = target.Key });
             if (call is null)
             {
+                plan.Report(target, AttemptReport.Abandoned);
                 await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest, error!).ConfigureAwait(false);
                 return null;
             }
 
-            var (usage, retry) = await ForwardAsync(context, channel, call).ConfigureAwait(false);
+            var (usage, retry, report) = await ForwardAsync(context, target, call, scan.Stream).ConfigureAwait(false);
+            plan.Report(target, report);
             if (retry is null)
             {
-                return (channel, usage);
+                return (target.Channel, usage);
             }
 
-            Log.FailedOver(_logger, channel.Name, retry, attempts[i + 1].Name);
-        }
+            var failed = target;
+            if (!plan.TryNext(out target))
+            {
+                // The failure itself closed the last way out (its breaker opened): say what happened.
+                await WriteFailureAsync(context, failed.Channel, report, retry).ConfigureAwait(false);
+                return null;
+            }
 
-        return null;
+            Log.FailedOver(_logger, failed.Channel.Name, failed.Key.Fingerprint, retry, target.Channel.Name, target.Key.Fingerprint);
+        }
     }
+
+    /// <summary>Every candidate is cooling down or has its breaker open: answer at once, saying when to come back.</summary>
+    private Task WriteUnavailableAsync(HttpContext context, RouteUnavailable unavailable)
+    {
+        var seconds = Math.Max(1, (long)Math.Ceiling((unavailable.RetryAt - _time.GetUtcNow()).TotalSeconds));
+        void RetryAfter(IHeaderDictionary headers) => headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return unavailable.Reason switch
+        {
+            FailureClass.RateLimited => GatewayErrors.WriteAsync(context, StatusCodes.Status429TooManyRequests,
+                $"every channel for this model is rate limited by its upstream; retry in {seconds} s", "rate_limit_exceeded", RetryAfter),
+            FailureClass.KeyRejected => GatewayErrors.WriteAsync(context, StatusCodes.Status502BadGateway,
+                $"the upstream refused the keys of channel '{unavailable.Channel}'; the gateway operator must fix the channel's apiKeys", null,
+                headers => headers["x-should-retry"] = "false"),
+            _ => GatewayErrors.WriteAsync(context, Overloaded(context),
+                $"every channel for this model is failing and is paused (circuit open); retry in {seconds} s", "upstream_unavailable", RetryAfter),
+        };
+    }
+
+    /// <summary>The attempt failed with nothing written and nothing left to try: the error its class calls for.</summary>
+    private Task WriteFailureAsync(HttpContext context, ChannelConfig channel, AttemptReport report, string reason)
+    {
+        var retryAfter = report.RetryAfter is { } wait && wait > TimeSpan.Zero
+            ? (Action<IHeaderDictionary>)(headers => headers.RetryAfter = Math.Ceiling(wait.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture))
+            : null;
+        return report.Failure switch
+        {
+            FailureClass.RateLimited => GatewayErrors.WriteAsync(context, StatusCodes.Status429TooManyRequests,
+                $"the upstream of channel '{channel.Name}' is rate limiting the gateway", "rate_limit_exceeded", retryAfter),
+            FailureClass.Overloaded => GatewayErrors.WriteAsync(context, Overloaded(context),
+                $"the upstream of channel '{channel.Name}' is overloaded", "upstream_overloaded", retryAfter),
+            FailureClass.KeyRejected => GatewayErrors.WriteAsync(context, StatusCodes.Status502BadGateway,
+                $"the upstream of channel '{channel.Name}' rejected the channel's credentials; the gateway operator must fix the channel's apiKeys"),
+            FailureClass.HeadersTimeout or FailureClass.FirstContentTimeout => GatewayErrors.WriteAsync(context, StatusCodes.Status504GatewayTimeout,
+                $"the upstream of channel '{channel.Name}' did not answer in time ({reason})"),
+            _ => GatewayErrors.WriteAsync(context, StatusCodes.Status502BadGateway,
+                $"the upstream of channel '{channel.Name}' failed ({reason})"),
+        };
+    }
+
+    /// <summary>Anthropic's "overloaded" status is 529; OpenAI clients know 503.</summary>
+    private static int Overloaded(HttpContext context) =>
+        ClientProtocols.Of(context.Request) == ClientProtocol.OpenAI ? StatusCodes.Status503ServiceUnavailable : 529;
 
     /// <summary>Accounts the answer's tokens; a failure to account never fails the (already answered) request.</summary>
     private async Task RecordUsageAsync(Caller caller, ChannelConfig channel, string model, StreamUsage usage)
@@ -228,63 +348,100 @@ internal sealed partial class ForwardingEndpoint
 
     /// <summary>
     /// Forwards one attempt. Returns the answer's token usage when one was relayed, or, when the call may fail
-    /// over and the upstream failed before anything reached the client, why (nothing was written then).
+    /// over and the upstream failed before anything reached the client, why (nothing was written then); and
+    /// what the breakers should learn from it.
     /// </summary>
-    private async Task<(StreamUsage? Usage, string? RetryReason)> ForwardAsync(HttpContext context, ChannelConfig channel, UpstreamCall call)
+    private async Task<(StreamUsage? Usage, string? RetryReason, AttemptReport Report)> ForwardAsync(HttpContext context, UpstreamTarget target, UpstreamCall call, bool stream)
     {
-        if (!_proxyState.TryGetCluster(channel.Name, out var cluster) || PickDestination(cluster) is not { } destination)
+        var channel = target.Channel;
+        if (!_proxyState.TryGetCluster(channel.Name, out var cluster) || cluster.Model.HttpClient is not { } httpClient)
         {
+            // The channel was removed between choosing it and sending: nothing to learn about its health.
             if (call.MayFailOver)
             {
-                return (null, "no usable destination");
+                return (null, "the channel was just removed", AttemptReport.Abandoned);
             }
 
             await GatewayErrors.WriteAsync(context, StatusCodes.Status502BadGateway,
-                $"channel '{channel.Name}' has no usable destination").ConfigureAwait(false);
-            return (null, null);
+                $"channel '{channel.Name}' was removed while the request was routed to it").ConfigureAwait(false);
+            return (null, null, AttemptReport.Abandoned);
         }
+
+        // A stream's first content cannot come before its headers: its first-content timeout bounds them too.
+        var headersTimeout = stream && channel.Timeouts.FirstContent < channel.Timeouts.ResponseHeaders ? channel.Timeouts.FirstContent : channel.Timeouts.ResponseHeaders;
 
         // Not linked to the drain deadline: the relay ends streams at the deadline with an error event itself.
         using var attemptCancellation = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
-        attemptCancellation.CancelAfter(channel.Timeouts.ResponseHeaders);
+        attemptCancellation.CancelAfter(headersTimeout);
         var attempt = new UpstreamAttempt(() => attemptCancellation.CancelAfter(Timeout.InfiniteTimeSpan));
         var transformer = new GatewayTransformer(call, attempt);
 
-        var error = await _forwarder.SendAsync(context, destination.Model.Config.Address, cluster.Model.HttpClient,
+        var error = await _forwarder.SendAsync(context, target.BaseUrl.AbsoluteUri.TrimEnd('/'), httpClient,
             s_requestConfig, transformer, attemptCancellation.Token).ConfigureAwait(false);
 
+        var timedOut = attempt.UpstreamStatus is null && attemptCancellation.IsCancellationRequested && !context.RequestAborted.IsCancellationRequested;
+        if (attempt.UpstreamStatus is null && error != ForwarderError.None && !context.RequestAborted.IsCancellationRequested)
+        {
+            attempt.Failure = timedOut ? UpstreamFailure.HeadersTimeout : UpstreamFailure.Unreachable;
+        }
+
+        var report = Report(attempt, context.RequestAborted.IsCancellationRequested);
         if (attempt.Outcome == AttemptOutcome.Retryable)
         {
-            return (null, attempt.RetryReason);
+            return (null, attempt.RetryReason, report);
         }
 
         if (error == ForwarderError.None || context.Response.HasStarted || context.RequestAborted.IsCancellationRequested)
         {
-            return (attempt.Usage, null);
+            return (attempt.Usage, null, report);
         }
 
         var exception = context.Features.Get<IForwarderErrorFeature>()?.Exception;
-        var timedOut = attempt.UpstreamStatus is null && attemptCancellation.IsCancellationRequested;
         if (call.MayFailOver)
         {
-            // Nothing reached the client: undo what the forwarder set on the response and let the next candidate answer.
+            // Nothing reached the client: undo what the forwarder set on the response and let the next target answer.
             context.Response.Clear();
             context.Features.Set<IForwarderErrorFeature>(null);
-            return (null, timedOut ? "no response headers in time" : Describe(error));
+            return (null, timedOut ? "no response headers in time" : Describe(error), report);
         }
 
         if (timedOut)
         {
-            Log.UpstreamTimedOut(_logger, channel.Name, channel.Timeouts.ResponseHeaders.TotalSeconds);
+            Log.UpstreamTimedOut(_logger, channel.Name, headersTimeout.TotalSeconds);
             await GatewayErrors.WriteAsync(context, StatusCodes.Status504GatewayTimeout,
-                $"the upstream of channel '{channel.Name}' did not answer within {channel.Timeouts.ResponseHeaders.TotalSeconds:0} s").ConfigureAwait(false);
-            return (null, null);
+                $"the upstream of channel '{channel.Name}' did not answer within {headersTimeout.TotalSeconds:0} s").ConfigureAwait(false);
+            return (null, null, report);
         }
 
         Log.UpstreamFailed(_logger, channel.Name, error, exception?.GetType().Name ?? "none");
         await GatewayErrors.WriteAsync(context, StatusCodes.Status502BadGateway,
             $"could not reach the upstream of channel '{channel.Name}' ({Describe(error)})").ConfigureAwait(false);
-        return (null, null);
+        return (null, null, report);
+    }
+
+    /// <summary>What the breakers learn from an attempt; upstream hints are capped by the breaker settings.</summary>
+    private AttemptReport Report(UpstreamAttempt attempt, bool clientLeft)
+    {
+        if (attempt.Failure == UpstreamFailure.None)
+        {
+            return clientLeft && attempt.UpstreamStatus is null ? AttemptReport.Abandoned : AttemptReport.Success;
+        }
+
+        var failure = attempt.Failure switch
+        {
+            UpstreamFailure.Unreachable => FailureClass.Unreachable,
+            UpstreamFailure.HeadersTimeout => FailureClass.HeadersTimeout,
+            UpstreamFailure.KeyRejected => FailureClass.KeyRejected,
+            UpstreamFailure.RateLimited => FailureClass.RateLimited,
+            UpstreamFailure.Overloaded => FailureClass.Overloaded,
+            UpstreamFailure.BadAnswer => FailureClass.BadAnswer,
+            UpstreamFailure.StreamFailed => FailureClass.StreamFailed,
+            UpstreamFailure.FirstContentTimeout => FailureClass.FirstContentTimeout,
+            UpstreamFailure.IdleTimeout => FailureClass.IdleTimeout,
+            _ => FailureClass.ServerError,
+        };
+        var retryAfter = attempt.RetryAfter is { } wait && wait > _health.Options.MaxCooldown ? _health.Options.MaxCooldown : attempt.RetryAfter;
+        return AttemptReport.Failed(failure, retryAfter);
     }
 
     private static Task WriteTokenEstimateAsync(HttpContext context, long tokens)
@@ -297,22 +454,6 @@ internal sealed partial class ForwardingEndpoint
         return context.Response.Body.WriteAsync(body, context.RequestAborted).AsTask();
     }
 
-    private static DestinationState? PickDestination(ClusterState cluster)
-    {
-        var destinations = cluster.DestinationsState.AvailableDestinations;
-        if (destinations.Count == 0)
-        {
-            destinations = cluster.DestinationsState.AllDestinations;
-        }
-
-        return destinations.Count switch
-        {
-            0 => null,
-            1 => destinations[0],
-            _ => destinations[Random.Shared.Next(destinations.Count)],
-        };
-    }
-
     private static string Describe(ForwarderError error) => error switch
     {
         ForwarderError.Request => "connection failed or was reset",
@@ -323,8 +464,8 @@ internal sealed partial class ForwardingEndpoint
 
     private static partial class Log
     {
-        [LoggerMessage(4, LogLevel.Warning, "Channel {Channel} failed before answering ({Reason}); trying channel {Next}")]
-        public static partial void FailedOver(ILogger logger, string channel, string reason, string next);
+        [LoggerMessage(4, LogLevel.Warning, "Channel {Channel} (key {Key}) failed before answering ({Reason}); trying channel {Next} (key {NextKey})")]
+        public static partial void FailedOver(ILogger logger, string channel, string key, string reason, string next, string nextKey);
 
         [LoggerMessage(3, LogLevel.Warning, "Usage of a request could not be recorded ({ExceptionType})")]
         public static partial void UsageNotRecorded(ILogger logger, string exceptionType);

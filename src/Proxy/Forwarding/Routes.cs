@@ -148,13 +148,16 @@ internal sealed record CallSettings(string? RequestId, int MaxResponseBytes, Tim
     /// <summary>True when another candidate can take over if this attempt fails before answering.</summary>
     public bool MayFailOver { get; init; }
 
+    /// <summary>The channel's key for this attempt (chosen by the route plan).</summary>
+    public required UpstreamKey Key { get; init; }
+
     public UpstreamCall Call(ChannelConfig channel, string path, ReadOnlyMemory<byte> body, string clientModel,
         WireProtocol client, WireProtocol upstream, bool keepQuery, ResponsePlan plan) => new()
     {
         Body = body,
         UpstreamPath = path,
         ClientModel = clientModel,
-        UpstreamKey = channel.NextApiKey().Value,
+        UpstreamKey = Key.Value,
         Auth = channel.Auth == UpstreamAuthStyle.Bearer ? UpstreamAuth.Bearer : UpstreamAuth.XApiKey,
         Headers = channel.Headers,
         IdleTimeout = channel.Timeouts.Idle,

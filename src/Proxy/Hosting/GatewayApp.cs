@@ -8,6 +8,9 @@ using CcxProxy.Lifecycle;
 using CcxProxy.Limits;
 using CcxProxy.Usage;
 using CcxProxy.Redis;
+using CcxProxy.Routing;
+using CcxProxy.Channels.Health;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace CcxProxy.Hosting;
@@ -81,6 +84,13 @@ public static partial class GatewayApp
             ? new RedisUsageStore(redis)
             : new InMemoryUsageStore());
         services.TryAddSingleton<RequestLimiter>();
+        services.Configure<RoutingOptions>(configuration.GetSection(RoutingOptions.Section));
+        services.TryAddSingleton(sp => new UpstreamHealth(
+            sp.GetRequiredService<IOptions<RoutingOptions>>().Value.Breaker.ToOptions(), sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<ICooldownStore>(sp => sp.GetRequiredService<RedisConnection>() is { IsConfigured: true } redis
+            ? new RedisCooldownStore(redis)
+            : new InMemoryCooldownStore(sp.GetRequiredService<TimeProvider>()));
+        services.AddHostedService<CooldownSync>();
         services.TryAddSingleton<ForwardingEndpoint>();
         return services;
     }

@@ -19,8 +19,16 @@ public sealed class GatewayOptions
     public double StreamKeepAliveSeconds { get; set; } = 10;
 
     /// <summary>
-    /// Candidate channels tried for one request when the earlier ones fail before answering (connection
-    /// failures, no headers in time, 429, 500, 502, 503, 529, an empty answer). Default 3.
+    /// Upstream attempts for one request, counting the first: the next channel, key or destination is tried
+    /// when an attempt fails before anything reached the client (connection failures, no headers in time,
+    /// 401/403 for the channel's key, 429, 500, 502, 503, 529, an empty answer, a stream failing before its
+    /// first content). Default 3.
     /// </summary>
     public int MaxAttempts { get; set; } = 3;
+
+    /// <summary>
+    /// No further attempt starts once this many seconds have passed since the request arrived; the last
+    /// attempt's answer, whatever it is, goes to the client. Default 300.
+    /// </summary>
+    public double RetryDeadlineSeconds { get; set; } = 300;
 }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.IO.Pipelines;
 using CcxProxy.Transforms.Conversion;
 using CcxProxy.Transforms.Json;
@@ -28,11 +29,17 @@ internal static class ResponseRelay
         try
         {
             var status = (int)upstream.StatusCode;
+            if (status >= 400)
+            {
+                attempt.Failure = Classify(status);
+                attempt.RetryAfter = RetryHints.Read(upstream.Headers, upstream.Content.Headers, TimeProvider.System.GetUtcNow());
+            }
+
             // Nothing has reached the client: let the next candidate answer instead. 401/403 mean the upstream
             // refused this channel's key, which another channel's key may not share.
             if (call.MayFailOver && status is 401 or 403 or 429 or 500 or 502 or 503 or 529)
             {
-                RetryWith(response, attempt, $"HTTP {status}");
+                RetryWith(response, attempt, $"HTTP {status}", attempt.Failure);
                 return;
             }
 
@@ -58,6 +65,7 @@ internal static class ResponseRelay
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
+            // Not the upstream's failure (a failure its status already showed stays recorded).
             attempt.Outcome = AttemptOutcome.ClientAborted;
         }
         catch (Exception ex) when (ex is IOException or HttpRequestException or OperationCanceledException)
@@ -65,20 +73,35 @@ internal static class ResponseRelay
             // Reading a non-streamed body failed part way; if nothing was sent yet the host can still answer.
             attempt.ClientResponseStarted = response.HasStarted;
             attempt.Outcome = context.RequestAborted.IsCancellationRequested ? AttemptOutcome.ClientAborted : AttemptOutcome.UpstreamCut;
+            if (attempt.Outcome == AttemptOutcome.UpstreamCut && attempt.Failure == UpstreamFailure.None)
+            {
+                attempt.Failure = ex is ResponseTooLargeException ? UpstreamFailure.BadAnswer : UpstreamFailure.StreamFailed;
+            }
         }
     }
+
+    /// <summary>What an upstream error status says about the upstream; the client's own mistakes are not its failures.</summary>
+    internal static UpstreamFailure Classify(int status) => status switch
+    {
+        401 or 403 => UpstreamFailure.KeyRejected,
+        429 => UpstreamFailure.RateLimited,
+        503 or 529 => UpstreamFailure.Overloaded,
+        >= 500 => UpstreamFailure.ServerError,
+        _ => UpstreamFailure.None,
+    };
 
     private static async Task RelayJsonAsync(HttpResponse response, HttpResponseMessage upstream, UpstreamCall call, UpstreamAttempt attempt, CancellationToken cancellationToken)
     {
         var body = await ReadBoundedAsync(upstream, call.MaxResponseBytes, cancellationToken).ConfigureAwait(false);
         if (!RequestJson.IsJsonObject(body.Span) && call.MayFailOver)
         {
-            RetryWith(response, attempt, body.Length == 0 ? "empty answer" : "an answer that is not JSON");
+            RetryWith(response, attempt, body.Length == 0 ? "empty answer" : "an answer that is not JSON", UpstreamFailure.BadAnswer);
             return;
         }
 
         if (!RequestJson.IsJsonObject(body.Span))
         {
+            attempt.Failure = UpstreamFailure.BadAnswer;
             // A wrong baseUrl landing on a web page, a captive portal, a CDN challenge: not an answer the
             // client's SDK can read, so say what came back instead of relaying it.
             await WriteAsync(response, StatusCodes.Status502BadGateway, ErrorBodies.For(call.ClientProtocol, 502,
@@ -95,6 +118,7 @@ internal static class ResponseRelay
         catch (Exception ex) when (ex is System.Text.Json.JsonException or InvalidOperationException or FormatException or KeyNotFoundException)
         {
             // JSON, but not an answer of the upstream's protocol (a wrong baseUrl or type on the channel).
+            attempt.Failure = UpstreamFailure.BadAnswer;
             await WriteAsync(response, StatusCodes.Status502BadGateway, ErrorBodies.For(call.ClientProtocol, 502,
                 $"the upstream of channel '{call.ChannelName}' answered with JSON that is not a valid {(call.UpstreamProtocol == WireProtocol.OpenAI ? "chat completion" : "message")}",
                 call.RequestId), cancellationToken).ConfigureAwait(false);
@@ -106,11 +130,12 @@ internal static class ResponseRelay
     }
 
     /// <summary>Undoes what the forwarder copied onto the (unstarted) response and marks the attempt for the next candidate.</summary>
-    private static void RetryWith(HttpResponse response, UpstreamAttempt attempt, string reason)
+    private static void RetryWith(HttpResponse response, UpstreamAttempt attempt, string reason, UpstreamFailure failure)
     {
         response.Clear();
         attempt.Outcome = AttemptOutcome.Retryable;
         attempt.RetryReason = reason;
+        attempt.Failure = failure;
     }
 
     private static async Task RelayErrorAsync(HttpResponse response, HttpResponseMessage upstream, UpstreamCall call, CancellationToken cancellationToken)
@@ -165,12 +190,24 @@ internal static class ResponseRelay
         await using var _ = upstreamBody.ConfigureAwait(false);
         var reader = new SseReader(upstreamBody);
         await using var __ = reader.ConfigureAwait(false);
+        var sawContent = false;
+        var firstContentBound = false;
         while (!converter.Finished)
         {
             SseEvent? next;
-            idle.CancelAfter(call.IdleTimeout);
+            if (!idle.IsCancellationRequested)
+            {
+                // Until the first content event, a read also waits no longer than what is left of the first-content budget.
+                TimeSpan wait;
+                (wait, firstContentBound) = sawContent ? (call.IdleTimeout, false) : NextWait(call, attempt);
+                idle.CancelAfter(wait);
+            }
+
             try
             {
+                // A deadline that fired while the last read still succeeded (or a budget already spent) ends the
+                // stream here, as the timeout it was armed for: the reader would hand out buffered events regardless.
+                idle.Token.ThrowIfCancellationRequested();
                 next = held is null
                     ? await ReadWithKeepAliveAsync(reader, converter, client, call.PingInterval, idle.Token, cancellationToken).ConfigureAwait(false)
                     : await reader.ReadAsync(idle.Token).ConfigureAwait(false);
@@ -187,17 +224,32 @@ internal static class ResponseRelay
                     held = null;
                 }
 
+                // The gateway's own shutdown: not a failure of the upstream.
                 converter.Fail("overloaded_error", "the gateway is shutting down; the stream was ended, retry the request", client);
                 await TryFlushAsync(client, cancellationToken).ConfigureAwait(false);
                 return AttemptOutcome.UpstreamCut;
+            }
+            catch (OperationCanceledException) when (firstContentBound)
+            {
+                var seconds = call.FirstContentTimeout.TotalSeconds;
+                if (held is not null)
+                {
+                    return Retry(response, attempt, $"no content within {seconds:0.###} s", UpstreamFailure.FirstContentTimeout);
+                }
+
+                attempt.Failure = UpstreamFailure.FirstContentTimeout;
+                converter.Fail("timeout_error", $"the upstream sent no content within {seconds:0.###} s; the stream was ended", client);
+                await TryFlushAsync(client, cancellationToken).ConfigureAwait(false);
+                return AttemptOutcome.FirstContentTimeout;
             }
             catch (OperationCanceledException)
             {
                 if (held is not null)
                 {
-                    return Retry(response, attempt, "the stream went silent before its first content");
+                    return Retry(response, attempt, "the stream went silent before its first content", UpstreamFailure.IdleTimeout);
                 }
 
+                attempt.Failure = UpstreamFailure.IdleTimeout;
                 converter.Fail("timeout_error", $"the upstream sent nothing for {call.IdleTimeout.TotalSeconds:0} s; the stream was ended", client);
                 await TryFlushAsync(client, cancellationToken).ConfigureAwait(false);
                 return AttemptOutcome.IdleTimeout;
@@ -206,9 +258,10 @@ internal static class ResponseRelay
             {
                 if (held is not null)
                 {
-                    return Retry(response, attempt, "the stream broke before its first content");
+                    return Retry(response, attempt, "the stream broke before its first content", UpstreamFailure.StreamFailed);
                 }
 
+                attempt.Failure = UpstreamFailure.StreamFailed;
                 converter.Fail("api_error", "the upstream stream broke before it finished", client);
                 await TryFlushAsync(client, cancellationToken).ConfigureAwait(false);
                 return AttemptOutcome.UpstreamCut;
@@ -218,23 +271,29 @@ internal static class ResponseRelay
             {
                 if (held is not null)
                 {
-                    return Retry(response, attempt, "the stream ended before its first content");
+                    return Retry(response, attempt, "the stream ended before its first content", UpstreamFailure.StreamFailed);
                 }
 
                 var finishedBefore = converter.Finished;
                 converter.End(client);
                 await TryFlushAsync(client, cancellationToken).ConfigureAwait(false);
+                if (!finishedBefore)
+                {
+                    attempt.Failure = UpstreamFailure.StreamFailed;
+                }
+
                 return finishedBefore ? AttemptOutcome.Completed : AttemptOutcome.UpstreamCut;
             }
 
-            if (held is not null)
+            if (!sawContent)
             {
-                if (IsUpstreamError(item, call.UpstreamProtocol))
+                if (held is not null && IsUpstreamError(item, call.UpstreamProtocol))
                 {
-                    return Retry(response, attempt, "an error event before its first content");
+                    return Retry(response, attempt, "an error event before its first content", UpstreamFailure.StreamFailed);
                 }
 
-                if (IsCommitPoint(item, call.UpstreamProtocol))
+                sawContent = IsCommitPoint(item, call.UpstreamProtocol);
+                if (sawContent && held is not null)
                 {
                     await CommitAsync(response, attempt, held, cancellationToken).ConfigureAwait(false);
                     held = null;
@@ -242,6 +301,12 @@ internal static class ResponseRelay
             }
 
             converter.Convert(item, held ?? (IBufferWriter<byte>)client);
+            if (converter.Finished && EndsWithError(item, call.UpstreamProtocol))
+            {
+                // The upstream's error, relayed as the client's: the stream errored.
+                attempt.Failure = UpstreamFailure.StreamFailed;
+            }
+
             if (held is null && client.UnflushedBytes > 0)
             {
                 await client.FlushAsync(cancellationToken).ConfigureAwait(false);
@@ -259,6 +324,27 @@ internal static class ResponseRelay
         return AttemptOutcome.Completed;
     }
 
+    /// <summary>
+    /// How long the next read may wait before the first content event: the idle timeout, or what is left of the
+    /// first-content budget (counted from the attempt's start) when that is shorter; then the timeout that fires
+    /// is the first-content one.
+    /// </summary>
+    private static (TimeSpan Wait, bool FirstContentBound) NextWait(UpstreamCall call, UpstreamAttempt attempt)
+    {
+        if (call.FirstContentTimeout == Timeout.InfiniteTimeSpan)
+        {
+            return (call.IdleTimeout, false);
+        }
+
+        var left = call.FirstContentTimeout - Stopwatch.GetElapsedTime(attempt.StartedTimestamp);
+        if (left < TimeSpan.Zero)
+        {
+            left = TimeSpan.Zero;
+        }
+
+        return call.IdleTimeout == Timeout.InfiniteTimeSpan || left < call.IdleTimeout ? (left, true) : (call.IdleTimeout, false);
+    }
+
     /// <summary>Sends the headers (and whatever was held back); from here on the client has this candidate's answer.</summary>
     private static async Task CommitAsync(HttpResponse response, UpstreamAttempt attempt, ArrayBufferWriter<byte>? held, CancellationToken cancellationToken)
     {
@@ -270,9 +356,9 @@ internal static class ResponseRelay
         }
     }
 
-    private static AttemptOutcome Retry(HttpResponse response, UpstreamAttempt attempt, string reason)
+    private static AttemptOutcome Retry(HttpResponse response, UpstreamAttempt attempt, string reason, UpstreamFailure failure)
     {
-        RetryWith(response, attempt, reason);
+        RetryWith(response, attempt, reason, failure);
         return AttemptOutcome.Retryable;
     }
 
@@ -281,6 +367,16 @@ internal static class ResponseRelay
         upstream == WireProtocol.Anthropic
             ? item.EventType == "error"
             : !item.IsComment && item.DataUtf8.Span.TrimStart(" \t\r\n"u8).StartsWith("{\"error\""u8);
+
+    /// <summary>
+    /// Whether the event that finished the stream was an upstream error rather than its proper end: an error
+    /// frame (<see cref="IsUpstreamError"/>), and for OpenAI also a named <c>event: error</c>, an <c>"error"</c>
+    /// key anywhere in the chunk, or OpenRouter's <c>finish_reason: "error"</c> (PROTOCOLS.md §5), as the
+    /// converters read them. Proper ends (<c>message_stop</c>, <c>[DONE]</c>, a usage chunk) have no such token.
+    /// </summary>
+    private static bool EndsWithError(in SseEvent item, WireProtocol upstream) =>
+        IsUpstreamError(item, upstream)
+        || (upstream == WireProtocol.OpenAI && !item.IsComment && (item.EventType == "error" || item.DataUtf8.Span.IndexOf("\"error\""u8) >= 0));
 
     /// <summary>
     /// The first upstream event that means the answer has begun: content (text, thinking, a tool call), or the
@@ -372,7 +468,7 @@ internal static class ResponseRelay
         {
             if (buffer.Length + read > limit)
             {
-                throw new IOException($"upstream response larger than {limit} bytes");
+                throw new ResponseTooLargeException($"upstream response larger than {limit} bytes");
             }
 
             buffer.Write(chunk, 0, read);
@@ -380,4 +476,7 @@ internal static class ResponseRelay
 
         return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
     }
+
+    /// <summary>A non-streamed upstream body over the size the gateway holds: not an answer it can use.</summary>
+    private sealed class ResponseTooLargeException(string message) : IOException(message);
 }

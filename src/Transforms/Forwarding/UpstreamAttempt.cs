@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace CcxProxy.Transforms.Forwarding;
 
 /// <summary>How an attempt ended, from the relay's point of view.</summary>
@@ -20,6 +22,9 @@ public enum AttemptOutcome
 
     /// <summary>The upstream failed before anything reached the client, and another candidate may answer (see <see cref="UpstreamAttempt.RetryReason"/>).</summary>
     Retryable,
+
+    /// <summary>A stream sent no content within the first-content timeout; the client got an error event.</summary>
+    FirstContentTimeout,
 }
 
 /// <summary>
@@ -33,7 +38,17 @@ public sealed class UpstreamAttempt
     /// <summary>Creates an attempt record.</summary>
     /// <param name="onResponseHeaders">Called once when response headers arrive (the host disarms its
     /// time-to-headers timeout there).</param>
-    public UpstreamAttempt(Action? onResponseHeaders = null) => _onResponseHeaders = onResponseHeaders;
+    public UpstreamAttempt(Action? onResponseHeaders = null)
+    {
+        _onResponseHeaders = onResponseHeaders;
+        StartedTimestamp = Stopwatch.GetTimestamp();
+    }
+
+    /// <summary>
+    /// When the attempt started, as a <see cref="Stopwatch.GetTimestamp"/> value: the first-content timeout
+    /// counts from here (use <see cref="Stopwatch.GetElapsedTime(long)"/>).
+    /// </summary>
+    public long StartedTimestamp { get; }
 
     /// <summary>The upstream's status code, once headers arrived.</summary>
     public int? UpstreamStatus { get; private set; }
@@ -46,6 +61,21 @@ public sealed class UpstreamAttempt
 
     /// <summary>Why the attempt is <see cref="AttemptOutcome.Retryable"/>.</summary>
     public string? RetryReason { get; internal set; }
+
+    /// <summary>
+    /// Why the upstream failed, for every failure of the upstream whether or not the attempt could fail over;
+    /// <see cref="UpstreamFailure.None"/> for an answer, a client mistake (4xx other than 401, 403, 429) or a
+    /// client that went away. The relay sets it; the host sets <see cref="UpstreamFailure.Unreachable"/> and
+    /// <see cref="UpstreamFailure.HeadersTimeout"/>, which happen before the relay runs.
+    /// </summary>
+    public UpstreamFailure Failure { get; set; }
+
+    /// <summary>
+    /// How long the upstream asked callers to wait (<c>retry-after-ms</c>, <c>retry-after</c>, or the reset of an
+    /// exhausted rate limit; see <see cref="Protocols.RetryHints"/>), read from every response with status
+    /// 400 or more; null when it gave no hint. Not clamped.
+    /// </summary>
+    public TimeSpan? RetryAfter { get; internal set; }
 
     /// <summary>True when the response to the client has started (nothing can be retried after this).</summary>
     public bool ClientResponseStarted { get; internal set; }

@@ -35,7 +35,7 @@ public sealed class UpstreamCall
 
     /// <summary>
     /// True when another candidate can take over: a retryable failure before anything reached the client
-    /// (401/403 for the channel's key, 429, 500, 502, 503, 529, an empty or unreadable answer, a stream that fails before its first content) is then reported, not relayed.
+    /// (401/403 for the channel's key, 429, 500, 502, 503, 529, an empty or unreadable answer, a stream that fails or sends no content within its first-content timeout before its first content) is then reported, not relayed.
     /// </summary>
     public bool MayFailOver { get; init; }
 

@@ -374,8 +374,9 @@ public sealed class ErrorResponseTests
         {
             1 => FakeAnthropic.WriteErrorAsync(ctx, 529, "overloaded_error", "Overloaded"),
             2 => Faults.HtmlErrorAsync(ctx, 500),
-            3 => FakeAnthropic.WriteErrorAsync(ctx, 401, "authentication_error", "invalid x-api-key"),
-            4 => FakeAnthropic.WriteErrorAsync(ctx, 429, "rate_limit_error", "slow down"),
+            3 => FakeAnthropic.WriteErrorAsync(ctx, 429, "rate_limit_error", "slow down"),
+            // Last: a refused key is then left out, so later requests would not reach this upstream.
+            4 => FakeAnthropic.WriteErrorAsync(ctx, 401, "authentication_error", "invalid x-api-key"),
             _ => Faults.HangAsync(ctx),
         };
         HttpRequestMessage[] requests =
@@ -405,7 +406,7 @@ public sealed class ErrorResponseTests
             Assert.That(json?["type"]?.GetValue<string>(), Is.EqualTo("error"), () => $"{request.RequestUri}: {json?.ToJsonString()}");
         }
 
-        Assert.That(statuses, Is.EqualTo(new[] { 401, 401, 401, 400, 400, 404, 404, 502, 529, 500, 502, 429, 504, 404, 404 }));
+        Assert.That(statuses, Is.EqualTo(new[] { 401, 401, 401, 400, 400, 404, 404, 502, 529, 500, 429, 502, 504, 404, 404 }));
         foreach (var secret in Secrets)
         {
             Assert.That(_gateway.Logs.All, Does.Not.Contain(secret));

@@ -1,0 +1,383 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using CcxProxy.TestSupport;
+using CcxProxy.Transforms.Conversion;
+using CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
+using CcxProxy.Transforms.Conversion.Passthrough;
+using CcxProxy.Transforms.Forwarding;
+using CcxProxy.Transforms.Protocols;
+using Microsoft.AspNetCore.Http;
+using NUnit.Framework;
+
+namespace CcxProxy.Transforms.Tests.Forwarding;
+
+/// <summary>
+/// The relay's verdict on each kind of upstream answer (outcome, failure class, retry hint) and the
+/// first-content timeout, in process: a <see cref="DefaultHttpContext"/> as the client, a pipe as the upstream.
+/// Timings are generous and never asserted.
+/// </summary>
+[TestFixture]
+[CancelAfter(30_000)]
+public sealed class ResponseRelayTests
+{
+    private const string Model = "claude-test";
+
+    private static readonly ResponsePlan AnthropicPlan = new()
+    {
+        MapError = (status, body) => (status, body.ToArray()),
+        // Only a message is an answer: anything else is JSON of the wrong protocol.
+        ConvertJson = json => json.Span.IndexOf("\"type\":\"message\""u8) >= 0 ? json : throw new JsonException("not a message"),
+        CreateStreamConverter = () => new AnthropicPassthroughStream(Model),
+    };
+
+    private static readonly ResponsePlan OpenAIPlan = new()
+    {
+        MapError = (status, body) => ErrorMapping.OpenAIToAnthropic(status, body.Span, null),
+        ConvertJson = json => MessagesToChat.ConvertResponse(json.Span, Model, ToolNameMap.Identity),
+        CreateStreamConverter = () => MessagesToChat.CreateStreamConverter(Model, ToolNameMap.Identity),
+    };
+
+    private static UpstreamCall Call(bool mayFailOver, WireProtocol upstream = WireProtocol.Anthropic,
+        double idleSeconds = 20, double? firstContentSeconds = null, double pingSeconds = 20) => new()
+    {
+        Body = ReadOnlyMemory<byte>.Empty,
+        UpstreamPath = "/v1/messages",
+        ClientModel = Model,
+        UpstreamKey = "sk-test",
+        Auth = UpstreamAuth.XApiKey,
+        MayFailOver = mayFailOver,
+        UpstreamProtocol = upstream,
+        Plan = upstream == WireProtocol.Anthropic ? AnthropicPlan : OpenAIPlan,
+        IdleTimeout = TimeSpan.FromSeconds(idleSeconds),
+        FirstContentTimeout = firstContentSeconds is { } s ? TimeSpan.FromSeconds(s) : Timeout.InfiniteTimeSpan,
+        PingInterval = TimeSpan.FromSeconds(pingSeconds),
+        ChannelName = "test",
+    };
+
+    private sealed record Relayed(UpstreamAttempt Attempt, int Status, string Body);
+
+    private static async Task<Relayed> RelayAsync(HttpResponseMessage upstream, UpstreamCall call, CancellationToken clientGone = default)
+    {
+        using (upstream)
+        {
+            var attempt = new UpstreamAttempt();
+            var context = new DefaultHttpContext { RequestAborted = clientGone };
+            using var body = new MemoryStream();
+            context.Response.Body = body;
+            await ResponseRelay.RelayAsync(context, upstream, call, attempt, clientGone).WaitAsync(TimeSpan.FromSeconds(20));
+            return new Relayed(attempt, context.Response.StatusCode, Encoding.UTF8.GetString(body.ToArray()));
+        }
+    }
+
+    private static HttpResponseMessage Json(int status, string body, params string[] headers)
+    {
+        var response = new HttpResponseMessage((HttpStatusCode)status) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        foreach (var header in headers)
+        {
+            var colon = header.IndexOf(':', StringComparison.Ordinal);
+            response.Headers.TryAddWithoutValidation(header[..colon], header[(colon + 1)..].Trim());
+        }
+
+        return response;
+    }
+
+    private static HttpResponseMessage Sse(Stream body)
+    {
+        var content = new StreamContent(body);
+        content.Headers.ContentType = new MediaTypeHeaderValue("text/event-stream");
+        return new HttpResponseMessage(HttpStatusCode.OK) { Content = content };
+    }
+
+    /// <summary>An SSE upstream the test writes to; it stays open (silent) until completed.</summary>
+    private static (HttpResponseMessage Response, PipeWriter Writer) OpenStream()
+    {
+        var pipe = new Pipe();
+        return (Sse(pipe.Reader.AsStream()), pipe.Writer);
+    }
+
+    private static string Frames(IEnumerable<StreamStep> steps) => string.Concat(steps.OfType<StreamStep.Frame>().Select(f =>
+        f.Name is null ? $"data: {f.Data}\n\n" : $"event: {f.Name}\ndata: {f.Data}\n\n"));
+
+    private static string Frames(params StreamStep[] steps) => Frames((IEnumerable<StreamStep>)steps);
+
+    private static ValueTask<FlushResult> WriteAsync(PipeWriter writer, string text) => writer.WriteAsync(Encoding.UTF8.GetBytes(text));
+
+    private const string ErrorBody = """{"type":"error","error":{"type":"x","message":"m"}}""";
+
+    [TestCase(401, true, UpstreamFailure.KeyRejected, AttemptOutcome.Retryable)]
+    [TestCase(401, false, UpstreamFailure.KeyRejected, AttemptOutcome.Completed)]
+    [TestCase(403, true, UpstreamFailure.KeyRejected, AttemptOutcome.Retryable)]
+    [TestCase(403, false, UpstreamFailure.KeyRejected, AttemptOutcome.Completed)]
+    [TestCase(429, true, UpstreamFailure.RateLimited, AttemptOutcome.Retryable)]
+    [TestCase(429, false, UpstreamFailure.RateLimited, AttemptOutcome.Completed)]
+    [TestCase(529, true, UpstreamFailure.Overloaded, AttemptOutcome.Retryable)]
+    [TestCase(503, false, UpstreamFailure.Overloaded, AttemptOutcome.Completed)]
+    [TestCase(500, true, UpstreamFailure.ServerError, AttemptOutcome.Retryable)]
+    [TestCase(502, false, UpstreamFailure.ServerError, AttemptOutcome.Completed)]
+    [TestCase(504, true, UpstreamFailure.ServerError, AttemptOutcome.Completed)]
+    [TestCase(520, false, UpstreamFailure.ServerError, AttemptOutcome.Completed)]
+    [TestCase(400, true, UpstreamFailure.None, AttemptOutcome.Completed)]
+    [TestCase(404, true, UpstreamFailure.None, AttemptOutcome.Completed)]
+    [TestCase(408, false, UpstreamFailure.None, AttemptOutcome.Completed)]
+    [TestCase(409, false, UpstreamFailure.None, AttemptOutcome.Completed)]
+    [TestCase(413, true, UpstreamFailure.None, AttemptOutcome.Completed)]
+    [TestCase(422, false, UpstreamFailure.None, AttemptOutcome.Completed)]
+    public async Task ErrorStatus_Classified(int status, bool mayFailOver, UpstreamFailure failure, AttemptOutcome outcome)
+    {
+        var relayed = await RelayAsync(Json(status, ErrorBody), Call(mayFailOver));
+
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(failure));
+        Assert.That(relayed.Attempt.Outcome, Is.EqualTo(outcome));
+        Assert.That(relayed.Attempt.RetryReason, Is.EqualTo(outcome == AttemptOutcome.Retryable ? $"HTTP {status}" : null));
+    }
+
+    [TestCase(true)]
+    [TestCase(false)]
+    public async Task RateLimited_RetryAfterRead(bool mayFailOver)
+    {
+        var relayed = await RelayAsync(Json(429, ErrorBody, "retry-after: 7"), Call(mayFailOver));
+
+        Assert.That(relayed.Attempt.RetryAfter, Is.EqualTo(TimeSpan.FromSeconds(7)));
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.RateLimited));
+    }
+
+    [Test]
+    public async Task Overloaded_RetryAfterMsRead() =>
+        Assert.That((await RelayAsync(Json(529, ErrorBody, "retry-after-ms: 1500", "retry-after: 9"), Call(true))).Attempt.RetryAfter,
+            Is.EqualTo(TimeSpan.FromMilliseconds(1500)));
+
+    [Test]
+    public async Task ClientMistake_RetryAfterStillRead_NoFailure()
+    {
+        var relayed = await RelayAsync(Json(400, ErrorBody, "retry-after: 3"), Call(true));
+
+        Assert.That(relayed.Attempt.RetryAfter, Is.EqualTo(TimeSpan.FromSeconds(3)));
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.None));
+    }
+
+    [Test]
+    public async Task Success_RetryAfterIgnored_NoFailure()
+    {
+        var relayed = await RelayAsync(Json(200, """{"type":"message","content":[]}""", "retry-after: 3"), Call(false));
+
+        Assert.That(relayed.Attempt.RetryAfter, Is.Null);
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.None));
+        Assert.That(relayed.Attempt.Outcome, Is.EqualTo(AttemptOutcome.Completed));
+    }
+
+    [TestCase("", true, "empty answer")]
+    [TestCase("<html>captive portal</html>", true, "an answer that is not JSON")]
+    [TestCase("", false, null)]
+    [TestCase("<html>captive portal</html>", false, null)]
+    [TestCase("""{"object":"chat.completion"}""", false, null)]
+    public async Task BadAnswer_Classified(string body, bool mayFailOver, string? reason)
+    {
+        var relayed = await RelayAsync(Json(200, body), Call(mayFailOver));
+
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.BadAnswer));
+        Assert.That(relayed.Attempt.RetryReason, Is.EqualTo(reason));
+        Assert.That(relayed.Attempt.Outcome, Is.EqualTo(reason is null ? AttemptOutcome.Completed : AttemptOutcome.Retryable));
+        if (reason is null)
+        {
+            Assert.That(relayed.Status, Is.EqualTo(502));
+        }
+    }
+
+    [TestCase(true)]
+    [TestCase(false)]
+    public async Task Stream_Complete_NoFailure(bool mayFailOver)
+    {
+        var relayed = await RelayAsync(Sse(new MemoryStream(Encoding.UTF8.GetBytes(Frames(FakeAnthropic.TextStream(Model, "hello", 2))))), Call(mayFailOver));
+
+        Assert.That(relayed.Attempt.Outcome, Is.EqualTo(AttemptOutcome.Completed));
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.None));
+        Assert.That(relayed.Body, Does.Contain("message_stop"));
+    }
+
+    public static IEnumerable<TestCaseData> StreamFailures()
+    {
+        var start = Frames(FakeAnthropic.MessageStart(Model), FakeAnthropic.Ping());
+        var content = Frames(FakeAnthropic.MessageStart(Model), FakeAnthropic.TextBlockStart(0), FakeAnthropic.TextDelta(0, "partial"));
+        var error = Frames(FakeAnthropic.Error("overloaded_error", "Overloaded"));
+        yield return new TestCaseData(start + error, true, AttemptOutcome.Retryable, "an error event before its first content").SetArgDisplayNames("error before content, held");
+        yield return new TestCaseData(start + error, false, AttemptOutcome.Completed, null).SetArgDisplayNames("error before content, relayed");
+        yield return new TestCaseData(content + error, true, AttemptOutcome.Completed, null).SetArgDisplayNames("error after content");
+        yield return new TestCaseData(start, true, AttemptOutcome.Retryable, "the stream ended before its first content").SetArgDisplayNames("ends before content, held");
+        yield return new TestCaseData(start, false, AttemptOutcome.UpstreamCut, null).SetArgDisplayNames("ends before content, relayed");
+        yield return new TestCaseData(content, true, AttemptOutcome.UpstreamCut, null).SetArgDisplayNames("ends after content");
+    }
+
+    [TestCaseSource(nameof(StreamFailures))]
+    public async Task Stream_Failure_StreamFailed(string upstream, bool mayFailOver, AttemptOutcome outcome, string? reason)
+    {
+        var relayed = await RelayAsync(Sse(new MemoryStream(Encoding.UTF8.GetBytes(upstream))), Call(mayFailOver));
+
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.StreamFailed));
+        Assert.That(relayed.Attempt.Outcome, Is.EqualTo(outcome));
+        Assert.That(relayed.Attempt.RetryReason, Is.EqualTo(reason));
+        if (outcome != AttemptOutcome.Retryable)
+        {
+            Assert.That(relayed.Body, Does.Contain("event: error"));
+        }
+    }
+
+    [TestCase(true, AttemptOutcome.Retryable)]
+    [TestCase(false, AttemptOutcome.UpstreamCut)]
+    public async Task Stream_Broken_StreamFailed(bool beforeContent, AttemptOutcome outcome)
+    {
+        var (response, writer) = OpenStream();
+        await WriteAsync(writer, beforeContent
+            ? Frames(FakeAnthropic.MessageStart(Model))
+            : Frames(FakeAnthropic.MessageStart(Model), FakeAnthropic.TextBlockStart(0)));
+        // A pipe completed with an error throws at once, buffered data or not: cut only once the relay has read.
+        var cut = Task.Run(async () =>
+        {
+            await Task.Delay(300);
+            await writer.CompleteAsync(new IOException("connection reset"));
+        });
+
+        var relayed = await RelayAsync(response, Call(mayFailOver: true));
+        await cut;
+
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.StreamFailed));
+        Assert.That(relayed.Attempt.Outcome, Is.EqualTo(outcome));
+    }
+
+    [TestCase("""{"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"error"}]}""", TestName = "OpenAI finish_reason error")]
+    [TestCase("""{"error":{"message":"The server had an error","type":"server_error"}}""", TestName = "OpenAI error chunk")]
+    public async Task OpenAIStream_ErrorAfterContent_StreamFailed(string chunk)
+    {
+        var upstream = Frames(FakeOpenAI.RoleChunk(), FakeOpenAI.TextChunk("partial"), StreamStep.DataOnly(chunk));
+
+        var relayed = await RelayAsync(Sse(new MemoryStream(Encoding.UTF8.GetBytes(upstream))), Call(mayFailOver: true, WireProtocol.OpenAI));
+
+        Assert.That(relayed.Body, Does.Contain("event: error"));
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.StreamFailed));
+    }
+
+    [Test]
+    public async Task FirstContentTimeout_NotHeld_ErrorEvent_AfterKeepAlives()
+    {
+        var (response, writer) = OpenStream();
+        await WriteAsync(writer, Frames(FakeAnthropic.MessageStart(Model)));
+
+        var relayed = await RelayAsync(response, Call(mayFailOver: false, firstContentSeconds: 1.5, pingSeconds: 0.2));
+
+        Assert.That(relayed.Attempt.Outcome, Is.EqualTo(AttemptOutcome.FirstContentTimeout));
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.FirstContentTimeout));
+        Assert.That(relayed.Body, Does.Contain("event: ping"), "keep-alives while waiting");
+        Assert.That(relayed.Body, Does.Contain("timeout_error").And.Contain("no content within 1.5 s"));
+        Assert.That(relayed.Body, Does.Not.Contain("message_stop"));
+        await writer.CompleteAsync();
+    }
+
+    [Test]
+    public async Task FirstContentTimeout_Held_Retryable_NothingSent()
+    {
+        var (response, writer) = OpenStream();
+        await WriteAsync(writer, Frames(FakeAnthropic.MessageStart(Model), FakeAnthropic.Ping()));
+
+        var relayed = await RelayAsync(response, Call(mayFailOver: true, firstContentSeconds: 0.5));
+
+        Assert.That(relayed.Attempt.Outcome, Is.EqualTo(AttemptOutcome.Retryable));
+        Assert.That(relayed.Attempt.RetryReason, Is.EqualTo("no content within 0.5 s"));
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.FirstContentTimeout));
+        Assert.That(relayed.Attempt.ClientResponseStarted, Is.False);
+        Assert.That(relayed.Body, Is.Empty);
+        await writer.CompleteAsync();
+    }
+
+    [TestCase(true, AttemptOutcome.Retryable)]
+    [TestCase(false, AttemptOutcome.IdleTimeout)]
+    public async Task IdleTimeoutBeforeContent_ShorterThanFirstContentBudget_IsIdleTimeout(bool mayFailOver, AttemptOutcome outcome)
+    {
+        var (response, writer) = OpenStream();
+        await WriteAsync(writer, Frames(FakeAnthropic.MessageStart(Model)));
+
+        var relayed = await RelayAsync(response, Call(mayFailOver, idleSeconds: 0.5, firstContentSeconds: 15));
+
+        Assert.That(relayed.Attempt.Outcome, Is.EqualTo(outcome));
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.IdleTimeout));
+        if (mayFailOver)
+        {
+            Assert.That(relayed.Attempt.RetryReason, Is.EqualTo("the stream went silent before its first content"));
+        }
+
+        await writer.CompleteAsync();
+    }
+
+    [TestCase(true)]
+    [TestCase(false)]
+    public async Task AfterFirstContent_OnlyIdleTimeoutApplies(bool mayFailOver)
+    {
+        var (response, writer) = OpenStream();
+        var steps = FakeAnthropic.TextStream(Model, "a slow but steady answer", 8).OfType<StreamStep.Frame>().ToList();
+        // First content at once; then an event every 0.25 s for about 2 s, well past the 0.5 s first-content budget.
+        await WriteAsync(writer, Frames(steps.Take(3)));
+        var feed = Task.Run(async () =>
+        {
+            foreach (var step in steps.Skip(3))
+            {
+                await Task.Delay(250);
+                await WriteAsync(writer, Frames(step));
+            }
+
+            await writer.CompleteAsync();
+        });
+
+        var relayed = await RelayAsync(response, Call(mayFailOver, idleSeconds: 5, firstContentSeconds: 0.5));
+        await feed;
+
+        Assert.That(relayed.Attempt.Outcome, Is.EqualTo(AttemptOutcome.Completed));
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.None));
+        Assert.That(relayed.Body, Does.Contain("message_stop").And.Not.Contain("event: error"));
+    }
+
+    [Test]
+    public async Task FirstContentTimeout_Infinite_WaitsForContent()
+    {
+        var (response, writer) = OpenStream();
+        await WriteAsync(writer, Frames(FakeAnthropic.MessageStart(Model)));
+        var feed = Task.Run(async () =>
+        {
+            await Task.Delay(600);
+            await WriteAsync(writer, Frames(FakeAnthropic.TextStream(Model, "late", 1).Skip(1)));
+            await writer.CompleteAsync();
+        });
+
+        var relayed = await RelayAsync(response, Call(mayFailOver: true, idleSeconds: 5));
+        await feed;
+
+        Assert.That(relayed.Attempt.Outcome, Is.EqualTo(AttemptOutcome.Completed));
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.None));
+    }
+
+    [TestCase(true)]
+    [TestCase(false)]
+    public async Task ClientGone_NotAFailure(bool mayFailOver)
+    {
+        var (response, writer) = OpenStream();
+        await WriteAsync(writer, Frames(FakeAnthropic.MessageStart(Model)));
+        using var client = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+
+        var relayed = await RelayAsync(response, Call(mayFailOver, idleSeconds: 10, firstContentSeconds: 10), client.Token);
+
+        Assert.That(relayed.Attempt.Outcome, Is.EqualTo(AttemptOutcome.ClientAborted));
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.None));
+        await writer.CompleteAsync();
+    }
+
+    [Test]
+    public void Attempt_StartedTimestamp_TakenAtCreation()
+    {
+        var before = System.Diagnostics.Stopwatch.GetTimestamp();
+        var attempt = new UpstreamAttempt();
+
+        Assert.That(attempt.StartedTimestamp, Is.InRange(before, System.Diagnostics.Stopwatch.GetTimestamp()));
+        Assert.That(attempt.Failure, Is.EqualTo(UpstreamFailure.None));
+        Assert.That(attempt.RetryAfter, Is.Null);
+    }
+}
