@@ -1,0 +1,229 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json.Nodes;
+using CcxProxy.TestSupport;
+using CcxProxy.Tests.Support;
+
+namespace CcxProxy.Tests.Routing;
+
+/// <summary>
+/// Upstream faults over real sockets, each bounded in time: an upstream killed under load, hanging before
+/// its headers, stalling before and after its first content, and an in-stream error before content. Before
+/// the first content the next channel answers invisibly; after it the stream ends with an error event in
+/// the client's protocol, never silently. Cases already covered elsewhere are not repeated here: a hang
+/// before headers on the only channel (ErrorResponseTests), a non-streamed hang (FailoverTests), and the
+/// client leaving mid-stream (MessagesForwardingTests).
+/// </summary>
+[TestFixture]
+[CancelAfter(60_000)]
+public sealed class UpstreamFaultTests
+{
+    private static readonly TimeSpan s_bound = TimeSpan.FromSeconds(30);
+
+    private FakeUpstream _a = null!;
+    private FakeUpstream _b = null!;
+
+    [SetUp]
+    public async Task SetUp()
+    {
+        _a = await FakeUpstream.StartAsync();
+        _b = await FakeUpstream.StartAsync();
+    }
+
+    [TearDown]
+    public async Task TearDown()
+    {
+        await _a.DisposeAsync();
+        await _b.DisposeAsync();
+    }
+
+    private static string Body(bool stream = true) =>
+        $$"""{"model":"claude-sonnet-4-6","max_tokens":8,"stream":{{(stream ? "true" : "false")}},"messages":[{"role":"user","content":"hi"}]}""";
+
+    private Task<TestGateway> GatewayAsync(string aFields = "", bool withB = true)
+    {
+        var channels = new Dictionary<string, string>
+        {
+            ["a.json"] = TestGateway.AnthropicChannel(_a.BaseUrl, """ "priority": 0 """ + (aFields.Length > 0 ? ", " + aFields : "")),
+        };
+        if (withB)
+        {
+            channels["b.json"] = TestGateway.AnthropicChannel(_b.BaseUrl, """ "priority": 1 """);
+        }
+
+        return TestGateway.StartAsync(channels);
+    }
+
+    /// <summary>Sends a streamed request and reads the whole answer, bounded in time.</summary>
+    private static async Task<(HttpStatusCode Status, IReadOnlyList<(string? Type, string Data)> Events)> StreamAsync(TestGateway gateway, string path = "/v1/messages", string? body = null)
+    {
+        using var response = await gateway.Client.SendAsync(gateway.Post(path, body ?? Body()), HttpCompletionOption.ResponseHeadersRead).WaitAsync(s_bound);
+        var text = await response.Content.ReadAsStringAsync().WaitAsync(s_bound);
+        return (response.StatusCode, SseText.Parse(text));
+    }
+
+    private static string Text(IEnumerable<(string? Type, string Data)> events) =>
+        string.Concat(events.Where(e => e.Type == "content_block_delta").Select(e => JsonNode.Parse(e.Data)!["delta"]!["text"]!.GetValue<string>()));
+
+    private static string ErrorType((string? Type, string Data) e) => JsonNode.Parse(e.Data)!["error"]!["type"]!.GetValue<string>();
+
+    private static void AssertOneCleanAnswer(HttpStatusCode status, IReadOnlyList<(string? Type, string Data)> events)
+    {
+        Assert.That(status, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(events.Count(e => e.Type == "message_start"), Is.EqualTo(1), "one clean answer");
+        Assert.That(events.Select(e => e.Type), Does.Not.Contain("error"));
+        Assert.That(events[^1].Type, Is.EqualTo("message_stop"));
+        Assert.That(Text(events), Is.EqualTo(FakeUpstreamOptions.DefaultText));
+    }
+
+    [Test]
+    public async Task UpstreamKilledUnderLoad_EveryStreamEndsCleanlyOrWithErrorEvent_LaterRequestsServedByB()
+    {
+        var steps = new List<StreamStep> { FakeAnthropic.MessageStart("m"), FakeAnthropic.TextBlockStart(0) };
+        for (var i = 0; i < 20; i++)
+        {
+            steps.Add(StreamStep.Delay(TimeSpan.FromMilliseconds(100)));
+            steps.Add(FakeAnthropic.TextDelta(0, $"a{i} "));
+        }
+
+        steps.AddRange([FakeAnthropic.BlockStop(0), FakeAnthropic.MessageDelta("end_turn", 20), FakeAnthropic.MessageStop()]);
+        _a.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx, steps, ctx.RequestAborted);
+        await using var gateway = await GatewayAsync();
+
+        var clock = Stopwatch.StartNew();
+        var load = Enumerable.Range(0, 20).Select(_ => StreamAsync(gateway)).ToList();
+
+        // Kill a while its streams are under way (about 0.5 s in, once it has some).
+        while (_a.Requests.Count == 0 && clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(20);
+        }
+
+        await Task.Delay(500);
+        await _a.DisposeAsync();
+        var after = await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => StreamAsync(gateway)));
+        var during = await Task.WhenAll(load).WaitAsync(s_bound);
+
+        Assert.That(during.Select(r => r.Status), Has.All.EqualTo(HttpStatusCode.OK));
+        foreach (var (_, events) in during)
+        {
+            var types = events.Select(e => e.Type).ToList();
+            Assert.That(types.Count(t => t == "message_start"), Is.EqualTo(1), "never two message_start events: " + string.Join(",", types));
+            Assert.That(types[^1], Is.EqualTo("message_stop").Or.EqualTo("error"), "never a silent close: " + string.Join(",", types));
+            if (types[^1] == "error")
+            {
+                Assert.That(types, Does.Contain("content_block_delta"), "an error only after content: before it, b takes over");
+                Assert.That(types, Does.Not.Contain("message_stop"));
+            }
+            else
+            {
+                Assert.That(types, Does.Not.Contain("error"));
+            }
+        }
+
+        Assert.That(during.Count(r => r.Events[^1].Type == "error"), Is.GreaterThan(0), "the kill cut the streams under way on a");
+        foreach (var (status, events) in after)
+        {
+            AssertOneCleanAnswer(status, events);
+        }
+
+        Assert.That(_b.Requests.Count, Is.GreaterThanOrEqualTo(after.Length), "requests after the kill are served by b");
+    }
+
+    [Test]
+    public async Task StreamHangsBeforeHeaders_SecondChannelAnswers()
+    {
+        _a.Handler = (_, ctx) => Faults.HangAsync(ctx);
+        await using var gateway = await GatewayAsync(""" "timeouts": { "responseHeaders": 1 } """);
+
+        var (status, events) = await StreamAsync(gateway);
+
+        AssertOneCleanAnswer(status, events);
+        Assert.That(_a.Requests, Has.Count.EqualTo(1));
+        Assert.That(_b.Requests, Has.Count.EqualTo(1));
+    }
+
+    [Test]
+    public async Task StreamStallsAfterEventsThatAreNotContent_SecondChannelAnswersInvisibly()
+    {
+        _a.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx,
+            [FakeAnthropic.MessageStart("m"), FakeAnthropic.Ping(), FakeAnthropic.Ping(), StreamStep.Delay(TimeSpan.FromSeconds(30))], ctx.RequestAborted);
+        await using var gateway = await GatewayAsync(""" "timeouts": { "idle": 1 } """);
+
+        var (status, events) = await StreamAsync(gateway);
+
+        AssertOneCleanAnswer(status, events);
+        Assert.That(_b.Requests, Has.Count.EqualTo(1));
+        Assert.That(gateway.Logs.All, Does.Contain("went silent before its first content"));
+    }
+
+    [Test]
+    public async Task StreamStallsAfterContent_ClientGetsTextThenTimeoutError_SecondChannelNotUsed()
+    {
+        _a.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx,
+            [FakeAnthropic.MessageStart("m"), FakeAnthropic.TextBlockStart(0), FakeAnthropic.TextDelta(0, "partial"), StreamStep.Delay(TimeSpan.FromSeconds(30))],
+            ctx.RequestAborted);
+        await using var gateway = await GatewayAsync(""" "timeouts": { "idle": 1 } """);
+
+        var (status, events) = await StreamAsync(gateway);
+
+        Assert.That(status, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(Text(events), Is.EqualTo("partial"));
+        Assert.That(events.Count(e => e.Type == "message_start"), Is.EqualTo(1));
+        Assert.That(events[^1].Type, Is.EqualTo("error"));
+        Assert.That(ErrorType(events[^1]), Is.EqualTo("timeout_error"));
+        Assert.That(events.Select(e => e.Type), Does.Not.Contain("message_stop"), "never a fake stop");
+        Assert.That(_b.Requests, Is.Empty, "committed to a at its first content");
+    }
+
+    [Test]
+    public async Task OpenAIChannel_OverloadedErrorChunkBeforeContent_SecondChannelAnswersInvisibly([Values] bool openAIClient)
+    {
+        _a.Handler = (_, ctx) => FakeOpenAI.WriteChatStreamAsync(ctx,
+            [FakeOpenAI.RoleChunk("m"), StreamStep.DataOnly("""{"error":{"message":"overloaded","type":"overloaded_error"}}""")], ctx.RequestAborted);
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
+        {
+            ["a.json"] = TestGateway.OpenAIChannel(_a.BaseUrl, """ "priority": 0 """),
+            ["b.json"] = TestGateway.AnthropicChannel(_b.BaseUrl, """ "priority": 1 """),
+        });
+
+        if (openAIClient)
+        {
+            var (status, chunks) = await StreamAsync(gateway, "/v1/chat/completions",
+                """{"model":"claude-sonnet-4-6","stream":true,"messages":[{"role":"user","content":"hi"}]}""");
+
+            Assert.That(status, Is.EqualTo(HttpStatusCode.OK));
+            Assert.That(chunks.Select(c => c.Data), Has.None.Contains("\"error\""));
+            Assert.That(chunks[^1].Data, Is.EqualTo("[DONE]"));
+            var json = chunks.Where(c => c.Data != "[DONE]").Select(c => JsonNode.Parse(c.Data)!).ToList();
+            Assert.That(json.Count(c => c["choices"]?.AsArray().Any(choice => choice?["delta"]?["role"] is not null) == true), Is.EqualTo(1), "one role chunk");
+            Assert.That(string.Concat(json.SelectMany(c => c["choices"]?.AsArray() ?? []).Select(choice => choice?["delta"]?["content"]?.GetValue<string>())),
+                Is.EqualTo(FakeUpstreamOptions.DefaultText));
+        }
+        else
+        {
+            var (status, events) = await StreamAsync(gateway);
+            AssertOneCleanAnswer(status, events);
+        }
+
+        Assert.That(_a.Requests, Has.Count.EqualTo(1));
+        Assert.That(_b.Requests, Has.Count.EqualTo(1));
+    }
+
+    [Test]
+    public async Task OverloadedErrorEventBeforeContent_OnlyCandidate_ClientGetsOverloadedErrorEvent()
+    {
+        _a.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx,
+            [FakeAnthropic.MessageStart("m"), FakeAnthropic.Error("overloaded_error", "Overloaded")], ctx.RequestAborted);
+        await using var gateway = await GatewayAsync(withB: false);
+
+        var (status, events) = await StreamAsync(gateway);
+
+        Assert.That(status, Is.EqualTo(HttpStatusCode.OK), "the only candidate commits at once: the stream carries the error");
+        Assert.That(events.Count(e => e.Type == "message_start"), Is.LessThanOrEqualTo(1));
+        Assert.That(events[^1].Type, Is.EqualTo("error"));
+        Assert.That(ErrorType(events[^1]), Is.EqualTo("overloaded_error"));
+        Assert.That(events.Select(e => e.Type), Does.Not.Contain("message_stop"));
+        Assert.That(_a.Requests, Has.Count.EqualTo(1));
+    }
+}
