@@ -26,7 +26,8 @@ public interface IStreamConverter
     /// The upstream stream ended (EOF). Finish properly if the upstream had finished its answer (a finish
     /// reason, <c>[DONE]</c>, <c>message_stop</c>); otherwise write an error frame: never a fake success.
     /// </summary>
-    void End(IBufferWriter<byte> output);
+    /// <returns>True when the answer was complete (finished properly, or already finished); false when it was cut.</returns>
+    bool End(IBufferWriter<byte> output);
 
     /// <summary>A gateway-side failure mid-stream (upstream cut, idle timeout): write an error frame in the client's protocol.</summary>
     void Fail(string anthropicErrorType, string message, IBufferWriter<byte> output);

@@ -274,15 +274,14 @@ internal static class ResponseRelay
                     return Retry(response, attempt, "the stream ended before its first content", UpstreamFailure.StreamFailed);
                 }
 
-                var finishedBefore = converter.Finished;
-                converter.End(client);
+                var complete = converter.End(client);
                 await TryFlushAsync(client, cancellationToken).ConfigureAwait(false);
-                if (!finishedBefore)
+                if (!complete)
                 {
                     attempt.Failure = UpstreamFailure.StreamFailed;
                 }
 
-                return finishedBefore ? AttemptOutcome.Completed : AttemptOutcome.UpstreamCut;
+                return complete ? AttemptOutcome.Completed : AttemptOutcome.UpstreamCut;
             }
 
             if (!sawContent)

@@ -380,4 +380,21 @@ public sealed class ResponseRelayTests
         Assert.That(attempt.Failure, Is.EqualTo(UpstreamFailure.None));
         Assert.That(attempt.RetryAfter, Is.Null);
     }
+
+    [Test]
+    public async Task OpenAIStream_FinishReasonThenEofWithoutDone_CompletedNotAFailure()
+    {
+        var chunks =
+            "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"hi\"}}]}\n\n" +
+            "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n";
+
+        var relayed = await RelayAsync(Sse(new MemoryStream(Encoding.UTF8.GetBytes(chunks))), Call(mayFailOver: false, WireProtocol.OpenAI));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(relayed.Attempt.Outcome, Is.EqualTo(AttemptOutcome.Completed));
+            Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.None), "a finished answer whose [DONE] was lost is not an upstream failure");
+            Assert.That(relayed.Body, Does.Contain("message_stop").And.Not.Contain("event: error"));
+        });
+    }
 }

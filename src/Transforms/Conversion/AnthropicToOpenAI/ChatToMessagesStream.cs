@@ -580,23 +580,24 @@ internal sealed class ChatToMessagesStream : IStreamConverter
     }
 
     /// <inheritdoc />
-    public void End(IBufferWriter<byte> output)
+    public bool End(IBufferWriter<byte> output)
     {
         if (Finished)
         {
-            return;
+            return true;
         }
 
         if (_sawFinish || _sawDone)
         {
             Complete(output);
-            return;
+            return true;
         }
 
         // EOF with neither a finish_reason nor [DONE]: the answer is cut. Close what is open so the
         // client's accumulator stays consistent, then report it: never a fake end_turn (§8 #21).
         CloseOpen(output);
         WriteError(output, "api_error", "upstream stream ended before it finished");
+        return false;
     }
 
     /// <inheritdoc />

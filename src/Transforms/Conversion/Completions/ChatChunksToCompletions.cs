@@ -118,20 +118,21 @@ internal sealed class ChatChunksToCompletions : IStreamConverter
         }
     }
 
-    public void End(IBufferWriter<byte> output)
+    public bool End(IBufferWriter<byte> output)
     {
         if (Finished)
         {
-            return;
+            return true;
         }
 
         if (_finishSent)
         {
             Finish(output);
-            return;
+            return true;
         }
 
         WriteError("upstream stream ended before it finished", "server_error", null, output);
+        return false;
     }
 
     public void Fail(string anthropicErrorType, string message, IBufferWriter<byte> output)

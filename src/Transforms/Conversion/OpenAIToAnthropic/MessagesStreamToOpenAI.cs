@@ -138,21 +138,22 @@ internal sealed class MessagesStreamToOpenAI : IStreamConverter
         }
     }
 
-    public void End(IBufferWriter<byte> output)
+    public bool End(IBufferWriter<byte> output)
     {
         if (Finished)
         {
-            return;
+            return true;
         }
 
         if (_finishSent)
         {
             // message_delta arrived (the answer is complete), only message_stop was lost: finish normally.
             Finish(output);
-            return;
+            return true;
         }
 
         WriteError("upstream stream ended before it finished", "server_error", null, output);
+        return false;
     }
 
     public void Fail(string anthropicErrorType, string message, IBufferWriter<byte> output)

@@ -70,12 +70,15 @@ public sealed class AnthropicPassthroughStream : IStreamConverter
     }
 
     /// <inheritdoc />
-    public void End(IBufferWriter<byte> output)
+    public bool End(IBufferWriter<byte> output)
     {
-        if (!Finished)
+        if (Finished)
         {
-            Fail("api_error", "the upstream closed the stream before message_stop", output);
+            return true;
         }
+
+        Fail("api_error", "the upstream closed the stream before message_stop", output);
+        return false;
     }
 
     /// <inheritdoc />

@@ -89,22 +89,22 @@ public sealed class ChatPassthroughStream : IStreamConverter
     }
 
     /// <inheritdoc />
-    public void End(IBufferWriter<byte> output)
+    public bool End(IBufferWriter<byte> output)
     {
         if (Finished)
         {
-            return;
+            return true;
         }
 
         if (_sawFinish)
         {
             StreamFrames.OpenAIDone(output);
             Finished = true;
+            return true;
         }
-        else
-        {
-            Fail("api_error", "the upstream stream ended before it finished", output);
-        }
+
+        Fail("api_error", "the upstream stream ended before it finished", output);
+        return false;
     }
 
     /// <inheritdoc />

@@ -208,12 +208,15 @@ public sealed class PassthroughStreamTests
                 SseWriter.WriteEvent(output, upstreamEvent.EventType, data);
             }
 
-            public void End(IBufferWriter<byte> output)
+            public bool End(IBufferWriter<byte> output)
             {
-                if (!Finished)
+                if (Finished)
                 {
-                    Fail("api_error", "the upstream closed the stream before message_stop", output);
+                    return true;
                 }
+
+                Fail("api_error", "the upstream closed the stream before message_stop", output);
+                return false;
             }
 
             public void Fail(string anthropicErrorType, string message, IBufferWriter<byte> output)
@@ -320,22 +323,22 @@ public sealed class PassthroughStreamTests
                 SseWriter.WriteEvent(output, upstreamEvent.EventType, RequestJson.ReplaceModelIfPresent(bytes, clientModel).Span);
             }
 
-            public void End(IBufferWriter<byte> output)
+            public bool End(IBufferWriter<byte> output)
             {
                 if (Finished)
                 {
-                    return;
+                    return true;
                 }
 
                 if (_sawFinish)
                 {
                     StreamFrames.OpenAIDone(output);
                     Finished = true;
+                    return true;
                 }
-                else
-                {
-                    Fail("api_error", "the upstream stream ended before it finished", output);
-                }
+
+                Fail("api_error", "the upstream stream ended before it finished", output);
+                return false;
             }
 
             public void Fail(string anthropicErrorType, string message, IBufferWriter<byte> output)
