@@ -31,8 +31,8 @@ public static class SessionAffinity
     /// <param name="json">The request body (Messages, Chat Completions or legacy Completions).</param>
     /// <returns>
     /// <see cref="StableHash"/> of UTF-8 <c>"session:" + id</c> for a session id (header or metadata). Otherwise
-    /// a hash under the prefix <c>"messages:"</c> of the <c>role</c> and the text of <c>content</c> of the first two
-    /// elements of <c>messages</c> (a string, or the <c>text</c> fields of its blocks; <c>cache_control</c> and
+    /// a hash under the prefix <c>"messages:"</c> of the <c>role</c> and the text of <c>content</c> of the
+    /// opening of <c>messages</c>, up to and including the first <c>user</c> message (a string, or the <c>text</c> fields of its blocks; <c>cache_control</c> and
     /// every other block field ignored, so moving cache markers do not change it), or, for a legacy
     /// Completions body, <see cref="StableHash"/> of <c>"messages:" + prompt</c> (its first element when an
     /// array). Null for malformed JSON, never an exception.
@@ -235,8 +235,11 @@ public static class SessionAffinity
     }
 
     /// <summary>
-    /// Hashes the first two elements of <c>messages</c> (the reader on its <c>[</c>, left on its <c>]</c>): for
-    /// each, the hash of its role and the hash of its text, so the order of their fields does not matter.
+    /// Hashes the opening of <c>messages</c> (the reader on its <c>[</c>, left on its <c>]</c>): every element up
+    /// to and including the first <c>user</c> message (system or developer messages before it count), at most
+    /// <see cref="MaxOpeningMessages"/>. For each, the hash of its role and the hash of its text, so the order of
+    /// their fields does not matter. The opening is what every turn of a conversation repeats, so the first turn
+    /// and the later ones get the same key.
     /// </summary>
     private static ulong? HashMessages(ref Utf8JsonReader reader, ref byte[]? scratch)
     {
@@ -244,14 +247,16 @@ public static class SessionAffinity
         var state = Fnv(FnvOffsetBasis, "messages:"u8);
         var elements = 0;
         var hashed = 0;
+        var opened = false;
         while (reader.Read() && !(reader.TokenType == JsonTokenType.EndArray && reader.CurrentDepth == depth))
         {
-            if (elements++ < 2 && reader.TokenType == JsonTokenType.StartObject)
+            if (!opened && elements++ < MaxOpeningMessages && reader.TokenType == JsonTokenType.StartObject)
             {
                 var (role, text) = HashMessage(ref reader, ref scratch);
                 state = Fnv(state, role);
                 state = Fnv(state, text);
                 hashed++;
+                opened = role == s_userRole;
             }
             else
             {
@@ -261,6 +266,11 @@ public static class SessionAffinity
 
         return hashed > 0 ? Finalise(state) : null;
     }
+
+    private const int MaxOpeningMessages = 4;
+
+    // The role hash HashMessage computes for "user".
+    private static readonly ulong s_userRole = Fnv(FnvOffsetBasis, "user"u8);
 
     /// <summary>One message (the reader on its <c>{</c>, left on its <c>}</c>): hashes of its role and of its text.</summary>
     private static (ulong Role, ulong Text) HashMessage(ref Utf8JsonReader reader, ref byte[]? scratch)

@@ -13,29 +13,12 @@ namespace CcxProxy.Tests.Routing;
 /// </summary>
 [TestFixture]
 [CancelAfter(60_000)]
-public sealed class FailoverTests
+public sealed class FailoverTests : TwoUpstreams
 {
-    private FakeUpstream _first = null!;
-    private FakeUpstream _second = null!;
-
-    [SetUp]
-    public async Task SetUp()
-    {
-        _first = await FakeUpstream.StartAsync();
-        _second = await FakeUpstream.StartAsync();
-    }
-
-    [TearDown]
-    public async Task TearDown()
-    {
-        await _first.DisposeAsync();
-        await _second.DisposeAsync();
-    }
-
     private Task<TestGateway> GatewayAsync(Uri? firstUrl = null) => TestGateway.StartAsync(new Dictionary<string, string>
     {
-        ["a-first.json"] = TestGateway.AnthropicChannel(firstUrl ?? _first.BaseUrl, """ "priority": 0, "timeouts": { "responseHeaders": 1, "idle": 1 } """),
-        ["b-second.json"] = TestGateway.AnthropicChannel(_second.BaseUrl, """ "priority": 1 """),
+        ["a-first.json"] = TestGateway.AnthropicChannel(firstUrl ?? A.BaseUrl, """ "priority": 0, "timeouts": { "responseHeaders": 1, "idle": 1 } """),
+        ["b-second.json"] = TestGateway.AnthropicChannel(B.BaseUrl, """ "priority": 1 """),
     });
 
     private static string Body(bool stream = false) =>
@@ -58,15 +41,15 @@ public sealed class FailoverTests
     [TestCaseSource(nameof(RetryableFaults))]
     public async Task FirstChannelFails_SecondAnswers_ClientSeesOneCleanAnswer(Func<HttpContext, Task> fault)
     {
-        _first.Handler = (_, ctx) => fault(ctx);
+        A.Handler = (_, ctx) => fault(ctx);
         await using var gateway = await GatewayAsync();
 
         var (response, json) = await gateway.SendAsync(gateway.Post("/v1/messages", Body()));
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), json?.ToJsonString());
         Assert.That(json!["content"]![0]!["text"]!.GetValue<string>(), Is.EqualTo(FakeUpstreamOptions.DefaultText));
-        Assert.That(_first.Requests, Has.Count.EqualTo(1));
-        Assert.That(_second.Requests, Has.Count.EqualTo(1));
+        Assert.That(A.Requests, Has.Count.EqualTo(1));
+        Assert.That(B.Requests, Has.Count.EqualTo(1));
         Assert.That(gateway.Logs.All, Does.Contain("trying channel b-second"));
     }
 
@@ -78,13 +61,13 @@ public sealed class FailoverTests
         var (response, _) = await gateway.SendAsync(gateway.Post("/v1/messages", Body()));
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
-        Assert.That(_second.Requests, Has.Count.EqualTo(1));
+        Assert.That(B.Requests, Has.Count.EqualTo(1));
     }
 
     [Test]
     public async Task Streaming_FirstChannelOverloaded_StreamComesFromSecond_OneMessageStart()
     {
-        _first.Handler = (_, ctx) => FakeAnthropic.WriteErrorAsync(ctx, 529, "overloaded_error", "Overloaded");
+        A.Handler = (_, ctx) => FakeAnthropic.WriteErrorAsync(ctx, 529, "overloaded_error", "Overloaded");
         await using var gateway = await GatewayAsync();
 
         var (response, _) = await gateway.SendAsync(gateway.Post("/v1/messages", Body(stream: true)));
@@ -102,29 +85,29 @@ public sealed class FailoverTests
     [TestCase(413, "request_too_large")]
     public async Task ClientMistake_NotRetried_ClientSeesTheError(int status, string type)
     {
-        _first.Handler = (_, ctx) => FakeAnthropic.WriteErrorAsync(ctx, status, type, "your request is wrong");
+        A.Handler = (_, ctx) => FakeAnthropic.WriteErrorAsync(ctx, status, type, "your request is wrong");
         await using var gateway = await GatewayAsync();
 
         var (response, json) = await gateway.SendAsync(gateway.Post("/v1/messages", Body()));
 
         Assert.That((int)response.StatusCode, Is.EqualTo(status));
         Assert.That(json!["error"]!["type"]!.GetValue<string>(), Is.EqualTo(type));
-        Assert.That(_second.Requests, Is.Empty);
+        Assert.That(B.Requests, Is.Empty);
     }
 
     [Test]
     public async Task EveryCandidateFails_LastFailureReachesTheClient()
     {
-        _first.Handler = (_, ctx) => FakeAnthropic.WriteErrorAsync(ctx, 500, "api_error", "first broke");
-        _second.Handler = (_, ctx) => FakeAnthropic.WriteErrorAsync(ctx, 529, "overloaded_error", "second overloaded");
+        A.Handler = (_, ctx) => FakeAnthropic.WriteErrorAsync(ctx, 500, "api_error", "first broke");
+        B.Handler = (_, ctx) => FakeAnthropic.WriteErrorAsync(ctx, 529, "overloaded_error", "second overloaded");
         await using var gateway = await GatewayAsync();
 
         var (response, json) = await gateway.SendAsync(gateway.Post("/v1/messages", Body()));
 
         Assert.That((int)response.StatusCode, Is.EqualTo(529));
         Assert.That(json!["error"]!["message"]!.GetValue<string>(), Is.EqualTo("second overloaded"));
-        Assert.That(_first.Requests, Has.Count.EqualTo(1));
-        Assert.That(_second.Requests, Has.Count.EqualTo(1));
+        Assert.That(A.Requests, Has.Count.EqualTo(1));
+        Assert.That(B.Requests, Has.Count.EqualTo(1));
     }
 
     public static IEnumerable<TestCaseData> StreamFaultsBeforeContent()
@@ -142,7 +125,7 @@ public sealed class FailoverTests
     [TestCaseSource(nameof(StreamFaultsBeforeContent))]
     public async Task Stream_FailsBeforeFirstContent_RetriedInvisibly(IEnumerable<StreamStep> steps)
     {
-        _first.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx, steps, ctx.RequestAborted);
+        A.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx, steps, ctx.RequestAborted);
         await using var gateway = await GatewayAsync();
 
         var (response, _) = await gateway.SendAsync(gateway.Post("/v1/messages", Body(stream: true)));
@@ -152,13 +135,13 @@ public sealed class FailoverTests
         Assert.That(events.Count(e => e.Type == "message_start"), Is.EqualTo(1), "one clean answer");
         Assert.That(events.Select(e => e.Type), Does.Not.Contain("error"));
         Assert.That(events.Last().Type, Is.EqualTo("message_stop"));
-        Assert.That(_second.Requests, Has.Count.EqualTo(1));
+        Assert.That(B.Requests, Has.Count.EqualTo(1));
     }
 
     [Test]
     public async Task Stream_CutAfterContent_NotRetried_ClientGetsErrorEvent()
     {
-        _first.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx,
+        A.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx,
             [FakeAnthropic.MessageStart("m"), FakeAnthropic.TextBlockStart(0), FakeAnthropic.TextDelta(0, "partial"), StreamStep.Abort()], ctx.RequestAborted);
         await using var gateway = await GatewayAsync();
 
@@ -167,18 +150,18 @@ public sealed class FailoverTests
 
         Assert.That(events.Select(e => e.Type), Does.Contain("content_block_delta"));
         Assert.That(events.Last().Type, Is.EqualTo("error"));
-        Assert.That(_second.Requests, Is.Empty, "committed to the first channel at its first content");
+        Assert.That(B.Requests, Is.Empty, "committed to the first channel at its first content");
     }
 
     [Test]
     public async Task OpenAIChannelStream_ErrorChunkBeforeContent_FailsOverToTheNextChannel()
     {
-        _first.Handler = (_, ctx) => FakeOpenAI.WriteChatStreamAsync(ctx,
+        A.Handler = (_, ctx) => FakeOpenAI.WriteChatStreamAsync(ctx,
             [FakeOpenAI.RoleChunk("m"), FakeOpenAI.ErrorChunk("server_error", "The server had an error")], ctx.RequestAborted);
         await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
-            ["a-first.json"] = TestGateway.OpenAIChannel(_first.BaseUrl, """ "priority": 0 """),
-            ["b-second.json"] = TestGateway.AnthropicChannel(_second.BaseUrl, """ "priority": 1 """),
+            ["a-first.json"] = TestGateway.OpenAIChannel(A.BaseUrl, """ "priority": 0 """),
+            ["b-second.json"] = TestGateway.AnthropicChannel(B.BaseUrl, """ "priority": 1 """),
         });
 
         var (response, _) = await gateway.SendAsync(gateway.Post("/v1/messages", Body(stream: true)));
@@ -187,6 +170,6 @@ public sealed class FailoverTests
         Assert.That(events.Count(e => e.Type == "message_start"), Is.EqualTo(1));
         Assert.That(events.Select(e => e.Type), Does.Not.Contain("error"));
         Assert.That(events.Last().Type, Is.EqualTo("message_stop"));
-        Assert.That(_second.Requests, Has.Count.EqualTo(1));
+        Assert.That(B.Requests, Has.Count.EqualTo(1));
     }
 }

@@ -13,26 +13,9 @@ namespace CcxProxy.Tests.Routing;
 /// </summary>
 [TestFixture]
 [CancelAfter(60_000)]
-public sealed class FirstContentTimeoutTests
+public sealed class FirstContentTimeoutTests : TwoUpstreams
 {
     private const string Timeouts = """ "timeouts": { "firstContent": 1, "idle": 5 } """;
-
-    private FakeUpstream _first = null!;
-    private FakeUpstream _second = null!;
-
-    [SetUp]
-    public async Task SetUp()
-    {
-        _first = await FakeUpstream.StartAsync();
-        _second = await FakeUpstream.StartAsync();
-    }
-
-    [TearDown]
-    public async Task TearDown()
-    {
-        await _first.DisposeAsync();
-        await _second.DisposeAsync();
-    }
 
     private static string Body() =>
         """{"model":"claude-sonnet-4-6","max_tokens":8,"stream":true,"messages":[{"role":"user","content":"hi"}]}""";
@@ -54,11 +37,11 @@ public sealed class FirstContentTimeoutTests
     [Test]
     public async Task OnlyPingsPastFirstContent_LastCandidate_ClientGetsTimeoutErrorEvent()
     {
-        _first.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx, ThenKeepAlives(FakeAnthropic.MessageStart("m"), FakeAnthropic.Ping()), ctx.RequestAborted);
+        A.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx, ThenKeepAlives(FakeAnthropic.MessageStart("m"), FakeAnthropic.Ping()), ctx.RequestAborted);
         await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
             // A longer budget here, so that several upstream pings surely come before it runs out.
-            ["a-only.json"] = TestGateway.AnthropicChannel(_first.BaseUrl, """ "timeouts": { "firstContent": 2, "idle": 5 } """),
+            ["a-only.json"] = TestGateway.AnthropicChannel(A.BaseUrl, """ "timeouts": { "firstContent": 2, "idle": 5 } """),
         });
 
         var (response, _) = await gateway.SendAsync(gateway.Post("/v1/messages", Body()));
@@ -75,19 +58,19 @@ public sealed class FirstContentTimeoutTests
     [Test]
     public async Task OnlyPingsPastFirstContent_SecondChannelAnswers_OneCleanStream()
     {
-        _first.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx, ThenKeepAlives(FakeAnthropic.MessageStart("m"), FakeAnthropic.Ping()), ctx.RequestAborted);
+        A.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx, ThenKeepAlives(FakeAnthropic.MessageStart("m"), FakeAnthropic.Ping()), ctx.RequestAborted);
 
-        await SecondChannelAnswersAsync(TestGateway.AnthropicChannel(_first.BaseUrl, """ "priority": 0, """ + Timeouts));
+        await SecondChannelAnswersAsync(TestGateway.AnthropicChannel(A.BaseUrl, """ "priority": 0, """ + Timeouts));
     }
 
     [Test]
     public async Task OpenAIChannel_RoleChunkThenOnlyComments_SecondChannelAnswers()
     {
         // Comments keep the idle timeout from firing (as OpenRouter's ": OPENROUTER PROCESSING" does).
-        _first.Handler = (_, ctx) => FakeOpenAI.WriteChatStreamAsync(ctx,
+        A.Handler = (_, ctx) => FakeOpenAI.WriteChatStreamAsync(ctx,
             ThenKeepAlives(FakeOpenAI.RoleChunk("m"), StreamStep.Raw(": PROCESSING\n\n")), ctx.RequestAborted);
 
-        await SecondChannelAnswersAsync(TestGateway.OpenAIChannel(_first.BaseUrl, """ "priority": 0, """ + Timeouts));
+        await SecondChannelAnswersAsync(TestGateway.OpenAIChannel(A.BaseUrl, """ "priority": 0, """ + Timeouts));
     }
 
     /// <summary>With <paramref name="firstChannel"/> stalling before content, the second channel's answer is the one clean stream the client sees.</summary>
@@ -96,7 +79,7 @@ public sealed class FirstContentTimeoutTests
         await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
             ["a-first.json"] = firstChannel,
-            ["b-second.json"] = TestGateway.AnthropicChannel(_second.BaseUrl, """ "priority": 1 """),
+            ["b-second.json"] = TestGateway.AnthropicChannel(B.BaseUrl, """ "priority": 1 """),
         });
 
         var (response, _) = await gateway.SendAsync(gateway.Post("/v1/messages", Body()));
@@ -107,8 +90,8 @@ public sealed class FirstContentTimeoutTests
         Assert.That(events.Select(e => e.Type), Does.Not.Contain("error"));
         Assert.That(events.Last().Type, Is.EqualTo("message_stop"));
         Assert.That(Text(events), Is.EqualTo(FakeUpstreamOptions.DefaultText));
-        Assert.That(_first.Requests, Has.Count.EqualTo(1));
-        Assert.That(_second.Requests, Has.Count.EqualTo(1));
+        Assert.That(A.Requests, Has.Count.EqualTo(1));
+        Assert.That(B.Requests, Has.Count.EqualTo(1));
         Assert.That(gateway.Logs.All, Does.Contain("no content within 1 s").And.Contain("trying channel b-second"));
     }
 
@@ -131,10 +114,10 @@ public sealed class FirstContentTimeoutTests
         }
 
         steps.AddRange([FakeAnthropic.BlockStop(0), FakeAnthropic.MessageDelta("end_turn", 7), FakeAnthropic.MessageStop()]);
-        _first.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx, steps, ctx.RequestAborted);
+        A.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx, steps, ctx.RequestAborted);
         await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
-            ["a-only.json"] = TestGateway.AnthropicChannel(_first.BaseUrl, """ "timeouts": { "firstContent": 1.5, "idle": 2 } """),
+            ["a-only.json"] = TestGateway.AnthropicChannel(A.BaseUrl, """ "timeouts": { "firstContent": 1.5, "idle": 2 } """),
         });
 
         var (response, _) = await gateway.SendAsync(gateway.Post("/v1/messages", Body()));

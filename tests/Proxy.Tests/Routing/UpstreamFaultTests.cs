@@ -16,26 +16,9 @@ namespace CcxProxy.Tests.Routing;
 /// </summary>
 [TestFixture]
 [CancelAfter(60_000)]
-public sealed class UpstreamFaultTests
+public sealed class UpstreamFaultTests : TwoUpstreams
 {
     private static readonly TimeSpan s_bound = TimeSpan.FromSeconds(30);
-
-    private FakeUpstream _a = null!;
-    private FakeUpstream _b = null!;
-
-    [SetUp]
-    public async Task SetUp()
-    {
-        _a = await FakeUpstream.StartAsync();
-        _b = await FakeUpstream.StartAsync();
-    }
-
-    [TearDown]
-    public async Task TearDown()
-    {
-        await _a.DisposeAsync();
-        await _b.DisposeAsync();
-    }
 
     private static string Body(bool stream = true) =>
         $$"""{"model":"claude-sonnet-4-6","max_tokens":8,"stream":{{(stream ? "true" : "false")}},"messages":[{"role":"user","content":"hi"}]}""";
@@ -44,11 +27,11 @@ public sealed class UpstreamFaultTests
     {
         var channels = new Dictionary<string, string>
         {
-            ["a.json"] = TestGateway.AnthropicChannel(_a.BaseUrl, """ "priority": 0 """ + (aFields.Length > 0 ? ", " + aFields : "")),
+            ["a.json"] = TestGateway.AnthropicChannel(A.BaseUrl, """ "priority": 0 """ + (aFields.Length > 0 ? ", " + aFields : "")),
         };
         if (withB)
         {
-            channels["b.json"] = TestGateway.AnthropicChannel(_b.BaseUrl, """ "priority": 1 """);
+            channels["b.json"] = TestGateway.AnthropicChannel(B.BaseUrl, """ "priority": 1 """);
         }
 
         return TestGateway.StartAsync(channels);
@@ -87,20 +70,20 @@ public sealed class UpstreamFaultTests
         }
 
         steps.AddRange([FakeAnthropic.BlockStop(0), FakeAnthropic.MessageDelta("end_turn", 20), FakeAnthropic.MessageStop()]);
-        _a.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx, steps, ctx.RequestAborted);
+        A.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx, steps, ctx.RequestAborted);
         await using var gateway = await GatewayAsync();
 
         var clock = Stopwatch.StartNew();
         var load = Enumerable.Range(0, 20).Select(_ => StreamAsync(gateway)).ToList();
 
         // Kill a while its streams are under way (about 0.5 s in, once it has some).
-        while (_a.Requests.Count == 0 && clock.Elapsed < TimeSpan.FromSeconds(10))
+        while (A.Requests.Count == 0 && clock.Elapsed < TimeSpan.FromSeconds(10))
         {
             await Task.Delay(20);
         }
 
         await Task.Delay(500);
-        await _a.DisposeAsync();
+        await A.DisposeAsync();
         var after = await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => StreamAsync(gateway)));
         var during = await Task.WhenAll(load).WaitAsync(s_bound);
 
@@ -127,40 +110,40 @@ public sealed class UpstreamFaultTests
             AssertOneCleanAnswer(status, events);
         }
 
-        Assert.That(_b.Requests.Count, Is.GreaterThanOrEqualTo(after.Length), "requests after the kill are served by b");
+        Assert.That(B.Requests.Count, Is.GreaterThanOrEqualTo(after.Length), "requests after the kill are served by b");
     }
 
     [Test]
     public async Task StreamHangsBeforeHeaders_SecondChannelAnswers()
     {
-        _a.Handler = (_, ctx) => Faults.HangAsync(ctx);
+        A.Handler = (_, ctx) => Faults.HangAsync(ctx);
         await using var gateway = await GatewayAsync(""" "timeouts": { "responseHeaders": 1 } """);
 
         var (status, events) = await StreamAsync(gateway);
 
         AssertOneCleanAnswer(status, events);
-        Assert.That(_a.Requests, Has.Count.EqualTo(1));
-        Assert.That(_b.Requests, Has.Count.EqualTo(1));
+        Assert.That(A.Requests, Has.Count.EqualTo(1));
+        Assert.That(B.Requests, Has.Count.EqualTo(1));
     }
 
     [Test]
     public async Task StreamStallsAfterEventsThatAreNotContent_SecondChannelAnswersInvisibly()
     {
-        _a.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx,
+        A.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx,
             [FakeAnthropic.MessageStart("m"), FakeAnthropic.Ping(), FakeAnthropic.Ping(), StreamStep.Delay(TimeSpan.FromSeconds(30))], ctx.RequestAborted);
         await using var gateway = await GatewayAsync(""" "timeouts": { "idle": 1 } """);
 
         var (status, events) = await StreamAsync(gateway);
 
         AssertOneCleanAnswer(status, events);
-        Assert.That(_b.Requests, Has.Count.EqualTo(1));
+        Assert.That(B.Requests, Has.Count.EqualTo(1));
         Assert.That(gateway.Logs.All, Does.Contain("went silent before its first content"));
     }
 
     [Test]
     public async Task StreamStallsAfterContent_ClientGetsTextThenTimeoutError_SecondChannelNotUsed()
     {
-        _a.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx,
+        A.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx,
             [FakeAnthropic.MessageStart("m"), FakeAnthropic.TextBlockStart(0), FakeAnthropic.TextDelta(0, "partial"), StreamStep.Delay(TimeSpan.FromSeconds(30))],
             ctx.RequestAborted);
         await using var gateway = await GatewayAsync(""" "timeouts": { "idle": 1 } """);
@@ -173,18 +156,18 @@ public sealed class UpstreamFaultTests
         Assert.That(events[^1].Type, Is.EqualTo("error"));
         Assert.That(ErrorType(events[^1]), Is.EqualTo("timeout_error"));
         Assert.That(events.Select(e => e.Type), Does.Not.Contain("message_stop"), "never a fake stop");
-        Assert.That(_b.Requests, Is.Empty, "committed to a at its first content");
+        Assert.That(B.Requests, Is.Empty, "committed to a at its first content");
     }
 
     [Test]
     public async Task OpenAIChannel_OverloadedErrorChunkBeforeContent_SecondChannelAnswersInvisibly([Values] bool openAIClient)
     {
-        _a.Handler = (_, ctx) => FakeOpenAI.WriteChatStreamAsync(ctx,
+        A.Handler = (_, ctx) => FakeOpenAI.WriteChatStreamAsync(ctx,
             [FakeOpenAI.RoleChunk("m"), StreamStep.DataOnly("""{"error":{"message":"overloaded","type":"overloaded_error"}}""")], ctx.RequestAborted);
         await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
-            ["a.json"] = TestGateway.OpenAIChannel(_a.BaseUrl, """ "priority": 0 """),
-            ["b.json"] = TestGateway.AnthropicChannel(_b.BaseUrl, """ "priority": 1 """),
+            ["a.json"] = TestGateway.OpenAIChannel(A.BaseUrl, """ "priority": 0 """),
+            ["b.json"] = TestGateway.AnthropicChannel(B.BaseUrl, """ "priority": 1 """),
         });
 
         if (openAIClient)
@@ -206,14 +189,14 @@ public sealed class UpstreamFaultTests
             AssertOneCleanAnswer(status, events);
         }
 
-        Assert.That(_a.Requests, Has.Count.EqualTo(1));
-        Assert.That(_b.Requests, Has.Count.EqualTo(1));
+        Assert.That(A.Requests, Has.Count.EqualTo(1));
+        Assert.That(B.Requests, Has.Count.EqualTo(1));
     }
 
     [Test]
     public async Task OverloadedErrorEventBeforeContent_OnlyCandidate_ClientGetsOverloadedErrorEvent()
     {
-        _a.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx,
+        A.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx,
             [FakeAnthropic.MessageStart("m"), FakeAnthropic.Error("overloaded_error", "Overloaded")], ctx.RequestAborted);
         await using var gateway = await GatewayAsync(withB: false);
 
@@ -224,6 +207,6 @@ public sealed class UpstreamFaultTests
         Assert.That(events[^1].Type, Is.EqualTo("error"));
         Assert.That(ErrorType(events[^1]), Is.EqualTo("overloaded_error"));
         Assert.That(events.Select(e => e.Type), Does.Not.Contain("message_stop"));
-        Assert.That(_a.Requests, Has.Count.EqualTo(1));
+        Assert.That(A.Requests, Has.Count.EqualTo(1));
     }
 }

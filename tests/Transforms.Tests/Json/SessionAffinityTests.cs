@@ -22,7 +22,7 @@ public sealed class SessionAffinityTests
 
     [Test]
     public void MessagesKey_Pinned() =>
-        Assert.That(Key("""{"messages":[{"role":"user","content":"hello"},{"role":"assistant","content":"Hi!"}]}"""), Is.EqualTo(0x91849D143984A03BUL));
+        Assert.That(Key("""{"messages":[{"role":"user","content":"hello"},{"role":"assistant","content":"Hi!"}]}"""), Is.EqualTo(0xEF5E0934EE44F6FDUL));
 
     [Test]
     public void Header_KeyIsHashOfSessionPrefix()
@@ -144,6 +144,13 @@ public sealed class SessionAffinityTests
         yield return new TestCaseData(Plain,
             """{"system":"s","messages":[{"role":"user","name":"bob","content":[{"type":"text","text":"Say hi"},{"type":"image","source":{"type":"base64","data":"AAAA"}}]},{"role":"assistant","content":"Hi!"}],"tools":[]}""")
             .SetArgDisplayNames("non-text blocks and other fields ignored");
+        yield return new TestCaseData("""{"messages":[{"role":"user","content":"Say hi"}]}""", Plain)
+            .SetArgDisplayNames("first turn and a later turn");
+        yield return new TestCaseData(Plain, """{"messages":[{"role":"user","content":"Say hi"},{"role":"assistant","content":"Hello!"},{"role":"user","content":"More"}]}""")
+            .SetArgDisplayNames("later turns differ after the first user message");
+        yield return new TestCaseData("""{"messages":[{"role":"system","content":"Be brief"},{"role":"user","content":"Say hi"}]}""",
+            """{"messages":[{"role":"system","content":"Be brief"},{"role":"user","content":"Say hi"},{"role":"assistant","content":"Hi!"},{"role":"user","content":"Again"}]}""")
+            .SetArgDisplayNames("OpenAI system message before the first user message");
     }
 
     [TestCaseSource(nameof(SameConversation))]
@@ -157,11 +164,10 @@ public sealed class SessionAffinityTests
     {
         const string Plain = """{"messages":[{"role":"user","content":"Say hi"},{"role":"assistant","content":"Hi!"}]}""";
         yield return new TestCaseData(Plain, """{"messages":[{"role":"user","content":"Say ho"},{"role":"assistant","content":"Hi!"}]}""").SetArgDisplayNames("first text");
-        yield return new TestCaseData(Plain, """{"messages":[{"role":"user","content":"Say hi"},{"role":"assistant","content":"Hello!"}]}""").SetArgDisplayNames("second text");
         yield return new TestCaseData(Plain, """{"messages":[{"role":"system","content":"Say hi"},{"role":"assistant","content":"Hi!"}]}""").SetArgDisplayNames("role");
-        yield return new TestCaseData(Plain, """{"messages":[{"role":"user","content":"Say hi"}]}""").SetArgDisplayNames("one message");
         yield return new TestCaseData(Plain, """{"messages":[{"role":"assistant","content":"Hi!"},{"role":"user","content":"Say hi"}]}""").SetArgDisplayNames("order");
         yield return new TestCaseData(Plain, """{"prompt":"Say hi"}""").SetArgDisplayNames("prompt");
+        yield return new TestCaseData(Plain, """{"messages":[{"role":"system","content":"Be brief"},{"role":"user","content":"Say hi"}]}""").SetArgDisplayNames("system message before");
     }
 
     [TestCaseSource(nameof(OtherConversation))]
