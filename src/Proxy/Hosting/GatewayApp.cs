@@ -98,6 +98,11 @@ public static partial class GatewayApp
     /// <summary>The request pipeline and endpoints.</summary>
     public static WebApplication UseCcxProxy(this WebApplication app)
     {
+        if (TrustedProxies.Options(app.Configuration) is { } forwarded)
+        {
+            app.UseForwardedHeaders(forwarded);
+        }
+
         app.Use((context, next) =>
         {
             RequestIds.Assign(context);
