@@ -9,6 +9,7 @@ using CcxProxy.Limits;
 using CcxProxy.Usage;
 using CcxProxy.Redis;
 using CcxProxy.Routing;
+using CcxProxy.Telemetry;
 using CcxProxy.Channels.Health;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -91,6 +92,9 @@ public static partial class GatewayApp
             ? new RedisCooldownStore(redis)
             : new InMemoryCooldownStore(sp.GetRequiredService<TimeProvider>()));
         services.AddHostedService<CooldownSync>();
+        services.TryAddSingleton<GatewayTelemetry>();
+        services.TryAddSingleton<RequestTelemetry>();
+        OtlpExport.Register(services, configuration);
         services.TryAddSingleton<ForwardingEndpoint>();
         return services;
     }
@@ -103,9 +107,17 @@ public static partial class GatewayApp
             app.UseForwardedHeaders(forwarded);
         }
 
+        var drain = app.Services.GetRequiredService<DrainState>();
         app.Use((context, next) =>
         {
             RequestIds.Assign(context);
+            if (drain.IsDraining && HttpProtocol.IsHttp11(context.Request.Protocol))
+            {
+                // Shutting down: no connection carries a second request, so none is in use, or being reused by
+                // a client or an ingress, when the listener closes (a POST on a closing connection cannot be retried).
+                context.Response.Headers.Connection = "close";
+            }
+
             return next(context);
         });
 
@@ -126,6 +138,8 @@ public static partial class GatewayApp
 
         // Start connecting to Redis (when configured) now, in the background, not on the first request.
         app.Services.GetRequiredService<RedisConnection>();
+        // Start exporting (when configured) before the first request, so its spans are not missed.
+        app.Services.GetService<OtlpExport>();
         WarnAboutAccessKeys(app);
         return app;
     }
