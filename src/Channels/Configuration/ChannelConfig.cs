@@ -91,6 +91,13 @@ public sealed record ChannelConfig
     /// </summary>
     public bool StripClaudeCodeAttribution { get; init; }
 
+    /// <summary>
+    /// Send W3C trace context (<c>traceparent</c>, <c>tracestate</c>) upstream so the provider's spans join the
+    /// gateway's traces (<c>"propagateTraceContext"</c>, default false: a third-party provider has no use for
+    /// them, and the caller's own trace headers are never passed on either).
+    /// </summary>
+    public bool PropagateTraceContext { get; init; }
+
     /// <summary>The file name (not the full path) this channel came from.</summary>
     public required string SourceFile { get; init; }
 
@@ -150,6 +157,7 @@ public sealed record ChannelConfig
             .Append(", StreamUsage = ").Append(StreamUsage)
             .Append(", PassBackReasoning = ").Append(PassBackReasoning)
             .Append(", StripClaudeCodeAttribution = ").Append(StripClaudeCodeAttribution)
+            .Append(", PropagateTraceContext = ").Append(PropagateTraceContext)
             .Append(", SourceFile = ").Append(SourceFile);
         return true;
     }

@@ -31,6 +31,7 @@ public static partial class ChannelFileParser
         public const string MaxTokensField = "maxTokensField";
         public const string StreamUsage = "streamUsage";
         public const string PassBackReasoning = "passBackReasoning";
+        public const string PropagateTraceContext = "propagateTraceContext";
         public const string StripClaudeCodeAttribution = "stripClaudeCodeAttribution";
         public const string Json = "(json)";
         public const string Connect = "connect";
@@ -47,7 +48,7 @@ public static partial class ChannelFileParser
         Fields.Name, Fields.Type, Fields.BaseUrl, Fields.BaseUrls, Fields.ApiKeys, Fields.Auth, Fields.Models,
         Fields.ModelMapping, Fields.Priority, Fields.Weight, Fields.Groups, Fields.Headers, Fields.Enabled,
         Fields.Timeouts, Fields.MaxTokens, Fields.MaxTokensField, Fields.StreamUsage, Fields.PassBackReasoning,
-        Fields.StripClaudeCodeAttribution,
+        Fields.StripClaudeCodeAttribution, Fields.PropagateTraceContext,
     ];
 
     private static readonly string[] KnownTimeoutFields = [Fields.Connect, Fields.ResponseHeaders, Fields.FirstContent, Fields.Idle];
@@ -167,6 +168,7 @@ public static partial class ChannelFileParser
         var maxTokensField = ParseMaxTokensField(fields, errors);
         var streamUsage = ParseBool(fields, Fields.StreamUsage, true, errors);
         var passBackReasoning = ParseBool(fields, Fields.PassBackReasoning, false, errors);
+        var propagateTraceContext = ParseBool(fields, Fields.PropagateTraceContext, false, errors);
         // Anthropic's own API gets Claude Code's requests untouched; other hosts cache better without
         // the attribution block, which changes on every request.
         var stripAttribution = ParseBool(fields, Fields.StripClaudeCodeAttribution,
@@ -197,6 +199,7 @@ public static partial class ChannelFileParser
             StreamUsage = streamUsage,
             PassBackReasoning = passBackReasoning,
             StripClaudeCodeAttribution = stripAttribution,
+            PropagateTraceContext = propagateTraceContext,
             SourceFile = fileName,
         };
         return new ChannelParseResult(channel, []);

@@ -13,6 +13,9 @@ public static class ChannelClusterMetadata
     /// <summary>Maximum silence between two body reads (enforced by the host).</summary>
     public const string IdleTimeout = "ccx.idleTimeout";
 
+    /// <summary><c>true</c> when the channel sends W3C trace context upstream (read by the HTTP client factory).</summary>
+    public const string PropagateTraceContext = "ccx.propagateTraceContext";
+
     /// <summary>The channel type, <c>anthropic</c> or <c>openai</c>.</summary>
     public const string ChannelType = "ccx.channelType";
 }

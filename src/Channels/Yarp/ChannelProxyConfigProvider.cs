@@ -65,6 +65,7 @@ internal sealed class ChannelProxyConfigProvider(IChannelStore store) : IProxyCo
                     [ChannelClusterMetadata.ResponseHeadersTimeout] = timeouts.ResponseHeaders.ToString("c", CultureInfo.InvariantCulture),
                     [ChannelClusterMetadata.IdleTimeout] = timeouts.Idle.ToString("c", CultureInfo.InvariantCulture),
                     [ChannelClusterMetadata.ChannelType] = channel.Type == ChannelType.OpenAI ? "openai" : "anthropic",
+                    [ChannelClusterMetadata.PropagateTraceContext] = channel.PropagateTraceContext ? "true" : "false",
                 },
             });
         }

@@ -42,6 +42,10 @@ public static class GatewayErrors
         }
 
         headers?.Invoke(response.Headers);
+        if (Telemetry.RequestRecord.Of(context) is { } record)
+        {
+            record.ErrorType = code ?? ErrorBodies.AnthropicType(status);
+        }
 
         var body = ClientProtocols.Of(context.Request) == ClientProtocol.OpenAI
             ? ErrorBodies.OpenAI(ErrorBodies.OpenAIType(status), message, code)

@@ -4,6 +4,8 @@ using CcxProxy.Channels;
 using CcxProxy.Channels.Health;
 using CcxProxy.Channels.Routing;
 using CcxProxy.Routing;
+using CcxProxy.Telemetry;
+using System.Diagnostics;
 using CcxProxy.Errors;
 using CcxProxy.Hosting;
 using CcxProxy.Limits;
@@ -39,6 +41,8 @@ internal sealed partial class ForwardingEndpoint
     private readonly Lifecycle.DrainState _drain;
     private readonly TimeProvider _time;
     private readonly UpstreamHealth _health;
+    private readonly GatewayTelemetry _telemetry;
+    private readonly RequestTelemetry _requestTelemetry;
     private readonly RoutingOptions _routing;
     private readonly ILogger<ForwardingEndpoint> _logger;
 
@@ -50,8 +54,11 @@ internal sealed partial class ForwardingEndpoint
 
     public ForwardingEndpoint(CallerAuthentication authentication, IChannelStore channels, IProxyStateLookup proxyState,
         IHttpForwarder forwarder, IOptions<GatewayOptions> options, RequestLimiter limiter, IUsageStore usage, TimeProvider time,
-        Lifecycle.DrainState drain, UpstreamHealth health, IOptions<RoutingOptions> routing, ILogger<ForwardingEndpoint> logger)
+        Lifecycle.DrainState drain, UpstreamHealth health, IOptions<RoutingOptions> routing, GatewayTelemetry telemetry, RequestTelemetry requestTelemetry,
+        ILogger<ForwardingEndpoint> logger)
     {
+        _telemetry = telemetry;
+        _requestTelemetry = requestTelemetry;
         _health = health;
         _routing = routing.Value;
         _drain = drain;
@@ -80,11 +87,34 @@ internal sealed partial class ForwardingEndpoint
 
     private async Task HandleAsync(HttpContext context, InboundApi api)
     {
+        var record = RequestRecord.Start(context);
+        record.Api = api switch
+        {
+            InboundApi.Messages => "messages",
+            InboundApi.CountTokens => "count_tokens",
+            InboundApi.ChatCompletions => "chat.completions",
+            _ => "completions",
+        };
+        try
+        {
+            await HandleAsync(context, api, record).ConfigureAwait(false);
+        }
+        finally
+        {
+            _requestTelemetry.End(context, record);
+        }
+    }
+
+    private async Task HandleAsync(HttpContext context, InboundApi api, RequestRecord record)
+    {
         var caller = await _authentication.AuthenticateAsync(context).ConfigureAwait(false);
         if (caller is null)
         {
             return;
         }
+
+        record.Group = caller.Group;
+        record.KeyId = caller.KeyId;
 
         var body = await RequestBody.ReadAsync(context.Request, _options.MaxRequestBodyBytes, context.RequestAborted).ConfigureAwait(false);
         if (body is not { } json)
@@ -115,6 +145,9 @@ internal sealed partial class ForwardingEndpoint
             return;
         }
 
+        record.Model = model;
+        record.Stream = scan.Stream;
+
         var channel = route.Candidates[0];
         if (api == InboundApi.CountTokens && channel.Type == ChannelType.OpenAI)
         {
@@ -139,14 +172,17 @@ internal sealed partial class ForwardingEndpoint
             lease = await _limiter.AcquireAsync(context, scopes, EstimateInputTokens(api, json)).ConfigureAwait(false);
             if (lease is null)
             {
+                _telemetry.RateLimited(record, context.Response.StatusCode);
                 return;
             }
         }
 
         (ChannelConfig Channel, StreamUsage? Usage)? served;
+        using var stream = scan.Stream ? _telemetry.StreamStarted() : default;
         try
         {
-            served = await AttemptAsync(context, api, json, scan, route, api == InboundApi.CountTokens ? 1 : Math.Max(1, _options.MaxAttempts)).ConfigureAwait(false);
+            served = await AttemptAsync(context, api, json, scan, route, api == InboundApi.CountTokens ? 1 : Math.Max(1, _options.MaxAttempts), record).ConfigureAwait(false);
+            record.Usage = served?.Usage;
             if (lease is not null && served is { } result)
             {
                 lease.Usage = result.Usage;
@@ -236,7 +272,7 @@ internal sealed partial class ForwardingEndpoint
     /// mistakes. Every attempt's outcome feeds the breakers.
     /// </summary>
     private async Task<(ChannelConfig Channel, StreamUsage? Usage)?> AttemptAsync(HttpContext context, InboundApi api, ReadOnlyMemory<byte> json,
-        RequestScan scan, RoutePlan plan, int maxAttempts)
+        RequestScan scan, RoutePlan plan, int maxAttempts, RequestRecord record)
     {
         if (!plan.TryNext(out var target))
         {
@@ -260,8 +296,13 @@ internal sealed partial class ForwardingEndpoint
                 return null;
             }
 
-            var (usage, retry, report) = await ForwardAsync(context, target, call, scan.Stream).ConfigureAwait(false);
+            record.Attempts = target.Attempt;
+            record.Channel = target.Channel.Name;
+            record.UpstreamModel = target.Channel.MapModel(scan.Model!);
+            var (usage, retry, report) = await ForwardAsync(context, target, call, scan.Stream, record).ConfigureAwait(false);
             plan.Report(target, report);
+            _telemetry.Attempt(target.Channel.Name, report.Failure);
+            record.ErrorType = report.Failure?.Name();
             if (retry is null)
             {
                 return (target.Channel, usage);
@@ -351,6 +392,32 @@ internal sealed partial class ForwardingEndpoint
     /// over and the upstream failed before anything reached the client, why (nothing was written then); and
     /// what the breakers should learn from it.
     /// </summary>
+    private async Task<(StreamUsage? Usage, string? RetryReason, AttemptReport Report)> ForwardAsync(HttpContext context, UpstreamTarget target, UpstreamCall call, bool stream,
+        RequestRecord record)
+    {
+        var channel = target.Channel;
+        using var activity = GatewayTelemetry.Source.StartActivity("upstream attempt", ActivityKind.Internal);
+        if (activity is { IsAllDataRequested: true })
+        {
+            activity.SetTag("ccx.channel", channel.Name);
+            activity.SetTag("ccx.attempt", target.Attempt);
+            activity.SetTag("ccx.key_fingerprint", target.Key.Fingerprint);
+            activity.SetTag("ccx.probe", target.IsProbe);
+            activity.SetTag("server.address", target.BaseUrl.Host);
+            activity.SetTag("gen_ai.request.model", record.UpstreamModel);
+        }
+
+        var result = await ForwardAsync(context, target, call, stream).ConfigureAwait(false);
+        if (result.Report.Failure is { } failure)
+        {
+            activity?.SetTag("error.type", failure.Name());
+            activity?.SetStatus(ActivityStatusCode.Error, failure.Name());
+        }
+
+        activity?.SetTag("ccx.failed_over", result.RetryReason is not null);
+        return result;
+    }
+
     private async Task<(StreamUsage? Usage, string? RetryReason, AttemptReport Report)> ForwardAsync(HttpContext context, UpstreamTarget target, UpstreamCall call, bool stream)
     {
         var channel = target.Channel;
@@ -378,6 +445,10 @@ internal sealed partial class ForwardingEndpoint
 
         var error = await _forwarder.SendAsync(context, target.BaseUrl.AbsoluteUri.TrimEnd('/'), httpClient,
             s_requestConfig, transformer, attemptCancellation.Token).ConfigureAwait(false);
+        if (attempt.FirstContentTimestamp is { } firstContent && RequestRecord.Of(context) is { } record)
+        {
+            record.FirstTokenTimestamp = firstContent;
+        }
 
         var timedOut = attempt.UpstreamStatus is null && attemptCancellation.IsCancellationRequested && !context.RequestAborted.IsCancellationRequested;
         if (attempt.UpstreamStatus is null && error != ForwarderError.None && !context.RequestAborted.IsCancellationRequested)

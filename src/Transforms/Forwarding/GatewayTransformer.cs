@@ -24,6 +24,8 @@ public sealed class GatewayTransformer : HttpTransformer
     private static readonly string[] s_anthropicOnly = ["anthropic-version", "anthropic-beta", "anthropic-dangerous-direct-browser-access"];
     private static readonly string[] s_openAIOnly = ["openai-organization", "openai-project", "openai-beta"];
 
+    private static readonly string[] s_traceContext = ["traceparent", "tracestate", "baggage", "request-id", "correlation-context"];
+
     private readonly UpstreamCall _call;
     private readonly UpstreamAttempt _attempt;
 
@@ -43,6 +45,13 @@ public sealed class GatewayTransformer : HttpTransformer
 
         var headers = proxyRequest.Headers;
         foreach (var name in s_alwaysRemoved.Concat(_call.UpstreamProtocol == WireProtocol.Anthropic ? s_openAIOnly : s_anthropicOnly))
+        {
+            headers.Remove(name);
+        }
+
+        // The caller's trace context is its own business. The gateway's own is added by the HTTP client,
+        // for channels that allow it, only while tracing is on.
+        foreach (var name in s_traceContext)
         {
             headers.Remove(name);
         }

@@ -292,6 +292,11 @@ internal static class ResponseRelay
                 }
 
                 sawContent = IsCommitPoint(item, call.UpstreamProtocol);
+                if (sawContent)
+                {
+                    attempt.FirstContentTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
+                }
+
                 if (sawContent && held is not null)
                 {
                     await CommitAsync(response, attempt, held, cancellationToken).ConfigureAwait(false);

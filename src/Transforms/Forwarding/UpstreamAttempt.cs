@@ -77,6 +77,12 @@ public sealed class UpstreamAttempt
     /// </summary>
     public TimeSpan? RetryAfter { get; internal set; }
 
+    /// <summary>
+    /// For streams: <see cref="System.Diagnostics.Stopwatch.GetTimestamp"/> when the first content event (text,
+    /// thinking, a tool call) came from the upstream and went to the client; null until then (time to first token).
+    /// </summary>
+    public long? FirstContentTimestamp { get; internal set; }
+
     /// <summary>True when the response to the client has started (nothing can be retried after this).</summary>
     public bool ClientResponseStarted { get; internal set; }
 
