@@ -3,7 +3,10 @@
 # - redis-server (Debian package): the Redis tests start their own server on a free loopback port;
 # - the Claude Code CLI at two pinned versions (npm), into .test-tools/ in the repository:
 #   2.1.197 is the newest whose "engines" field allows Node 20, 2.1.330 a newer one that installs
-#   with an engines warning and runs fine. The end-to-end tests drive both.
+#   with an engines warning and runs fine. The end-to-end tests drive both;
+# - yamllint (Debian package) and tools/k8s-validate's npm packages, at the versions its package-lock.json
+#   pins (into tools/k8s-validate/node_modules, ignored by git): the tests of the Kubernetes manifests in
+#   deploy/ run both (tests/Proxy.Tests/Deploy).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -13,6 +16,12 @@ if ! command -v redis-server >/dev/null 2>&1; then
   echo "installing redis-server (apt)"
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server >/dev/null
+fi
+
+if ! command -v yamllint >/dev/null 2>&1; then
+  echo "installing yamllint (apt)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq yamllint >/dev/null
 fi
 
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
@@ -30,3 +39,10 @@ for version in 2.1.197 2.1.330; do
   fi
   "$dir/node_modules/.bin/claude" --version >/dev/null
 done
+
+validator="$root/tools/k8s-validate"
+if ! node "$validator/validate.mjs" --check-install >/dev/null 2>&1; then
+  echo "installing tools/k8s-validate (npm ci)"
+  (cd "$validator" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+node "$validator/validate.mjs" --check-install >/dev/null
