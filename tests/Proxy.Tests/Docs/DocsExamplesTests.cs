@@ -71,6 +71,33 @@ public sealed partial class DocsExamplesTests
         Assert.That(doc, Does.Contain($"\"Directory\": \"{settings["Channels"]!["Directory"]}\""));
     }
 
+    public static IEnumerable<TestCaseData> HostSettings()
+    {
+        static IEnumerable<string> Keys(string section, Type options) =>
+            options.GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance)
+                .Where(p => p.CanWrite)
+                .SelectMany(p => p.PropertyType.IsClass && p.PropertyType != typeof(string)
+                    ? Keys($"{section}:{p.Name}", p.PropertyType)
+                    : [$"{section}:{p.Name}"]);
+
+        foreach (var key in Keys(CcxProxy.Hosting.GatewayOptions.Section, typeof(CcxProxy.Hosting.GatewayOptions))
+                     .Concat(Keys(CcxProxy.Lifecycle.ShutdownOptions.Section, typeof(CcxProxy.Lifecycle.ShutdownOptions)))
+                     .Concat(Keys(CcxProxy.Routing.RoutingOptions.Section, typeof(CcxProxy.Routing.RoutingOptions)))
+                     .Append(CcxProxy.Hosting.TrustedProxies.Setting))
+        {
+            yield return new TestCaseData(key).SetArgDisplayNames(key);
+        }
+    }
+
+    /// <summary>Every host setting the options classes bind is in the configuration reference, under its own name.</summary>
+    [TestCaseSource(nameof(HostSettings))]
+    public void ConfigurationDoc_DocumentsEverySetting(string key)
+    {
+        var doc = File.ReadAllText(Path.Combine(Docs, "configuration.md"));
+        Assert.That(doc, Does.Contain($"| `{key}` |"), $"docs/configuration.md has no row for {key}");
+        Assert.That(doc, Does.Contain($"`{key.Replace(":", "__", StringComparison.Ordinal)}`"), $"docs/configuration.md does not give {key}'s environment variable");
+    }
+
     [Test]
     public void GroupsExample_Loads_WithoutErrors()
     {
