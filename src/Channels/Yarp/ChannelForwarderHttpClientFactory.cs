@@ -22,7 +22,7 @@ internal sealed class ChannelForwarderHttpClientFactory(ILogger<ForwarderHttpCli
         }
 
         handler.ActivityHeadersPropagator = new ReverseProxyPropagator(PropagatesTraceContext(context.NewMetadata)
-            ? DistributedContextPropagator.Current
+            ? new TraceContextOnlyPropagator(DistributedContextPropagator.Current)
             : DistributedContextPropagator.CreateNoOutputPropagator());
     }
 

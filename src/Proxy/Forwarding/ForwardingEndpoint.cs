@@ -281,6 +281,9 @@ internal sealed partial class ForwardingEndpoint
         }
 
         var deadline = _time.GetTimestamp() + (long)(_options.RetryDeadlineSeconds * _time.TimestampFrequency);
+        // What the gateway itself put on the response (x-request-id, rate-limit headers): a failed attempt's
+        // clean-up clears the response, and the next attempt's answer must carry them again.
+        var ownHeaders = context.Response.Headers.ToArray();
         var settings = new CallSettings(RequestIds.Get(context), _options.MaxResponseBodyBytes, TimeSpan.FromSeconds(_options.StreamKeepAliveSeconds), _drain.DrainDeadline)
         {
             Key = target.Key,
@@ -306,6 +309,11 @@ internal sealed partial class ForwardingEndpoint
             if (retry is null)
             {
                 return (target.Channel, usage);
+            }
+
+            foreach (var (name, value) in ownHeaders)
+            {
+                context.Response.Headers[name] = value;
             }
 
             var failed = target;
