@@ -22,6 +22,7 @@ internal sealed class GatewayTelemetry
     private readonly Counter<long> _requests;
     private readonly Histogram<double> _duration;
     private readonly Histogram<double> _timeToFirstToken;
+    private readonly Histogram<double> _timeToFirstByte;
     private readonly Histogram<long> _tokenUsage;
     private readonly Counter<long> _tokens;
     private readonly Counter<long> _attempts;
@@ -33,6 +34,7 @@ internal sealed class GatewayTelemetry
         Meter = meterFactory.Create(Name);
         _requests = Meter.CreateCounter<long>("ccx.requests", "{request}", "API requests by route, group, channel, model, status and error type.");
         _duration = Meter.CreateHistogram<double>("gen_ai.server.request.duration", "s", "Time from the request's arrival to the end of its answer (the last event of a stream).");
+        _timeToFirstByte = Meter.CreateHistogram<double>("ccx.server.time_to_first_byte", "s", "Time from the request's arrival to its response headers going out.");
         _timeToFirstToken = Meter.CreateHistogram<double>("gen_ai.server.time_to_first_token", "s", "Streams: time from the request's arrival to the first content event sent to the client.");
         _tokenUsage = Meter.CreateHistogram<long>("gen_ai.client.token.usage", "{token}", "Tokens per request, by gen_ai.token.type (input, output), as the upstream reported them.");
         _tokens = Meter.CreateCounter<long>("ccx.tokens", "{token}", "Tokens by type: input, output, cache_read, cache_write.");
@@ -83,7 +85,7 @@ internal sealed class GatewayTelemetry
     /// <summary>Records a finished request.</summary>
     public void RequestEnded(RequestRecord record, string route, int status, double seconds)
     {
-        if (!_requests.Enabled && !_duration.Enabled && !_tokens.Enabled && !_tokenUsage.Enabled && !_timeToFirstToken.Enabled)
+        if (!_requests.Enabled && !_duration.Enabled && !_tokens.Enabled && !_tokenUsage.Enabled && !_timeToFirstToken.Enabled && !_timeToFirstByte.Enabled)
         {
             return;
         }
@@ -103,6 +105,11 @@ internal sealed class GatewayTelemetry
 
         _requests.Add(1, tags);
         _duration.Record(seconds, tags);
+        if (record.FirstByteTimestamp is { } firstByte)
+        {
+            _timeToFirstByte.Record(Stopwatch.GetElapsedTime(record.StartedTimestamp, firstByte).TotalSeconds, tags);
+        }
+
         if (record.FirstTokenTimestamp is { } first)
         {
             _timeToFirstToken.Record(Stopwatch.GetElapsedTime(record.StartedTimestamp, first).TotalSeconds, tags);

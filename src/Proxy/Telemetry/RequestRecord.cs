@@ -45,6 +45,9 @@ internal sealed class RequestRecord
     /// <summary>The answer's token usage, when known.</summary>
     public StreamUsage? Usage { get; set; }
 
+    /// <summary>When the response headers went to the client (<see cref="Stopwatch"/> timestamp).</summary>
+    public long? FirstByteTimestamp { get; set; }
+
     /// <summary>When the first content event reached the client (streams), as a <see cref="Stopwatch"/> timestamp.</summary>
     public long? FirstTokenTimestamp { get; set; }
 
@@ -56,6 +59,11 @@ internal sealed class RequestRecord
     {
         var record = new RequestRecord();
         context.Items[s_key] = record;
+        context.Response.OnStarting(static state =>
+        {
+            ((RequestRecord)state).FirstByteTimestamp = Stopwatch.GetTimestamp();
+            return Task.CompletedTask;
+        }, record);
         return record;
     }
 }

@@ -73,6 +73,10 @@ public sealed class GatewayMetricsTests : TwoUpstreams
         Assert.That(durations, Has.Count.EqualTo(2));
         Assert.That(durations.Select(m => m.Value), Has.All.GreaterThan(0));
 
+        var firstByte = metrics.Of("ccx.server.time_to_first_byte");
+        Assert.That(firstByte, Has.Count.EqualTo(2), "both answers had a first byte");
+        Assert.That(firstByte.Zip(durations).Select(p => p.First.Value <= p.Second.Value), Has.All.True, "the first byte comes no later than the end");
+
         var firstToken = metrics.Of("gen_ai.server.time_to_first_token");
         Assert.That(firstToken, Has.Count.EqualTo(1), "only the stream has a first token");
         Assert.That(firstToken[0].Value, Is.GreaterThan(0));
