@@ -49,6 +49,7 @@ internal sealed partial class RequestTelemetry(GatewayTelemetry telemetry, ILogg
         activity.SetTag("ccx.channel", record.Channel);
         activity.SetTag("ccx.attempts", record.Attempts);
         activity.SetTag("ccx.stream", record.Stream);
+        activity.SetTag("ccx.outcome", record.ErrorType ?? "success");
         if (record.Usage is { } usage)
         {
             activity.SetTag("gen_ai.usage.input_tokens", usage.InputTokens);

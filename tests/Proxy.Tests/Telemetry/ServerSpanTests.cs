@@ -55,6 +55,7 @@ public sealed class ServerSpanTests : TwoUpstreams
             Assert.That(server.GetTagItem("gen_ai.usage.input_tokens"), Is.EqualTo(10));
             Assert.That(server.GetTagItem("gen_ai.usage.output_tokens"), Is.EqualTo(5));
             Assert.That(server.GetTagItem("error.type"), Is.Null, "the request succeeded in the end");
+            Assert.That(server.GetTagItem("ccx.outcome"), Is.EqualTo("success"));
             Assert.That(server.Status, Is.Not.EqualTo(ActivityStatusCode.Error));
         });
 
@@ -124,6 +125,7 @@ public sealed class ServerSpanTests : TwoUpstreams
         Assert.Multiple(() =>
         {
             Assert.That(server.GetTagItem("error.type"), Is.EqualTo("authentication_error"));
+            Assert.That(server.GetTagItem("ccx.outcome"), Is.EqualTo("authentication_error"));
             Assert.That(server.GetTagItem("ccx.group"), Is.Null);
             Assert.That(server.GetTagItem("ccx.attempts"), Is.EqualTo(0));
             // A client's mistake is not a server error (OpenTelemetry HTTP semantic conventions: 4xx leaves server spans unset).
