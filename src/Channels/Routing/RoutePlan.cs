@@ -150,21 +150,18 @@ public sealed class RoutePlan
         var now = _health.Time.GetUtcNow();
         if (_last is { } last)
         {
-            // First what the failure suggests within the same channel, then the channels after it, then anything left.
-            Func<int, int, bool>? preferred = last.Failure switch
-            {
-                FailureClass.KeyRejected or FailureClass.RateLimited => (k, _) => k != last.Key,
-                FailureClass.Unreachable or FailureClass.HeadersTimeout => (_, d) => d != last.Destination,
-                _ => null,
-            };
-            if ((preferred is not null && TryEnter(last.Channel, last.Channel + 1, preferred, now, out target))
-                || TryEnter(last.Channel + 1, _channels.Count, static (_, _) => true, now, out target))
+            // A key or a destination that failed is excluded from the rest of the plan (Usable), so the same channel
+            // is tried first with another key or destination; a bad answer moves on to the channels after it.
+            // Then anything left.
+            var stay = last.Failure is FailureClass.KeyRejected or FailureClass.RateLimited or FailureClass.Unreachable or FailureClass.HeadersTimeout;
+            if ((stay && TryEnter(last.Channel, last.Channel + 1, now, out target))
+                || TryEnter(last.Channel + 1, _channels.Count, now, out target))
             {
                 return true;
             }
         }
 
-        return TryEnter(0, _channels.Count, static (_, _) => true, now, out target);
+        return TryEnter(0, _channels.Count, now, out target);
     }
 
     /// <summary>Feeds the attempt's outcome to the breakers of its channel, key and destination.</summary>
@@ -304,13 +301,13 @@ public sealed class RoutePlan
         return earliest ?? (now, null);
     }
 
-    private bool TryEnter(int from, int to, Func<int, int, bool> filter, DateTimeOffset now, [NotNullWhen(true)] out UpstreamTarget? target)
+    private bool TryEnter(int from, int to, DateTimeOffset now, [NotNullWhen(true)] out UpstreamTarget? target)
     {
         for (var c = from; c < to; c++)
         {
             foreach (var (k, d) in Pairs(c))
             {
-                if (!filter(k, d) || !Usable(c, k, d, now))
+                if (!Usable(c, k, d, now))
                 {
                     continue;
                 }

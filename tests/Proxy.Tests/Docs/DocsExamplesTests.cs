@@ -46,7 +46,7 @@ public sealed partial class DocsExamplesTests
         var documented = FieldRow().Matches(File.ReadAllText(Path.Combine(Docs, "channels.md"))).Select(m => m.Groups[1].Value).ToHashSet();
 
         Assert.That(documented, Is.SupersetOf(ChannelFileParser.TopLevelFields));
-        Assert.That(documented, Is.SupersetOf(new[] { "timeouts.connect", "timeouts.responseHeaders", "timeouts.idle" }));
+        Assert.That(documented, Is.SupersetOf(new[] { "timeouts.connect", "timeouts.responseHeaders", "timeouts.firstContent", "timeouts.idle" }));
     }
 
     [Test]
