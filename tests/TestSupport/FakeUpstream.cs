@@ -84,7 +84,21 @@ public sealed class FakeUpstream : IAsyncDisposable
     /// <param name="options">Knobs of the default handler; null for the defaults.</param>
     /// <param name="cancellationToken">Cancels the start.</param>
     /// <returns>The running server.</returns>
-    public static async Task<FakeUpstream> StartAsync(int port, FakeUpstreamOptions? options, CancellationToken cancellationToken = default)
+    public static Task<FakeUpstream> StartAsync(int port, FakeUpstreamOptions? options, CancellationToken cancellationToken = default)
+        => StartAsync(port, options, null, cancellationToken);
+
+    /// <summary>
+    /// Starts a fake upstream that speaks HTTPS with <paramref name="certificate"/> (HTTP/1.1 and HTTP/2, as real
+    /// providers do), on 127.0.0.1 but addressed as <c>https://localhost:PORT</c>: the name its certificate holds.
+    /// </summary>
+    /// <param name="certificate">The server certificate, e.g. from <see cref="TestCertificateAuthority.IssueServerCertificate"/>.</param>
+    /// <param name="cancellationToken">Cancels the start.</param>
+    /// <returns>The running server.</returns>
+    public static Task<FakeUpstream> StartTlsAsync(System.Security.Cryptography.X509Certificates.X509Certificate2 certificate, CancellationToken cancellationToken = default)
+        => StartAsync(0, null, certificate ?? throw new ArgumentNullException(nameof(certificate)), cancellationToken);
+
+    private static async Task<FakeUpstream> StartAsync(int port, FakeUpstreamOptions? options,
+        System.Security.Cryptography.X509Certificates.X509Certificate2? certificate, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(port);
         // The empty builder reads no appsettings.json or environment, so nothing on the test
@@ -92,7 +106,14 @@ public sealed class FakeUpstream : IAsyncDisposable
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
         {
-            kestrel.Listen(IPAddress.Loopback, port);
+            kestrel.Listen(IPAddress.Loopback, port, listen =>
+            {
+                if (certificate is not null)
+                {
+                    listen.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1AndHttp2;
+                    listen.UseHttps(certificate);
+                }
+            });
             kestrel.Limits.MaxRequestBodySize = null;
         });
         builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
@@ -108,6 +129,11 @@ public sealed class FakeUpstream : IAsyncDisposable
             var addresses = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses;
             var address = addresses.FirstOrDefault() ?? throw new InvalidOperationException("Kestrel reported no address.");
             upstream.BaseUrl = new Uri(address.TrimEnd('/'));
+            if (certificate is not null)
+            {
+                upstream.BaseUrl = new Uri($"https://localhost:{upstream.BaseUrl.Port}");
+            }
+
             return upstream;
         }
         catch

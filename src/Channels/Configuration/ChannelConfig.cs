@@ -98,6 +98,16 @@ public sealed record ChannelConfig
     /// </summary>
     public bool PropagateTraceContext { get; init; }
 
+    /// <summary>
+    /// Extra certificate authorities trusted for this channel's TLS connections, besides the system's
+    /// (<c>"caCertificates"</c>: PEM files, e.g. a company CA mounted from a Kubernetes Secret): the full paths.
+    /// Validation is never turned off; the certificate must still name the upstream's host.
+    /// </summary>
+    public IReadOnlyList<string> CaCertificateFiles { get; init; } = [];
+
+    /// <summary>The certificates of <see cref="CaCertificateFiles"/> as read at load time, in PEM; null when there are none.</summary>
+    public string? CaCertificatesPem { get; init; }
+
     /// <summary>The file name (not the full path) this channel came from.</summary>
     public required string SourceFile { get; init; }
 
@@ -158,6 +168,7 @@ public sealed record ChannelConfig
             .Append(", PassBackReasoning = ").Append(PassBackReasoning)
             .Append(", StripClaudeCodeAttribution = ").Append(StripClaudeCodeAttribution)
             .Append(", PropagateTraceContext = ").Append(PropagateTraceContext)
+            .Append(", CaCertificateFiles = [").AppendJoin(", ", CaCertificateFiles).Append(']')
             .Append(", SourceFile = ").Append(SourceFile);
         return true;
     }

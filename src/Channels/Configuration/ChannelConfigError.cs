@@ -24,4 +24,7 @@ public sealed record ChannelParseResult(ChannelConfig? Channel, IReadOnlyList<Ch
 {
     /// <summary>True when a channel was produced and no error was found.</summary>
     public bool IsValid => Channel is not null && Errors.Count == 0;
+
+    /// <summary>Other files the channel file names (its <c>caCertificates</c>), full paths, whether or not they could be read.</summary>
+    public IReadOnlyList<string> ReferencedFiles { get; init; } = [];
 }

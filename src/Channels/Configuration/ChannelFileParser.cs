@@ -33,6 +33,7 @@ public static partial class ChannelFileParser
         public const string PassBackReasoning = "passBackReasoning";
         public const string PropagateTraceContext = "propagateTraceContext";
         public const string StripClaudeCodeAttribution = "stripClaudeCodeAttribution";
+        public const string CaCertificates = "caCertificates";
         public const string Json = "(json)";
         public const string Connect = "connect";
         public const string ResponseHeaders = "responseHeaders";
@@ -48,7 +49,7 @@ public static partial class ChannelFileParser
         Fields.Name, Fields.Type, Fields.BaseUrl, Fields.BaseUrls, Fields.ApiKeys, Fields.Auth, Fields.Models,
         Fields.ModelMapping, Fields.Priority, Fields.Weight, Fields.Groups, Fields.Headers, Fields.Enabled,
         Fields.Timeouts, Fields.MaxTokens, Fields.MaxTokensField, Fields.StreamUsage, Fields.PassBackReasoning,
-        Fields.StripClaudeCodeAttribution, Fields.PropagateTraceContext,
+        Fields.StripClaudeCodeAttribution, Fields.PropagateTraceContext, Fields.CaCertificates,
     ];
 
     private static readonly string[] KnownTimeoutFields = [Fields.Connect, Fields.ResponseHeaders, Fields.FirstContent, Fields.Idle];
@@ -62,6 +63,7 @@ public static partial class ChannelFileParser
     };
 
     private const int MaxWeight = 1_000_000;
+    private const int MaxCaFileBytes = 1024 * 1024;
     private const double MaxTimeoutSeconds = 86_400;
 
     private static readonly JsonReaderOptions ReaderOptions = new()
@@ -86,7 +88,16 @@ public static partial class ChannelFileParser
     /// <param name="utf8Json">The file content.</param>
     /// <param name="environment">Resolves <c>env:NAME</c> values; null or empty means unset.</param>
     /// <returns>The channel, or every error found.</returns>
-    public static ChannelParseResult Parse(string fileName, ReadOnlySpan<byte> utf8Json, Func<string, string?> environment)
+    public static ChannelParseResult Parse(string fileName, ReadOnlySpan<byte> utf8Json, Func<string, string?> environment) =>
+        Parse(fileName, utf8Json, environment, Directory.GetCurrentDirectory());
+
+    /// <summary>As <see cref="Parse(string, ReadOnlySpan{byte}, Func{string, string?})"/>, with relative <c>caCertificates</c> paths resolved against <paramref name="directory"/>.</summary>
+    /// <param name="fileName">The file name (a path is reduced to its file name); the default channel name.</param>
+    /// <param name="utf8Json">The file content.</param>
+    /// <param name="environment">Resolves <c>env:NAME</c> values; null or empty means unset.</param>
+    /// <param name="directory">The channel folder.</param>
+    /// <returns>The channel, or every error found.</returns>
+    public static ChannelParseResult Parse(string fileName, ReadOnlySpan<byte> utf8Json, Func<string, string?> environment, string directory)
     {
         ArgumentNullException.ThrowIfNull(fileName);
         ArgumentNullException.ThrowIfNull(environment);
@@ -127,11 +138,12 @@ public static partial class ChannelFileParser
 
         using (document)
         {
-            return Validate(document.RootElement, fileName, environment, errors);
+            var referenced = new List<string>();
+            return Validate(document.RootElement, fileName, environment, directory, errors, referenced) with { ReferencedFiles = referenced };
         }
     }
 
-    private static ChannelParseResult Validate(JsonElement root, string fileName, Func<string, string?> environment, ErrorList errors)
+    private static ChannelParseResult Validate(JsonElement root, string fileName, Func<string, string?> environment, string directory, ErrorList errors, List<string> referenced)
     {
         if (root.ValueKind != JsonValueKind.Object)
         {
@@ -169,6 +181,7 @@ public static partial class ChannelFileParser
         var streamUsage = ParseBool(fields, Fields.StreamUsage, true, errors);
         var passBackReasoning = ParseBool(fields, Fields.PassBackReasoning, false, errors);
         var propagateTraceContext = ParseBool(fields, Fields.PropagateTraceContext, false, errors);
+        var (caFiles, caPem) = ParseCaCertificates(fields, directory, errors, referenced);
         // Anthropic's own API gets Claude Code's requests untouched; other hosts cache better without
         // the attribution block, which changes on every request.
         var stripAttribution = ParseBool(fields, Fields.StripClaudeCodeAttribution,
@@ -200,6 +213,8 @@ public static partial class ChannelFileParser
             PassBackReasoning = passBackReasoning,
             StripClaudeCodeAttribution = stripAttribution,
             PropagateTraceContext = propagateTraceContext,
+            CaCertificateFiles = caFiles,
+            CaCertificatesPem = caPem,
             SourceFile = fileName,
         };
         return new ChannelParseResult(channel, []);
@@ -700,6 +715,88 @@ public static partial class ChannelFileParser
         }
 
         return value;
+    }
+
+    /// <summary>
+    /// <c>caCertificates</c>: PEM files of extra CAs to trust, read now. A file that is missing, empty, not PEM
+    /// certificates, or holds a private key is an error (a private key there means the wrong file was mounted).
+    /// </summary>
+    private static (IReadOnlyList<string> Files, string? Pem) ParseCaCertificates(Dictionary<string, JsonElement> fields, string directory, ErrorList errors, List<string> referenced)
+    {
+        if (!fields.TryGetValue(Fields.CaCertificates, out var element) || ExpectStringArray(element, Fields.CaCertificates, errors) is not { } entries)
+        {
+            return ([], null);
+        }
+
+        var files = new List<string>();
+        var pem = new System.Text.StringBuilder();
+        for (var i = 0; i < entries.Count; i++)
+        {
+            var field = $"{Fields.CaCertificates}[{i}]";
+            if (entries[i] is not { } entry)
+            {
+                continue;
+            }
+
+            if (string.IsNullOrWhiteSpace(entry))
+            {
+                errors.Add(field, "must be the path of a PEM file");
+                continue;
+            }
+
+            var path = Path.GetFullPath(entry, directory);
+            referenced.Add(path);
+            string text;
+            try
+            {
+                var info = new FileInfo(path);
+                if (info.Exists && info.Length > MaxCaFileBytes)
+                {
+                    errors.Add(field, $"{path} is larger than {MaxCaFileBytes} bytes");
+                    continue;
+                }
+
+                text = File.ReadAllText(path);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                errors.Add(field, $"cannot read {path}: {FirstSentence(ex.Message)}");
+                continue;
+            }
+
+            if (text.Contains("PRIVATE KEY-----", StringComparison.Ordinal))
+            {
+                errors.Add(field, $"{path} holds a private key; give only the CA's certificate");
+                continue;
+            }
+
+            var certificates = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+            try
+            {
+                certificates.ImportFromPem(text);
+            }
+            catch (System.Security.Cryptography.CryptographicException ex)
+            {
+                errors.Add(field, $"{path} is not valid PEM: {FirstSentence(ex.Message)}");
+                continue;
+            }
+
+            if (certificates.Count == 0)
+            {
+                errors.Add(field, $"{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)");
+                continue;
+            }
+
+            foreach (var certificate in certificates)
+            {
+                pem.Append(certificate.ExportCertificatePem()).Append('\n');
+                certificate.Dispose();
+            }
+
+            files.Add(path);
+        }
+
+        return (files, pem.Length == 0 ? null : pem.ToString());
     }
 
     private static bool ParseBool(Dictionary<string, JsonElement> fields, string field, bool fallback, ErrorList errors)

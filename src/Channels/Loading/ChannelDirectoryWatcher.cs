@@ -164,8 +164,9 @@ internal sealed partial class ChannelDirectoryWatcher : IChannelStore, IDisposab
             return _files.ContainsKey(name);
         }
 
-        var hash = Convert.ToHexString(SHA256.HashData(bytes));
-        if (_files.TryGetValue(name, out var state) && state.Hash == hash)
+        _files.TryGetValue(name, out var state);
+        var hash = Hash(bytes, state?.Parsed?.ReferencedFiles);
+        if (state is not null && state.Hash == hash)
         {
             return true;
         }
@@ -182,8 +183,35 @@ internal sealed partial class ChannelDirectoryWatcher : IChannelStore, IDisposab
 
         state.Parsed = tooLarge
             ? new ChannelParseResult(null, [new ChannelConfigError(name, "(file)", $"larger than {MaxFileBytes} bytes")])
-            : ChannelFileParser.Parse(name, bytes, _environment);
+            : ChannelFileParser.Parse(name, bytes, _environment, DirectoryPath);
+        // The hash now covers the CA files the channel names, so rotating one (a Secret update) reloads it.
+        state.Hash = Hash(bytes, state.Parsed.ReferencedFiles);
         return true;
+    }
+
+    /// <summary>The file's content hash, with the content of the files it names (or that they are unreadable).</summary>
+    private static string Hash(byte[] bytes, IReadOnlyList<string>? referenced)
+    {
+        if (referenced is not { Count: > 0 })
+        {
+            return Convert.ToHexString(SHA256.HashData(bytes));
+        }
+
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        hash.AppendData(bytes);
+        foreach (var path in referenced)
+        {
+            try
+            {
+                hash.AppendData(File.ReadAllBytes(path));
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                hash.AppendData("(unreadable)"u8);
+            }
+        }
+
+        return Convert.ToHexString(hash.GetHashAndReset());
     }
 
     private static (byte[] Bytes, bool TooLarge) ReadCapped(string path)

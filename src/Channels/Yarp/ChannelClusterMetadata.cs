@@ -16,6 +16,9 @@ public static class ChannelClusterMetadata
     /// <summary><c>true</c> when the channel sends W3C trace context upstream (read by the HTTP client factory).</summary>
     public const string PropagateTraceContext = "ccx.propagateTraceContext";
 
+    /// <summary>Extra CA certificates (PEM) trusted for the channel's TLS connections, besides the system's; absent when none.</summary>
+    public const string CaCertificates = "ccx.caCertificates";
+
     /// <summary>The channel type, <c>anthropic</c> or <c>openai</c>.</summary>
     public const string ChannelType = "ccx.channelType";
 }

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -9,10 +11,19 @@ namespace CcxProxy.Channels;
 /// YARP's client factory plus the channel's connect timeout and trace-context policy from cluster metadata.
 /// The base keeps its defaults (UseProxy=false, AllowAutoRedirect=false, AutomaticDecompression=None,
 /// UseCookies=false). The caller's own trace headers are always dropped; the gateway's are injected only
-/// for channels that allow it.
+/// for channels that allow it. A channel's extra CAs (<c>caCertificates</c>) are trusted besides the system's;
+/// nothing turns certificate validation off.
 /// </summary>
-internal sealed class ChannelForwarderHttpClientFactory(ILogger<ForwarderHttpClientFactory> logger) : ForwarderHttpClientFactory(logger)
+internal sealed partial class ChannelForwarderHttpClientFactory : ForwarderHttpClientFactory
 {
+    private readonly ILogger _logger;
+
+    public ChannelForwarderHttpClientFactory(ILogger<ForwarderHttpClientFactory> logger)
+        : base(logger)
+    {
+        _logger = logger;
+    }
+
     protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
     {
         base.ConfigureHandler(context, handler);
@@ -24,6 +35,73 @@ internal sealed class ChannelForwarderHttpClientFactory(ILogger<ForwarderHttpCli
         handler.ActivityHeadersPropagator = new ReverseProxyPropagator(PropagatesTraceContext(context.NewMetadata)
             ? new TraceContextOnlyPropagator(DistributedContextPropagator.Current)
             : DistributedContextPropagator.CreateNoOutputPropagator());
+
+        if (ExtraRoots(context.NewMetadata) is { } roots)
+        {
+            var channel = context.ClusterId;
+            handler.SslOptions.RemoteCertificateValidationCallback = (sender, certificate, chain, errors) =>
+            {
+                if (Validate(certificate, chain, errors, roots) is not { } refused)
+                {
+                    return true;
+                }
+
+                // The handshake's own exception only says "rejected by the callback": say why here.
+                Log.CertificateRefused(_logger, channel, (sender as SslStream)?.TargetHostName ?? "?", refused);
+                return false;
+            };
+        }
+    }
+
+    /// <summary>The channel's extra trusted CAs, or null when it names none.</summary>
+    internal static X509Certificate2Collection? ExtraRoots(IReadOnlyDictionary<string, string>? metadata)
+    {
+        if (metadata is null || !metadata.TryGetValue(ChannelClusterMetadata.CaCertificates, out var pem) || pem.Length == 0)
+        {
+            return null;
+        }
+
+        var roots = new X509Certificate2Collection();
+        roots.ImportFromPem(pem);
+        return roots;
+    }
+
+    /// <summary>
+    /// The system's verdict, except that a chain the system does not trust is accepted when it ends at one of the
+    /// channel's own CAs. A certificate that does not name the host, or is missing, is refused whatever its chain.
+    /// </summary>
+    /// <returns>Null when the certificate is accepted; otherwise why it is not.</returns>
+    internal static string? Validate(X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors, X509Certificate2Collection roots)
+    {
+        if (errors == SslPolicyErrors.None)
+        {
+            return null;
+        }
+
+        if (errors != SslPolicyErrors.RemoteCertificateChainErrors || certificate is null)
+        {
+            return errors.ToString();
+        }
+
+        using var leaf = new X509Certificate2(certificate);
+        using var custom = new X509Chain();
+        custom.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        custom.ChainPolicy.CustomTrustStore.AddRange(roots);
+        // The same revocation policy as the system check (SocketsHttpHandler's default): none.
+        custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        if (chain is not null)
+        {
+            // Intermediates the server sent.
+            custom.ChainPolicy.ExtraStore.AddRange(chain.ChainPolicy.ExtraStore);
+        }
+
+        if (custom.Build(leaf))
+        {
+            return null;
+        }
+
+        var problems = custom.ChainStatus.Select(static status => status.Status.ToString()).Distinct();
+        return $"{errors}: not trusted by the system nor by the channel's caCertificates ({string.Join(", ", problems)})";
     }
 
     internal static bool PropagatesTraceContext(IReadOnlyDictionary<string, string>? metadata) =>
@@ -34,7 +112,11 @@ internal sealed class ChannelForwarderHttpClientFactory(ILogger<ForwarderHttpCli
     protected override bool CanReuseOldClient(ForwarderHttpClientContext context) =>
         base.CanReuseOldClient(context)
         && string.Equals(GetValue(context.OldMetadata), GetValue(context.NewMetadata), StringComparison.Ordinal)
-        && PropagatesTraceContext(context.OldMetadata) == PropagatesTraceContext(context.NewMetadata);
+        && PropagatesTraceContext(context.OldMetadata) == PropagatesTraceContext(context.NewMetadata)
+        && string.Equals(CaPem(context.OldMetadata), CaPem(context.NewMetadata), StringComparison.Ordinal);
+
+    private static string? CaPem(IReadOnlyDictionary<string, string>? metadata) =>
+        metadata is not null && metadata.TryGetValue(ChannelClusterMetadata.CaCertificates, out var value) ? value : null;
 
     /// <summary>Test seam: runs <see cref="ConfigureHandler"/>.</summary>
     internal void ConfigureHandlerForTest(ForwarderHttpClientContext context, SocketsHttpHandler handler) => ConfigureHandler(context, handler);
@@ -52,4 +134,10 @@ internal sealed class ChannelForwarderHttpClientFactory(ILogger<ForwarderHttpCli
 
     private static string? GetValue(IReadOnlyDictionary<string, string>? metadata) =>
         metadata is not null && metadata.TryGetValue(ChannelClusterMetadata.ConnectTimeout, out var value) ? value : null;
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Warning, "Channel {Channel}: the TLS certificate of {Host} was refused: {Reason}")]
+        public static partial void CertificateRefused(ILogger logger, string channel, string host, string reason);
+    }
 }

@@ -48,6 +48,19 @@ internal sealed class ChannelProxyConfigProvider(IChannelStore store) : IProxyCo
             }
 
             var timeouts = channel.Timeouts;
+            var metadata = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
+            {
+                [ChannelClusterMetadata.ConnectTimeout] = timeouts.Connect.ToString("c", CultureInfo.InvariantCulture),
+                [ChannelClusterMetadata.ResponseHeadersTimeout] = timeouts.ResponseHeaders.ToString("c", CultureInfo.InvariantCulture),
+                [ChannelClusterMetadata.IdleTimeout] = timeouts.Idle.ToString("c", CultureInfo.InvariantCulture),
+                [ChannelClusterMetadata.ChannelType] = channel.Type == ChannelType.OpenAI ? "openai" : "anthropic",
+                [ChannelClusterMetadata.PropagateTraceContext] = channel.PropagateTraceContext ? "true" : "false",
+            };
+            if (channel.CaCertificatesPem is { } pem)
+            {
+                metadata[ChannelClusterMetadata.CaCertificates] = pem;
+            }
+
             clusters.Add(new ClusterConfig
             {
                 ClusterId = channel.Name,
@@ -59,14 +72,7 @@ internal sealed class ChannelProxyConfigProvider(IChannelStore store) : IProxyCo
                     // quiet stream; make it the outer bound and let the host enforce the finer timeouts.
                     ActivityTimeout = timeouts.ResponseHeaders > timeouts.Idle ? timeouts.ResponseHeaders : timeouts.Idle,
                 },
-                Metadata = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
-                {
-                    [ChannelClusterMetadata.ConnectTimeout] = timeouts.Connect.ToString("c", CultureInfo.InvariantCulture),
-                    [ChannelClusterMetadata.ResponseHeadersTimeout] = timeouts.ResponseHeaders.ToString("c", CultureInfo.InvariantCulture),
-                    [ChannelClusterMetadata.IdleTimeout] = timeouts.Idle.ToString("c", CultureInfo.InvariantCulture),
-                    [ChannelClusterMetadata.ChannelType] = channel.Type == ChannelType.OpenAI ? "openai" : "anthropic",
-                    [ChannelClusterMetadata.PropagateTraceContext] = channel.PropagateTraceContext ? "true" : "false",
-                },
+                Metadata = metadata,
             });
         }
 

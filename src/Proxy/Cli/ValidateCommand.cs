@@ -80,7 +80,7 @@ internal static class ValidateCommand
             }
             else
             {
-                var result = ChannelFileParser.Parse(file, bytes, environment);
+                var result = ChannelFileParser.Parse(file, bytes, environment, directory);
                 fileErrors = result.Errors;
                 if (result.Channel is { } channel && !names.TryAdd(channel.Name, file))
                 {

@@ -481,7 +481,12 @@ internal sealed partial class ForwardingEndpoint
             // Nothing reached the client: undo what the forwarder set on the response and let the next target answer.
             context.Response.Clear();
             context.Features.Set<IForwarderErrorFeature>(null);
-            return (null, timedOut ? "no response headers in time" : Describe(error), report);
+            if (!timedOut)
+            {
+                Log.UpstreamFailed(_logger, channel.Name, error, Detail(exception));
+            }
+
+            return (null, timedOut ? "no response headers in time" : Describe(error, exception), report);
         }
 
         if (timedOut)
@@ -492,9 +497,9 @@ internal sealed partial class ForwardingEndpoint
             return (null, null, report);
         }
 
-        Log.UpstreamFailed(_logger, channel.Name, error, exception?.GetType().Name ?? "none");
+        Log.UpstreamFailed(_logger, channel.Name, error, Detail(exception));
         await GatewayErrors.WriteAsync(context, StatusCodes.Status502BadGateway,
-            $"could not reach the upstream of channel '{channel.Name}' ({Describe(error)})").ConfigureAwait(false);
+            $"could not reach the upstream of channel '{channel.Name}' ({Describe(error, exception)})").ConfigureAwait(false);
         return (null, null, report);
     }
 
@@ -533,13 +538,34 @@ internal sealed partial class ForwardingEndpoint
         return context.Response.Body.WriteAsync(body, context.RequestAborted).AsTask();
     }
 
-    private static string Describe(ForwarderError error) => error switch
+    private static string Describe(ForwarderError error, Exception? exception) => error switch
     {
+        _ when Find<System.Security.Authentication.AuthenticationException>(exception) is not null =>
+            "the TLS handshake failed: the upstream's certificate was refused",
         ForwarderError.Request => "connection failed or was reset",
         ForwarderError.RequestTimedOut => "timed out",
         ForwarderError.ResponseHeaders => "bad response headers",
         _ => error.ToString(),
     };
+
+    /// <summary>For the log: the exception's type, and for a TLS failure why the certificate was refused (names no secret).</summary>
+    private static string Detail(Exception? exception) =>
+        Find<System.Security.Authentication.AuthenticationException>(exception) is { } tls
+            ? $"TLS handshake failed: {tls.Message}"
+            : exception?.GetType().Name ?? "none";
+
+    private static T? Find<T>(Exception? exception) where T : Exception
+    {
+        for (var current = exception; current is not null; current = current.InnerException)
+        {
+            if (current is T found)
+            {
+                return found;
+            }
+        }
+
+        return null;
+    }
 
     private static partial class Log
     {
@@ -552,7 +578,7 @@ internal sealed partial class ForwardingEndpoint
         [LoggerMessage(1, LogLevel.Warning, "Upstream of channel {Channel} did not send response headers within {Seconds} s")]
         public static partial void UpstreamTimedOut(ILogger logger, string channel, double seconds);
 
-        [LoggerMessage(2, LogLevel.Warning, "Upstream of channel {Channel} failed: {Error} ({ExceptionType})")]
-        public static partial void UpstreamFailed(ILogger logger, string channel, ForwarderError error, string exceptionType);
+        [LoggerMessage(2, LogLevel.Warning, "Upstream of channel {Channel} failed: {Error} ({Detail})")]
+        public static partial void UpstreamFailed(ILogger logger, string channel, ForwarderError error, string detail);
     }
 }

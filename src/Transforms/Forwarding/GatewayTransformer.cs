@@ -15,17 +15,6 @@ public sealed class GatewayTransformer : HttpTransformer
     /// <summary>Sent to Anthropic upstreams when the client did not say which API version it speaks.</summary>
     public const string DefaultAnthropicVersion = "2023-06-01";
 
-    // The caller's credentials and cookies never reach the upstream; Accept-Encoding is dropped so the
-    // upstream answers uncompressed and the relay can read what it converts.
-    private static readonly string[] s_alwaysRemoved =
-        ["x-api-key", "authorization", "proxy-authorization", "cookie", "accept-encoding"];
-
-    // Protocol headers that would confuse (or be rejected by) an upstream of the other protocol.
-    private static readonly string[] s_anthropicOnly = ["anthropic-version", "anthropic-beta", "anthropic-dangerous-direct-browser-access"];
-    private static readonly string[] s_openAIOnly = ["openai-organization", "openai-project", "openai-beta"];
-
-    private static readonly string[] s_traceContext = ["traceparent", "tracestate", "baggage", "request-id", "correlation-context"];
-
     private readonly UpstreamCall _call;
     private readonly UpstreamAttempt _attempt;
 
@@ -37,24 +26,16 @@ public sealed class GatewayTransformer : HttpTransformer
     }
 
     /// <inheritdoc />
-    public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
+    public override ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
     {
-        await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken).ConfigureAwait(false);
+        // The base transformer is not called: it copies every caller header, Host included, and .NET then
+        // presents the caller's Host for SNI and certificate checks, with the channel's key, to whatever
+        // answers at the upstream's address. Only the allowlist goes; Host comes from the destination URL.
         var query = _call.KeepQuery ? httpContext.Request.QueryString : QueryString.Empty;
         proxyRequest.RequestUri = RequestUtilities.MakeDestinationAddress(destinationPrefix, _call.UpstreamPath, query);
-
         var headers = proxyRequest.Headers;
-        foreach (var name in s_alwaysRemoved.Concat(_call.UpstreamProtocol == WireProtocol.Anthropic ? s_openAIOnly : s_anthropicOnly))
-        {
-            headers.Remove(name);
-        }
-
-        // The caller's trace context is its own business. The gateway's own is added by the HTTP client,
-        // for channels that allow it, only while tracing is on.
-        foreach (var name in s_traceContext)
-        {
-            headers.Remove(name);
-        }
+        headers.Host = null;
+        HeaderPolicy.CopyRequestHeaders(httpContext.Request.Headers, headers, _call.UpstreamProtocol);
 
         if (_call.Auth == UpstreamAuth.Bearer)
         {
@@ -79,6 +60,7 @@ public sealed class GatewayTransformer : HttpTransformer
         var content = new ReadOnlyMemoryContent(_call.Body);
         content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
         proxyRequest.Content = content;
+        return default;
     }
 
     /// <inheritdoc />
@@ -91,7 +73,10 @@ public sealed class GatewayTransformer : HttpTransformer
         }
 
         _attempt.ResponseHeadersReceived((int)proxyResponse.StatusCode);
-        await base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken).ConfigureAwait(false);
+        // Not the base transformer, which copies every upstream header: only the allowlist reaches the client,
+        // and the upstream's reason phrase (its own text) is replaced by the standard one.
+        httpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseFeature>()!.ReasonPhrase = null;
+        HeaderPolicy.CopyResponseHeaders(proxyResponse, httpContext.Response.Headers, _call.ClientProtocol, _call.UpstreamProtocol);
         await ResponseRelay.RelayAsync(httpContext, proxyResponse, _call, _attempt, cancellationToken).ConfigureAwait(false);
 
         // The relay wrote the body; the forwarder must not copy it again.

@@ -24,8 +24,6 @@ internal static class ResponseRelay
     {
         var response = context.Response;
         response.Headers.ContentLength = null;
-        // Upstream cookies (CDN bot management and the like) belong to the gateway's connection, not the client.
-        response.Headers.Remove("Set-Cookie");
         try
         {
             var status = (int)upstream.StatusCode;

@@ -104,6 +104,27 @@ public sealed class ChannelDirectoryWatcherTests
     }
 
     [Test]
+    public async Task Poll_CaFileRotated_ChannelReloadedWithTheNewCa_BrokenCaKeepsLastGood()
+    {
+        using var first = CcxProxy.TestSupport.TestCertificateAuthority.Create("first CA");
+        using var second = CcxProxy.TestSupport.TestCertificateAuthority.Create("second CA");
+        _dir.Write("ca.pem", File.ReadAllText(first.PemPath));
+        _dir.Write("a.json", ChannelTestData.Json(extra: ""","caCertificates":["ca.pem"]"""));
+        await using var harness = await WatcherHarness.StartAsync(_dir.Path);
+        var before = harness.Watcher.Current.Find("a")!;
+        Assert.That(before.CaCertificatesPem, Is.EqualTo(first.Certificate.ExportCertificatePem() + "\n"));
+
+        // The Secret behind the mount is updated; the channel file itself is untouched.
+        _dir.Write("ca.pem", File.ReadAllText(second.PemPath));
+        var rotated = await harness.WaitForAsync(s => s.Find("a")!.CaCertificatesPem != before.CaCertificatesPem, "rotated CA");
+        Assert.That(rotated.Find("a")!.CaCertificatesPem, Is.EqualTo(second.Certificate.ExportCertificatePem() + "\n"));
+
+        _dir.Write("ca.pem", "garbage");
+        var broken = await harness.WaitForAsync(s => s.Rejected.Count == 1, "rejected CA file");
+        Assert.That(broken.Find("a")!.CaCertificatesPem, Is.EqualTo(rotated.Find("a")!.CaCertificatesPem), "last good stays live");
+    }
+
+    [Test]
     public async Task Poll_FileAdded_ChannelAppears()
     {
         _dir.Write("a.json", ChannelTestData.Json());

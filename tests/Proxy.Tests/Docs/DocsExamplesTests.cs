@@ -23,7 +23,7 @@ public sealed partial class DocsExamplesTests
     {
         var path = Path.Combine(RepoPaths.Root, relativePath);
 
-        var result = ChannelFileParser.Parse(Path.GetFileName(path), File.ReadAllBytes(path), Environment);
+        var result = ChannelFileParser.Parse(Path.GetFileName(path), File.ReadAllBytes(path), Environment, Path.GetDirectoryName(path)!);
 
         Assert.That(result.Errors, Is.Empty, string.Join("\n", result.Errors));
         Assert.That(result.IsValid, Is.True);
