@@ -116,7 +116,17 @@ internal sealed partial class ForwardingEndpoint
         record.Group = caller.Group;
         record.KeyId = caller.KeyId;
 
-        var body = await RequestBody.ReadAsync(context.Request, _options.MaxRequestBodyBytes, context.RequestAborted).ConfigureAwait(false);
+        ReadOnlyMemory<byte>? body;
+        try
+        {
+            body = await RequestBody.ReadAsync(context.Request, _options.MaxRequestBodyBytes, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (MalformedBodyException ex)
+        {
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest, $"the request body could not be read: {ex.Message}").ConfigureAwait(false);
+            return;
+        }
+
         if (body is not { } json)
         {
             await GatewayErrors.WriteAsync(context, StatusCodes.Status413PayloadTooLarge,
@@ -131,6 +141,9 @@ internal sealed partial class ForwardingEndpoint
             return;
         }
 
+        // What converters and the affinity hash read: lone surrogates (strings Node clients cut mid-emoji)
+        // replaced. Passthrough forwards the body as sent.
+        var text = LoneSurrogates.Replace(json);
         var snapshot = _channels.Current;
         if (snapshot.FindGroup(caller.Group) is { } group && !group.AllowsModel(model))
         {
@@ -139,7 +152,7 @@ internal sealed partial class ForwardingEndpoint
             return;
         }
 
-        var route = await PlanAsync(context, snapshot, caller.Group, model, json).ConfigureAwait(false);
+        var route = await PlanAsync(context, snapshot, caller.Group, model, text).ConfigureAwait(false);
         if (route is null)
         {
             return;
@@ -152,7 +165,7 @@ internal sealed partial class ForwardingEndpoint
         if (api == InboundApi.CountTokens && channel.Type == ChannelType.OpenAI)
         {
             // OpenAI-protocol upstreams cannot count tokens: answer with the gateway's documented estimate.
-            if (!MessagesToChat.TryEstimateInputTokens(json.Span, out var tokens))
+            if (!MessagesToChat.TryEstimateInputTokens(text.Span, out var tokens))
             {
                 await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest,
                     "messages: must be an array of messages").ConfigureAwait(false);
@@ -169,7 +182,7 @@ internal sealed partial class ForwardingEndpoint
         RequestLimiter.Lease? lease = null;
         if (scopes.Count > 0)
         {
-            lease = await _limiter.AcquireAsync(context, scopes, EstimateInputTokens(api, json)).ConfigureAwait(false);
+            lease = await _limiter.AcquireAsync(context, scopes, EstimateInputTokens(api, text)).ConfigureAwait(false);
             if (lease is null)
             {
                 _telemetry.RateLimited(record, context.Response.StatusCode);
@@ -181,7 +194,7 @@ internal sealed partial class ForwardingEndpoint
         using var stream = scan.Stream ? _telemetry.StreamStarted() : default;
         try
         {
-            served = await AttemptAsync(context, api, json, scan, route, api == InboundApi.CountTokens ? 1 : Math.Max(1, _options.MaxAttempts), record).ConfigureAwait(false);
+            served = await AttemptAsync(context, api, json, text, scan, route, api == InboundApi.CountTokens ? 1 : Math.Max(1, _options.MaxAttempts), record).ConfigureAwait(false);
             record.Usage = served?.Usage;
             if (lease is not null && served is { } result)
             {
@@ -271,7 +284,7 @@ internal sealed partial class ForwardingEndpoint
     /// budget (attempts and deadline) lasts; the last one answers whatever happens. Never on the client's own
     /// mistakes. Every attempt's outcome feeds the breakers.
     /// </summary>
-    private async Task<(ChannelConfig Channel, StreamUsage? Usage)?> AttemptAsync(HttpContext context, InboundApi api, ReadOnlyMemory<byte> json,
+    private async Task<(ChannelConfig Channel, StreamUsage? Usage)?> AttemptAsync(HttpContext context, InboundApi api, ReadOnlyMemory<byte> json, ReadOnlyMemory<byte> text,
         RequestScan scan, RoutePlan plan, int maxAttempts, RequestRecord record)
     {
         if (!plan.TryNext(out var target))
@@ -291,7 +304,7 @@ internal sealed partial class ForwardingEndpoint
         while (true)
         {
             var mayFailOver = plan.Attempts < maxAttempts && _time.GetTimestamp() < deadline && plan.HasAlternative();
-            var (call, error) = Routes.Build(api, target.Channel, json, scan, settings with { MayFailOver = mayFailOver, Key = target.Key });
+            var (call, error) = Routes.Build(api, target.Channel, json, text, scan, settings with { MayFailOver = mayFailOver, Key = target.Key });
             if (call is null)
             {
                 plan.Report(target, AttemptReport.Abandoned);

@@ -23,7 +23,14 @@ internal static class Routes
     public const string OpenAIChatPath = "/chat/completions";
 
     /// <summary>The upstream call for <paramref name="api"/> on <paramref name="channel"/>, or the reason the request cannot be converted.</summary>
-    public static (UpstreamCall? Call, string? Error) Build(InboundApi api, ChannelConfig channel, ReadOnlyMemory<byte> body, in RequestScan scan, CallSettings settings)
+    /// <param name="api">The inbound API.</param>
+    /// <param name="channel">The attempt's channel.</param>
+    /// <param name="body">The body as the client sent it: what passthrough forwards.</param>
+    /// <param name="text">The same body with lone surrogates replaced (<see cref="LoneSurrogates"/>): what conversion reads.</param>
+    /// <param name="scan">The scan of <paramref name="body"/>.</param>
+    /// <param name="settings">What every attempt of the request shares.</param>
+    public static (UpstreamCall? Call, string? Error) Build(InboundApi api, ChannelConfig channel, ReadOnlyMemory<byte> body, ReadOnlyMemory<byte> text,
+        in RequestScan scan, CallSettings settings)
     {
         var clientModel = scan.Model!;
         var options = new ConversionOptions
@@ -56,13 +63,13 @@ internal static class Routes
 
             case (InboundApi.Messages, ChannelType.OpenAI):
             {
-                var converted = MessagesToChat.ConvertRequest(body.Span, options);
+                var converted = MessagesToChat.ConvertRequest(text.Span, options);
                 if (converted.Error is not null)
                 {
                     return (null, converted.Error);
                 }
 
-                MessagesToChat.TryEstimateInputTokens(body.Span, out var estimate);
+                MessagesToChat.TryEstimateInputTokens(text.Span, out var estimate);
                 return (settings.Call(channel, OpenAIChatPath, converted.Body!, clientModel, WireProtocol.Anthropic, WireProtocol.OpenAI, keepQuery: false,
                     new ResponsePlan
                     {
@@ -87,7 +94,7 @@ internal static class Routes
 
             case (InboundApi.ChatCompletions, ChannelType.Anthropic):
             {
-                var converted = ChatToMessages.ConvertRequest(body.Span, options);
+                var converted = ChatToMessages.ConvertRequest(text.Span, options);
                 if (converted.Error is not null)
                 {
                     return (null, converted.Error);
@@ -104,7 +111,7 @@ internal static class Routes
 
             case (InboundApi.Completions, ChannelType.OpenAI):
             {
-                var converted = CompletionsToChat.ConvertRequest(body.Span, options);
+                var converted = CompletionsToChat.ConvertRequest(text.Span, options);
                 if (converted.Error is not null)
                 {
                     return (null, converted.Error);
@@ -121,7 +128,7 @@ internal static class Routes
 
             case (InboundApi.Completions, ChannelType.Anthropic):
             {
-                var converted = CompletionsToMessages.ConvertRequest(body.Span, options);
+                var converted = CompletionsToMessages.ConvertRequest(text.Span, options);
                 if (converted.Error is not null)
                 {
                     return (null, converted.Error);

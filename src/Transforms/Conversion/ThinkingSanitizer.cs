@@ -27,15 +27,21 @@ public static class ThinkingSanitizer
             return body;
         }
 
-        JsonObject? root;
         try
         {
-            root = JsonNode.Parse(body.Span) as JsonObject;
+            return Strip(body);
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
+            // Not readable as text (a lone surrogate, a field of an unexpected type): forwarded as sent, and the
+            // upstream judges it.
             return body;
         }
+    }
+
+    private static ReadOnlyMemory<byte> Strip(ReadOnlyMemory<byte> body)
+    {
+        var root = JsonNode.Parse(body.Span) as JsonObject;
 
         if (root?["messages"] is not JsonArray messages)
         {

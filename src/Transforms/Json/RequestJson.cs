@@ -12,6 +12,9 @@ namespace CcxProxy.Transforms.Json;
 /// </summary>
 public static class RequestJson
 {
+    /// <summary>The longest model name accepted (provider names are far shorter); longer ones are refused, never stored or logged.</summary>
+    public const int MaxModelLength = 256;
+
     /// <summary>Validates <paramref name="json"/> as one JSON object and finds its top-level fields.</summary>
     /// <returns>The scan result; <see cref="RequestScan.Error"/> says why a body is not usable.</returns>
     public static RequestScan Scan(ReadOnlySpan<byte> json)
@@ -19,6 +22,13 @@ public static class RequestJson
         if (json.IsEmpty)
         {
             return RequestScan.Failed("the request body is empty: send a JSON object");
+        }
+
+        // The reader checks UTF-8 only when a string is read as text: check the whole body once, up front, so
+        // no bad byte reaches an upstream or a converter.
+        if (!System.Text.Unicode.Utf8.IsValid(json))
+        {
+            return RequestScan.Failed($"the request body is not valid UTF-8 (at byte {FirstInvalidUtf8(json)})");
         }
 
         var reader = new Utf8JsonReader(json, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow });
@@ -37,8 +47,20 @@ public static class RequestJson
             var stream = false;
             var includeUsage = false;
             Range? attribution = null;
+            // Top-level names seen: a second "model" would be checked here as one value and read upstream as another.
+            var names = new HashSet<string>(StringComparer.Ordinal);
             while (reader.Read() && !(reader.TokenType == JsonTokenType.EndObject && reader.CurrentDepth == 0))
             {
+                if (!TryGetText(ref reader, out var name))
+                {
+                    return RequestScan.Failed("a top-level field name is not valid Unicode text (it holds an unpaired surrogate)");
+                }
+
+                if (!names.Add(name))
+                {
+                    return RequestScan.Failed($"duplicate top-level field \"{Shorten(name)}\": send each field once");
+                }
+
                 // At depth 1 we are on a property name: read its value, skip containers whole.
                 var isModel = reader.ValueTextEquals("model"u8);
                 var isMaxTokens = reader.ValueTextEquals("max_tokens"u8);
@@ -50,7 +72,11 @@ public static class RequestJson
                 if (isModel)
                 {
                     sawModel = true;
-                    model = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                    if (reader.TokenType == JsonTokenType.String && !TryGetText(ref reader, out model))
+                    {
+                        return RequestScan.Failed("model: must be valid Unicode text (it holds an unpaired surrogate)");
+                    }
+
                     modelRange = token;
                 }
                 else if (isMaxTokens && reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var value))
@@ -91,6 +117,11 @@ public static class RequestJson
             if (string.IsNullOrWhiteSpace(model))
             {
                 return RequestScan.Failed("model: must be a non-empty string");
+            }
+
+            if (model.Length > MaxModelLength)
+            {
+                return RequestScan.Failed($"model: longer than {MaxModelLength} characters");
             }
 
             return new RequestScan(model, modelRange, maxTokens, maxTokensRange, null)
@@ -292,6 +323,39 @@ public static class RequestJson
 
         json[from..].CopyTo(result.AsSpan(to));
         return result;
+    }
+
+    // The current string token as text; false when it holds an unpaired surrogate escape.
+    private static bool TryGetText(ref Utf8JsonReader reader, out string text)
+    {
+        try
+        {
+            text = reader.GetString()!;
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            text = "";
+            return false;
+        }
+    }
+
+    private static string Shorten(string text) => text.Length <= 64 ? text : text[..64] + "…";
+
+    private static int FirstInvalidUtf8(ReadOnlySpan<byte> json)
+    {
+        var at = 0;
+        while (at < json.Length)
+        {
+            if (System.Text.Rune.DecodeFromUtf8(json[at..], out _, out var consumed) != System.Buffers.OperationStatus.Done)
+            {
+                return at;
+            }
+
+            at += consumed;
+        }
+
+        return at;
     }
 
     private static string Describe(JsonException ex)

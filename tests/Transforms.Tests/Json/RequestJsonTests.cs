@@ -31,12 +31,49 @@ public sealed class RequestJsonTests
     [TestCase("""{"model":5}""", "model: must be a non-empty string")]
     [TestCase("""{"model":""}""", "model: must be a non-empty string")]
     [TestCase("""{"model":null}""", "model: must be a non-empty string")]
+    [TestCase("""{"model":"a","model":"b"}""", "duplicate top-level field \"model\"")]
+    [TestCase("""{"model":"a","stream":true,"stream":false}""", "duplicate top-level field \"stream\"")]
+    [TestCase("""{"model":"a","mod\u0065l":"b"}""", "duplicate top-level field \"model\"")]
+    [TestCase("""{"model":"claude\ud800"}""", "model: must be valid Unicode text")]
+    [TestCase("""{"model":"claude\udc00x"}""", "model: must be valid Unicode text")]
     public void Scan_BadBody_ErrorSaysWhy(string json, string error)
     {
         var scan = Scan(json);
 
         Assert.That(scan.Model, Is.Null);
         Assert.That(scan.Error, Does.Contain(error));
+    }
+
+    [Test]
+    public void Scan_DuplicateKeysNested_Allowed()
+    {
+        Assert.That(Scan("""{"model":"m","metadata":{"a":1,"a":2}}""").Error, Is.Null);
+    }
+
+    [Test]
+    public void Scan_ModelAtTheCap_Accepted_OneMore_Refused()
+    {
+        Assert.That(Scan("{\"model\":\"" + new string('m', RequestJson.MaxModelLength) + "\"}").Error, Is.Null);
+        Assert.That(Scan("{\"model\":\"" + new string('m', RequestJson.MaxModelLength + 1) + "\"}").Error, Does.Contain("longer than 256"));
+    }
+
+    [Test]
+    public void Scan_InvalidUtf8AnywhereInTheBody_RefusedNamingTheByte()
+    {
+        var body = Encoding.UTF8.GetBytes("""{"model":"m","messages":[{"role":"user","content":"ab"}]}""");
+        var at = Array.IndexOf(body, (byte)'b');
+        body[at] = 0xFF;
+
+        var scan = RequestJson.Scan(body);
+
+        Assert.That(scan.Model, Is.Null);
+        Assert.That(scan.Error, Does.Contain("not valid UTF-8").And.Contain($"byte {at}"));
+    }
+
+    [Test]
+    public void Scan_LoneSurrogateInContent_NotTheScansBusiness()
+    {
+        Assert.That(Scan("""{"model":"m","messages":[{"role":"user","content":"cut \ud83d"}]}""").Model, Is.EqualTo("m"));
     }
 
     [Test]

@@ -66,9 +66,15 @@ internal static class ChatRequestBuilder
             var toolNames = new ToolNameMap();
             var buffer = new ArrayBufferWriter<byte>(Math.Max(256, body.Length));
             bool stream;
-            using (var writer = new Utf8JsonWriter(buffer, ChatMapping.WriterOptions))
+            try
             {
+                using var writer = new Utf8JsonWriter(buffer, ChatMapping.WriterOptions);
                 stream = Write(writer, root, messages, options, toolNames);
+            }
+            catch (InvalidOperationException ex)
+            {
+                // A field of a JSON type the validation above did not foresee: still the client's mistake.
+                return ConvertedRequest.Failure($"a field has a value of the wrong type ({ex.Message})");
             }
 
             return ConvertedRequest.Success(buffer.WrittenSpan.ToArray(), stream, toolNames);
@@ -97,6 +103,11 @@ internal static class ChatRequestBuilder
                 return $"messages.{i}.content: must be a string or an array of content blocks";
             }
 
+            if (content.ValueKind == JsonValueKind.Array && ValidateBlocks(content, $"messages.{i}.content") is { } blockError)
+            {
+                return blockError;
+            }
+
             i++;
         }
 
@@ -105,9 +116,77 @@ internal static class ChatRequestBuilder
             return "system: must be a string or an array of text blocks";
         }
 
+        if (system.ValueKind == JsonValueKind.Array && ValidateBlocks(system, "system") is { } systemError)
+        {
+            return systemError;
+        }
+
         if (root.TryGetProperty("tools", out var tools) && tools.ValueKind is not (JsonValueKind.Array or JsonValueKind.Null))
         {
             return "tools: must be an array";
+        }
+
+        if (tools.ValueKind == JsonValueKind.Array)
+        {
+            var t = 0;
+            foreach (var tool in tools.EnumerateArray())
+            {
+                if (tool.ValueKind != JsonValueKind.Object)
+                {
+                    return $"tools[{t}]: must be a tool object";
+                }
+
+                // Server tools (web_search_20250305, ...) carry a type and are refused later with their own message.
+                if (!tool.TryGetProperty("type", out _) && ChatMapping.GetString(tool, "name") is not { Length: > 0 })
+                {
+                    return $"tools[{t}].name: field required";
+                }
+
+                t++;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Content blocks the conversion would otherwise have to drop silently: anything but an object with a
+    /// <c>type</c>, and the blocks whose meaning lives in a required field (a text without text, an image or
+    /// document without a source, a tool use or tool result without its id). Unknown block types are left to
+    /// the conversion, which documents what it does with them.
+    /// </summary>
+    private static string? ValidateBlocks(JsonElement blocks, string path)
+    {
+        var k = 0;
+        foreach (var block in blocks.EnumerateArray())
+        {
+            var at = $"{path}[{k++}]";
+            if (block.ValueKind != JsonValueKind.Object)
+            {
+                return $"{at}: must be a content block object";
+            }
+
+            var type = ChatMapping.GetString(block, "type");
+            var missing = type switch
+            {
+                null => "type",
+                "text" when !block.TryGetProperty("text", out var text) || text.ValueKind != JsonValueKind.String => "text",
+                "image" or "document" when !block.TryGetProperty("source", out var source) || source.ValueKind != JsonValueKind.Object => "source",
+                "tool_use" when ChatMapping.GetString(block, "id") is not { Length: > 0 } => "id",
+                "tool_use" when ChatMapping.GetString(block, "name") is not { Length: > 0 } => "name",
+                "tool_result" when ChatMapping.GetString(block, "tool_use_id") is not { Length: > 0 } => "tool_use_id",
+                _ => null,
+            };
+            if (missing is not null)
+            {
+                return $"{at}.{missing}: field required";
+            }
+
+            if (type == "tool_result" && block.TryGetProperty("content", out var inner) && inner.ValueKind == JsonValueKind.Array
+                && ValidateBlocks(inner, at + ".content") is { } innerError)
+            {
+                return innerError;
+            }
         }
 
         return null;

@@ -63,6 +63,11 @@ internal sealed class ChatRequestConverter
             {
                 return ConvertedRequest.Failure(ex.Message);
             }
+            catch (InvalidOperationException ex)
+            {
+                // A field of a JSON type the checks did not foresee: still the client's mistake.
+                return ConvertedRequest.Failure($"a field has a value of the wrong type ({ex.Message})");
+            }
         }
     }
 
@@ -307,9 +312,10 @@ internal sealed class ChatRequestConverter
                 AddText(blocks, content.GetString(), default);
                 break;
             case JsonValueKind.Array:
+                var j = 0;
                 foreach (var part in content.EnumerateArray())
                 {
-                    var type = OpenAIWire.GetString(part, "type");
+                    var type = PartType(part, string.Create(CultureInfo.InvariantCulture, $"{path}.content[{j++}]"));
                     if (type == "text")
                     {
                         AddText(blocks, OpenAIWire.GetString(part, "text"), part.TryGetProperty("cache_control", out var cc) ? cc : default);
@@ -326,6 +332,17 @@ internal sealed class ChatRequestConverter
             default:
                 throw Refuse(path + ".content: must be a string or an array of parts");
         }
+    }
+
+    /// <summary>A content part's type; a part that is not an object with a type is refused, never dropped.</summary>
+    private static string PartType(JsonElement part, string path)
+    {
+        if (part.ValueKind != JsonValueKind.Object)
+        {
+            throw Refuse(path + ": must be a content part object");
+        }
+
+        return OpenAIWire.GetString(part, "type") ?? throw Refuse(path + ".type: field required");
     }
 
     /// <summary>Never sends an empty text block: Anthropic rejects them (§8 #9).</summary>
@@ -357,7 +374,7 @@ internal sealed class ChatRequestConverter
         foreach (var part in content.EnumerateArray())
         {
             var partPath = string.Create(CultureInfo.InvariantCulture, $"{path}.content[{k++}]");
-            switch (OpenAIWire.GetString(part, "type"))
+            switch (PartType(part, partPath))
             {
                 case "text":
                     AddText(blocks, OpenAIWire.GetString(part, "text"), part.TryGetProperty("cache_control", out var cc) ? cc : default);
@@ -651,6 +668,11 @@ internal sealed class ChatRequestConverter
             foreach (var tool in tools.EnumerateArray())
             {
                 var path = string.Create(CultureInfo.InvariantCulture, $"tools[{i++}]");
+                if (tool.ValueKind != JsonValueKind.Object)
+                {
+                    throw Refuse(path + ": must be a tool object");
+                }
+
                 var type = OpenAIWire.GetString(tool, "type") ?? "function";
                 if (type != "function")
                 {
@@ -665,7 +687,13 @@ internal sealed class ChatRequestConverter
             var i = 0;
             foreach (var function in functions.EnumerateArray())
             {
-                WriteTool(json, function, string.Create(CultureInfo.InvariantCulture, $"functions[{i++}]"));
+                var path = string.Create(CultureInfo.InvariantCulture, $"functions[{i++}]");
+                if (function.ValueKind != JsonValueKind.Object)
+                {
+                    throw Refuse(path + ": must be a function object");
+                }
+
+                WriteTool(json, function, path);
             }
         }
 
