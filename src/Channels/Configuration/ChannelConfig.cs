@@ -128,6 +128,21 @@ public sealed record ChannelConfig
         return _compiledMapping.Map(requestModel);
     }
 
+    /// <summary>
+    /// Why <paramref name="requestModel"/> is ambiguous on this channel: it contains two mapping keys with different
+    /// targets, neither part of the other, so a name a group may use (<c>claude-haiku-*</c>) could carry another
+    /// model's key (<c>claude-haiku-claude-opus-4-7</c>). Null when the mapping is unambiguous.
+    /// </summary>
+    /// <param name="requestModel">The model name the client asked for.</param>
+    /// <returns>A message for the caller, or null.</returns>
+    public string? AmbiguousMapping(string requestModel)
+    {
+        ArgumentNullException.ThrowIfNull(requestModel);
+        return _compiledMapping.FindConflict(requestModel) is { } conflict
+            ? $"model '{requestModel}' is ambiguous on channel '{Name}': it contains the model mapping keys '{conflict.First}' and '{conflict.Second}', which name different models; ask for a name that contains only one of them"
+            : null;
+    }
+
     /// <summary>Round-robin over <see cref="ApiKeys"/>: each call returns the next key (thread-safe).
     /// The position lives with this channel instance, so a reload that changes the channel starts over.</summary>
     /// <returns>The key to use for the next upstream request.</returns>

@@ -56,6 +56,46 @@ internal sealed class CompiledModelMapping
         return new CompiledModelMapping(sorted, exact);
     }
 
+    /// <summary>
+    /// Two keys contained in <paramref name="model"/> that map it to different targets, neither being part of the
+    /// other (<c>claude-haiku-claude-opus-4-7</c> with keys <c>haiku</c> and <c>opus</c>); null when the name is
+    /// unambiguous. A key inside a longer matching key is a refinement, not a conflict (<c>sonnet</c> inside
+    /// <c>sonnet-4</c>), and an exact key never conflicts.
+    /// </summary>
+    public (string First, string Second)? FindConflict(string model)
+    {
+        if (_byLengthDescending.Length < 2 || _exact.ContainsKey(model))
+        {
+            return null;
+        }
+
+        KeyValuePair<string, string>? chosen = null;
+        List<string>? kept = null;
+        foreach (var pair in _byLengthDescending)
+        {
+            var key = pair.Key;
+            if (key.Length > model.Length || !model.Contains(key, StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            if (kept is not null && kept.Exists(longer => longer.Contains(key, StringComparison.OrdinalIgnoreCase)))
+            {
+                continue;
+            }
+
+            if (chosen is { } first && !string.Equals(first.Value, pair.Value, StringComparison.Ordinal))
+            {
+                return (first.Key, key);
+            }
+
+            chosen ??= pair;
+            (kept ??= []).Add(key);
+        }
+
+        return null;
+    }
+
     public string Map(string model)
     {
         if (_exact.TryGetValue(model, out var exactTarget))

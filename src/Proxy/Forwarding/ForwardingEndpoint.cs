@@ -259,6 +259,12 @@ internal sealed partial class ForwardingEndpoint
                 return null;
             }
 
+            if (chosen.AmbiguousMapping(model) is { } ambiguous)
+            {
+                await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest, ambiguous, "model_ambiguous").ConfigureAwait(false);
+                return null;
+            }
+
             return new RoutePlan(_health, [chosen], Affinity(context, json), forced: true);
         }
 
@@ -269,6 +275,17 @@ internal sealed partial class ForwardingEndpoint
             await GatewayErrors.WriteAsync(context, StatusCodes.Status404NotFound,
                 $"model '{model}' is not served by any channel available to this key", "model_not_found").ConfigureAwait(false);
             return null;
+        }
+
+        // Refused outright rather than routed elsewhere: such a name is a mistake or an attempt to reach a model
+        // through a name the group's allowlist admits.
+        foreach (var candidate in candidates)
+        {
+            if (candidate.AmbiguousMapping(model) is { } ambiguous)
+            {
+                await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest, ambiguous, "model_ambiguous").ConfigureAwait(false);
+                return null;
+            }
         }
 
         return new RoutePlan(_health, candidates, affinity);

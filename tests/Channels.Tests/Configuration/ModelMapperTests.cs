@@ -84,4 +84,35 @@ public sealed class ModelMapperTests
             Assert.That(copy.MapModel("claude-opus-4-7"), Is.EqualTo("two"));
         });
     }
+
+    [TestCase("claude-haiku-claude-opus-4-1", "opus", "haiku")]
+    [TestCase("claude-sonnet-3-7-haiku", "sonnet", "haiku")]
+    [TestCase("x-sonnet-4-6-opus", "sonnet-4", "opus")]
+    public void FindConflict_KeysOfTwoModels_Reported(string model, string first, string second)
+    {
+        var channel = ChannelTestData.Channel("c") with { ModelMapping = Mapping };
+
+        Assert.That(channel.AmbiguousMapping(model), Does.Contain($"'{first}'").And.Contain($"'{second}'").And.Contain("ambiguous"));
+    }
+
+    [TestCase("claude-sonnet-4-6")]
+    [TestCase("claude-sonnet-4-sonnet")]
+    [TestCase("claude-opus-4-7")]
+    [TestCase("claude-haiku-4-5")]
+    [TestCase("gpt-4o")]
+    public void FindConflict_OneFamilyOrRefinementOrExact_None(string model)
+    {
+        var channel = ChannelTestData.Channel("c") with { ModelMapping = Mapping };
+
+        Assert.That(channel.AmbiguousMapping(model), Is.Null);
+    }
+
+    [Test]
+    public void FindConflict_TwoKeysSameTarget_NotAConflict()
+    {
+        var channel = ChannelTestData.Channel("c") with { ModelMapping = new Dictionary<string, string> { ["haiku"] = "small", ["mini"] = "small" } };
+
+        Assert.That(channel.AmbiguousMapping("claude-haiku-mini"), Is.Null);
+        Assert.That(channel.MapModel("claude-haiku-mini"), Is.EqualTo("small"));
+    }
 }

@@ -1,0 +1,67 @@
+using System.Net;
+using CcxProxy.TestSupport;
+using CcxProxy.Tests.Support;
+
+namespace CcxProxy.Tests.Hostile;
+
+/// <summary>
+/// A group's model allowlist cannot be widened through model mapping: a name the allowlist admits but that also
+/// carries another model's mapping key is ambiguous, and refused; the longest-key rule keeps working for names
+/// that carry one family's keys only.
+/// </summary>
+[TestFixture]
+[CancelAfter(30_000)]
+public sealed class MappingAllowlistTests
+{
+    private FakeUpstream _upstream = null!;
+    private TestGateway _gateway = null!;
+
+    [OneTimeSetUp]
+    public async Task OneTimeSetUp()
+    {
+        _upstream = await FakeUpstream.StartAsync();
+        _gateway = await TestGateway.StartAsync(new Dictionary<string, string>
+        {
+            ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl,
+                """ "modelMapping": { "haiku": "up-haiku", "opus": "up-opus", "sonnet": "up-sonnet", "sonnet-4": "up-sonnet-4", "claude-haiku-4-5": "up-haiku" } """),
+            ["groups.json"] = """{"groups": {"default": {"models": ["claude-haiku-*", "claude-sonnet-*"]}}}""",
+        });
+    }
+
+    [OneTimeTearDown]
+    public async Task OneTimeTearDown()
+    {
+        await _gateway.DisposeAsync();
+        await _upstream.DisposeAsync();
+    }
+
+    private static string Body(string model) => $$"""{"model":"{{model}}","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}""";
+
+    [TestCase("claude-haiku-claude-opus-4-7", "/v1/messages")]
+    [TestCase("claude-haiku-OPUS", "/v1/messages")]
+    [TestCase("claude-sonnet-4-6-haiku", "/v1/chat/completions")]
+    public async Task NameCarryingTwoModelsKeys_400Ambiguous_NothingForwarded(string model, string path)
+    {
+        var before = _upstream.Requests.Count;
+
+        var (response, json) = await _gateway.SendAsync(_gateway.Post(path, Body(model), bearer: path.Contains("chat", StringComparison.Ordinal)));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
+        Assert.That(json!["error"]!["message"]!.GetValue<string>(), Does.Contain("ambiguous"));
+        Assert.That(_upstream.Requests.Count, Is.EqualTo(before));
+    }
+
+    [TestCase("claude-haiku-4-5-20251001", "up-haiku")]
+    [TestCase("claude-haiku-4-5", "up-haiku")]
+    [TestCase("claude-sonnet-4-6", "up-sonnet-4")]
+    [TestCase("claude-sonnet-3-7", "up-sonnet")]
+    public async Task NameOfOneFamily_MappedAsBefore(string model, string upstreamModel)
+    {
+        var before = _upstream.Requests.Count;
+
+        var (response, _) = await _gateway.SendAsync(_gateway.Post("/v1/messages", Body(model)));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(_upstream.Requests.Skip(before).Single().Model, Is.EqualTo(upstreamModel));
+    }
+}
