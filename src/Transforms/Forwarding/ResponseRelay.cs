@@ -124,7 +124,7 @@ internal static class ResponseRelay
         }
 
         attempt.Usage = UsageReader.Read(call.ClientProtocol, converted.Span);
-        await WriteAsync(response, response.StatusCode, converted, cancellationToken).ConfigureAwait(false);
+        await WriteAsync(response, response.StatusCode, SecretScrubber.Scrub(converted, SecretScrubber.SecretsOf(call)), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Undoes what the forwarder copied onto the (unstarted) response and marks the attempt for the next candidate.</summary>
@@ -151,7 +151,7 @@ internal static class ResponseRelay
             return;
         }
 
-        var (clientStatus, clientBody) = call.Plan.MapError(status, body);
+        var (clientStatus, clientBody) = call.Plan.MapError(status, SecretScrubber.Scrub(body, SecretScrubber.SecretsOf(call)));
         if (clientStatus == 402)
         {
             response.Headers["x-should-retry"] = "false";
@@ -190,6 +190,7 @@ internal static class ResponseRelay
         await using var __ = reader.ConfigureAwait(false);
         var sawContent = false;
         var firstContentBound = false;
+        IReadOnlyList<byte[]>? secrets = null;
         while (!converter.Finished)
         {
             SseEvent? next;
@@ -300,6 +301,12 @@ internal static class ResponseRelay
                     await CommitAsync(response, attempt, held, cancellationToken).ConfigureAwait(false);
                     held = null;
                 }
+            }
+
+            if (!item.IsComment && EndsWithError(item, call.UpstreamProtocol))
+            {
+                // An upstream error event may echo the request's headers, as error bodies do.
+                item = item with { DataUtf8 = SecretScrubber.Scrub(item.DataUtf8, secrets ??= SecretScrubber.SecretsOf(call)) };
             }
 
             converter.Convert(item, held ?? (IBufferWriter<byte>)client);
