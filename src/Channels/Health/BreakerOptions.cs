@@ -9,6 +9,13 @@ public sealed record BreakerOptions
     /// <summary>Failures in a row that open a breaker (default 5).</summary>
     public int ConsecutiveFailures { get; init; } = 5;
 
+    /// <summary>
+    /// Distinct callers whose failures it takes to open a breaker (default 2, at most 10): one caller's requests
+    /// alone never shut a channel for everyone, since a failure can follow from what a request holds. 1 opens on
+    /// anyone's failures, as a single-user gateway may want.
+    /// </summary>
+    public int MinimumCallers { get; init; } = 2;
+
     /// <summary>Share of failed attempts within <see cref="Window"/> that opens a breaker (default 0.5).</summary>
     public double FailureRatio { get; init; } = 0.5;
 
@@ -42,6 +49,11 @@ public sealed record BreakerOptions
         if (ConsecutiveFailures < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(ConsecutiveFailures), ConsecutiveFailures, "must be at least 1");
+        }
+
+        if (MinimumCallers is < 1 or > 10)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MinimumCallers), MinimumCallers, "must be from 1 to 10");
         }
 
         if (!(FailureRatio is > 0 and <= 1))

@@ -48,6 +48,10 @@ public sealed class CircuitBreaker
     private readonly int[] _failures = new int[Buckets];
     private readonly int[,] _byClass = new int[Buckets, s_classes];
 
+    // Who failed (see OnFailure), per streak and per bucket: distinct callers, up to MinimumCallers of them.
+    private readonly CallerSet[] _bucketCallers = new CallerSet[Buckets];
+    private readonly CallerSet _streakCallers;
+
     private BreakerState _state;
     private DateTimeOffset _openUntil;
     private FailureClass? _openReason;
@@ -64,6 +68,11 @@ public sealed class CircuitBreaker
         _options = options;
         _bucketTicks = Math.Max(1, options.Window.Ticks / Buckets);
         Array.Fill(_bucketSlice, -1);
+        _streakCallers = new CallerSet(options.MinimumCallers);
+        for (var b = 0; b < Buckets; b++)
+        {
+            _bucketCallers[b] = new CallerSet(options.MinimumCallers);
+        }
     }
 
     /// <summary>True when an attempt would be let through now (without taking the probe).</summary>
@@ -140,6 +149,7 @@ public sealed class CircuitBreaker
         {
             Count(now, failure: null);
             _consecutiveFailures = 0;
+            _streakCallers.Clear();
             if (permit == BreakerPermit.Probe && _state == BreakerState.HalfOpen)
             {
                 // A recovered target starts afresh: the failures that opened it no longer count.
@@ -155,14 +165,22 @@ public sealed class CircuitBreaker
 
     /// <summary>
     /// The attempt failed. A failed probe reopens the breaker for twice as long; a closed breaker opens when
-    /// the failures in a row or the failure ratio over the window reach their thresholds.
+    /// the failures in a row or the failure ratio over the window reach their thresholds, and those failures came
+    /// from more than one caller. One caller's requests alone never open a breaker every caller shares: a 500 or a
+    /// reset can follow from what a request holds (a poison prompt), and that caller's own requests still fail over
+    /// one by one. An outage fails everyone's requests, so it trips as soon as two callers saw it.
     /// </summary>
-    public void OnFailure(DateTimeOffset now, BreakerPermit permit, FailureClass failure)
+    /// <param name="now">The time.</param>
+    /// <param name="permit">What <see cref="TryEnter"/> granted the attempt.</param>
+    /// <param name="failure">What failed.</param>
+    /// <param name="caller">Who sent the request (a key id); null when unknown, which counts as a caller of its own.</param>
+    public void OnFailure(DateTimeOffset now, BreakerPermit permit, FailureClass failure, string? caller = null)
     {
         lock (_lock)
         {
-            Count(now, failure);
+            Count(now, failure, caller);
             _consecutiveFailures++;
+            _streakCallers.Add(caller);
             if (permit == BreakerPermit.Probe && _state == BreakerState.HalfOpen)
             {
                 Trip(now, failure);
@@ -175,12 +193,27 @@ public sealed class CircuitBreaker
             }
 
             var (attempts, failures) = WindowTotals(now);
-            if (_consecutiveFailures >= _options.ConsecutiveFailures
-                || (attempts >= _options.MinimumAttempts && failures >= _options.FailureRatio * attempts))
+            if ((_consecutiveFailures >= _options.ConsecutiveFailures && _streakCallers.IsFull)
+                || (attempts >= _options.MinimumAttempts && failures >= _options.FailureRatio * attempts && WindowHasManyCallers(now)))
             {
                 Trip(now, failure);
             }
         }
+    }
+
+    private bool WindowHasManyCallers(DateTimeOffset now)
+    {
+        var current = now.UtcTicks / _bucketTicks;
+        var seen = new CallerSet(_options.MinimumCallers);
+        for (var b = 0; b < Buckets && !seen.IsFull; b++)
+        {
+            if (InWindow(b, current))
+            {
+                seen.AddAll(_bucketCallers[b]);
+            }
+        }
+
+        return seen.IsFull;
     }
 
     /// <summary>
@@ -317,7 +350,7 @@ public sealed class CircuitBreaker
         return ticks >= max.Ticks ? max : TimeSpan.FromTicks((long)ticks);
     }
 
-    private void Count(DateTimeOffset now, FailureClass? failure)
+    private void Count(DateTimeOffset now, FailureClass? failure, string? caller = null)
     {
         var slice = now.UtcTicks / _bucketTicks;
         var b = (int)(slice % Buckets);
@@ -330,10 +363,13 @@ public sealed class CircuitBreaker
             {
                 _byClass[b, c] = 0;
             }
+
+            _bucketCallers[b].Clear();
         }
 
         if (failure is { } f)
         {
+            _bucketCallers[b].Add(caller);
             _failures[b]++;
             _byClass[b, (int)f]++;
             _lastFailure = (f, now);
@@ -362,6 +398,51 @@ public sealed class CircuitBreaker
 
     private bool InWindow(int bucket, long currentSlice) =>
         _bucketSlice[bucket] >= 0 && currentSlice - _bucketSlice[bucket] < Buckets;
+
+    /// <summary>Distinct callers, counted up to a small limit; an unknown caller (null) counts as one nobody else is.</summary>
+    private sealed class CallerSet(int limit)
+    {
+        private readonly List<string> _callers = new(limit);
+        private int _unknown;
+
+        public bool IsFull => _callers.Count + _unknown >= limit;
+
+        public void Add(string? caller)
+        {
+            if (IsFull)
+            {
+                return;
+            }
+
+            if (caller is null)
+            {
+                _unknown++;
+            }
+            else if (!_callers.Contains(caller, StringComparer.Ordinal))
+            {
+                _callers.Add(caller);
+            }
+        }
+
+        public void AddAll(CallerSet other)
+        {
+            foreach (var caller in other._callers)
+            {
+                Add(caller);
+            }
+
+            for (var i = 0; i < other._unknown; i++)
+            {
+                Add(null);
+            }
+        }
+
+        public void Clear()
+        {
+            _callers.Clear();
+            _unknown = 0;
+        }
+    }
 }
 
 /// <summary>A breaker's state as the status page shows it.</summary>

@@ -89,6 +89,7 @@ public sealed class RoutePlan
     private readonly IReadOnlyList<ChannelConfig> _channels;
     private readonly ulong? _affinity;
     private readonly bool _forced;
+    private readonly string? _caller;
     private readonly (int Key, int Destination)[]?[] _pairs;
     private readonly HashSet<(int Channel, int Key, int Destination)> _tried = [];
 
@@ -102,8 +103,11 @@ public sealed class RoutePlan
     /// <param name="candidates">Candidate channels, preferred first.</param>
     /// <param name="affinity">The conversation's affinity key, or null to rotate keys and spread destinations.</param>
     /// <param name="forced">True when the caller chose the channel (<c>X-Channel</c>): breakers are not consulted.</param>
-    public RoutePlan(UpstreamHealth health, IReadOnlyList<ChannelConfig> candidates, ulong? affinity, bool forced = false)
+    /// <param name="caller">Who sent the request (a key id): one caller's failures alone never open a shared breaker
+    /// (<see cref="CircuitBreaker.OnFailure"/>). Null when unknown.</param>
+    public RoutePlan(UpstreamHealth health, IReadOnlyList<ChannelConfig> candidates, ulong? affinity, bool forced = false, string? caller = null)
     {
+        _caller = caller;
         ArgumentNullException.ThrowIfNull(health);
         ArgumentNullException.ThrowIfNull(candidates);
         _health = health;
@@ -224,7 +228,7 @@ public sealed class RoutePlan
                 }
                 else
                 {
-                    key.OnFailure(now, target.KeyPermit, failure);
+                    key.OnFailure(now, target.KeyPermit, failure, _caller);
                 }
 
                 channel.OnAbandoned(target.ChannelPermit);
@@ -232,7 +236,7 @@ public sealed class RoutePlan
                 break;
 
             case FailureClass.Unreachable or FailureClass.HeadersTimeout:
-                destination.OnFailure(now, target.DestinationPermit, failure);
+                destination.OnFailure(now, target.DestinationPermit, failure, _caller);
                 channel.OnAbandoned(target.ChannelPermit);
                 key.OnAbandoned(target.KeyPermit);
                 break;
@@ -244,7 +248,7 @@ public sealed class RoutePlan
                 }
                 else
                 {
-                    channel.OnFailure(now, target.ChannelPermit, failure);
+                    channel.OnFailure(now, target.ChannelPermit, failure, _caller);
                 }
 
                 key.OnAbandoned(target.KeyPermit);

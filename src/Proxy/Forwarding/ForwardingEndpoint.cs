@@ -152,7 +152,7 @@ internal sealed partial class ForwardingEndpoint
             return;
         }
 
-        var route = await PlanAsync(context, snapshot, caller.Group, model, text).ConfigureAwait(false);
+        var route = await PlanAsync(context, snapshot, caller, model, text).ConfigureAwait(false);
         if (route is null)
         {
             return;
@@ -232,8 +232,9 @@ internal sealed partial class ForwardingEndpoint
     /// The candidates for the caller's group and model, in the conversation's affinity order (or the one
     /// channel the caller forced with <c>X-Channel</c>); null when an error was written instead.
     /// </summary>
-    private async Task<RoutePlan?> PlanAsync(HttpContext context, ChannelSnapshot snapshot, string group, string model, ReadOnlyMemory<byte> json)
+    private async Task<RoutePlan?> PlanAsync(HttpContext context, ChannelSnapshot snapshot, Caller caller, string model, ReadOnlyMemory<byte> json)
     {
+        var group = caller.Group;
         _health.Retain(snapshot);
         if (context.Request.Headers[ForcedChannelHeader] is { Count: > 0 } forcedHeader && forcedHeader.ToString().Trim() is { Length: > 0 } forced)
         {
@@ -265,7 +266,7 @@ internal sealed partial class ForwardingEndpoint
                 return null;
             }
 
-            return new RoutePlan(_health, [chosen], Affinity(context, json), forced: true);
+            return new RoutePlan(_health, [chosen], Affinity(context, json), forced: true, caller: BreakerCaller(context, caller));
         }
 
         var affinity = Affinity(context, json);
@@ -288,8 +289,15 @@ internal sealed partial class ForwardingEndpoint
             }
         }
 
-        return new RoutePlan(_health, candidates, affinity);
+        return new RoutePlan(_health, candidates, affinity, caller: BreakerCaller(context, caller));
     }
+
+    /// <summary>
+    /// Who a failure is counted against in the shared breakers: the key and the client's address (the real one
+    /// behind a trusted ingress), so the users of one shared key still count as different callers.
+    /// </summary>
+    private static string BreakerCaller(HttpContext context, Caller caller) =>
+        caller.KeyId + "@" + context.Connection.RemoteIpAddress;
 
     private ulong? Affinity(HttpContext context, ReadOnlyMemory<byte> json) =>
         _routing.SessionAffinity ? SessionAffinity.Key(context.Request.Headers[SessionHeader].ToString(), json.Span) : null;

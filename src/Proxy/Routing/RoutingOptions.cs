@@ -30,6 +30,9 @@ public sealed class BreakerSettings
     /// <summary>Failures in a row that open a breaker (default 5).</summary>
     public int ConsecutiveFailures { get; set; } = s_defaults.ConsecutiveFailures;
 
+    /// <summary>Distinct callers (key and client address) whose failures it takes to open a breaker (default 2).</summary>
+    public int MinimumCallers { get; set; } = s_defaults.MinimumCallers;
+
     /// <summary>Share of failed attempts within the window that opens a breaker (default 0.5).</summary>
     public double FailureRatio { get; set; } = s_defaults.FailureRatio;
 
@@ -60,6 +63,7 @@ public sealed class BreakerSettings
         var options = new BreakerOptions
         {
             ConsecutiveFailures = ConsecutiveFailures,
+            MinimumCallers = MinimumCallers,
             FailureRatio = FailureRatio,
             MinimumAttempts = MinimumAttempts,
             Window = TimeSpan.FromSeconds(WindowSeconds),

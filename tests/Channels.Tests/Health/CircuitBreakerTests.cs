@@ -554,4 +554,81 @@ public sealed class CircuitBreakerTests
             Assert.That(third, Is.EqualTo(first));
         });
     }
+
+    [Test]
+    public void OnFailure_OneCallerOnly_NeverOpens_NeitherInARowNorByRatio()
+    {
+        var breaker = Breaker();
+
+        for (var i = 0; i < Options.MinimumAttempts * 3; i++)
+        {
+            breaker.OnFailure(T0, breaker.TryEnter(T0), FailureClass.ServerError, "key-1@10.0.0.7");
+        }
+
+        Assert.That(breaker.TryEnter(T0), Is.EqualTo(BreakerPermit.Allowed));
+        Assert.That(breaker.OpenReason, Is.Null);
+    }
+
+    [Test]
+    public void OnFailure_SecondCallerJoinsTheStreak_OpensAtTheThreshold()
+    {
+        var breaker = Breaker();
+        for (var i = 0; i < Options.ConsecutiveFailures - 1; i++)
+        {
+            breaker.OnFailure(T0, breaker.TryEnter(T0), FailureClass.ServerError, "key-1@10.0.0.7");
+        }
+
+        breaker.OnFailure(T0, breaker.TryEnter(T0), FailureClass.ServerError, "key-2@10.0.0.8");
+
+        Assert.That(breaker.TryEnter(T0), Is.EqualTo(BreakerPermit.Denied));
+    }
+
+    [Test]
+    public void OnFailure_SuccessBetween_StreakCallersStartAfresh()
+    {
+        var breaker = Breaker();
+        breaker.OnFailure(T0, breaker.TryEnter(T0), FailureClass.ServerError, "other@10.0.0.8");
+        Succeed(breaker, T0);
+
+        for (var i = 0; i < Options.ConsecutiveFailures; i++)
+        {
+            breaker.OnFailure(T0, breaker.TryEnter(T0), FailureClass.ServerError, "key-1@10.0.0.7");
+        }
+
+        Assert.That(breaker.TryEnter(T0), Is.EqualTo(BreakerPermit.Allowed), "the other caller's failure was before a success");
+    }
+
+    [Test]
+    public void OnFailure_MinimumCallersOne_AnyonesFailuresOpen()
+    {
+        var breaker = new CircuitBreaker(Options with { MinimumCallers = 1 });
+
+        for (var i = 0; i < Options.ConsecutiveFailures; i++)
+        {
+            breaker.OnFailure(T0, breaker.TryEnter(T0), FailureClass.ServerError, "key-1@10.0.0.7");
+        }
+
+        Assert.That(breaker.TryEnter(T0), Is.EqualTo(BreakerPermit.Denied));
+    }
+
+    [Test]
+    public void OnFailure_RatioWithTwoCallersAcrossTheWindow_Opens()
+    {
+        var breaker = new CircuitBreaker(Options with { ConsecutiveFailures = 1000 });
+        for (var i = 0; i < Options.MinimumAttempts; i++)
+        {
+            var at = T0 + TimeSpan.FromTicks(Options.Window.Ticks / 20 * i);
+            if (i % 2 == 0)
+            {
+                Succeed(breaker, at);
+            }
+            else
+            {
+                breaker.OnFailure(at, breaker.TryEnter(at), FailureClass.ServerError, i < 5 ? "key-1@a" : "key-2@b");
+            }
+        }
+
+        var end = T0 + TimeSpan.FromTicks(Options.Window.Ticks / 20 * Options.MinimumAttempts);
+        Assert.That(breaker.TryEnter(end), Is.EqualTo(BreakerPermit.Denied));
+    }
 }

@@ -28,6 +28,8 @@ public sealed class CircuitBreakerTests : TwoUpstreams
     private static Dictionary<string, string?> Breaker(int consecutiveFailures, int baseCooldownSeconds) => new()
     {
         ["Routing:Breaker:ConsecutiveFailures"] = consecutiveFailures.ToString(CultureInfo.InvariantCulture),
+        // One test client: any caller's failure counts (the two-caller rule has its own tests, tests/Proxy.Tests/Hostile).
+        ["Routing:Breaker:MinimumCallers"] = "1",
         ["Routing:Breaker:BaseCooldownSeconds"] = baseCooldownSeconds.ToString(CultureInfo.InvariantCulture),
     };
 

@@ -71,6 +71,8 @@ public sealed class ForcedChannelTests : TwoUpstreams
         await using var gateway = await GatewayAsync(new Dictionary<string, string?>
         {
             ["Routing:Breaker:ConsecutiveFailures"] = "1",
+            // One test client: any caller's failure counts (the two-caller rule has its own tests, tests/Proxy.Tests/Hostile).
+            ["Routing:Breaker:MinimumCallers"] = "1",
             ["Routing:Breaker:BaseCooldownSeconds"] = "30",
         });
 

@@ -180,6 +180,8 @@ public sealed class SessionAffinityTests : TwoUpstreams
         await using var gateway = await TwoChannelsAsync(new Dictionary<string, string?>
         {
             ["Routing:Breaker:ConsecutiveFailures"] = "1",
+            // One test client: any caller's failure counts (the two-caller rule has its own tests, tests/Proxy.Tests/Hostile).
+            ["Routing:Breaker:MinimumCallers"] = "1",
             ["Routing:Breaker:BaseCooldownSeconds"] = "30",
         });
         const string Session = "9d8c7b6a-5f4e-4d3c-2b1a-0f9e8d7c6b5a";

@@ -131,6 +131,8 @@ public sealed class GatewayMetricsTests : TwoUpstreams
         await using var gateway = await GatewayAsync(new Dictionary<string, string?>
         {
             ["Routing:Breaker:ConsecutiveFailures"] = "1",
+            // One test client: any caller's failure counts (the two-caller rule has its own tests, tests/Proxy.Tests/Hostile).
+            ["Routing:Breaker:MinimumCallers"] = "1",
             ["Routing:Breaker:BaseCooldownSeconds"] = "60",
         });
         using var metrics = Record(gateway);
