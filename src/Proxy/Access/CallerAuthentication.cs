@@ -24,15 +24,13 @@ public sealed class CallerAuthentication
     public async ValueTask<Caller?> AuthenticateAsync(HttpContext context)
     {
         var address = context.Connection.RemoteIpAddress;
-        if (_throttle.RetryAfter(address) is { } wait)
+        var key = ReadKey(context.Request);
+        if (_throttle.RetryAfter(address) is { } wait && (key is null || !_throttle.IsKnownGood(AccessKeyHash.Compute(key))))
         {
-            await GatewayErrors.WriteAsync(context, StatusCodes.Status429TooManyRequests,
-                "too many failed authentication attempts from this address; try again later",
-                headers: h => h.RetryAfter = Math.Ceiling(wait.TotalSeconds).ToString(CultureInfo.InvariantCulture)).ConfigureAwait(false);
+            await WriteThrottledAsync(context, wait).ConfigureAwait(false);
             return null;
         }
 
-        var key = ReadKey(context.Request);
         if (key is null)
         {
             _throttle.Failed(address);
@@ -55,6 +53,7 @@ public sealed class CallerAuthentication
 
         if (lookup is { Status: KeyLookupStatus.Found, Record: { } record })
         {
+            _throttle.Succeeded(AccessKeyHash.Compute(key));
             return new Caller(record.Group, record.Id, record.Limits);
         }
 
@@ -68,6 +67,12 @@ public sealed class CallerAuthentication
         await GatewayErrors.WriteAsync(context, StatusCodes.Status401Unauthorized, message).ConfigureAwait(false);
         return null;
     }
+
+    /// <summary>The 429 for an address that keeps failing.</summary>
+    internal static Task WriteThrottledAsync(HttpContext context, TimeSpan wait) =>
+        GatewayErrors.WriteAsync(context, StatusCodes.Status429TooManyRequests,
+            "too many failed authentication attempts from this address; try again later",
+            headers: h => h.RetryAfter = Math.Ceiling(wait.TotalSeconds).ToString(CultureInfo.InvariantCulture));
 
     internal static string? ReadKey(HttpRequest request)
     {

@@ -52,6 +52,11 @@ internal static class UsageCommand
             return await CliApp.UsageAsync(context, "usage: --from and --to take instants like 2026-11-23T00:00:00Z, from before to", UsageText).ConfigureAwait(false);
         }
 
+        if (UsageDimensions.CheckRange(from, to, now) is { } range)
+        {
+            return await CliApp.UsageAsync(context, "usage: " + range, UsageText).ConfigureAwait(false);
+        }
+
         var configuration = CliApp.BuildConfiguration(context, parsed.ConfigurationArgs);
         var redis = configuration["Redis:Configuration"];
         if (string.IsNullOrWhiteSpace(redis))

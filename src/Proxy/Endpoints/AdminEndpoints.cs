@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using CcxProxy.Access;
 using CcxProxy.Errors;
 using CcxProxy.Usage;
@@ -12,22 +11,12 @@ namespace CcxProxy.Endpoints;
 /// </summary>
 internal static class AdminEndpoints
 {
-    public static IEndpointRouteBuilder MapAdmin(this IEndpointRouteBuilder endpoints, IConfiguration configuration)
+    public static IEndpointRouteBuilder MapAdmin(this IEndpointRouteBuilder endpoints)
     {
-        var adminKey = configuration["Admin:AccessKey"];
-        var adminHash = string.IsNullOrEmpty(adminKey) ? null : AccessKeyHash.Compute(adminKey);
-        endpoints.MapGet("/admin/usage", async (HttpContext context, IUsageStore usage, TimeProvider time) =>
+        endpoints.MapGet("/admin/usage", async (HttpContext context, AdminAuthentication admin, IUsageStore usage, TimeProvider time) =>
         {
-            if (adminHash is null)
+            if (!await admin.AuthenticateAsync(context).ConfigureAwait(false))
             {
-                await GatewayErrors.WriteAsync(context, StatusCodes.Status404NotFound, "no such endpoint: the admin API is off (set Admin:AccessKey)").ConfigureAwait(false);
-                return;
-            }
-
-            var presented = CallerAuthentication.ReadKey(context.Request);
-            if (presented is null || !CryptographicOperations.FixedTimeEquals(AccessKeyHash.Compute(presented), adminHash))
-            {
-                await GatewayErrors.WriteAsync(context, StatusCodes.Status401Unauthorized, "the admin API needs the admin key").ConfigureAwait(false);
                 return;
             }
 
@@ -46,6 +35,12 @@ internal static class AdminEndpoints
             {
                 await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest,
                     "from and to must be RFC 3339 instants (2026-11-23T00:00:00Z), from before to").ConfigureAwait(false);
+                return;
+            }
+
+            if (UsageDimensions.CheckRange(from, to, now) is { } range)
+            {
+                await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest, range).ConfigureAwait(false);
                 return;
             }
 

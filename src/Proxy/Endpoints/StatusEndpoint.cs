@@ -6,7 +6,7 @@ using CcxProxy.Redis;
 namespace CcxProxy.Endpoints;
 
 /// <summary>
-/// <c>GET /status</c> (needs an access key): every live channel with the file it came from and the state of
+/// <c>GET /status</c> (needs the admin key, <see cref="AdminAuthentication"/>): every live channel with the file it came from and the state of
 /// its breakers (channel, each key, each destination: state, cooldown, recent error classes), and every
 /// rejected file with its errors. Shows key fingerprints and header names, never secret values.
 /// </summary>
@@ -16,9 +16,10 @@ internal static class StatusEndpoint
 
     public static IEndpointRouteBuilder MapStatus(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet(Path, async (HttpContext context, CallerAuthentication authentication, IChannelStore channels, UpstreamHealth health, RedisConnection redis) =>
+        endpoints.MapGet(Path, async (HttpContext context, AdminAuthentication admin, IChannelStore channels, UpstreamHealth health, RedisConnection redis) =>
         {
-            if (await authentication.AuthenticateAsync(context).ConfigureAwait(false) is null)
+            // Base URLs, groups, mappings and paths are the operators' business, not every caller's.
+            if (!await admin.AuthenticateAsync(context).ConfigureAwait(false))
             {
                 return Results.Empty;
             }

@@ -80,6 +80,7 @@ public static partial class GatewayApp
         services.TryAddSingleton(sp => new FailedAuthThrottle(sp.GetRequiredService<TimeProvider>(),
             int.TryParse(configuration["Access:MaxFailedAuthPerMinute"], System.Globalization.CultureInfo.InvariantCulture, out var max) && max > 0 ? max : 30));
         services.TryAddSingleton(sp => new CallerAuthentication(sp.GetRequiredService<KeyDirectory>(), sp.GetRequiredService<FailedAuthThrottle>()));
+        services.TryAddSingleton(sp => new AdminAuthentication(sp.GetRequiredService<IConfiguration>()["Admin:AccessKey"], sp.GetRequiredService<FailedAuthThrottle>()));
         services.AddCcxLimits();
         services.TryAddSingleton<IUsageStore>(sp => sp.GetRequiredService<RedisConnection>() is { IsConfigured: true } redis
             ? new RedisUsageStore(redis)
@@ -123,7 +124,7 @@ public static partial class GatewayApp
 
         app.MapHealth();
         app.MapStatus();
-        app.MapAdmin(app.Configuration);
+        app.MapAdmin();
         app.MapModels();
         var forwarding = app.Services.GetRequiredService<ForwardingEndpoint>();
         app.MapPost("/v1/messages", forwarding.HandleMessagesAsync);

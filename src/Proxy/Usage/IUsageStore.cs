@@ -78,11 +78,35 @@ public static class UsageDimensions
     /// <summary>The hourly bucket name of an instant: <c>yyyyMMddHH</c> (UTC).</summary>
     public static string Bucket(DateTimeOffset at) => at.UtcDateTime.ToString("yyyyMMddHH", System.Globalization.CultureInfo.InvariantCulture);
 
-    /// <summary>Every hourly bucket from <paramref name="from"/> to <paramref name="to"/>, capped at 31 days of hours.</summary>
+    /// <summary>The longest range one usage query covers: 31 days of hourly buckets.</summary>
+    public static readonly TimeSpan MaxRange = TimeSpan.FromDays(31);
+
+    /// <summary>How long usage is kept (the Redis buckets expire after it).</summary>
+    public static readonly TimeSpan Retention = TimeSpan.FromDays(40);
+
+    /// <summary>Why the range cannot be answered whole, or null when it can: a query is refused, never cut short.</summary>
+    public static string? CheckRange(DateTimeOffset from, DateTimeOffset to, DateTimeOffset now)
+    {
+        if (from > to)
+        {
+            return "from must not be after to";
+        }
+
+        if (to - from > MaxRange)
+        {
+            return $"the range spans more than {MaxRange.TotalDays:0} days; ask for at most {MaxRange.TotalDays:0} days at a time and add the results up";
+        }
+
+        return from < now - Retention
+            ? $"from is more than {Retention.TotalDays:0} days ago; usage is kept for {Retention.TotalDays:0} days"
+            : null;
+    }
+
+    /// <summary>Every hourly bucket from <paramref name="from"/> to <paramref name="to"/> (at most <see cref="MaxRange"/>: see <see cref="CheckRange"/>).</summary>
     public static IEnumerable<string> Buckets(DateTimeOffset from, DateTimeOffset to)
     {
         var hour = new DateTimeOffset(from.UtcDateTime.Year, from.UtcDateTime.Month, from.UtcDateTime.Day, from.UtcDateTime.Hour, 0, 0, TimeSpan.Zero);
-        for (var i = 0; hour <= to && i < 31 * 24; i++, hour = hour.AddHours(1))
+        for (var i = 0; hour <= to && i <= (int)MaxRange.TotalHours; i++, hour = hour.AddHours(1))
         {
             yield return Bucket(hour);
         }

@@ -10,7 +10,7 @@ namespace CcxProxy.Usage;
 /// </summary>
 internal sealed class RedisUsageStore : IUsageStore
 {
-    private static readonly TimeSpan s_keep = TimeSpan.FromDays(40);
+    private static readonly TimeSpan s_keep = UsageDimensions.Retention;
     private readonly RedisConnection _connection;
 
     public RedisUsageStore(RedisConnection connection) => _connection = connection;

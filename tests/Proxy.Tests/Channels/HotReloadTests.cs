@@ -150,7 +150,7 @@ public sealed class HotReloadTests
         while (clock.Elapsed < s_reloadBudget * 3)
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, "/status");
-            request.Headers.Add("x-api-key", TestGateway.AccessKey);
+            request.Headers.Add("x-api-key", TestGateway.AdminKey);
             using var response = await gateway.Client.SendAsync(request);
             text = await response.Content.ReadAsStringAsync();
             var rejected = System.Text.Json.Nodes.JsonNode.Parse(text)!["rejected"]!.AsArray();

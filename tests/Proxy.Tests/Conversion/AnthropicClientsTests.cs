@@ -273,7 +273,7 @@ public sealed class AnthropicClientsTests
         for (var i = 0; i < 100; i++)
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, "/status");
-            request.Headers.Add("x-api-key", TestGateway.AccessKey);
+            request.Headers.Add("x-api-key", TestGateway.AdminKey);
             using var response = await _gateway.Client.SendAsync(request);
             var status = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
             if (status["channels"]!.AsArray().Any(c => c!["name"]!.GetValue<string>() == name))

@@ -98,6 +98,25 @@ public sealed class HealthEndpointTests
     }
 
     [Test]
+    public async Task Status_CallerKey_401_NoChannelDetails()
+    {
+        var (response, text, _) = await GetAsync(_gateway, "/status", TestGateway.AccessKey);
+
+        ErrorAssert.Anthropic(response, JsonNode.Parse(text), HttpStatusCode.Unauthorized, "authentication_error");
+        Assert.That(text, Does.Contain("admin key").And.Not.Contain("main.json"));
+    }
+
+    [Test]
+    public async Task Status_AdminKeyNotConfigured_404()
+    {
+        await using var gateway = await TestGateway.StartAsync(settings: new Dictionary<string, string?> { ["Admin:AccessKey"] = "" });
+
+        var (response, text, _) = await GetAsync(gateway, "/status", TestGateway.AccessKey);
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.NotFound), text);
+    }
+
+    [Test]
     public async Task Status_WrongKey_401()
     {
         var (response, text, _) = await GetAsync(_gateway, "/status", "ccx-not-a-key");
@@ -108,7 +127,7 @@ public sealed class HealthEndpointTests
     [Test]
     public async Task Status_ListsChannelWithFileFingerprintsAndHeaderNames_NeverSecrets()
     {
-        var (response, text, _) = await GetAsync(_gateway, "/status", TestGateway.AccessKey);
+        var (response, text, _) = await GetAsync(_gateway, "/status", TestGateway.AdminKey);
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), text);
         var json = JsonNode.Parse(text)!;
@@ -134,7 +153,7 @@ public sealed class HealthEndpointTests
     [Test]
     public async Task Status_RejectedFile_ListedWithFieldLevelError()
     {
-        var (response, text, _) = await GetAsync(_gateway, "/status", TestGateway.AccessKey);
+        var (response, text, _) = await GetAsync(_gateway, "/status", TestGateway.AdminKey);
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), text);
         var json = JsonNode.Parse(text)!;
@@ -186,7 +205,7 @@ public sealed class HealthEndpointTests
         Assert.That(json["redis"]!["configured"]!.GetValue<bool>(), Is.True);
         Assert.That(json["redis"]!["connected"]!.GetValue<bool>(), Is.True);
 
-        var (status, statusText, _) = await GetAsync(gateway, "/status", TestGateway.AccessKey);
+        var (status, statusText, _) = await GetAsync(gateway, "/status", TestGateway.AdminKey);
         Assert.That(status.StatusCode, Is.EqualTo(HttpStatusCode.OK));
         Assert.That(JsonNode.Parse(statusText)!["redis"]!["connected"]!.GetValue<bool>(), Is.True);
     }

@@ -29,6 +29,7 @@ public sealed class PublishedBinaryTests
         start.ArgumentList.Add("--urls");
         start.ArgumentList.Add(url);
         start.Environment["PROXY_ACCESS_KEY"] = TestGateway.AccessKey;
+        start.Environment["Admin__AccessKey"] = TestGateway.AdminKey;
         start.Environment["ANTHROPIC_API_KEY"] = FakeKeys.Upstream;
         start.Environment["Shutdown__DelaySeconds"] = "0.5";
         start.Environment["Shutdown__DrainSeconds"] = "1";
@@ -43,7 +44,7 @@ public sealed class PublishedBinaryTests
 
             // The example channel from channels/ is loaded (its key comes from ANTHROPIC_API_KEY).
             using var status = new HttpRequestMessage(HttpMethod.Get, "/status");
-            status.Headers.Add("x-api-key", TestGateway.AccessKey);
+            status.Headers.Add("x-api-key", TestGateway.AdminKey);
             var body = await (await client.SendAsync(status)).Content.ReadAsStringAsync();
             Assert.That(body, Does.Contain("\"name\":\"anthropic\""));
             Assert.That(body, Does.Not.Contain(FakeKeys.Upstream));

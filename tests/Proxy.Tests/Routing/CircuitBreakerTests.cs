@@ -224,7 +224,7 @@ public sealed class CircuitBreakerTests : TwoUpstreams
     private static async Task<JsonNode> HealthAsync(TestGateway gateway, string name)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, "/status");
-        request.Headers.Add("x-api-key", TestGateway.AccessKey);
+        request.Headers.Add("x-api-key", TestGateway.AdminKey);
         using var response = await gateway.Client.SendAsync(request).WaitAsync(TimeSpan.FromSeconds(30));
         var text = await response.Content.ReadAsStringAsync().WaitAsync(TimeSpan.FromSeconds(30));
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), text);

@@ -134,7 +134,7 @@ public sealed class SharedCooldownTests
         while (clock.Elapsed < s_deadline)
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, "/status");
-            request.Headers.Add("x-api-key", TestGateway.AccessKey);
+            request.Headers.Add("x-api-key", TestGateway.AdminKey);
             var (response, json) = await gateway.SendAsync(request);
             Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
             key = json!["channels"]!.AsArray().Single(c => c!["name"]!.GetValue<string>() == channel)!["health"]!["keys"]![0];

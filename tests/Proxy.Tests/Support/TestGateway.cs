@@ -22,6 +22,9 @@ public sealed class TestGateway : IAsyncDisposable
     public const string AccessKey = "ccx-test-access-key-7f3a9c";
     public const string SecondAccessKey = "ccx-second-key-2b81d4";
 
+    /// <summary>The operators' key (Admin:AccessKey): what /status and /admin/* take.</summary>
+    public const string AdminKey = "ccx-test-admin-key-6e02f1";
+
     private readonly WebApplication _app;
 
     private TestGateway(WebApplication app, Uri baseUrl, string channelsDirectory, CapturingLoggerProvider logs)
@@ -59,6 +62,7 @@ public sealed class TestGateway : IAsyncDisposable
         {
             ["urls"] = "http://127.0.0.1:0",
             ["PROXY_ACCESS_KEY"] = $"{AccessKey}, {SecondAccessKey}",
+            ["Admin:AccessKey"] = AdminKey,
             ["Channels:Directory"] = directory,
             ["Channels:PollIntervalSeconds"] = "0.1",
             ["UPSTREAM_KEY"] = FakeKeys.Upstream,
