@@ -158,7 +158,8 @@ internal sealed partial class ForwardingEndpoint
             return;
         }
 
-        record.Model = model;
+        // The caller chose this name: escaped before it reaches a log line, a span or a metric.
+        record.Model = Logging.LogText.Escape(model);
         record.Stream = scan.Stream;
 
         var channel = route.Candidates[0];
@@ -339,7 +340,7 @@ internal sealed partial class ForwardingEndpoint
 
             record.Attempts = target.Attempt;
             record.Channel = target.Channel.Name;
-            record.UpstreamModel = target.Channel.MapModel(scan.Model!);
+            record.UpstreamModel = Logging.LogText.Escape(target.Channel.MapModel(scan.Model!));
             var (usage, retry, report) = await ForwardAsync(context, target, call, scan.Stream, record).ConfigureAwait(false);
             plan.Report(target, report);
             _telemetry.Attempt(target.Channel.Name, report.Failure);

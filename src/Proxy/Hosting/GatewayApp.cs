@@ -121,6 +121,7 @@ public static partial class GatewayApp
 
             return next(context);
         });
+        app.UseMiddleware<ClientErrorMiddleware>();
 
         app.MapHealth();
         app.MapStatus();

@@ -68,13 +68,38 @@ internal static class ResponseRelay
         }
         catch (Exception ex) when (ex is IOException or HttpRequestException or OperationCanceledException)
         {
-            // Reading a non-streamed body failed part way; if nothing was sent yet the host can still answer.
+            // Reading a non-streamed body failed part way (cut, or over the size the gateway holds).
             attempt.ClientResponseStarted = response.HasStarted;
             attempt.Outcome = context.RequestAborted.IsCancellationRequested ? AttemptOutcome.ClientAborted : AttemptOutcome.UpstreamCut;
-            if (attempt.Outcome == AttemptOutcome.UpstreamCut && attempt.Failure == UpstreamFailure.None)
+            if (attempt.Outcome != AttemptOutcome.UpstreamCut)
             {
-                attempt.Failure = ex is ResponseTooLargeException ? UpstreamFailure.BadAnswer : UpstreamFailure.StreamFailed;
+                return;
             }
+
+            var failure = ex is ResponseTooLargeException ? UpstreamFailure.BadAnswer : UpstreamFailure.StreamFailed;
+            if (attempt.Failure == UpstreamFailure.None)
+            {
+                attempt.Failure = failure;
+            }
+
+            if (response.HasStarted)
+            {
+                return;
+            }
+
+            var reason = ex is ResponseTooLargeException
+                ? $"an answer larger than the gateway's limit of {call.MaxResponseBytes} bytes"
+                : "an answer that broke off before it was complete";
+            if (call.MayFailOver)
+            {
+                RetryWith(response, attempt, reason, failure);
+                return;
+            }
+
+            // Never a 200 with an empty body: the client learns what happened, in its own shape.
+            await TryWriteAsync(response, StatusCodes.Status502BadGateway,
+                ErrorBodies.For(call.ClientProtocol, 502, $"the upstream of channel '{call.ChannelName}' sent {reason}", call.RequestId), cancellationToken).ConfigureAwait(false);
+            attempt.ClientResponseStarted = true;
         }
     }
 
@@ -455,6 +480,18 @@ internal static class ResponseRelay
         catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
         {
             // The client is gone too; nothing left to tell.
+        }
+    }
+
+    private static async Task TryWriteAsync(HttpResponse response, int status, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await WriteAsync(response, status, body, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
+        {
+            // The client is gone too.
         }
     }
 

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
+using CcxProxy.Tests.Telemetry;
 
 namespace CcxProxy.Tests.Hostile;
 
@@ -212,5 +213,31 @@ public sealed class HostileInputTests
         var body = answer[(answer.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..];
         Assert.That(body, Does.Contain("invalid_request_error"));
         Assert.That(_gateway.Logs.All, Does.Not.Contain("Unhandled exception").And.Not.Contain("   at "));
+    }
+
+    [Test]
+    public async Task ModelNameWithLineBreaks_LoggedEscaped_NoForgedLine()
+    {
+        const string Forged = "Information CcxProxy.Telemetry.RequestTelemetry: POST messages 200 FORGED";
+        var body = Messages("claude-sonnet-4-6\\r\\n" + Forged + "\\u2028x");
+
+        var (response, _, text) = await SendBytesAsync("/v1/messages", Encoding.UTF8.GetBytes(body));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), text);
+        var line = await Poll.UntilAsync(() => _gateway.Logs.Lines.FirstOrDefault(l => l.Contains("FORGED", StringComparison.Ordinal)), "the request's log line");
+        Assert.That(line, Does.Contain("claude-sonnet-4-6\\u000d\\u000a" + Forged + "\\u2028x"));
+        Assert.That(line, Does.Not.Contain("\n").And.Not.Contain("\r").And.Not.Contain("\u2028"));
+    }
+
+    [Test]
+    public async Task OversizedHeader_RefusedByKestrel_NoStackTraceLogged()
+    {
+        var request = _gateway.Post("/v1/messages", Messages("claude-sonnet-4-6"));
+        request.Headers.Add("x-padding", new string('a', 64 * 1024));
+
+        using var response = await _gateway.Client.SendAsync(request);
+
+        Assert.That((int)response.StatusCode, Is.EqualTo(431));
+        Assert.That(_gateway.Logs.All, Does.Not.Contain("   at "));
     }
 }
