@@ -58,7 +58,8 @@ public static class HeaderPolicy
     /// <summary>
     /// Copies the allowed upstream response headers onto the client's response: the retry hints, the upstream's
     /// request id (as <see cref="UpstreamRequestIdHeader"/>, and as Anthropic's own <c>request-id</c> when both
-    /// sides speak Anthropic, where the SDKs surface it). Headers the gateway set itself are never overwritten.
+    /// sides speak Anthropic, where the SDKs surface it). Nothing else is copied, so the gateway's own
+    /// <c>x-request-id</c> and per-caller rate-limit headers are never overwritten.
     /// </summary>
     public static void CopyResponseHeaders(HttpResponseMessage from, IHeaderDictionary to, WireProtocol client, WireProtocol upstream)
     {

@@ -62,11 +62,11 @@ public static class RequestJson
                 }
 
                 // At depth 1 we are on a property name: read its value, skip containers whole.
-                var isModel = reader.ValueTextEquals("model"u8);
-                var isMaxTokens = reader.ValueTextEquals("max_tokens"u8);
-                var isStream = reader.ValueTextEquals("stream"u8);
-                var isStreamOptions = reader.ValueTextEquals("stream_options"u8);
-                var isSystem = reader.ValueTextEquals("system"u8);
+                var isModel = Is(ref reader, "model"u8);
+                var isMaxTokens = Is(ref reader, "max_tokens"u8);
+                var isStream = Is(ref reader, "stream"u8);
+                var isStreamOptions = Is(ref reader, "stream_options"u8);
+                var isSystem = Is(ref reader, "system"u8);
                 reader.Read();
                 var token = new Range((int)reader.TokenStartIndex, (int)reader.BytesConsumed);
                 if (isModel)
@@ -177,7 +177,7 @@ public static class RequestJson
         var includeUsage = false;
         while (reader.Read() && reader.CurrentDepth > depth)
         {
-            var isIncludeUsage = reader.ValueTextEquals("include_usage"u8);
+            var isIncludeUsage = Is(ref reader, "include_usage"u8);
             reader.Read();
             includeUsage |= isIncludeUsage && reader.TokenType == JsonTokenType.True;
             if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
@@ -213,12 +213,12 @@ public static class RequestJson
             var objectDepth = reader.CurrentDepth;
             while (reader.Read() && reader.CurrentDepth > objectDepth)
             {
-                var isType = reader.ValueTextEquals("type"u8);
-                var isTextField = reader.ValueTextEquals("text"u8);
+                var isType = Is(ref reader, "type"u8);
+                var isTextField = Is(ref reader, "text"u8);
                 reader.Read();
                 if (isType && reader.TokenType == JsonTokenType.String)
                 {
-                    isText = reader.ValueTextEquals("text"u8);
+                    isText = Is(ref reader, "text"u8);
                 }
                 else if (isTextField && reader.TokenType == JsonTokenType.String && !reader.ValueIsEscaped)
                 {
@@ -323,6 +323,20 @@ public static class RequestJson
 
         json[from..].CopyTo(result.AsSpan(to));
         return result;
+    }
+
+    // ValueTextEquals, except that a token holding an unpaired surrogate escape (which it cannot unescape)
+    // equals nothing: the scan reads the body as the client sent it, where such strings may appear.
+    private static bool Is(ref Utf8JsonReader reader, ReadOnlySpan<byte> text)
+    {
+        try
+        {
+            return reader.ValueTextEquals(text);
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
     }
 
     // The current string token as text; false when it holds an unpaired surrogate escape.
