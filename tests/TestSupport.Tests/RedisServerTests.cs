@@ -84,4 +84,34 @@ public sealed class RedisServerTests
         Assert.That(other.Port, Is.Not.EqualTo(_redis.Port));
         Assert.That(await other.CommandAsync("GET", "k").Bounded(), Is.EqualTo("(nil)"));
     }
+
+    [Test]
+    public async Task StartTlsAsync_SpeaksOnlyTls_WithACertificateForLocalhost()
+    {
+        using var ca = TestCertificateAuthority.Create();
+        await using var tls = await RedisServer.StartTlsAsync(ca).WaitAsync(TimeSpan.FromSeconds(15));
+
+        Assert.That(tls.IsTls, Is.True);
+        Assert.That(await tls.CommandAsync("PING").Bounded(), Is.EqualTo("PONG"), "over TLS, trusting the CA");
+        Assert.That(tls.ConnectionString, Does.StartWith($"localhost:{tls.Port},ssl=true"));
+
+        // A plain-text client gets no answer on the TLS port.
+        using var plain = new System.Net.Sockets.TcpClient();
+        await plain.ConnectAsync(System.Net.IPAddress.Loopback, tls.Port);
+        var stream = plain.GetStream();
+        await stream.WriteAsync("PING\r\n"u8.ToArray());
+        var buffer = new byte[64];
+        string answer;
+        try
+        {
+            var read = await stream.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(5));
+            answer = System.Text.Encoding.ASCII.GetString(buffer, 0, read);
+        }
+        catch (IOException)
+        {
+            answer = "(connection reset)";
+        }
+
+        Assert.That(answer, Does.Not.Contain("PONG"));
+    }
 }

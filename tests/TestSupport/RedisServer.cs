@@ -28,11 +28,32 @@ public sealed class RedisServer : IAsyncDisposable
     private Process? _process;
     private int _disposed;
 
-    private RedisServer(string executable, DirectoryInfo directory, int port)
+    // Set for a TLS server: the CA that issued its certificate (the client trusts only that) and the PEM files.
+    private readonly System.Security.Cryptography.X509Certificates.X509Certificate2? _ca;
+    private readonly string[] _tlsArgs = [];
+
+    private RedisServer(string executable, DirectoryInfo directory, int port, TestCertificateAuthority? ca = null)
     {
         _executable = executable;
         _directory = directory;
         Port = port;
+        if (ca is not null)
+        {
+            // A certificate naming only localhost, as a managed Redis's names only its host.
+            using var certificate = ca.IssueServerCertificate("localhost");
+            var certPath = Path.Combine(directory.FullName, "redis.crt");
+            var keyPath = Path.Combine(directory.FullName, "redis.key");
+            File.WriteAllText(certPath, certificate.ExportCertificatePem());
+            using (var key = System.Security.Cryptography.X509Certificates.ECDsaCertificateExtensions.GetECDsaPrivateKey(certificate)!)
+            {
+                File.WriteAllText(keyPath, key.ExportPkcs8PrivateKeyPem());
+            }
+
+            _ca = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(ca.Certificate.RawData);
+            _tlsArgs = ["--port", "0", "--tls-port", port.ToString(CultureInfo.InvariantCulture), "--tls-cert-file", certPath,
+                "--tls-key-file", keyPath, "--tls-ca-cert-file", ca.PemPath, "--tls-auth-clients", "no"];
+        }
+
         _onProcessExit = (_, _) => KillNow();
         AppDomain.CurrentDomain.ProcessExit += _onProcessExit;
     }
@@ -40,8 +61,13 @@ public sealed class RedisServer : IAsyncDisposable
     /// <summary>The port redis-server listens on; it stays the same across <see cref="RestartAsync"/>.</summary>
     public int Port { get; }
 
-    /// <summary>A StackExchange.Redis connection string for this server, with short timeouts.</summary>
-    public string ConnectionString => $"127.0.0.1:{Port},abortConnect=false,connectTimeout=2000,syncTimeout=2000";
+    /// <summary>A StackExchange.Redis connection string for this server, with short timeouts (and <c>ssl=true</c> for a TLS server, addressed as <c>localhost</c>, the name its certificate holds).</summary>
+    public string ConnectionString => _ca is null
+        ? $"127.0.0.1:{Port},abortConnect=false,connectTimeout=2000,syncTimeout=2000"
+        : $"localhost:{Port},ssl=true,abortConnect=false,connectTimeout=2000,syncTimeout=2000";
+
+    /// <summary>True when the server speaks only TLS (<see cref="StartTlsAsync"/>).</summary>
+    public bool IsTls => _ca is not null;
 
     /// <summary>The pid of the running redis-server.</summary>
     /// <exception cref="InvalidOperationException">The server is not running (killed or disposed).</exception>
@@ -57,7 +83,19 @@ public sealed class RedisServer : IAsyncDisposable
     /// <param name="ct">Cancels the start.</param>
     /// <returns>The running server.</returns>
     /// <exception cref="InvalidOperationException">redis-server is not installed or did not start.</exception>
-    public static async Task<RedisServer> StartAsync(CancellationToken ct = default)
+    public static Task<RedisServer> StartAsync(CancellationToken ct = default) => StartAsync(null, ct);
+
+    /// <summary>
+    /// Starts redis-server speaking only TLS (<c>--tls-port</c>, no plain port), with a certificate for
+    /// <c>localhost</c> issued by <paramref name="ca"/>, and waits until it answers PING over TLS.
+    /// </summary>
+    /// <param name="ca">The CA that issues the server's certificate; clients must trust it.</param>
+    /// <param name="ct">Cancels the start.</param>
+    /// <returns>The running server.</returns>
+    public static Task<RedisServer> StartTlsAsync(TestCertificateAuthority ca, CancellationToken ct = default) =>
+        StartAsync(ca ?? throw new ArgumentNullException(nameof(ca)), ct);
+
+    private static async Task<RedisServer> StartAsync(TestCertificateAuthority? ca, CancellationToken ct)
     {
         var executable = FindExecutable() ?? throw new InvalidOperationException(
             "redis-server was not found on PATH nor at /usr/bin/redis-server; install it: apt-get install -y redis-server");
@@ -65,7 +103,7 @@ public sealed class RedisServer : IAsyncDisposable
         // Another process can take the free port between FreePort.Get and redis binding it: try a few.
         for (var attempt = 1; ; attempt++)
         {
-            var server = new RedisServer(executable, Directory.CreateTempSubdirectory("ccx-redis-"), FreePort.Get());
+            var server = new RedisServer(executable, Directory.CreateTempSubdirectory("ccx-redis-"), FreePort.Get(), ca);
             try
             {
                 await server.StartProcessAsync(ct);
@@ -137,7 +175,7 @@ public sealed class RedisServer : IAsyncDisposable
         using var cts = new CancellationTokenSource(CommandTimeout);
         try
         {
-            return await SendAsync(Port, args, cts.Token);
+            return await SendAsync(Port, _ca, args, cts.Token);
         }
         catch (OperationCanceledException) when (cts.IsCancellationRequested)
         {
@@ -161,6 +199,7 @@ public sealed class RedisServer : IAsyncDisposable
         finally
         {
             AppDomain.CurrentDomain.ProcessExit -= _onProcessExit;
+            _ca?.Dispose();
             try
             {
                 _directory.Delete(recursive: true);
@@ -209,6 +248,7 @@ public sealed class RedisServer : IAsyncDisposable
             "--protected-mode", "yes",
             "--daemonize", "no",
             "--dir", _directory.FullName,
+            .. _tlsArgs,
         ];
         foreach (var arg in args)
         {
@@ -234,7 +274,7 @@ public sealed class RedisServer : IAsyncDisposable
                 throw new InvalidOperationException($"redis-server exited with code {process.ExitCode} before answering PING on port {Port}:\n{Output}");
             }
 
-            if (await TryPingAsync(Port, ct))
+            if (await TryPingAsync(Port, _ca, ct))
             {
                 return;
             }
@@ -249,15 +289,15 @@ public sealed class RedisServer : IAsyncDisposable
         }
     }
 
-    private static async Task<bool> TryPingAsync(int port, CancellationToken ct)
+    private static async Task<bool> TryPingAsync(int port, System.Security.Cryptography.X509Certificates.X509Certificate2? ca, CancellationToken ct)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         cts.CancelAfter(TimeSpan.FromMilliseconds(500));
         try
         {
-            return await SendAsync(port, ["PING"], cts.Token) == "PONG";
+            return await SendAsync(port, ca, ["PING"], cts.Token) == "PONG";
         }
-        catch (Exception ex) when (ex is SocketException or IOException || (ex is OperationCanceledException && !ct.IsCancellationRequested))
+        catch (Exception ex) when (ex is SocketException or IOException or System.Security.Authentication.AuthenticationException || (ex is OperationCanceledException && !ct.IsCancellationRequested))
         {
             return false;
         }
@@ -299,11 +339,23 @@ public sealed class RedisServer : IAsyncDisposable
         }
     }
 
-    private static async Task<string> SendAsync(int port, string[] args, CancellationToken ct)
+    private static async Task<string> SendAsync(int port, System.Security.Cryptography.X509Certificates.X509Certificate2? ca, string[] args, CancellationToken ct)
     {
         using var client = new TcpClient();
         await client.ConnectAsync(IPAddress.Loopback, port, ct);
-        var stream = client.GetStream();
+        Stream stream = client.GetStream();
+        if (ca is not null)
+        {
+            var tls = new System.Net.Security.SslStream(stream, leaveInnerStreamOpen: false);
+            var policy = new System.Security.Cryptography.X509Certificates.X509ChainPolicy
+            {
+                TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust,
+                RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
+            };
+            policy.CustomTrustStore.Add(ca);
+            await tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions { TargetHost = "localhost", CertificateChainPolicy = policy }, ct);
+            stream = tls;
+        }
 
         var request = new StringBuilder();
         request.Append(CultureInfo.InvariantCulture, $"*{args.Length}\r\n");

@@ -41,7 +41,7 @@ internal sealed partial class ChannelForwarderHttpClientFactory : ForwarderHttpC
             var channel = context.ClusterId;
             handler.SslOptions.RemoteCertificateValidationCallback = (sender, certificate, chain, errors) =>
             {
-                if (Validate(certificate, chain, errors, roots) is not { } refused)
+                if (CertificateTrust.Validate(certificate, chain, errors, roots) is not { } refused)
                 {
                     return true;
                 }
@@ -61,47 +61,7 @@ internal sealed partial class ChannelForwarderHttpClientFactory : ForwarderHttpC
             return null;
         }
 
-        var roots = new X509Certificate2Collection();
-        roots.ImportFromPem(pem);
-        return roots;
-    }
-
-    /// <summary>
-    /// The system's verdict, except that a chain the system does not trust is accepted when it ends at one of the
-    /// channel's own CAs. A certificate that does not name the host, or is missing, is refused whatever its chain.
-    /// </summary>
-    /// <returns>Null when the certificate is accepted; otherwise why it is not.</returns>
-    internal static string? Validate(X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors, X509Certificate2Collection roots)
-    {
-        if (errors == SslPolicyErrors.None)
-        {
-            return null;
-        }
-
-        if (errors != SslPolicyErrors.RemoteCertificateChainErrors || certificate is null)
-        {
-            return errors.ToString();
-        }
-
-        using var leaf = new X509Certificate2(certificate);
-        using var custom = new X509Chain();
-        custom.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        custom.ChainPolicy.CustomTrustStore.AddRange(roots);
-        // The same revocation policy as the system check (SocketsHttpHandler's default): none.
-        custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        if (chain is not null)
-        {
-            // Intermediates the server sent.
-            custom.ChainPolicy.ExtraStore.AddRange(chain.ChainPolicy.ExtraStore);
-        }
-
-        if (custom.Build(leaf))
-        {
-            return null;
-        }
-
-        var problems = custom.ChainStatus.Select(static status => status.Status.ToString()).Distinct();
-        return $"{errors}: not trusted by the system nor by the channel's caCertificates ({string.Join(", ", problems)})";
+        return CertificateTrust.Load(pem);
     }
 
     internal static bool PropagatesTraceContext(IReadOnlyDictionary<string, string>? metadata) =>

@@ -146,7 +146,7 @@ internal static partial class KeysCommand
             return CliApp.Usage;
         }
 
-        using var connection = new RedisConnection(redis, NullLogger<RedisConnection>.Instance);
+        using var connection = new RedisConnection(redis, NullLogger<RedisConnection>.Instance, configuration["Redis:CaCertificate"]);
         var store = new RedisKeyStore(connection);
         using var timeout = new CancellationTokenSource(context.Timeout);
         var json = parsed.Has("json");

@@ -66,7 +66,7 @@ internal static class UsageCommand
             return CliApp.Usage;
         }
 
-        using var connection = new RedisConnection(redis, NullLogger<RedisConnection>.Instance);
+        using var connection = new RedisConnection(redis, NullLogger<RedisConnection>.Instance, configuration["Redis:CaCertificate"]);
         if (!(await connection.MultiplexerAsync.ConfigureAwait(false) is { IsConnected: true }))
         {
             await context.Error.WriteLineAsync("error: cannot reach Redis").ConfigureAwait(false);

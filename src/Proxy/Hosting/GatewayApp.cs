@@ -71,7 +71,7 @@ public static partial class GatewayApp
         services.AddReverseProxy();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IAccessKeyStore, EnvironmentAccessKeyStore>();
-        services.TryAddSingleton(sp => new RedisConnection(configuration["Redis:Configuration"], sp.GetRequiredService<ILogger<RedisConnection>>()));
+        services.TryAddSingleton(sp => new RedisConnection(configuration["Redis:Configuration"], sp.GetRequiredService<ILogger<RedisConnection>>(), configuration["Redis:CaCertificate"]));
         services.TryAddSingleton<IKeyStore>(sp => sp.GetRequiredService<RedisConnection>() is { IsConfigured: true } redis
             ? new RedisKeyStore(redis)
             : new InMemoryKeyStore());

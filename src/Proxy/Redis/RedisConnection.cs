@@ -1,3 +1,5 @@
+using System.Security.Cryptography.X509Certificates;
+using CcxProxy.Channels;
 using StackExchange.Redis;
 
 namespace CcxProxy.Redis;
@@ -12,11 +14,20 @@ public sealed partial class RedisConnection : IDisposable
 {
     private readonly Task<ConnectionMultiplexer?> _connecting;
     private readonly ILogger<RedisConnection> _logger;
+    private readonly X509Certificate2Collection? _extraRoots;
 
     /// <summary>Starts connecting (in the background) when <paramref name="configuration"/> is not empty.</summary>
-    public RedisConnection(string? configuration, ILogger<RedisConnection> logger)
+    /// <param name="configuration">A StackExchange.Redis configuration string (<c>Redis:Configuration</c>); <c>ssl=true</c> for TLS.</param>
+    /// <param name="logger">The logger.</param>
+    /// <param name="caCertificateFile">
+    /// A PEM file of CA certificates trusted for Redis's TLS certificate besides the system's (<c>Redis:CaCertificate</c>,
+    /// e.g. a managed Redis's CA, or a company CA); null for the system's alone. Validation is never turned off.
+    /// </param>
+    /// <exception cref="InvalidOperationException">The CA file cannot be read or holds no certificate (a start-up error).</exception>
+    public RedisConnection(string? configuration, ILogger<RedisConnection> logger, string? caCertificateFile = null)
     {
         _logger = logger;
+        _extraRoots = string.IsNullOrWhiteSpace(caCertificateFile) ? null : LoadRoots(caCertificateFile);
         IsConfigured = !string.IsNullOrWhiteSpace(configuration);
         _connecting = IsConfigured ? Task.Run(() => ConnectAsync(configuration!)) : Task.FromResult<ConnectionMultiplexer?>(null);
     }
@@ -37,6 +48,22 @@ public sealed partial class RedisConnection : IDisposable
             var options = ConfigurationOptions.Parse(configuration);
             // Keep retrying in the background rather than failing when Redis is down at start-up.
             options.AbortOnConnectFail = false;
+            if (options.Ssl)
+            {
+                // Installed even without extra CAs, so that a refused certificate is logged with its reason.
+                var roots = _extraRoots ?? [];
+                options.CertificateValidation += (_, certificate, chain, errors) =>
+                {
+                    if (CertificateTrust.Validate(certificate, chain, errors, roots) is not { } refused)
+                    {
+                        return true;
+                    }
+
+                    Log.CertificateRefused(_logger, refused);
+                    return false;
+                };
+            }
+
             return await ConnectionMultiplexer.ConnectAsync(options).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RedisException or ArgumentException)
@@ -44,6 +71,22 @@ public sealed partial class RedisConnection : IDisposable
             Log.ConnectFailed(_logger, ex.GetType().Name);
             return null;
         }
+    }
+
+    private static X509Certificate2Collection LoadRoots(string path)
+    {
+        string pem;
+        try
+        {
+            pem = File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidOperationException($"Redis:CaCertificate: cannot read {path}: {ex.Message}", ex);
+        }
+
+        var roots = CertificateTrust.Load(pem);
+        return roots.Count > 0 ? roots : throw new InvalidOperationException($"Redis:CaCertificate: {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)");
     }
 
     /// <inheritdoc />
@@ -57,6 +100,9 @@ public sealed partial class RedisConnection : IDisposable
 
     private static partial class Log
     {
+        [LoggerMessage(2, LogLevel.Error, "Redis's TLS certificate was refused: {Reason}; check Redis:CaCertificate and the host name in Redis:Configuration")]
+        public static partial void CertificateRefused(ILogger logger, string reason);
+
         [LoggerMessage(1, LogLevel.Error, "Could not set up the Redis connection ({ExceptionType}); check Redis:Configuration")]
         public static partial void ConnectFailed(ILogger logger, string exceptionType);
     }

@@ -91,12 +91,12 @@ public sealed class CaCertificatesTests
 
         Assert.Multiple(() =>
         {
-            Assert.That(ChannelForwarderHttpClientFactory.Validate(server, null, SslPolicyErrors.None, roots), Is.Null);
-            Assert.That(ChannelForwarderHttpClientFactory.Validate(server, null, SslPolicyErrors.RemoteCertificateChainErrors, roots), Is.Null);
-            Assert.That(ChannelForwarderHttpClientFactory.Validate(stranger, null, SslPolicyErrors.RemoteCertificateChainErrors, roots), Does.Contain("not trusted"));
-            Assert.That(ChannelForwarderHttpClientFactory.Validate(server, null, SslPolicyErrors.RemoteCertificateNameMismatch | SslPolicyErrors.RemoteCertificateChainErrors, roots),
+            Assert.That(CertificateTrust.Validate(server, null, SslPolicyErrors.None, roots), Is.Null);
+            Assert.That(CertificateTrust.Validate(server, null, SslPolicyErrors.RemoteCertificateChainErrors, roots), Is.Null);
+            Assert.That(CertificateTrust.Validate(stranger, null, SslPolicyErrors.RemoteCertificateChainErrors, roots), Does.Contain("not trusted"));
+            Assert.That(CertificateTrust.Validate(server, null, SslPolicyErrors.RemoteCertificateNameMismatch | SslPolicyErrors.RemoteCertificateChainErrors, roots),
                 Does.Contain("RemoteCertificateNameMismatch"));
-            Assert.That(ChannelForwarderHttpClientFactory.Validate(null, null, SslPolicyErrors.RemoteCertificateNotAvailable, roots), Is.Not.Null);
+            Assert.That(CertificateTrust.Validate(null, null, SslPolicyErrors.RemoteCertificateNotAvailable, roots), Is.Not.Null);
         });
     }
 }
