@@ -87,11 +87,11 @@ public sealed class FaultsTests
     }
 
     [Test]
-    public void ClosedUrl_Connect_IsRefused()
+    public async Task ClosedUrl_Connect_IsRefused()
     {
         var url = FreePort.ClosedUrl();
 
-        var ex = Assert.ThrowsAsync<HttpRequestException>(async () => await _client.GetAsync(url).Bounded());
+        var ex = await Assert.ThrowsAsync<HttpRequestException>(async () => await _client.GetAsync(url).Bounded());
 
         Assert.That(url.OriginalString, Does.Match(@"^http://127\.0\.0\.1:\d+$"));
         Assert.That(ex!.HttpRequestError, Is.EqualTo(HttpRequestError.ConnectionError));

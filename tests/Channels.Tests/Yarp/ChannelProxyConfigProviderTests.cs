@@ -46,7 +46,9 @@ public sealed class ChannelProxyConfigProviderTests
     public void GetConfig_SnapshotUnchanged_SameConfig()
     {
         var provider = new ChannelProxyConfigProvider(new FakeChannelStore(Snapshot(1, ChannelTestData.Channel("a"))));
-        Assert.That(provider.GetConfig(), Is.SameAs(provider.GetConfig()));
+        var first = provider.GetConfig();
+        var second = provider.GetConfig();
+        Assert.That(second, Is.SameAs(first));
     }
 
     [Test]

@@ -65,9 +65,9 @@ public sealed class ForwardedHeadersTests
     }
 
     [Test]
-    public void BadNetwork_StartUpFailsNamingTheSetting()
+    public async Task BadNetwork_StartUpFailsNamingTheSetting()
     {
-        var error = Assert.ThrowsAsync<InvalidOperationException>(async () =>
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(async () =>
         {
             await using var upstream = await FakeUpstream.StartAsync();
             await using var gateway = await GatewayAsync(upstream, "10.0.0.0/8, ingress-pods");

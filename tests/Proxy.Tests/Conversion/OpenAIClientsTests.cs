@@ -162,11 +162,11 @@ public sealed class OpenAIClientsTests
     }
 
     [Test]
-    public void AnthropicUpstreamOverloaded_OpenAIClientSees503ServerError()
+    public async Task AnthropicUpstreamOverloaded_OpenAIClientSees503ServerError()
     {
         _anthropic.Handler = (_, ctx) => FakeAnthropic.WriteErrorAsync(ctx, 529, "overloaded_error", "Overloaded");
 
-        var ex = Assert.ThrowsAsync<ClientResultException>(() => Chat("claude-sonnet-4-6").CompleteChatAsync([new UserChatMessage("hi")]));
+        var ex = await Assert.ThrowsAsync<ClientResultException>(() => Chat("claude-sonnet-4-6").CompleteChatAsync([new UserChatMessage("hi")]));
 
         Assert.That(ex!.Status, Is.EqualTo(503));
         var body = JsonNode.Parse(ex.GetRawResponse()!.Content.ToString())!;
@@ -186,9 +186,9 @@ public sealed class OpenAIClientsTests
     }
 
     [Test]
-    public void UnknownModel_OpenAIShaped404()
+    public async Task UnknownModel_OpenAIShaped404()
     {
-        var ex = Assert.ThrowsAsync<ClientResultException>(() => Chat("llama-3").CompleteChatAsync([new UserChatMessage("hi")]));
+        var ex = await Assert.ThrowsAsync<ClientResultException>(() => Chat("llama-3").CompleteChatAsync([new UserChatMessage("hi")]));
 
         Assert.That(ex!.Status, Is.EqualTo(404));
         var body = JsonNode.Parse(ex.GetRawResponse()!.Content.ToString())!;

@@ -271,7 +271,7 @@ public sealed partial class KubernetesManifestTests
     {
         var files = ChannelFolderFiles;
         Assert.That(files.Keys, Does.Contain("groups.json"));
-        Assert.That(files.Keys, Has.Count.GreaterThan(1));
+        Assert.That(files.Keys.Count(), Is.GreaterThan(1));
         Assert.That(files.Keys, Has.All.Match(@"^[A-Za-z0-9_-][A-Za-z0-9._-]*\.json$"), "the gateway reads only *.json files whose name does not start with '.'");
 
         var folder = Directory.CreateTempSubdirectory("ccx-k8s-channels-").FullName;

@@ -101,7 +101,7 @@ public sealed class RedisTlsTests
     {
         var missing = Path.Combine(Path.GetTempPath(), "ccx-no-such-ca-" + Guid.NewGuid().ToString("N") + ".pem");
 
-        var failure = Assert.CatchAsync(async () => await (await GatewayAsync(_redis.ConnectionString, missing)).DisposeAsync());
+        var failure = await Assert.CatchAsync(async () => await (await GatewayAsync(_redis.ConnectionString, missing)).DisposeAsync());
 
         Assert.That(failure!.ToString(), Does.Contain("Redis:CaCertificate"));
     }

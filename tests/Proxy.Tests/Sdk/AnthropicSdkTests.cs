@@ -147,11 +147,11 @@ public sealed class AnthropicSdkTests
     }
 
     [Test]
-    public void Create_BadKey_ThrowsUnauthorized()
+    public async Task Create_BadKey_ThrowsUnauthorized()
     {
         using var client = Client("ccx-wrong-key-1234");
 
-        var ex = Assert.ThrowsAsync<AnthropicUnauthorizedException>(() => client.Messages.Create(Create("claude-opus-4-7"), Ct).WaitAsync(CallTimeout));
+        var ex = await Assert.ThrowsAsync<AnthropicUnauthorizedException>(() => client.Messages.Create(Create("claude-opus-4-7"), Ct).WaitAsync(CallTimeout));
 
         Assert.That(ex!.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
         Assert.That(ex.ErrorType, Is.EqualTo(ErrorType.AuthenticationError));
@@ -160,11 +160,11 @@ public sealed class AnthropicSdkTests
     }
 
     [Test]
-    public void CreateStreaming_BadKey_ThrowsUnauthorized()
+    public async Task CreateStreaming_BadKey_ThrowsUnauthorized()
     {
         using var client = Client("ccx-wrong-key-1234");
 
-        var ex = Assert.ThrowsAsync<AnthropicUnauthorizedException>(async () =>
+        var ex = await Assert.ThrowsAsync<AnthropicUnauthorizedException>(async () =>
         {
             await foreach (var _ in client.Messages.CreateStreaming(Create("claude-opus-4-7"), Ct).WithCancellation(Ct))
             {
@@ -175,11 +175,11 @@ public sealed class AnthropicSdkTests
     }
 
     [Test]
-    public void Create_UnknownModel_ThrowsNotFoundNamingModel()
+    public async Task Create_UnknownModel_ThrowsNotFoundNamingModel()
     {
         using var client = Client();
 
-        var ex = Assert.ThrowsAsync<AnthropicNotFoundException>(() => client.Messages.Create(Create("gpt-4o"), Ct).WaitAsync(CallTimeout));
+        var ex = await Assert.ThrowsAsync<AnthropicNotFoundException>(() => client.Messages.Create(Create("gpt-4o"), Ct).WaitAsync(CallTimeout));
 
         Assert.That(ex!.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
         Assert.That(ex.ErrorType, Is.EqualTo(ErrorType.NotFoundError));
@@ -188,12 +188,12 @@ public sealed class AnthropicSdkTests
     }
 
     [Test]
-    public void Create_Upstream529_ThrowsServerErrorWithOverloadedType([Values] bool stream)
+    public async Task Create_Upstream529_ThrowsServerErrorWithOverloadedType([Values] bool stream)
     {
         _upstream.Handler = (_, ctx) => FakeAnthropic.WriteErrorAsync(ctx, 529, "overloaded_error", "Overloaded");
         using var client = Client();
 
-        var ex = Assert.ThrowsAsync<Anthropic5xxException>(async () =>
+        var ex = await Assert.ThrowsAsync<Anthropic5xxException>(async () =>
         {
             if (stream)
             {
@@ -228,7 +228,7 @@ public sealed class AnthropicSdkTests
             new Dictionary<string, string?> { ["Proxy:MaxRequestBodyBytes"] = "2048" });
         using var client = ClientFor(gateway);
 
-        var ex = Assert.ThrowsAsync<Anthropic4xxException>(() => client.Messages.Create(Create("claude-opus-4-7", new string('x', 8192)), Ct).WaitAsync(CallTimeout));
+        var ex = await Assert.ThrowsAsync<Anthropic4xxException>(() => client.Messages.Create(Create("claude-opus-4-7", new string('x', 8192)), Ct).WaitAsync(CallTimeout));
 
         Assert.That((int)ex!.StatusCode, Is.EqualTo(413));
         Assert.That(ex.ResponseBody, Does.Contain("request_too_large"));
@@ -242,7 +242,7 @@ public sealed class AnthropicSdkTests
             new Dictionary<string, string> { ["down.json"] = TestGateway.AnthropicChannel(FreePort.ClosedUrl()) });
         using var client = ClientFor(gateway);
 
-        var ex = Assert.ThrowsAsync<Anthropic5xxException>(() => client.Messages.Create(Create("claude-opus-4-7"), Ct).WaitAsync(CallTimeout));
+        var ex = await Assert.ThrowsAsync<Anthropic5xxException>(() => client.Messages.Create(Create("claude-opus-4-7"), Ct).WaitAsync(CallTimeout));
 
         Assert.That((int)ex!.StatusCode, Is.EqualTo(502));
         Assert.That(ex.ErrorType, Is.EqualTo(ErrorType.ApiError));
@@ -257,14 +257,14 @@ public sealed class AnthropicSdkTests
             new Dictionary<string, string> { ["slow.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl, """ "timeouts": { "responseHeaders": 1 } """) });
         using var client = ClientFor(gateway);
 
-        var ex = Assert.ThrowsAsync<Anthropic5xxException>(() => client.Messages.Create(Create("claude-opus-4-7"), Ct).WaitAsync(CallTimeout));
+        var ex = await Assert.ThrowsAsync<Anthropic5xxException>(() => client.Messages.Create(Create("claude-opus-4-7"), Ct).WaitAsync(CallTimeout));
 
         Assert.That((int)ex!.StatusCode, Is.EqualTo(504));
         Assert.That(ex.ErrorType, Is.EqualTo(ErrorType.TimeoutError));
     }
 
     [Test]
-    public void CreateStreaming_UpstreamCutMidStream_SdkRaisesAnErrorAfterThePartialText()
+    public async Task CreateStreaming_UpstreamCutMidStream_SdkRaisesAnErrorAfterThePartialText()
     {
         _upstream.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx,
         [
@@ -276,7 +276,7 @@ public sealed class AnthropicSdkTests
         using var client = Client();
         var text = new StringBuilder();
 
-        var ex = Assert.CatchAsync(async () =>
+        var ex = await Assert.CatchAsync(async () =>
         {
             await foreach (var item in client.Messages.CreateStreaming(Create("claude-opus-4-7"), Ct).WithCancellation(Ct))
             {

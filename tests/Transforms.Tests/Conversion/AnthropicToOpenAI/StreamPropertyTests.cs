@@ -97,6 +97,8 @@ public sealed class StreamPropertyTests
 
     private static byte[] ConvertWith(byte[] upstream, int[] chunkSizes) => StreamHarness.Convert(new ChunkedStream(upstream, chunkSizes));
 
+    // NUnit1027 is a false positive here: FsCheck's [Property] generates the arguments, not an NUnit attribute.
+#pragma warning disable NUnit1027
     [FsCheck.NUnit.Property(MaxTest = 300)]
     public Property AnyReadBoundaries_ByteIdenticalOutput(NonNegativeInt streamCase, int[] sizes)
     {
@@ -111,6 +113,7 @@ public sealed class StreamPropertyTests
         var split = ConvertWith(upstream, chunkSizes);
         return (whole.AsSpan().SequenceEqual(split)).Label($"case {index}, pattern [{string.Join(",", pattern)}]");
     }
+#pragma warning restore NUnit1027
 
     [TestCaseSource(nameof(AllCases))]
     public async Task OneBytePerRead_SameAsWhole(string upstreamSse)
