@@ -4,7 +4,7 @@
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 WORKDIR /src
 # Restore in its own layer: it is only redone when a project file or a package version changes.
-COPY global.json Directory.Build.props Directory.Build.targets Directory.Packages.props .editorconfig ./
+COPY global.json Directory.Build.props Directory.Packages.props .editorconfig ./
 COPY src/Proxy/CcxProxy.csproj src/Proxy/
 COPY src/Transforms/CcxProxy.Transforms.csproj src/Transforms/
 COPY src/Channels/CcxProxy.Channels.csproj src/Channels/

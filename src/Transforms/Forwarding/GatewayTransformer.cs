@@ -1,4 +1,5 @@
 using System.Net.Http.Headers;
+using System.Runtime.InteropServices;
 using CcxProxy.Transforms.Protocols;
 using Microsoft.AspNetCore.Http;
 using Yarp.ReverseProxy.Forwarder;
@@ -57,10 +58,29 @@ public sealed class GatewayTransformer : HttpTransformer
             headers.TryAddWithoutValidation(name, value);
         }
 
-        var content = new ReadOnlyMemoryContent(_call.Body);
-        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-        proxyRequest.Content = content;
+        SetBody(httpContext.Request, proxyRequest, _call.Body);
         return default;
+    }
+
+    /// <summary>
+    /// Gives the forwarder the converted body. Since YARP 2.2 a transformer may not replace the outgoing
+    /// <see cref="HttpContent"/>: YARP streams it from <c>HttpContext.Request.Body</c> when it sends, so the body
+    /// goes there (a read-only stream over the same bytes: no copy), and the content headers YARP already made
+    /// are corrected to the new length and type. Runs again for every attempt, so each starts at the first byte.
+    /// </summary>
+    private static void SetBody(HttpRequest request, HttpRequestMessage proxyRequest, ReadOnlyMemory<byte> body)
+    {
+        request.Body = MemoryMarshal.TryGetArray(body, out var segment)
+            ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)
+            : new MemoryStream(body.ToArray(), writable: false);
+        request.ContentLength = body.Length;
+        request.Headers.TransferEncoding = default;
+        if (proxyRequest.Content is { } content)
+        {
+            content.Headers.Clear();
+            content.Headers.ContentLength = body.Length;
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        }
     }
 
     /// <inheritdoc />
