@@ -43,6 +43,8 @@ public static class CertificateTrust
         custom.ChainPolicy.CustomTrustStore.AddRange(roots);
         // The same revocation policy as the system check (SocketsHttpHandler's default): none.
         custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        // As the system check demands: a certificate issued for TLS servers, not any certificate of that CA.
+        custom.ChainPolicy.ApplicationPolicy.Add(new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.1"));
         if (chain is not null)
         {
             // Intermediates the server sent.

@@ -143,6 +143,42 @@ public sealed record ChannelConfig
             : null;
     }
 
+    /// <summary>
+    /// Why mapping <paramref name="requestModel"/> on this channel would reach a model a group's allowlist does not
+    /// name; null when it would not. A name mapped by a contained key (not an exact one) is allowed only when the
+    /// allowlist pattern that admits the name names that key itself (the key overlaps the pattern's literal text:
+    /// <c>claude-sonnet-*</c> names <c>sonnet-4</c> in <c>claude-sonnet-4-6</c>) or admits the mapped name too.
+    /// So <c>claude-haiku-*</c> cannot reach an <c>opus</c> target through <c>claude-haiku-x-opus</c>.
+    /// </summary>
+    /// <param name="requestModel">The model name the client asked for (already admitted by <paramref name="allowlist"/>).</param>
+    /// <param name="allowlist">The group's model patterns.</param>
+    /// <returns>A message for the caller, or null.</returns>
+    public string? MappingOutsideAllowlist(string requestModel, IReadOnlyList<string> allowlist)
+    {
+        ArgumentNullException.ThrowIfNull(requestModel);
+        ArgumentNullException.ThrowIfNull(allowlist);
+        if (_compiledMapping.ContainedKey(requestModel) is not { } key)
+        {
+            return null;
+        }
+
+        var mapped = _compiledMapping.Map(requestModel);
+        if (ModelPattern.AnyMatch(allowlist, mapped))
+        {
+            return null;
+        }
+
+        foreach (var pattern in allowlist)
+        {
+            if (ModelPattern.KeyOverlapsLiteral(pattern, requestModel, key))
+            {
+                return null;
+            }
+        }
+
+        return $"model '{requestModel}' would reach '{mapped}' through the model mapping key '{key}' of channel '{Name}', which this key's group's model allowlist does not name";
+    }
+
     /// <summary>Round-robin over <see cref="ApiKeys"/>: each call returns the next key (thread-safe).
     /// The position lives with this channel instance, so a reload that changes the channel starts over.</summary>
     /// <returns>The key to use for the next upstream request.</returns>

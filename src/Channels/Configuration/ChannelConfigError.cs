@@ -27,4 +27,7 @@ public sealed record ChannelParseResult(ChannelConfig? Channel, IReadOnlyList<Ch
 
     /// <summary>Other files the channel file names (its <c>caCertificates</c>), full paths, whether or not they could be read.</summary>
     public IReadOnlyList<string> ReferencedFiles { get; init; } = [];
+
+    /// <summary>A digest of <see cref="ReferencedFiles"/> as they were read for this result (see <see cref="ChannelFileParser.DigestReferencedFiles"/>).</summary>
+    public string ReferencedDigest { get; init; } = "";
 }

@@ -138,12 +138,17 @@ public static partial class ChannelFileParser
 
         using (document)
         {
-            var referenced = new List<string>();
-            return Validate(document.RootElement, fileName, environment, directory, errors, referenced) with { ReferencedFiles = referenced };
+            var referenced = new List<(string Path, byte[]? Content)>();
+            var result = Validate(document.RootElement, fileName, environment, directory, errors, referenced);
+            return result with
+            {
+                ReferencedFiles = [.. referenced.Select(static r => r.Path)],
+                ReferencedDigest = Digest(referenced),
+            };
         }
     }
 
-    private static ChannelParseResult Validate(JsonElement root, string fileName, Func<string, string?> environment, string directory, ErrorList errors, List<string> referenced)
+    private static ChannelParseResult Validate(JsonElement root, string fileName, Func<string, string?> environment, string directory, ErrorList errors, List<(string Path, byte[]? Content)> referenced)
     {
         if (root.ValueKind != JsonValueKind.Object)
         {
@@ -721,7 +726,7 @@ public static partial class ChannelFileParser
     /// <c>caCertificates</c>: PEM files of extra CAs to trust, read now. A file that is missing, empty, not PEM
     /// certificates, or holds a private key is an error (a private key there means the wrong file was mounted).
     /// </summary>
-    private static (IReadOnlyList<string> Files, string? Pem) ParseCaCertificates(Dictionary<string, JsonElement> fields, string directory, ErrorList errors, List<string> referenced)
+    private static (IReadOnlyList<string> Files, string? Pem) ParseCaCertificates(Dictionary<string, JsonElement> fields, string directory, ErrorList errors, List<(string Path, byte[]? Content)> referenced)
     {
         if (!fields.TryGetValue(Fields.CaCertificates, out var element) || ExpectStringArray(element, Fields.CaCertificates, errors) is not { } entries)
         {
@@ -745,24 +750,24 @@ public static partial class ChannelFileParser
             }
 
             var path = Path.GetFullPath(entry, directory);
-            referenced.Add(path);
-            string text;
-            try
+            // What is read here is what the watcher's hash covers (ReadReferenced), so a file swapped between two
+            // reads cannot leave the old certificate live under the new file's hash.
+            var (bytes, problem) = ReadReferenced(path);
+            referenced.Add((path, bytes));
+            if (bytes is null)
             {
-                var info = new FileInfo(path);
-                if (info.Exists && info.Length > MaxCaFileBytes)
-                {
-                    errors.Add(field, $"{path} is larger than {MaxCaFileBytes} bytes");
-                    continue;
-                }
-
-                text = File.ReadAllText(path);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                errors.Add(field, $"cannot read {path}: {FirstSentence(ex.Message)}");
+                errors.Add(field, $"cannot read {path}: {problem}");
                 continue;
             }
+
+            if (bytes.Length > MaxCaFileBytes)
+            {
+                errors.Add(field, $"{path} is larger than {MaxCaFileBytes} bytes");
+                continue;
+            }
+
+            // As File.ReadAllText would: a UTF-8 byte order mark (editors on Windows write one) is not text.
+            var text = System.Text.Encoding.UTF8.GetString(bytes.AsSpan().StartsWith("\uFEFF"u8) ? bytes.AsSpan(3) : bytes);
 
             if (text.Contains("PRIVATE KEY-----", StringComparison.Ordinal))
             {
@@ -797,6 +802,47 @@ public static partial class ChannelFileParser
         }
 
         return (files, pem.Length == 0 ? null : pem.ToString());
+    }
+
+    /// <summary>
+    /// A digest of the files a channel file names, read now (at most one byte over the size limit each), in the
+    /// form <see cref="ChannelParseResult.ReferencedDigest"/> holds: the watcher compares the two to notice a
+    /// rotated CA file. Empty when there are none.
+    /// </summary>
+    /// <param name="paths">The full paths (<see cref="ChannelParseResult.ReferencedFiles"/>).</param>
+    /// <returns>The digest.</returns>
+    public static string DigestReferencedFiles(IReadOnlyList<string> paths) =>
+        paths.Count == 0 ? "" : Digest([.. paths.Select(static path => (path, ReadReferenced(path).Content))]);
+
+    private static (byte[]? Content, string? Problem) ReadReferenced(string path)
+    {
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            var buffer = new byte[(int)Math.Min(stream.Length, MaxCaFileBytes) + 1];
+            var read = stream.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
+            return (buffer[..read], null);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return (null, FirstSentence(ex.Message));
+        }
+    }
+
+    private static string Digest(List<(string Path, byte[]? Content)> files)
+    {
+        if (files.Count == 0)
+        {
+            return "";
+        }
+
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        foreach (var (_, content) in files)
+        {
+            hash.AppendData(content is null ? "(unreadable)"u8 : System.Security.Cryptography.SHA256.HashData(content));
+        }
+
+        return Convert.ToHexString(hash.GetHashAndReset());
     }
 
     private static bool ParseBool(Dictionary<string, JsonElement> fields, string field, bool fallback, ErrorList errors)

@@ -96,6 +96,25 @@ internal sealed class CompiledModelMapping
         return null;
     }
 
+    /// <summary>The key <see cref="Map"/> would choose when it is not an exact key; null for an exact key or none.</summary>
+    public string? ContainedKey(string model)
+    {
+        if (_exact.ContainsKey(model))
+        {
+            return null;
+        }
+
+        foreach (var (key, _) in _byLengthDescending)
+        {
+            if (key.Length <= model.Length && model.Contains(key, StringComparison.OrdinalIgnoreCase))
+            {
+                return key;
+            }
+        }
+
+        return null;
+    }
+
     public string Map(string model)
     {
         if (_exact.TryGetValue(model, out var exactTarget))

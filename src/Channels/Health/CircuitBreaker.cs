@@ -237,18 +237,31 @@ public sealed class CircuitBreaker
     /// <summary>
     /// The upstream refused this key (401/403): left out for <see cref="BreakerOptions.KeyRejectedCooldown"/>,
     /// doubling each time a probe is refused too, so it comes back by itself when an operator fixes it upstream.
+    /// Only once refusals came from <see cref="BreakerOptions.MinimumCallers"/> callers (since the last success): a
+    /// 403 can follow from what one request holds (a moderation refusal, a feature the account lacks), and one
+    /// caller must not take a channel's keys out for everyone. A refused probe counts at once.
     /// Refusals of requests that were already under way when the key was left out change nothing.
     /// </summary>
-    /// <returns>When one request may probe the key again.</returns>
-    public DateTimeOffset Reject(DateTimeOffset now)
+    /// <param name="now">The time.</param>
+    /// <param name="caller">Who sent the refused request; null when unknown (counts as a caller of its own).</param>
+    /// <param name="permit">What <see cref="TryEnter"/> granted the attempt.</param>
+    /// <returns>When one request may probe the key again; null when the key stays in use.</returns>
+    public DateTimeOffset? Reject(DateTimeOffset now, string? caller = null, BreakerPermit permit = BreakerPermit.Allowed)
     {
         lock (_lock)
         {
-            Count(now, FailureClass.KeyRejected);
+            Count(now, FailureClass.KeyRejected, caller);
             _consecutiveFailures++;
+            _streakCallers.Add(caller);
             if (_state == BreakerState.Open && now < _openUntil && _openReason == FailureClass.KeyRejected)
             {
                 return _openUntil;
+            }
+
+            var probeRefused = permit == BreakerPermit.Probe && _state == BreakerState.HalfOpen;
+            if (!probeRefused && !_streakCallers.IsFull)
+            {
+                return null;
             }
 
             var cooldown = Scale(_options.KeyRejectedCooldown, _rejections++, _options.MaxKeyRejectedCooldown);

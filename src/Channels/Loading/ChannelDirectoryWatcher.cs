@@ -165,7 +165,7 @@ internal sealed partial class ChannelDirectoryWatcher : IChannelStore, IDisposab
         }
 
         _files.TryGetValue(name, out var state);
-        var hash = Hash(bytes, state?.Parsed?.ReferencedFiles);
+        var hash = Hash(bytes, state?.Parsed?.ReferencedFiles is { Count: > 0 } referenced ? ChannelFileParser.DigestReferencedFiles(referenced) : "");
         if (state is not null && state.Hash == hash)
         {
             return true;
@@ -184,35 +184,15 @@ internal sealed partial class ChannelDirectoryWatcher : IChannelStore, IDisposab
         state.Parsed = tooLarge
             ? new ChannelParseResult(null, [new ChannelConfigError(name, "(file)", $"larger than {MaxFileBytes} bytes")])
             : ChannelFileParser.Parse(name, bytes, _environment, DirectoryPath);
-        // The hash now covers the CA files the channel names, so rotating one (a Secret update) reloads it.
-        state.Hash = Hash(bytes, state.Parsed.ReferencedFiles);
+        // The hash now covers the CA files the channel names, as the parser read them, so rotating one (a
+        // Secret update) reloads the channel.
+        state.Hash = Hash(bytes, state.Parsed.ReferencedDigest);
         return true;
     }
 
-    /// <summary>The file's content hash, with the content of the files it names (or that they are unreadable).</summary>
-    private static string Hash(byte[] bytes, IReadOnlyList<string>? referenced)
-    {
-        if (referenced is not { Count: > 0 })
-        {
-            return Convert.ToHexString(SHA256.HashData(bytes));
-        }
-
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        hash.AppendData(bytes);
-        foreach (var path in referenced)
-        {
-            try
-            {
-                hash.AppendData(File.ReadAllBytes(path));
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                hash.AppendData("(unreadable)"u8);
-            }
-        }
-
-        return Convert.ToHexString(hash.GetHashAndReset());
-    }
+    /// <summary>The file's content hash, with the digest of the files it names.</summary>
+    private static string Hash(byte[] bytes, string referencedDigest) =>
+        Convert.ToHexString(SHA256.HashData(bytes)) + referencedDigest;
 
     private static (byte[] Bytes, bool TooLarge) ReadCapped(string path)
     {

@@ -216,7 +216,11 @@ public sealed class RoutePlan
         switch (failure)
         {
             case FailureClass.KeyRejected:
-                _health.Announce(new SharedCooldown(target.Channel.Name, target.Key.Fingerprint, key.Reject(now), failure));
+                if (key.Reject(now, _caller, target.KeyPermit) is { } keyBackAt)
+                {
+                    _health.Announce(new SharedCooldown(target.Channel.Name, target.Key.Fingerprint, keyBackAt, failure));
+                }
+
                 channel.OnAbandoned(target.ChannelPermit);
                 destination.OnSuccess(now, target.DestinationPermit);
                 break;

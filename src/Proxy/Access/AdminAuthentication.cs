@@ -32,7 +32,7 @@ public sealed class AdminAuthentication
         var address = context.Connection.RemoteIpAddress;
         var presented = CallerAuthentication.ReadKey(context.Request);
         var hash = presented is null ? null : AccessKeyHash.Compute(presented);
-        if (_throttle.RetryAfter(address) is { } wait && (hash is null || !_throttle.IsKnownGood(hash)))
+        if (_throttle.RetryAfter(address) is { } wait && (hash is null || !_throttle.IsKnownGood(address, hash)))
         {
             await CallerAuthentication.WriteThrottledAsync(context, wait).ConfigureAwait(false);
             return false;
@@ -45,7 +45,7 @@ public sealed class AdminAuthentication
             return false;
         }
 
-        _throttle.Succeeded(hash);
+        _throttle.Succeeded(address, hash);
         return true;
     }
 }

@@ -25,7 +25,7 @@ public sealed class CallerAuthentication
     {
         var address = context.Connection.RemoteIpAddress;
         var key = ReadKey(context.Request);
-        if (_throttle.RetryAfter(address) is { } wait && (key is null || !_throttle.IsKnownGood(AccessKeyHash.Compute(key))))
+        if (_throttle.RetryAfter(address) is { } wait && (key is null || !_throttle.IsKnownGood(address, AccessKeyHash.Compute(key))))
         {
             await WriteThrottledAsync(context, wait).ConfigureAwait(false);
             return null;
@@ -53,7 +53,7 @@ public sealed class CallerAuthentication
 
         if (lookup is { Status: KeyLookupStatus.Found, Record: { } record })
         {
-            _throttle.Succeeded(AccessKeyHash.Compute(key));
+            _throttle.Succeeded(address, AccessKeyHash.Compute(key));
             return new Caller(record.Group, record.Id, record.Limits);
         }
 

@@ -7,9 +7,10 @@ namespace CcxProxy.Access;
 /// Slows down key guessing: a client address with too many failed authentications in a minute is refused
 /// (429) before its key is even looked at, until the minute has passed. Per replica, in memory: it
 /// protects the key store and makes brute force slow; it is not an exact shared limit.
-/// A key that authenticated on this replica within the last hour is let through all the same, so someone
-/// guessing from a shared address (an office NAT, an ingress without trusted forwarding) does not lock out
-/// the valid keys used from there; a guesser gains nothing from it, since only keys already proven valid pass.
+/// A key that authenticated from the same address on this replica within the last hour is let through all the
+/// same, so someone guessing from a shared address (an office NAT, an ingress without trusted forwarding) does
+/// not lock out the valid keys used from there; a guesser gains nothing from it, since only keys already proven
+/// valid from that address pass, and every other key it tries is still refused unseen.
 /// </summary>
 public sealed class FailedAuthThrottle
 {
@@ -20,8 +21,10 @@ public sealed class FailedAuthThrottle
 
     private readonly ConcurrentDictionary<IPAddress, Window> _failures = new();
 
-    // Hashes (SHA-256, never the key) of keys that authenticated recently, with when.
-    private readonly ConcurrentDictionary<UInt128, DateTimeOffset> _knownGood = new();
+    // Keys (their SHA-256, never the key) that authenticated recently from an address, with when. Per address:
+    // a key proven from one address does not let another address guess past the throttle.
+    private readonly ConcurrentDictionary<(IPAddress Address, UInt128 Key), DateTimeOffset> _knownGood = new();
+    private int _knownGoodCount;
     private readonly TimeProvider _time;
     private readonly int _maxFailures;
 
@@ -54,32 +57,58 @@ public sealed class FailedAuthThrottle
         }
     }
 
-    /// <summary>Remembers that the key with this hash authenticated (<see cref="IsKnownGood"/>).</summary>
-    public void Succeeded(ReadOnlySpan<byte> keyHash)
+    /// <summary>Remembers that the key with this hash authenticated from <paramref name="address"/> (<see cref="IsKnownGood"/>).</summary>
+    public void Succeeded(IPAddress? address, ReadOnlySpan<byte> keyHash)
     {
-        if (_knownGood.Count >= MaxKnownGoodKeys)
+        if (address is null)
         {
-            var cutoff = _time.GetUtcNow() - s_knownGoodFor;
-            foreach (var (hash, at) in _knownGood)
-            {
-                if (at < cutoff)
-                {
-                    _knownGood.TryRemove(hash, out _);
-                }
-            }
+            return;
+        }
 
-            if (_knownGood.Count >= MaxKnownGoodKeys)
+        var now = _time.GetUtcNow();
+        var entry = (address, Id(keyHash));
+        // Most requests come from a key already remembered a moment ago: no write then (and no lock taken).
+        if (_knownGood.TryGetValue(entry, out var at) && now - at < TimeSpan.FromMinutes(1))
+        {
+            return;
+        }
+
+        if (Volatile.Read(ref _knownGoodCount) >= MaxKnownGoodKeys)
+        {
+            PruneKnownGood(now);
+            if (Volatile.Read(ref _knownGoodCount) >= MaxKnownGoodKeys)
             {
                 return;
             }
         }
 
-        _knownGood[Id(keyHash)] = _time.GetUtcNow();
+        if (_knownGood.TryAdd(entry, now))
+        {
+            Interlocked.Increment(ref _knownGoodCount);
+        }
+        else
+        {
+            _knownGood[entry] = now;
+        }
     }
 
-    /// <summary>True when the key with this hash authenticated within the last hour: a throttled address may still use it.</summary>
-    public bool IsKnownGood(ReadOnlySpan<byte> keyHash) =>
-        _knownGood.TryGetValue(Id(keyHash), out var at) && _time.GetUtcNow() - at < s_knownGoodFor;
+    /// <summary>
+    /// True when the key with this hash authenticated from <paramref name="address"/> within the last hour: that
+    /// address may still use it while throttled. Keys proven from other addresses do not count.
+    /// </summary>
+    public bool IsKnownGood(IPAddress? address, ReadOnlySpan<byte> keyHash) =>
+        address is not null && _knownGood.TryGetValue((address, Id(keyHash)), out var at) && _time.GetUtcNow() - at < s_knownGoodFor;
+
+    private void PruneKnownGood(DateTimeOffset now)
+    {
+        foreach (var (entry, at) in _knownGood)
+        {
+            if (now - at >= s_knownGoodFor && _knownGood.TryRemove(entry, out _))
+            {
+                Interlocked.Decrement(ref _knownGoodCount);
+            }
+        }
+    }
 
     private static UInt128 Id(ReadOnlySpan<byte> hash) => System.Buffers.Binary.BinaryPrimitives.ReadUInt128LittleEndian(hash);
 

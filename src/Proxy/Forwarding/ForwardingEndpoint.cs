@@ -267,6 +267,12 @@ internal sealed partial class ForwardingEndpoint
                 return null;
             }
 
+            if (snapshot.FindGroup(group) is { Models: { } forcedAllowlist } && chosen.MappingOutsideAllowlist(model, forcedAllowlist) is { } outside)
+            {
+                await GatewayErrors.WriteAsync(context, StatusCodes.Status403Forbidden, outside, "model_not_allowed").ConfigureAwait(false);
+                return null;
+            }
+
             return new RoutePlan(_health, [chosen], Affinity(context, json), forced: true, caller: BreakerCaller(context, caller));
         }
 
@@ -281,11 +287,18 @@ internal sealed partial class ForwardingEndpoint
 
         // Refused outright rather than routed elsewhere: such a name is a mistake or an attempt to reach a model
         // through a name the group's allowlist admits.
+        var allowlist = snapshot.FindGroup(group)?.Models;
         foreach (var candidate in candidates)
         {
             if (candidate.AmbiguousMapping(model) is { } ambiguous)
             {
                 await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest, ambiguous, "model_ambiguous").ConfigureAwait(false);
+                return null;
+            }
+
+            if (allowlist is not null && candidate.MappingOutsideAllowlist(model, allowlist) is { } outside)
+            {
+                await GatewayErrors.WriteAsync(context, StatusCodes.Status403Forbidden, outside, "model_not_allowed").ConfigureAwait(false);
                 return null;
             }
         }
@@ -295,10 +308,22 @@ internal sealed partial class ForwardingEndpoint
 
     /// <summary>
     /// Who a failure is counted against in the shared breakers: the key and the client's address (the real one
-    /// behind a trusted ingress), so the users of one shared key still count as different callers.
+    /// behind a trusted ingress), so the users of one shared key still count as different callers. An IPv6
+    /// address counts by its /64, which one host can fill with addresses of its own.
     /// </summary>
-    private static string BreakerCaller(HttpContext context, Caller caller) =>
-        caller.KeyId + "@" + context.Connection.RemoteIpAddress;
+    private static string BreakerCaller(HttpContext context, Caller caller)
+    {
+        var address = context.Connection.RemoteIpAddress;
+        if (address is { AddressFamily: System.Net.Sockets.AddressFamily.InterNetworkV6, IsIPv4MappedToIPv6: false })
+        {
+            Span<byte> bytes = stackalloc byte[16];
+            address.TryWriteBytes(bytes, out _);
+            bytes[8..].Clear();
+            address = new System.Net.IPAddress(bytes);
+        }
+
+        return caller.KeyId + "@" + address;
+    }
 
     private ulong? Affinity(HttpContext context, ReadOnlyMemory<byte> json) =>
         _routing.SessionAffinity ? SessionAffinity.Key(context.Request.Headers[SessionHeader].ToString(), json.Span) : null;

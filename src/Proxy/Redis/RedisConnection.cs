@@ -29,6 +29,12 @@ public sealed partial class RedisConnection : IDisposable
         _logger = logger;
         _extraRoots = string.IsNullOrWhiteSpace(caCertificateFile) ? null : LoadRoots(caCertificateFile);
         IsConfigured = !string.IsNullOrWhiteSpace(configuration);
+        if (_extraRoots is not null && IsConfigured && !UsesTls(configuration!))
+        {
+            // A CA for a connection that would not use TLS at all: the operator meant TLS, and would get plain text.
+            throw new InvalidOperationException("Redis:CaCertificate is set, but Redis:Configuration has no ssl=true: the connection would not use TLS");
+        }
+
         _connecting = IsConfigured ? Task.Run(() => ConnectAsync(configuration!)) : Task.FromResult<ConnectionMultiplexer?>(null);
     }
 
@@ -70,6 +76,19 @@ public sealed partial class RedisConnection : IDisposable
         {
             Log.ConnectFailed(_logger, ex.GetType().Name);
             return null;
+        }
+    }
+
+    private static bool UsesTls(string configuration)
+    {
+        try
+        {
+            return ConfigurationOptions.Parse(configuration).Ssl;
+        }
+        catch (ArgumentException)
+        {
+            // Reported (and logged) when the connection is attempted.
+            return true;
         }
     }
 

@@ -31,10 +31,27 @@ public static class ThinkingSanitizer
         {
             return Strip(body);
         }
+        catch (InvalidOperationException) when (CcxProxy.Transforms.Json.LoneSurrogates.Replace(body) is var readable && !readable.Equals(body))
+        {
+            // A lone surrogate (a string a Node client cut mid-emoji) cannot be read as text: strip from the body
+            // with it replaced, since it is re-written anyway, rather than send the gateway's marker to Anthropic.
+            return StripOrKeep(readable);
+        }
         catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
-            // Not readable as text (a lone surrogate, a field of an unexpected type): forwarded as sent, and the
-            // upstream judges it.
+            // A field of an unexpected type: forwarded as sent, and the upstream judges it.
+            return body;
+        }
+    }
+
+    private static ReadOnlyMemory<byte> StripOrKeep(ReadOnlyMemory<byte> body)
+    {
+        try
+        {
+            return Strip(body);
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
+        {
             return body;
         }
     }

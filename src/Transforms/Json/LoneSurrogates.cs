@@ -18,47 +18,34 @@ public static class LoneSurrogates
     {
         var span = json.Span;
         byte[]? copy = null;
-        var inString = false;
-        for (var i = 0; i < span.Length; i++)
+        // In valid JSON a backslash only ever appears inside a string, as the start of an escape: jump from one
+        // to the next (vectorised) instead of walking every byte.
+        var i = span.IndexOf((byte)'\\');
+        while (i >= 0 && i + 1 < span.Length)
         {
-            var b = span[i];
-            if (!inString)
+            // \" \\ \/ \b \f \n \r \t take two bytes; \uXXXX six (well-formed: the document was validated).
+            var next = i + 2;
+            if (span[i + 1] == (byte)'u' && TryUnit(span, i, out var unit))
             {
-                inString = b == (byte)'"';
-                continue;
+                next = i + 6;
+                if (char.IsHighSurrogate(unit) && TryUnit(span, i + 6, out var low) && char.IsLowSurrogate(low))
+                {
+                    next = i + 12;
+                }
+                else if (char.IsSurrogate(unit))
+                {
+                    copy ??= span.ToArray();
+                    "\\uFFFD"u8.CopyTo(copy.AsSpan(i));
+                }
             }
 
-            if (b == (byte)'"')
+            if (next >= span.Length)
             {
-                inString = false;
-                continue;
+                break;
             }
 
-            if (b != (byte)'\\')
-            {
-                continue;
-            }
-
-            // An escape: \" \\ \/ \b \f \n \r \t or \uXXXX (well-formed: the document was validated).
-            if (i + 1 >= span.Length || span[i + 1] != (byte)'u' || !TryUnit(span, i, out var unit))
-            {
-                i++;
-                continue;
-            }
-
-            if (char.IsHighSurrogate(unit) && TryUnit(span, i + 6, out var next) && char.IsLowSurrogate(next))
-            {
-                i += 11;
-                continue;
-            }
-
-            if (char.IsSurrogate(unit))
-            {
-                copy ??= span.ToArray();
-                "\\uFFFD"u8.CopyTo(copy.AsSpan(i));
-            }
-
-            i += 5;
+            var ahead = span[next..].IndexOf((byte)'\\');
+            i = ahead < 0 ? -1 : next + ahead;
         }
 
         return copy ?? json;

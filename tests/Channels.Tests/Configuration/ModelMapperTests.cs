@@ -115,4 +115,17 @@ public sealed class ModelMapperTests
         Assert.That(channel.AmbiguousMapping("claude-haiku-mini"), Is.Null);
         Assert.That(channel.MapModel("claude-haiku-mini"), Is.EqualTo("small"));
     }
+
+    [TestCase("claude-sonnet-*", "claude-sonnet-4-6", "sonnet-4", true)]
+    [TestCase("claude-haiku-*", "claude-haiku-x-opus", "opus", false)]
+    [TestCase("claude-*", "claude-opus-4-7", "opus", false)]
+    [TestCase("*-opus-*", "claude-opus-4-7", "opus", true)]
+    [TestCase("*haiku*", "opus-haiku-opus", "opus", false)]
+    [TestCase("*", "claude-opus-4-7", "opus", false)]
+    [TestCase("claude-opus-4-7", "CLAUDE-OPUS-4-7", "opus", true)]
+    [TestCase("claude-haiku-*", "claude-sonnet-4-6", "sonnet", false)]
+    public void KeyOverlapsLiteral_OnlyWhatThePatternSpellsOut(string pattern, string name, string key, bool expected)
+    {
+        Assert.That(ModelPattern.KeyOverlapsLiteral(pattern, name, key), Is.EqualTo(expected));
+    }
 }

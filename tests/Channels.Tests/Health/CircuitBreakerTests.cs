@@ -12,6 +12,9 @@ public sealed class CircuitBreakerTests
 
     private static CircuitBreaker Breaker() => new(Options);
 
+    // The default: failures from at least two callers open a breaker.
+    private static readonly BreakerOptions TwoCallers = Options with { MinimumCallers = 2 };
+
     private static void Fail(CircuitBreaker breaker, DateTimeOffset now, int times = 1, FailureClass failure = FailureClass.ServerError)
     {
         for (var i = 0; i < times; i++)
@@ -337,7 +340,7 @@ public sealed class CircuitBreakerTests
         var expected = new[] { 5, 10, 20, 30, 30 }.Select(m => TimeSpan.FromMinutes(m)).ToArray();
         foreach (var cooldown in expected)
         {
-            var until = breaker.Reject(now);
+            var until = breaker.Reject(now)!.Value;
             Assert.Multiple(() =>
             {
                 Assert.That(until, Is.EqualTo(now + cooldown));
@@ -354,9 +357,9 @@ public sealed class CircuitBreakerTests
     public void Reject_ProbeSucceeds_KeyEnabledAndNextRefusalStartsOver()
     {
         var breaker = Breaker();
-        var now = breaker.Reject(T0);
+        var now = breaker.Reject(T0)!.Value;
         Assert.That(breaker.TryEnter(now), Is.EqualTo(BreakerPermit.Probe));
-        now = breaker.Reject(now); // the probe is refused too: 10 min
+        now = breaker.Reject(now)!.Value; // the probe is refused too: 10 min
         var probe = breaker.TryEnter(now);
         Assert.That(probe, Is.EqualTo(BreakerPermit.Probe));
         breaker.OnSuccess(now, probe);
@@ -558,7 +561,7 @@ public sealed class CircuitBreakerTests
     [Test]
     public void OnFailure_OneCallerOnly_NeverOpens_NeitherInARowNorByRatio()
     {
-        var breaker = Breaker();
+        var breaker = new CircuitBreaker(TwoCallers);
 
         for (var i = 0; i < Options.MinimumAttempts * 3; i++)
         {
@@ -572,7 +575,7 @@ public sealed class CircuitBreakerTests
     [Test]
     public void OnFailure_SecondCallerJoinsTheStreak_OpensAtTheThreshold()
     {
-        var breaker = Breaker();
+        var breaker = new CircuitBreaker(TwoCallers);
         for (var i = 0; i < Options.ConsecutiveFailures - 1; i++)
         {
             breaker.OnFailure(T0, breaker.TryEnter(T0), FailureClass.ServerError, "key-1@10.0.0.7");
@@ -586,7 +589,7 @@ public sealed class CircuitBreakerTests
     [Test]
     public void OnFailure_SuccessBetween_StreakCallersStartAfresh()
     {
-        var breaker = Breaker();
+        var breaker = new CircuitBreaker(TwoCallers);
         breaker.OnFailure(T0, breaker.TryEnter(T0), FailureClass.ServerError, "other@10.0.0.8");
         Succeed(breaker, T0);
 
@@ -614,7 +617,7 @@ public sealed class CircuitBreakerTests
     [Test]
     public void OnFailure_RatioWithTwoCallersAcrossTheWindow_Opens()
     {
-        var breaker = new CircuitBreaker(Options with { ConsecutiveFailures = 1000 });
+        var breaker = new CircuitBreaker(TwoCallers with { ConsecutiveFailures = 1000 });
         for (var i = 0; i < Options.MinimumAttempts; i++)
         {
             var at = T0 + TimeSpan.FromTicks(Options.Window.Ticks / 20 * i);
@@ -630,5 +633,18 @@ public sealed class CircuitBreakerTests
 
         var end = T0 + TimeSpan.FromTicks(Options.Window.Ticks / 20 * Options.MinimumAttempts);
         Assert.That(breaker.TryEnter(end), Is.EqualTo(BreakerPermit.Denied));
+    }
+
+    [Test]
+    public void Reject_OneCallersRefusals_KeyStaysInUse_ASecondCallersRefusalTakesItOut()
+    {
+        var breaker = new CircuitBreaker(TwoCallers);
+
+        Assert.That(breaker.Reject(T0, "key-1@10.0.0.7"), Is.Null);
+        Assert.That(breaker.Reject(T0, "key-1@10.0.0.7"), Is.Null, "a 403 may follow from what one caller sends (a moderation refusal)");
+        Assert.That(breaker.TryEnter(T0), Is.EqualTo(BreakerPermit.Allowed));
+
+        Assert.That(breaker.Reject(T0, "key-2@10.0.0.8"), Is.EqualTo(T0 + Options.KeyRejectedCooldown));
+        Assert.That(breaker.TryEnter(T0), Is.EqualTo(BreakerPermit.Denied));
     }
 }

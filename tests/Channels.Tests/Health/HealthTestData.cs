@@ -11,6 +11,9 @@ internal static class HealthTestData
     public static readonly BreakerOptions Options = new()
     {
         ConsecutiveFailures = 3,
+        // The mechanics under test here are per breaker; the rule that one caller cannot open a shared breaker
+        // has its own tests (CircuitBreakerTests, *Callers*), with the default of 2.
+        MinimumCallers = 1,
         FailureRatio = 0.5,
         MinimumAttempts = 10,
         Window = TimeSpan.FromSeconds(60),

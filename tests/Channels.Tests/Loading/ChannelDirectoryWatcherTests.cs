@@ -111,6 +111,7 @@ public sealed class ChannelDirectoryWatcherTests
         _dir.Write("ca.pem", File.ReadAllText(first.PemPath));
         _dir.Write("a.json", ChannelTestData.Json(extra: ""","caCertificates":["ca.pem"]"""));
         await using var harness = await WatcherHarness.StartAsync(_dir.Path);
+        Assert.That(harness.Watcher.Current.Rejected, Is.Empty, () => string.Join("; ", harness.Watcher.Current.Rejected.SelectMany(r => r.Errors)));
         var before = harness.Watcher.Current.Find("a")!;
         Assert.That(before.CaCertificatesPem, Is.EqualTo(first.Certificate.ExportCertificatePem() + "\n"));
 

@@ -64,4 +64,29 @@ public sealed class MappingAllowlistTests
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
         Assert.That(_upstream.Requests.Skip(before).Single().Model, Is.EqualTo(upstreamModel));
     }
+
+    [TestCase("claude-haiku-x-opus", "claude-haiku-*", HttpStatusCode.Forbidden)]
+    [TestCase("claude-haiku-4-5", "claude-haiku-*", HttpStatusCode.OK)]
+    [TestCase("claude-opus-4-7", "claude-opus-*", HttpStatusCode.OK)]
+    [TestCase("claude-opus-4-7", "claude-*", HttpStatusCode.Forbidden)]
+    [TestCase("claude-opus-4-7", "claude-*\", \"up-opus", HttpStatusCode.OK)]
+    public async Task OneMappingKeyInTheWildcardPart_ReachesOnlyWhatTheAllowlistNames(string model, string allowlist, HttpStatusCode expected)
+    {
+        // Only opus is mapped: a haiku name carrying "opus" holds one key, so it is not ambiguous.
+        await using var upstream = await FakeUpstream.StartAsync();
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
+        {
+            ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl, """ "modelMapping": { "opus": "up-opus" } """),
+            ["groups.json"] = "{\"groups\": {\"default\": {\"models\": [\"" + allowlist + "\"]}}}",
+        });
+
+        var (response, json) = await gateway.SendAsync(gateway.Post("/v1/messages", Body(model)));
+
+        Assert.That(response.StatusCode, Is.EqualTo(expected), json?.ToJsonString());
+        if (expected == HttpStatusCode.Forbidden)
+        {
+            Assert.That(json!["error"]!["message"]!.GetValue<string>(), Does.Contain("up-opus").And.Contain("'opus'"));
+            Assert.That(upstream.Requests, Is.Empty);
+        }
+    }
 }

@@ -113,4 +113,33 @@ public sealed class OpsSurfaceTests
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), json?.ToJsonString());
         Assert.That(json!["requests"]!.GetValue<long>(), Is.Zero);
     }
+
+    [Test]
+    public async Task AKeyProvenFromOneAddress_DoesNotPassTheThrottleOfAnother()
+    {
+        // Behind a trusted ingress, so each request says which client it is for.
+        await using var gateway = await TestGateway.StartAsync(
+            new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl) },
+            new Dictionary<string, string?> { ["Access:MaxFailedAuthPerMinute"] = "3", ["ForwardedHeaders:TrustedNetworks"] = "127.0.0.0/8" });
+        HttpRequestMessage From(string client, string key)
+        {
+            var request = gateway.Post("/v1/messages", Body, key: key);
+            request.Headers.Add("X-Forwarded-For", client);
+            return request;
+        }
+
+        var (owner, _) = await gateway.SendAsync(From("203.0.113.10", TestGateway.AccessKey));
+        Assert.That(owner.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        for (var i = 0; i < 3; i++)
+        {
+            await gateway.SendAsync(From("198.51.100.20", $"guess-{i}"));
+        }
+
+        // The guesser's address hits the right key: still throttled, it learns nothing.
+        var (guesser, _) = await gateway.SendAsync(From("198.51.100.20", TestGateway.AccessKey));
+        var (ownerAgain, _) = await gateway.SendAsync(From("203.0.113.10", TestGateway.AccessKey));
+
+        Assert.That(guesser.StatusCode, Is.EqualTo(HttpStatusCode.TooManyRequests));
+        Assert.That(ownerAgain.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+    }
 }

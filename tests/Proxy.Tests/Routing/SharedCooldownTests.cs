@@ -52,6 +52,8 @@ public sealed class SharedCooldownTests
         {
             ["Redis:Configuration"] = _redis.ConnectionString,
             ["Routing:CooldownSyncSeconds"] = "0.2",
+            // One test client: any caller's refusal counts (the two-caller rule has its own tests, tests/Proxy.Tests/Hostile).
+            ["Routing:Breaker:MinimumCallers"] = "1",
         });
 
     public static IEnumerable<TestCaseData> CooldownFaults()

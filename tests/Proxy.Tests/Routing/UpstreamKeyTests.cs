@@ -22,7 +22,8 @@ public sealed class UpstreamKeyTests
     private const string KeyTwo = "sk-ant-key-two-secret-8b27c3";
     private const string Body = """{"model":"claude-sonnet-4-6","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}""";
 
-    private static readonly Dictionary<string, string?> s_rotateKeys = new() { ["Routing:SessionAffinity"] = "false" };
+    // One test client: any caller's refusal counts (the two-caller rule has its own tests, tests/Proxy.Tests/Hostile).
+    private static readonly Dictionary<string, string?> s_rotateKeys = new() { ["Routing:SessionAffinity"] = "false", ["Routing:Breaker:MinimumCallers"] = "1" };
 
     private FakeUpstream _upstream = null!;
 
