@@ -32,6 +32,10 @@ public sealed class RedisServer : IAsyncDisposable
     private readonly System.Security.Cryptography.X509Certificates.X509Certificate2? _ca;
     private readonly string[] _tlsArgs = [];
 
+    // A replica's --replicaof, or a sentinel's config file and --sentinel (set by the factories below).
+    private string[] _roleArgs = [];
+    private string? _configFile;
+
     private RedisServer(string executable, DirectoryInfo directory, int port, TestCertificateAuthority? ca = null)
     {
         _executable = executable;
@@ -85,6 +89,34 @@ public sealed class RedisServer : IAsyncDisposable
     /// <exception cref="InvalidOperationException">redis-server is not installed or did not start.</exception>
     public static Task<RedisServer> StartAsync(CancellationToken ct = default) => StartAsync(null, ct);
 
+    /// <summary>Starts a replica of <paramref name="master"/> (<c>--replicaof</c>) and waits until it answers PING.</summary>
+    /// <param name="master">The master it copies.</param>
+    /// <param name="ct">Cancels the start.</param>
+    /// <returns>The running replica.</returns>
+    public static Task<RedisServer> StartReplicaAsync(RedisServer master, CancellationToken ct = default) =>
+        StartAsync(null, ct, server => server._roleArgs = ["--replicaof", "127.0.0.1", master.Port.ToString(CultureInfo.InvariantCulture)]);
+
+    /// <summary>
+    /// Starts a Sentinel (<c>redis-server sentinel.conf --sentinel</c>) watching <paramref name="master"/> as
+    /// <paramref name="serviceName"/>, with a quorum of 2 and short timeouts (down after 1 s, failover within 5 s),
+    /// and waits until it answers PING.
+    /// </summary>
+    /// <param name="master">The master to watch.</param>
+    /// <param name="serviceName">The service (master) name clients ask for.</param>
+    /// <param name="ct">Cancels the start.</param>
+    /// <returns>The running sentinel.</returns>
+    public static Task<RedisServer> StartSentinelAsync(RedisServer master, string serviceName, CancellationToken ct = default) =>
+        StartAsync(null, ct, server =>
+        {
+            server._configFile = Path.Combine(server._directory.FullName, "sentinel.conf");
+            File.WriteAllText(server._configFile, string.Join('\n',
+                $"sentinel monitor {serviceName} 127.0.0.1 {master.Port} 2",
+                $"sentinel down-after-milliseconds {serviceName} 1000",
+                $"sentinel failover-timeout {serviceName} 5000",
+                $"sentinel parallel-syncs {serviceName} 1") + "\n");
+            server._roleArgs = ["--sentinel"];
+        });
+
     /// <summary>
     /// Starts redis-server speaking only TLS (<c>--tls-port</c>, no plain port), with a certificate for
     /// <c>localhost</c> issued by <paramref name="ca"/>, and waits until it answers PING over TLS.
@@ -95,7 +127,7 @@ public sealed class RedisServer : IAsyncDisposable
     public static Task<RedisServer> StartTlsAsync(TestCertificateAuthority ca, CancellationToken ct = default) =>
         StartAsync(ca ?? throw new ArgumentNullException(nameof(ca)), ct);
 
-    private static async Task<RedisServer> StartAsync(TestCertificateAuthority? ca, CancellationToken ct)
+    private static async Task<RedisServer> StartAsync(TestCertificateAuthority? ca, CancellationToken ct, Action<RedisServer>? configure = null)
     {
         var executable = FindExecutable() ?? throw new InvalidOperationException(
             "redis-server was not found on PATH nor at /usr/bin/redis-server; install it: apt-get install -y redis-server");
@@ -104,6 +136,7 @@ public sealed class RedisServer : IAsyncDisposable
         for (var attempt = 1; ; attempt++)
         {
             var server = new RedisServer(executable, Directory.CreateTempSubdirectory("ccx-redis-"), FreePort.Get(), ca);
+            configure?.Invoke(server);
             try
             {
                 await server.StartProcessAsync(ct);
@@ -241,6 +274,7 @@ public sealed class RedisServer : IAsyncDisposable
         };
         string[] args =
         [
+            .. (_configFile is null ? Array.Empty<string>() : [_configFile]),
             "--port", Port.ToString(CultureInfo.InvariantCulture),
             "--bind", "127.0.0.1",
             "--save", "",
@@ -249,6 +283,7 @@ public sealed class RedisServer : IAsyncDisposable
             "--daemonize", "no",
             "--dir", _directory.FullName,
             .. _tlsArgs,
+            .. _roleArgs,
         ];
         foreach (var arg in args)
         {

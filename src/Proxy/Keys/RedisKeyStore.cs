@@ -190,7 +190,7 @@ internal sealed class RedisKeyStore : IKeyStore
         var database = await DatabaseAsync().ConfigureAwait(false);
         try
         {
-            // 1.2.6 takes no CancellationToken; WaitAsync at least frees the caller.
+            // StackExchange.Redis commands take no CancellationToken; WaitAsync at least frees the caller.
             return await operation(database).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (IsRedisFailure(ex))

@@ -54,6 +54,11 @@ public sealed partial class RedisConnection : IDisposable
             var options = ConfigurationOptions.Parse(configuration);
             // Keep retrying in the background rather than failing when Redis is down at start-up.
             options.AbortOnConnectFail = false;
+            // RESP2 unless the string says otherwise (protocol=resp3): the gateway uses nothing RESP3 adds (no
+            // client-side caching, no push messages), its limit scripts reply with integers and arrays that read the
+            // same in both, and RESP2 is what every Redis-compatible server and proxy speaks (twemproxy, Envoy's
+            // Redis proxy and older managed tiers refuse HELLO 3).
+            options.Protocol ??= RedisProtocol.Resp2;
             if (options.Ssl)
             {
                 // Installed even without extra CAs, so that a refused certificate is logged with its reason.
