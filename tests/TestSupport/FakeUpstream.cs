@@ -17,6 +17,12 @@ namespace CcxProxy.TestSupport;
 /// A scripted upstream: a real Kestrel server on 127.0.0.1 that records every request (body
 /// read in full first) and answers it with <see cref="Handler"/>. Start one per test.
 /// </summary>
+/// <remarks>
+/// Where request matching, a log of what arrived, stateful scenarios and SSE bodies are all a test needs,
+/// WireMock.Net serves better (tests/Proxy.Tests/Forwarding/WireMockUpstreamTests.cs). This fake stays for what
+/// WireMock cannot do: cut a stream mid-way, reset a connection, stall before or after headers, and serve TLS
+/// with a test CA's certificate (<see cref="StartTlsAsync"/>).
+/// </remarks>
 public sealed class FakeUpstream : IAsyncDisposable
 {
     private readonly WebApplication _app;
