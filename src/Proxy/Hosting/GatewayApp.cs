@@ -140,8 +140,7 @@ public static partial class GatewayApp
 
         // Start connecting to Redis (when configured) now, in the background, not on the first request.
         app.Services.GetRequiredService<RedisConnection>();
-        // Start exporting (when configured) before the first request, so its spans are not missed.
-        app.Services.GetService<OtlpExport>();
+        // Exporting (when configured) starts with the host: AddOpenTelemetry() builds its providers at start-up.
         WarnAboutAccessKeys(app);
         return app;
     }
