@@ -29,10 +29,14 @@ public static partial class GatewayApp
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args });
         configure?.Invoke(builder);
-        if (string.IsNullOrEmpty(builder.Configuration[WebHostDefaults.ServerUrlsKey]))
+        var urls = builder.Configuration[WebHostDefaults.ServerUrlsKey] is { Length: > 0 } configured ? configured : DefaultUrls;
+        if (OtlpExport.PrometheusPort(builder.Configuration) is not null)
         {
-            builder.WebHost.UseUrls(DefaultUrls);
+            // The management listener beside the public one(s); it serves the scrape and nothing else (UseCcxProxy).
+            urls += ";" + builder.Configuration[OtlpExport.PrometheusUrlSetting];
         }
+
+        builder.WebHost.UseUrls(urls);
 
         var gateway = builder.Configuration.GetSection(GatewayOptions.Section).Get<GatewayOptions>() ?? new GatewayOptions();
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -103,6 +107,24 @@ public static partial class GatewayApp
     /// <summary>The request pipeline and endpoints.</summary>
     public static WebApplication UseCcxProxy(this WebApplication app)
     {
+        if (OtlpExport.PrometheusPort(app.Configuration) is { } managementPort)
+        {
+            // Decided by the port the connection came in on, never by the Host header a caller writes: the scrape
+            // only there, and on that port nothing else of the gateway.
+            app.UseOpenTelemetryPrometheusScrapingEndpoint(context =>
+                context.Connection.LocalPort == managementPort && context.Request.Path == OtlpExport.PrometheusPath);
+            app.Use((context, next) =>
+            {
+                if (context.Connection.LocalPort != managementPort)
+                {
+                    return next(context);
+                }
+
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                return Task.CompletedTask;
+            });
+        }
+
         if (TrustedProxies.Options(app.Configuration) is { } forwarded)
         {
             app.UseForwardedHeaders(forwarded);

@@ -30,9 +30,50 @@ internal static class OtlpExport
         !string.IsNullOrWhiteSpace(configuration["OTEL_EXPORTER_OTLP_ENDPOINT"])
         && !string.Equals(configuration["OTEL_SDK_DISABLED"], "true", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>Registers OTLP export of traces, metrics and logs (through the host's logging), when configured.</summary>
+    /// <summary>The setting that turns the Prometheus scrape endpoint on: the management listener's URL (<c>http://*:9464</c>).</summary>
+    public const string PrometheusUrlSetting = "Telemetry:PrometheusUrl";
+
+    /// <summary>The scrape path on the management listener.</summary>
+    public const string PrometheusPath = "/metrics";
+
+    /// <summary>The management port the scrape is served on, or null when <see cref="PrometheusUrlSetting"/> is unset.</summary>
+    /// <exception cref="InvalidOperationException">The setting is not an http URL with a port (a start-up error).</exception>
+    public static int? PrometheusPort(IConfiguration configuration)
+    {
+        if (configuration[PrometheusUrlSetting] is not { Length: > 0 } url)
+        {
+            return null;
+        }
+
+        try
+        {
+            var address = BindingAddress.Parse(url);
+            // An explicit port: "http://host" would quietly mean 80, on which nobody expects a scrape.
+            var explicitPort = url.TrimEnd('/').AsSpan(url.TrimEnd('/').LastIndexOf(':') + 1) is { Length: > 0 } digits && int.TryParse(digits, out _);
+            return address.Scheme == "http" && explicitPort && address.Port > 0 && address.PathBase.Length == 0
+                ? address.Port
+                : throw new InvalidOperationException($"{PrometheusUrlSetting}: '{url}' must be an http URL with a port and no path, e.g. http://*:9464");
+        }
+        catch (FormatException ex)
+        {
+            throw new InvalidOperationException($"{PrometheusUrlSetting}: '{url}' is not a URL ({ex.Message})", ex);
+        }
+    }
+
+    /// <summary>Registers OTLP export of traces, metrics and logs (through the host's logging), and the Prometheus exporter, as configured.</summary>
     public static void Register(IServiceCollection services, IConfiguration configuration)
     {
+        if (PrometheusPort(configuration) is not null)
+        {
+            // Prometheus pulls metrics only: the gateway's own meters and the instrumentation's.
+            services.AddOpenTelemetry().WithMetrics(metrics => metrics
+                .AddMeter(Meters)
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddRuntimeInstrumentation()
+                .AddPrometheusExporter());
+        }
+
         if (!IsEnabled(configuration))
         {
             return;

@@ -84,7 +84,10 @@ public sealed class TestGateway : IAsyncDisposable
             builder.Logging.AddProvider(logs);
         });
         await app.StartAsync().WaitAsync(TimeSpan.FromSeconds(30));
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        // The public listener: not the management one a test may have added (Telemetry:PrometheusUrl).
+        var management = CcxProxy.Telemetry.OtlpExport.PrometheusPort(app.Configuration);
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses
+            .First(a => management is not { } port || new Uri(a).Port != port);
         return new TestGateway(app, new Uri(address), directory, logs);
     }
 
