@@ -15,7 +15,8 @@ namespace CcxProxy.Telemetry;
 /// (default <c>ccx-proxy</c>), <c>OTEL_RESOURCE_ATTRIBUTES</c>, <c>OTEL_METRIC_EXPORT_INTERVAL</c> (ms) and
 /// <c>OTEL_SDK_DISABLED</c>. Built with the host's <c>AddOpenTelemetry()</c>: the providers start with the host
 /// and flush when it stops. Server and client spans and their metrics come from the ASP.NET Core and
-/// HttpClient instrumentation (the query string redacted), the runtime's from the runtime instrumentation.
+/// HttpClient instrumentation (the query string redacted), the runtime's from the runtime instrumentation, and
+/// Redis commands from the StackExchange.Redis instrumentation once the connection is up.
 /// </summary>
 internal static class OtlpExport
 {
@@ -86,6 +87,9 @@ internal static class OtlpExport
                 .AddSource(Sources)
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
+                // Redis commands as client spans (command names only: SetVerboseDatabaseStatements stays off).
+                .AddRedisInstrumentation()
+                .ConfigureRedisInstrumentation(TraceRedis)
                 .AddOtlpExporter(exporter => Configure(exporter, configuration, "traces")))
             .WithMetrics(metrics => metrics
                 .AddMeter(Meters)
@@ -105,6 +109,18 @@ internal static class OtlpExport
                     options.ParseStateValues = true;
                 });
     }
+
+    /// <summary>Hands the gateway's Redis connection to the instrumentation once it exists (it connects in the background).</summary>
+    private static void TraceRedis(IServiceProvider services, OpenTelemetry.Instrumentation.StackExchangeRedis.StackExchangeRedisInstrumentation redis) =>
+        services.GetRequiredService<Redis.RedisConnection>().MultiplexerAsync.ContinueWith(
+            connecting =>
+            {
+                if (connecting.Result is { } multiplexer)
+                {
+                    redis.AddConnection(multiplexer);
+                }
+            },
+            CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
 
     /// <summary>Endpoint, protocol and headers; with http/protobuf each signal goes to its own path under the endpoint, as the spec says.</summary>
     private static void Configure(OtlpExporterOptions exporter, IConfiguration configuration, string signal)

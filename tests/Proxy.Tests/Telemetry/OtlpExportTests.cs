@@ -103,4 +103,43 @@ public sealed class OtlpExportTests
         Assert.That(json!["content"]![0]!["text"]!.GetValue<string>(), Is.EqualTo(FakeUpstreamOptions.DefaultText));
         Assert.That(_collector.AllBodies(), Is.Empty);
     }
+
+    [Test]
+    [Category("Redis")]
+    public async Task WithRedis_ItsCommandsAreClientSpans_NamesOnly_NoSecret()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        var files = Files();
+        files["groups.json"] = """{"groups": {"default": {"limits": {"requestsPerMinute": 1000}}}}""";
+        var gateway = await TestGateway.StartAsync(files, new Dictionary<string, string?>
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = _collector.Endpoint,
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["Redis:Configuration"] = redis.ConnectionString,
+        });
+        try
+        {
+            await Poll.UntilAsync(() => System.Text.Json.Nodes.JsonNode.Parse(gateway.Client.GetStringAsync("/readyz").Result)!["redis"]!["connected"]!.GetValue<bool>(), "Redis connected");
+            for (var i = 0; i < 3; i++)
+            {
+                var (response, _) = await gateway.SendAsync(gateway.Post("/v1/messages", Body));
+                Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+            }
+        }
+        finally
+        {
+            await gateway.DisposeAsync();
+        }
+
+        Assert.That(_collector.Received("traces", "redis"), Is.True, "db.system redis on the Redis client spans");
+        Assert.That(_collector.Received("traces", "EVALSHA") || _collector.Received("traces", "EVAL"), Is.True, "the limit script's command");
+        var secrets = new[] { TestGateway.AccessKey, FakeKeys.Upstream }.Select(Encoding.UTF8.GetBytes).ToList();
+        foreach (var body in _collector.AllBodies())
+        {
+            foreach (var secret in secrets)
+            {
+                Assert.That(body.AsSpan().IndexOf(secret), Is.EqualTo(-1));
+            }
+        }
+    }
 }
