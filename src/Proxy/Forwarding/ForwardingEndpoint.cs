@@ -261,15 +261,8 @@ internal sealed partial class ForwardingEndpoint
                 return null;
             }
 
-            if (chosen.AmbiguousMapping(model) is { } ambiguous)
+            if (await RefusedMappingAsync(context, [chosen], model, snapshot.FindGroup(group)?.Models).ConfigureAwait(false))
             {
-                await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest, ambiguous, "model_ambiguous").ConfigureAwait(false);
-                return null;
-            }
-
-            if (snapshot.FindGroup(group) is { Models: { } forcedAllowlist } && chosen.MappingOutsideAllowlist(model, forcedAllowlist) is { } outside)
-            {
-                await GatewayErrors.WriteAsync(context, StatusCodes.Status403Forbidden, outside, "model_not_allowed").ConfigureAwait(false);
                 return null;
             }
 
@@ -285,25 +278,38 @@ internal sealed partial class ForwardingEndpoint
             return null;
         }
 
-        // Refused outright rather than routed elsewhere: such a name is a mistake or an attempt to reach a model
-        // through a name the group's allowlist admits.
-        var allowlist = snapshot.FindGroup(group)?.Models;
+        if (await RefusedMappingAsync(context, candidates, model, snapshot.FindGroup(group)?.Models).ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        return new RoutePlan(_health, candidates, affinity, caller: BreakerCaller(context, caller));
+    }
+
+    /// <summary>
+    /// Refuses (and answers) a name some candidate would map ambiguously (400) or to a model the group's allowlist
+    /// does not name (403). Refused outright rather than routed elsewhere: such a name is a mistake or an attempt to
+    /// reach a model through a name the allowlist admits.
+    /// </summary>
+    /// <returns>True when the refusal was written.</returns>
+    private static async Task<bool> RefusedMappingAsync(HttpContext context, IReadOnlyList<ChannelConfig> candidates, string model, IReadOnlyList<string>? allowlist)
+    {
         foreach (var candidate in candidates)
         {
             if (candidate.AmbiguousMapping(model) is { } ambiguous)
             {
                 await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest, ambiguous, "model_ambiguous").ConfigureAwait(false);
-                return null;
+                return true;
             }
 
             if (allowlist is not null && candidate.MappingOutsideAllowlist(model, allowlist) is { } outside)
             {
                 await GatewayErrors.WriteAsync(context, StatusCodes.Status403Forbidden, outside, "model_not_allowed").ConfigureAwait(false);
-                return null;
+                return true;
             }
         }
 
-        return new RoutePlan(_health, candidates, affinity, caller: BreakerCaller(context, caller));
+        return false;
     }
 
     /// <summary>

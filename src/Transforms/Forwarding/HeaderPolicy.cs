@@ -72,7 +72,7 @@ public static class HeaderPolicy
         }
 
         var idHeader = upstream == WireProtocol.Anthropic ? "request-id" : "x-request-id";
-        if (from.Headers.TryGetValues(idHeader, out var ids) && ids.FirstOrDefault() is { Length: > 0 and <= 200 } id && IsPlainValue(id))
+        if (from.Headers.TryGetValues(idHeader, out var ids) && ids.FirstOrDefault() is { Length: > 0 } id && IsPlainValue(id))
         {
             to[UpstreamRequestIdHeader] = id;
             if (client == WireProtocol.Anthropic && upstream == WireProtocol.Anthropic)

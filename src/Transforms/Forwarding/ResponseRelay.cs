@@ -328,14 +328,16 @@ internal static class ResponseRelay
                 }
             }
 
-            if (!item.IsComment && EndsWithError(item, call.UpstreamProtocol))
+            // Looked at once per event: whether it is an upstream error decides both what is scrubbed and the outcome.
+            var isError = EndsWithError(item, call.UpstreamProtocol);
+            if (isError)
             {
                 // An upstream error event may echo the request's headers, as error bodies do.
                 item = item with { DataUtf8 = SecretScrubber.Scrub(item.DataUtf8, secrets ??= SecretScrubber.SecretsOf(call)) };
             }
 
             converter.Convert(item, held ?? (IBufferWriter<byte>)client);
-            if (converter.Finished && EndsWithError(item, call.UpstreamProtocol))
+            if (converter.Finished && isError)
             {
                 // The upstream's error, relayed as the client's: the stream errored.
                 attempt.Failure = UpstreamFailure.StreamFailed;
