@@ -22,6 +22,35 @@ public sealed record GroupLimits
     public string QuotaPeriod { get; init; } = "total";
 }
 
+/// <summary>When a group's requests may be answered from the response cache.</summary>
+public enum ResponseCacheMode
+{
+    /// <summary>Every request of the group, unless it says <c>Cache-Control: no-cache</c> or <c>no-store</c>.</summary>
+    Always,
+
+    /// <summary>Only requests that ask for it with <c>x-ccx-cache: use</c>.</summary>
+    OnRequest,
+}
+
+/// <summary>A group's exact-match response cache (<c>"cache"</c> in <c>groups.json</c>).</summary>
+public sealed record ResponseCacheConfig
+{
+    /// <summary>The largest <see cref="MaxEntryBytes"/> a group may set (16 MiB): what one entry may hold in Redis and in memory.</summary>
+    public const int MaxEntryBytesLimit = 16 * 1024 * 1024;
+
+    /// <summary>The longest <see cref="Ttl"/> a group may set (30 days).</summary>
+    public static readonly TimeSpan MaxTtl = TimeSpan.FromDays(30);
+
+    /// <summary>How long a stored answer is served.</summary>
+    public required TimeSpan Ttl { get; init; }
+
+    /// <summary>The largest answer stored (as the upstream sent it); larger answers are relayed and not stored.</summary>
+    public int MaxEntryBytes { get; init; } = 1024 * 1024;
+
+    /// <summary>Which requests use the cache.</summary>
+    public ResponseCacheMode Mode { get; init; } = ResponseCacheMode.Always;
+}
+
 /// <summary>One caller group, from <c>groups.json</c> in the channel folder.</summary>
 public sealed record GroupConfig
 {
@@ -33,6 +62,9 @@ public sealed record GroupConfig
 
     /// <summary>Limits that apply to the group as a whole.</summary>
     public GroupLimits Limits { get; init; } = new();
+
+    /// <summary>The group's response cache; null when its answers are never cached.</summary>
+    public ResponseCacheConfig? Cache { get; init; }
 
     /// <summary>True when the group may request <paramref name="model"/>.</summary>
     public bool AllowsModel(string model) => Models is null || ModelPattern.AnyMatch(Models, model);

@@ -13,7 +13,8 @@ public sealed record GroupsParseResult(IReadOnlyDictionary<string, GroupConfig>?
 
 /// <summary>
 /// Parses <c>groups.json</c>, the one file in the channel folder that is not a channel:
-/// <c>{"groups": {"team-b": {"models": ["claude-sonnet-*"], "limits": {"requestsPerMinute": 60, ...}}}}</c>.
+/// <c>{"groups": {"team-b": {"models": ["claude-sonnet-*"], "limits": {"requestsPerMinute": 60, ...},
+/// "cache": {"ttlSeconds": 3600}}}}</c>.
 /// Every error is reported at once, with its field path (<c>groups.team-b.limits.concurrency</c>).
 /// </summary>
 public static class GroupsFileParser
@@ -21,7 +22,9 @@ public static class GroupsFileParser
     /// <summary>The reserved file name (so no channel may be called <c>groups</c>).</summary>
     public const string FileName = "groups.json";
 
-    private static readonly string[] s_groupFields = ["models", "limits"];
+    private static readonly string[] s_groupFields = ["models", "limits", "cache"];
+    private static readonly string[] s_cacheFields = ["ttlSeconds", "maxEntryBytes", "mode"];
+    private static readonly string[] s_cacheModes = ["always", "on-request"];
     private static readonly string[] s_limitFields = ["requestsPerMinute", "inputTokensPerMinute", "outputTokensPerMinute", "concurrency", "quota"];
     private static readonly string[] s_quotaFields = ["tokens", "period"];
     private static readonly string[] s_periods = ["total", "day", "month"];
@@ -102,10 +105,14 @@ public static class GroupsFileParser
 
         List<string>? models = null;
         var limits = new GroupLimits();
+        ResponseCacheConfig? cache = null;
         foreach (var field in element.EnumerateObject())
         {
             switch (field.Name)
             {
+                case "cache":
+                    cache = ParseCache(field.Value, path + ".cache", error);
+                    break;
                 case "models":
                     models = ParseModels(field.Value, path + ".models", error);
                     break;
@@ -118,7 +125,7 @@ public static class GroupsFileParser
             }
         }
 
-        return new GroupConfig { Name = name, Models = models, Limits = limits };
+        return new GroupConfig { Name = name, Models = models, Limits = limits, Cache = cache };
     }
 
     private static List<string>? ParseModels(JsonElement element, string path, Action<string, string> error)
@@ -226,6 +233,60 @@ public static class GroupsFileParser
         }
 
         return limits with { QuotaTokens = tokens, QuotaPeriod = period };
+    }
+
+    private static ResponseCacheConfig? ParseCache(JsonElement element, string path, Action<string, string> error)
+    {
+        if (element.ValueKind != JsonValueKind.Object)
+        {
+            error(path, "expected an object like {\"ttlSeconds\": 3600}");
+            return null;
+        }
+
+        long? ttl = null;
+        var sawTtl = false;
+        var maxEntryBytes = new ResponseCacheConfig { Ttl = TimeSpan.Zero }.MaxEntryBytes;
+        var mode = ResponseCacheMode.Always;
+        foreach (var field in element.EnumerateObject())
+        {
+            var fieldPath = $"{path}.{field.Name}";
+            switch (field.Name)
+            {
+                case "ttlSeconds":
+                    sawTtl = true;
+                    ttl = Positive(field.Value, fieldPath, (long)ResponseCacheConfig.MaxTtl.TotalSeconds, error);
+                    break;
+                case "maxEntryBytes":
+                    maxEntryBytes = (int?)Positive(field.Value, fieldPath, ResponseCacheConfig.MaxEntryBytesLimit, error) ?? maxEntryBytes;
+                    break;
+                case "mode":
+                    if (field.Value.ValueKind == JsonValueKind.String && s_cacheModes.Contains(field.Value.GetString()))
+                    {
+                        mode = field.Value.GetString() == "always" ? ResponseCacheMode.Always : ResponseCacheMode.OnRequest;
+                    }
+                    else
+                    {
+                        error(fieldPath, "one of: " + string.Join(", ", s_cacheModes));
+                    }
+
+                    break;
+                default:
+                    error(fieldPath, "unknown field; known fields are: " + string.Join(", ", s_cacheFields));
+                    break;
+            }
+        }
+
+        if (ttl is null)
+        {
+            if (!sawTtl)
+            {
+                error(path + ".ttlSeconds", "required: how long a stored answer is served");
+            }
+
+            return null;
+        }
+
+        return new ResponseCacheConfig { Ttl = TimeSpan.FromSeconds(ttl.Value), MaxEntryBytes = maxEntryBytes, Mode = mode };
     }
 
     private static long? Positive(JsonElement element, string path, long max, Action<string, string> error)

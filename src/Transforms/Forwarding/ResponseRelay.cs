@@ -149,6 +149,7 @@ internal static class ResponseRelay
         }
 
         attempt.Usage = UsageReader.Read(call.ClientProtocol, converted.Span);
+        call.Capture?.Json(body);
         await WriteAsync(response, response.StatusCode, SecretScrubber.Scrub(converted, SecretScrubber.SecretsOf(call)), cancellationToken).ConfigureAwait(false);
     }
 
@@ -336,6 +337,7 @@ internal static class ResponseRelay
                 item = item with { DataUtf8 = SecretScrubber.Scrub(item.DataUtf8, secrets ??= SecretScrubber.SecretsOf(call)) };
             }
 
+            call.Capture?.Event(item);
             converter.Convert(item, held ?? (IBufferWriter<byte>)client);
             if (converter.Finished && isError)
             {

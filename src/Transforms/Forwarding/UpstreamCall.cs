@@ -75,6 +75,9 @@ public sealed class UpstreamCall
     /// <summary>Gateway request id, written into error bodies the gateway produces.</summary>
     public string? RequestId { get; init; }
 
+    /// <summary>Records the answer for the response cache; null when the request is not to be stored.</summary>
+    public ResponseCapture? Capture { get; init; }
+
     /// <summary>The channel's name, used in messages for the operator.</summary>
     public string ChannelName { get; init; } = "";
 }

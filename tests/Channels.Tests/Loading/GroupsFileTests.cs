@@ -49,6 +49,45 @@ public sealed class GroupsFileTests
     }
 
     [Test]
+    public void Parse_Cache_DefaultsAndEveryField()
+    {
+        var result = GroupsFileParser.Parse("groups.json", Encoding.UTF8.GetBytes("""
+            {"groups": {
+              "a": {"cache": {"ttlSeconds": 600}},
+              "b": {"cache": {"ttlSeconds": 86400, "maxEntryBytes": 65536, "mode": "on-request"}},
+              "c": {}
+            }}
+            """));
+
+        Assert.That(result.Errors, Is.Empty);
+        Assert.That(result.Groups!["a"].Cache, Is.EqualTo(new ResponseCacheConfig { Ttl = TimeSpan.FromMinutes(10), MaxEntryBytes = 1024 * 1024, Mode = ResponseCacheMode.Always }));
+        Assert.That(result.Groups["b"].Cache, Is.EqualTo(new ResponseCacheConfig { Ttl = TimeSpan.FromDays(1), MaxEntryBytes = 65536, Mode = ResponseCacheMode.OnRequest }));
+        Assert.That(result.Groups["c"].Cache, Is.Null, "no cache unless the group asks for one");
+    }
+
+    [Test]
+    public void Parse_CacheErrors_NamedWithFieldPaths()
+    {
+        var result = GroupsFileParser.Parse("groups.json", Encoding.UTF8.GetBytes("""
+            {"groups": {
+              "a": {"cache": {"maxEntryBytes": 1024}},
+              "b": {"cache": {"ttlSeconds": 0, "maxEntryBytes": 16777217, "mode": "sometimes", "size": 1}},
+              "c": {"cache": {"ttlSeconds": 2592001}},
+              "d": {"cache": true}
+            }}
+            """));
+
+        Assert.That(result.IsValid, Is.False);
+        Assert.That(result.Errors.Select(e => e.Field), Is.EquivalentTo(new[]
+        {
+            "groups.a.cache.ttlSeconds", "groups.b.cache.ttlSeconds", "groups.b.cache.maxEntryBytes",
+            "groups.b.cache.mode", "groups.b.cache.size", "groups.c.cache.ttlSeconds", "groups.d.cache",
+        }));
+        Assert.That(result.Errors.Single(e => e.Field == "groups.b.cache.maxEntryBytes").Message, Does.Contain("16777216"));
+        Assert.That(result.Errors.Single(e => e.Field == "groups.a.cache.ttlSeconds").Message, Does.StartWith("required"));
+    }
+
+    [Test]
     public void Parse_Errors_AllReportedWithFieldPaths()
     {
         var result = GroupsFileParser.Parse("groups.json", Encoding.UTF8.GetBytes("""
