@@ -12,7 +12,7 @@ internal sealed record BenchOptions
           --warmup N           requests before each measured cell, default 200
           --max-requests N     cap on requests per cell, default 100000
           --events N           text deltas per streamed answer, default 200
-          --scenarios A,B      which scenarios to run: small, stream, convert; default all three
+          --scenarios A,B      which scenarios to run: small, stream, convert, cached, cached-stream; default all
           --gateway-dll PATH   default src/Proxy/bin/Release/net10.0/ccx-proxy.dll (built when missing)
           --build              run "dotnet build -c Release src/Proxy" first even when the dll exists
           --output PATH        Markdown report, default bench/results/latest.md
@@ -29,7 +29,7 @@ internal sealed record BenchOptions
     public int StreamEvents { get; init; } = 200;
 
     /// <summary>Every scenario, in the order they run.</summary>
-    public static IReadOnlyList<string> AllScenarios { get; } = ["small", "stream", "convert"];
+    public static IReadOnlyList<string> AllScenarios { get; } = ["small", "stream", "convert", "cached", "cached-stream"];
 
     public IReadOnlyList<string> Scenarios { get; init; } = AllScenarios;
 

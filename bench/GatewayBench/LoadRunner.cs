@@ -9,8 +9,10 @@ namespace CcxProxy.Bench;
 /// One kind of request: its body and how to tell a complete answer. The client is always an Anthropic
 /// Messages client of the gateway; <paramref name="OpenAIUpstream"/> means the channel behind it is an
 /// <c>openai</c> one (the gateway converts), so the direct target is asked in OpenAI's protocol instead.
+/// <paramref name="Cached"/> asks the gateway's response cache for the answer (<c>x-ccx-cache: use</c>, the bench's
+/// group caches on request): after the warm-up's first request every measured one is a hit.
 /// </summary>
-internal sealed record Scenario(string Name, string Model, bool Stream, int UpstreamIndex, bool OpenAIUpstream = false)
+internal sealed record Scenario(string Name, string Model, bool Stream, int UpstreamIndex, bool OpenAIUpstream = false, bool Cached = false)
 {
     public byte[] Body { get; } = Encoding.UTF8.GetBytes(Stream
         ? $$"""{"model":"{{Model}}","max_tokens":1024,"stream":true,"messages":[{"role":"user","content":"hi"}]}"""
@@ -143,6 +145,11 @@ internal sealed class LoadRunner
                     request.Headers.TryAddWithoutValidation("anthropic-version", "2023-06-01");
                 }
 
+                if (scenario.Cached)
+                {
+                    request.Headers.TryAddWithoutValidation("x-ccx-cache", "use");
+                }
+
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 timeout.CancelAfter(RequestTimeout);
 
@@ -163,6 +170,14 @@ internal sealed class LoadRunner
                 if (response.StatusCode != HttpStatusCode.OK)
                 {
                     result.Fail($"HTTP {(int)response.StatusCode}: {Encoding.UTF8.GetString(tail, 0, tailLength)}");
+                    continue;
+                }
+
+                if (scenario.Cached && target.Name == Targets.Gateway
+                    && !(response.Headers.TryGetValues("x-ccx-cache", out var cache) && cache.Contains("hit")))
+                {
+                    // The warm-up's first request stores the answer; a measured miss would measure the wrong path.
+                    result.Fail("not answered from the response cache");
                     continue;
                 }
 

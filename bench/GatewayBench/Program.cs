@@ -82,6 +82,9 @@ internal static class Program
             new("stream", "stream-1", Stream: true, UpstreamIndex: 1),
             // The same 200-event answer from an OpenAI upstream, converted by the gateway for the Anthropic client.
             new("convert", "convert-1", Stream: true, UpstreamIndex: 2, OpenAIUpstream: true),
+            // The small and stream requests answered from the gateway's response cache (the hit path).
+            new("cached", "small-1", Stream: false, UpstreamIndex: 0, Cached: true),
+            new("cached-stream", "stream-1", Stream: true, UpstreamIndex: 1, Cached: true),
         ];
         var scenarios = allScenarios.Where(s => options.Scenarios.Contains(s.Name)).ToArray();
         FakeUpstreamOptions[] upstreamOptions = [new(), new() { TextEvents = options.StreamEvents }, new() { TextEvents = options.StreamEvents }];
@@ -100,6 +103,9 @@ internal static class Program
             WriteChannel(channels.FullName, "stream.json", "anthropic", upstreams[1]!.BaseUrl.OriginalString, "stream-*");
             // An openai channel's baseUrl includes the version segment; the gateway appends /chat/completions.
             WriteChannel(channels.FullName, "convert.json", "openai", upstreams[2]!.BaseUrl.OriginalString + "/v1", "convert-*");
+            // The response cache, only for requests that ask for it: the other scenarios never look it up.
+            File.WriteAllText(Path.Combine(channels.FullName, "groups.json"),
+                """{"groups": {"default": {"cache": {"ttlSeconds": 3600, "mode": "on-request"}}}}""");
 
             var environment = new Dictionary<string, string>
             {
@@ -144,7 +150,7 @@ internal static class Program
                         var cpu = gateway.CpuTime() - cpuBefore;
                         cells.Add(new Cell(scenario, concurrency, targetName, result, targetName == Targets.Gateway ? cpu : null));
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"  {scenario.Name,-7} c={concurrency,-3} {targetName,-7} {result.RequestsPerSecond,8:0} req/s  p50 {CellResult.Percentile(result.LatencyMs, 0.5),7:0.00} ms  " +
+                            $"  {scenario.Name,-13} c={concurrency,-3} {targetName,-7} {result.RequestsPerSecond,8:0} req/s  p50 {CellResult.Percentile(result.LatencyMs, 0.5),7:0.00} ms  " +
                             $"p99 {CellResult.Percentile(result.LatencyMs, 0.99),7:0.00} ms  errors {result.Errors} (warm-up errors {warm.Errors})"));
                     }
                 }

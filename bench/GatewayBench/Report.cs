@@ -55,6 +55,7 @@ internal static class Report
         }
 
         RenderConversion(sb, options, cells);
+        RenderCache(sb, options, cells);
         sb.AppendLine();
         sb.AppendLine(inv, $"Gateway process peak working set (VmHWM): {Mib(peakWorkingSet)}; at the end (VmRSS): {Mib(finalWorkingSet)}.");
         var errors = cells.Where(c => c.Result.FirstError is not null).ToList();
@@ -111,6 +112,46 @@ internal static class Report
         sb.AppendLine();
         sb.AppendLine("| Conc. | +p50 ms | +p99 ms | +TTFB p50 ms | +TTFB p99 ms | +p50 µs/event | net +p50 ms | net +p50 µs/event | gateway CPU µs/req (pass → conv) | +CPU µs/event | throughput ratio |");
         sb.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var row in rows)
+        {
+            sb.AppendLine(row);
+        }
+    }
+
+    /// <summary>The response cache's hit path against the forwarded answer it replaces, both through the gateway.</summary>
+    private static void RenderCache(StringBuilder sb, BenchOptions options, IReadOnlyList<Cell> cells)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var rows = new List<string>();
+        foreach (var (forwarded, cached) in new[] { ("small", "cached"), ("stream", "cached-stream") })
+        {
+            foreach (var concurrency in options.Concurrency)
+            {
+                var f = cells.FirstOrDefault(c => c.Scenario.Name == forwarded && c.Concurrency == concurrency && c.Target == Targets.Gateway);
+                var h = cells.FirstOrDefault(c => c.Scenario.Name == cached && c.Concurrency == concurrency && c.Target == Targets.Gateway);
+                if (f is not { Result.Ok: > 0 } || h is not { Result.Ok: > 0 })
+                {
+                    continue;
+                }
+
+                var cpuF = f.GatewayCpu is { } cf ? cf.TotalMicroseconds / f.Result.Ok : double.NaN;
+                var cpuH = h.GatewayCpu is { } ch ? ch.TotalMicroseconds / h.Result.Ok : double.NaN;
+                rows.Add(string.Create(inv, $"| {forwarded} → {cached} | {concurrency} | {cpuF:0} → {cpuH:0} ({cpuH / cpuF:0.00}×) " +
+                    $"| {Ms(CellResult.Percentile(f.Result.LatencyMs, 0.50))} → {Ms(CellResult.Percentile(h.Result.LatencyMs, 0.50))} " +
+                    $"| {f.Result.RequestsPerSecond:0} → {h.Result.RequestsPerSecond:0} |"));
+            }
+        }
+
+        if (rows.Count == 0)
+        {
+            return;
+        }
+
+        sb.AppendLine();
+        sb.AppendLine("Response cache (gateway, forwarded → answered from the cache: the same request and answer; the cached cells send `x-ccx-cache: use` and every measured request is a hit):");
+        sb.AppendLine();
+        sb.AppendLine("| Scenarios | Conc. | gateway CPU µs/req | p50 ms | req/s |");
+        sb.AppendLine("|---|---:|---:|---:|---:|");
         foreach (var row in rows)
         {
             sb.AppendLine(row);

@@ -84,6 +84,7 @@ internal static class UsageCommand
             var culture = CultureInfo.InvariantCulture;
             await context.Out.WriteLineAsync($"{dimension} {name}, {from.ToString("u", culture)} to {to.ToString("u", culture)}").ConfigureAwait(false);
             await context.Out.WriteLineAsync(string.Create(culture, $"  requests           {totals.Requests,14:N0}")).ConfigureAwait(false);
+            await context.Out.WriteLineAsync(string.Create(culture, $"  from the cache     {totals.CachedRequests,14:N0}")).ConfigureAwait(false);
             await context.Out.WriteLineAsync(string.Create(culture, $"  input tokens       {totals.InputTokens,14:N0}")).ConfigureAwait(false);
             await context.Out.WriteLineAsync(string.Create(culture, $"  output tokens      {totals.OutputTokens,14:N0}")).ConfigureAwait(false);
             await context.Out.WriteLineAsync(string.Create(culture, $"  cache read tokens  {totals.CacheReadTokens,14:N0}")).ConfigureAwait(false);

@@ -45,6 +45,11 @@ public static class GatewayErrors
         if (Telemetry.RequestRecord.Of(context) is { } record)
         {
             record.ErrorType = code ?? ErrorBodies.AnthropicType(status);
+            if (record.Cache is { } cache)
+            {
+                // Every answer to a request its group caches says what the cache did.
+                response.Headers[Caching.ResponseCache.Header] = cache;
+            }
         }
 
         var body = ClientProtocols.Of(context.Request) == ClientProtocol.OpenAI

@@ -1,5 +1,6 @@
 using System.Text;
 using CcxProxy.Access;
+using CcxProxy.Caching;
 using CcxProxy.Channels;
 using CcxProxy.Channels.Health;
 using CcxProxy.Channels.Routing;
@@ -44,6 +45,7 @@ internal sealed partial class ForwardingEndpoint
     private readonly GatewayTelemetry _telemetry;
     private readonly RequestTelemetry _requestTelemetry;
     private readonly RoutingOptions _routing;
+    private readonly ResponseCache _cache;
     private readonly ILogger<ForwardingEndpoint> _logger;
 
     /// <summary>Lets a caller pick one of its group's channels by name (for ops and debugging).</summary>
@@ -55,8 +57,9 @@ internal sealed partial class ForwardingEndpoint
     public ForwardingEndpoint(CallerAuthentication authentication, IChannelStore channels, IProxyStateLookup proxyState,
         IHttpForwarder forwarder, IOptions<GatewayOptions> options, RequestLimiter limiter, IUsageStore usage, TimeProvider time,
         Lifecycle.DrainState drain, UpstreamHealth health, IOptions<RoutingOptions> routing, GatewayTelemetry telemetry, RequestTelemetry requestTelemetry,
-        ILogger<ForwardingEndpoint> logger)
+        ResponseCache cache, ILogger<ForwardingEndpoint> logger)
     {
+        _cache = cache;
         _telemetry = telemetry;
         _requestTelemetry = requestTelemetry;
         _health = health;
@@ -191,15 +194,43 @@ internal sealed partial class ForwardingEndpoint
             }
         }
 
-        (ChannelConfig Channel, StreamUsage? Usage)? served;
+        var settings = new CallSettings(RequestIds.Get(context), _options.MaxResponseBodyBytes, TimeSpan.FromSeconds(_options.StreamKeepAliveSeconds), _drain.DrainDeadline)
+        {
+            Key = channel.ApiKeys[0],
+        };
+
+        // count_tokens is not a model answer: never cached.
+        var cache = api == InboundApi.CountTokens ? null : ResponseCache.PolicyFor(context.Request, snapshot.FindGroup(caller.Group));
+        string? cacheKey = null;
+        var cachedAnswer = false;
+        (ChannelConfig Channel, StreamUsage? Usage, UpstreamCall Call)? served = null;
         using var stream = scan.Stream ? _telemetry.StreamStarted() : default;
         try
         {
-            served = await AttemptAsync(context, api, json, text, scan, route, api == InboundApi.CountTokens ? 1 : Math.Max(1, _options.MaxAttempts), record).ConfigureAwait(false);
-            record.Usage = served?.Usage;
-            if (lease is not null && served is { } result)
+            if (cache is not null)
             {
-                lease.Usage = result.Usage;
+                record.Cache = cache.Read ? "miss" : "bypass";
+                context.Response.Headers[ResponseCache.Header] = record.Cache;
+                if (cache.Read)
+                {
+                    (cachedAnswer, cacheKey) = await AnswerFromCacheAsync(context, api, json, text, scan, channel, settings, caller, record).ConfigureAwait(false);
+                }
+            }
+
+            if (cachedAnswer)
+            {
+                // No upstream tokens: the reservation is returned; the request itself still counted against the limits.
+                lease?.Usage = new StreamUsage();
+            }
+            else
+            {
+                served = await AttemptAsync(context, api, json, text, scan, route, api == InboundApi.CountTokens ? 1 : Math.Max(1, _options.MaxAttempts), record,
+                    settings, cache is { Write: true } ? cache.Config.MaxEntryBytes : null).ConfigureAwait(false);
+                record.Usage = served?.Usage;
+                if (lease is not null && served is { } result)
+                {
+                    lease.Usage = result.Usage;
+                }
             }
 
             // End the response now (for a stream, its final chunk): the bookkeeping below is not the client's wait.
@@ -223,10 +254,76 @@ internal sealed partial class ForwardingEndpoint
             }
         }
 
+        if (cachedAnswer)
+        {
+            await RecordUsageAsync(new UsageEntry(caller.KeyId, caller.Group, null, model, new UsageTotals { Requests = 1, CachedRequests = 1 })).ConfigureAwait(false);
+            return;
+        }
+
         if (served is { Usage: { } usage } answer && api != InboundApi.CountTokens)
         {
             await RecordUsageAsync(caller, answer.Channel, model, usage).ConfigureAwait(false);
         }
+
+        if (cache is { Write: true } && served is { Call.Capture.Answer: { } stored } storedBy)
+        {
+            // The key of what was sent to the channel that answered (the lookup's, when that was the first candidate).
+            var key = cacheKey is not null && storedBy.Channel == channel ? cacheKey : ResponseCache.Key(caller.Group, storedBy.Call, context.Request);
+            await _cache.StoreAsync(key, stored with { Body = SecretScrubber.Scrub(stored.Body, SecretScrubber.SecretsOf(storedBy.Call)) }, cache.Config).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Looks the request up in the response cache under the key of what the first candidate would be sent, and on a
+    /// hit answers with the stored answer in the caller's protocol (a stream when the answer was one). Returns whether
+    /// it answered, and the key it looked under (null when the request cannot be built for that channel: the attempt
+    /// then reports why).
+    /// </summary>
+    private async Task<(bool Answered, string? Key)> AnswerFromCacheAsync(HttpContext context, InboundApi api, ReadOnlyMemory<byte> json, ReadOnlyMemory<byte> text,
+        RequestScan scan, ChannelConfig channel, CallSettings settings, Caller caller, RequestRecord record)
+    {
+        var (call, _) = Routes.Build(api, channel, json, text, scan, settings);
+        if (call is null)
+        {
+            return (false, null);
+        }
+
+        var key = ResponseCache.Key(caller.Group, call, context.Request);
+        if (await _cache.GetAsync(key, context.RequestAborted).ConfigureAwait(false) is not { } entry
+            || await ResponseReplay.RenderAsync(entry.Answer, call, context.RequestAborted).ConfigureAwait(false) is not { } replay)
+        {
+            // A miss (or an entry that is no answer any more): the fresh answer replaces it.
+            return (false, key);
+        }
+
+        record.Cache = "hit";
+        record.UpstreamModel = Logging.LogText.Escape(channel.MapModel(scan.Model!));
+        var response = context.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.Headers[ResponseCache.Header] = "hit";
+        response.Headers.Age = Math.Max(0, (long)(_time.GetUtcNow() - entry.StoredAt).TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (replay.IsStream)
+        {
+            response.ContentType = "text/event-stream; charset=utf-8";
+            response.Headers.CacheControl = "no-cache";
+            record.FirstTokenTimestamp = Stopwatch.GetTimestamp();
+        }
+        else
+        {
+            response.ContentType = "application/json";
+            response.ContentLength = replay.Body.Length;
+        }
+
+        try
+        {
+            await response.Body.WriteAsync(replay.Body, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException)
+        {
+            // The client left; it was answered from the cache all the same.
+        }
+
+        return (true, key);
     }
 
     /// <summary>
@@ -339,10 +436,11 @@ internal sealed partial class ForwardingEndpoint
     /// refused or reset, no headers in time, the channel's key refused, 429, 500, 502, 503, 529, an empty or
     /// unreadable answer, a stream failing before its first content) hands over to the next target while the
     /// budget (attempts and deadline) lasts; the last one answers whatever happens. Never on the client's own
-    /// mistakes. Every attempt's outcome feeds the breakers.
+    /// mistakes. Every attempt's outcome feeds the breakers. When the answer may be cached, each attempt records its
+    /// answer up to <c>captureBytes</c> (null: nothing recorded), and the one that answered is returned with it.
     /// </summary>
-    private async Task<(ChannelConfig Channel, StreamUsage? Usage)?> AttemptAsync(HttpContext context, InboundApi api, ReadOnlyMemory<byte> json, ReadOnlyMemory<byte> text,
-        RequestScan scan, RoutePlan plan, int maxAttempts, RequestRecord record)
+    private async Task<(ChannelConfig Channel, StreamUsage? Usage, UpstreamCall Call)?> AttemptAsync(HttpContext context, InboundApi api, ReadOnlyMemory<byte> json,
+        ReadOnlyMemory<byte> text, RequestScan scan, RoutePlan plan, int maxAttempts, RequestRecord record, CallSettings settings, int? captureBytes)
     {
         if (!plan.TryNext(out var target))
         {
@@ -354,14 +452,15 @@ internal sealed partial class ForwardingEndpoint
         // What the gateway itself put on the response (x-request-id, rate-limit headers): a failed attempt's
         // clean-up clears the response, and the next attempt's answer must carry them again.
         var ownHeaders = context.Response.Headers.ToArray();
-        var settings = new CallSettings(RequestIds.Get(context), _options.MaxResponseBodyBytes, TimeSpan.FromSeconds(_options.StreamKeepAliveSeconds), _drain.DrainDeadline)
-        {
-            Key = target.Key,
-        };
         while (true)
         {
             var mayFailOver = plan.Attempts < maxAttempts && _time.GetTimestamp() < deadline && plan.HasAlternative();
-            var (call, error) = Routes.Build(api, target.Channel, json, text, scan, settings with { MayFailOver = mayFailOver, Key = target.Key });
+            var (call, error) = Routes.Build(api, target.Channel, json, text, scan, settings with
+            {
+                MayFailOver = mayFailOver,
+                Key = target.Key,
+                Capture = captureBytes is { } bytes ? new ResponseCapture(bytes) : null,
+            });
             if (call is null)
             {
                 plan.Report(target, AttemptReport.Abandoned);
@@ -378,7 +477,7 @@ internal sealed partial class ForwardingEndpoint
             record.ErrorType = report.Failure?.Name();
             if (retry is null)
             {
-                return (target.Channel, usage);
+                return (target.Channel, usage, call);
             }
 
             foreach (var (name, value) in ownHeaders)
@@ -441,16 +540,18 @@ internal sealed partial class ForwardingEndpoint
         ClientProtocols.Of(context.Request) == ClientProtocol.OpenAI ? StatusCodes.Status503ServiceUnavailable : 529;
 
     /// <summary>Accounts the answer's tokens; a failure to account never fails the (already answered) request.</summary>
-    private async Task RecordUsageAsync(Caller caller, ChannelConfig channel, string model, StreamUsage usage)
-    {
-        var entry = new UsageEntry(caller.KeyId, caller.Group, channel.Name, model, new UsageTotals
+    private Task RecordUsageAsync(Caller caller, ChannelConfig channel, string model, StreamUsage usage) =>
+        RecordUsageAsync(new UsageEntry(caller.KeyId, caller.Group, channel.Name, model, new UsageTotals
         {
             Requests = 1,
             InputTokens = usage.InputTokens,
             OutputTokens = usage.OutputTokens,
             CacheReadTokens = usage.CacheReadInputTokens,
             CacheWriteTokens = usage.CacheCreationInputTokens,
-        });
+        }));
+
+    private async Task RecordUsageAsync(UsageEntry entry)
+    {
         try
         {
             await _usage.RecordAsync(entry, _time.GetUtcNow(), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
@@ -532,6 +633,12 @@ internal sealed partial class ForwardingEndpoint
         if (attempt.UpstreamStatus is null && error != ForwarderError.None && !context.RequestAborted.IsCancellationRequested)
         {
             attempt.Failure = timedOut ? UpstreamFailure.HeadersTimeout : UpstreamFailure.Unreachable;
+        }
+
+        if (call.Capture is { } capture)
+        {
+            // Only a whole, successful answer is worth keeping: never an error, a cut or failed stream, a retried attempt.
+            capture.Completed = attempt is { Outcome: AttemptOutcome.Completed, Failure: UpstreamFailure.None, UpstreamStatus: StatusCodes.Status200OK };
         }
 
         var report = Report(attempt, context.RequestAborted.IsCancellationRequested);

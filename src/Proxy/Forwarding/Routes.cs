@@ -158,6 +158,9 @@ internal sealed record CallSettings(string? RequestId, int MaxResponseBytes, Tim
     /// <summary>The channel's key for this attempt (chosen by the route plan).</summary>
     public required UpstreamKey Key { get; init; }
 
+    /// <summary>Records this attempt's answer for the response cache; null when it is not to be kept.</summary>
+    public ResponseCapture? Capture { get; init; }
+
     public UpstreamCall Call(ChannelConfig channel, string path, ReadOnlyMemory<byte> body, string clientModel,
         WireProtocol client, WireProtocol upstream, bool keepQuery, ResponsePlan plan) => new()
     {
@@ -178,6 +181,7 @@ internal sealed record CallSettings(string? RequestId, int MaxResponseBytes, Tim
         KeepQuery = keepQuery,
         MayFailOver = MayFailOver,
         DrainDeadline = DrainDeadline,
+        Capture = Capture,
         Plan = plan,
     };
 }

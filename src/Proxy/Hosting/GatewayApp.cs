@@ -1,4 +1,5 @@
 using CcxProxy.Access;
+using CcxProxy.Caching;
 using CcxProxy.Channels;
 using CcxProxy.Endpoints;
 using CcxProxy.Errors;
@@ -97,6 +98,7 @@ public static partial class GatewayApp
             ? new RedisCooldownStore(redis)
             : new InMemoryCooldownStore(sp.GetRequiredService<TimeProvider>()));
         services.AddHostedService<CooldownSync>();
+        services.AddCcxCaching();
         services.TryAddSingleton<GatewayTelemetry>();
         services.TryAddSingleton<RequestTelemetry>();
         OtlpExport.Register(services, configuration);

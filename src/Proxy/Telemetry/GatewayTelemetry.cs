@@ -32,7 +32,7 @@ internal sealed class GatewayTelemetry
     public GatewayTelemetry(IMeterFactory meterFactory, IChannelStore channels, UpstreamHealth health, RedisConnection redis)
     {
         Meter = meterFactory.Create(Name);
-        _requests = Meter.CreateCounter<long>("ccx.requests", "{request}", "API requests by route, group, channel, model, status and error type.");
+        _requests = Meter.CreateCounter<long>("ccx.requests", "{request}", "API requests by route, group, channel, model, status, error type and, where the group caches answers, ccx.cache (hit, miss, bypass).");
         _duration = Meter.CreateHistogram<double>("gen_ai.server.request.duration", "s", "Time from the request's arrival to the end of its answer (the last event of a stream).");
         _timeToFirstByte = Meter.CreateHistogram<double>("ccx.server.time_to_first_byte", "s", "Time from the request's arrival to its response headers going out.");
         _timeToFirstToken = Meter.CreateHistogram<double>("gen_ai.server.time_to_first_token", "s", "Streams: time from the request's arrival to the first content event sent to the client.");
@@ -101,6 +101,11 @@ internal sealed class GatewayTelemetry
         if (record.ErrorType is { } error)
         {
             tags.Add("error.type", error);
+        }
+
+        if (record.Cache is { } cache)
+        {
+            tags.Add("ccx.cache", cache);
         }
 
         _requests.Add(1, tags);

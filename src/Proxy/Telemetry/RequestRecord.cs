@@ -42,6 +42,9 @@ internal sealed class RequestRecord
     /// <summary>Why the request failed (a stable snake_case name), when it did.</summary>
     public string? ErrorType { get; set; }
 
+    /// <summary>For a request its group caches: <c>hit</c>, <c>miss</c> or <c>bypass</c> (what <c>x-ccx-cache</c> says); null otherwise.</summary>
+    public string? Cache { get; set; }
+
     /// <summary>The answer's token usage, when known.</summary>
     public StreamUsage? Usage { get; set; }
 

@@ -31,7 +31,7 @@ internal sealed partial class RequestTelemetry(GatewayTelemetry telemetry, ILogg
         var usage = record.Usage;
         Log.Request(logger, context.Request.Method, route, status, (long)elapsed.TotalMilliseconds, RequestIds.Get(context), record.Group, record.KeyId,
             record.Model, record.Channel, record.Attempts, usage?.InputTokens ?? 0, usage?.OutputTokens ?? 0,
-            usage?.CacheReadInputTokens ?? 0, usage?.CacheCreationInputTokens ?? 0, record.ErrorType);
+            usage?.CacheReadInputTokens ?? 0, usage?.CacheCreationInputTokens ?? 0, record.ErrorType, record.Cache ?? "none");
     }
 
     private static void TagServerSpan(Activity? activity, RequestRecord record, int status, string? requestId)
@@ -50,6 +50,7 @@ internal sealed partial class RequestTelemetry(GatewayTelemetry telemetry, ILogg
         activity.SetTag("ccx.attempts", record.Attempts);
         activity.SetTag("ccx.stream", record.Stream);
         activity.SetTag("ccx.outcome", record.ErrorType ?? "success");
+        activity.SetTag("ccx.cache", record.Cache);
         if (record.Usage is { } usage)
         {
             activity.SetTag("gen_ai.usage.input_tokens", usage.InputTokens);
@@ -70,8 +71,9 @@ internal sealed partial class RequestTelemetry(GatewayTelemetry telemetry, ILogg
     {
         [LoggerMessage(1, LogLevel.Information,
             "{Method} {Route} {Status} in {DurationMs} ms: request {RequestId} group {Group} key {KeyId} model {Model} channel {Channel} attempts {Attempts} " +
-            "tokens in {InputTokens} out {OutputTokens} cache read {CacheReadTokens} write {CacheWriteTokens} error {ErrorType}")]
+            "tokens in {InputTokens} out {OutputTokens} cache read {CacheReadTokens} write {CacheWriteTokens} error {ErrorType} response cache {ResponseCache}")]
         public static partial void Request(ILogger logger, string method, string route, int status, long durationMs, string? requestId, string? group, string? keyId,
-            string? model, string? channel, int attempts, long inputTokens, long outputTokens, long cacheReadTokens, long cacheWriteTokens, string? errorType);
+            string? model, string? channel, int attempts, long inputTokens, long outputTokens, long cacheReadTokens, long cacheWriteTokens, string? errorType,
+            string responseCache);
     }
 }

@@ -3,8 +3,11 @@ namespace CcxProxy.Usage;
 /// <summary>Token counts of some requests, in Anthropic's terms (input excludes cache reads and writes).</summary>
 public sealed record UsageTotals
 {
-    /// <summary>Requests forwarded.</summary>
+    /// <summary>Requests answered (forwarded, or served from the response cache).</summary>
     public long Requests { get; init; }
+
+    /// <summary>Of <see cref="Requests"/>, those answered from the response cache (no upstream tokens spent).</summary>
+    public long CachedRequests { get; init; }
 
     /// <summary>Input tokens not read from or written to a cache.</summary>
     public long InputTokens { get; init; }
@@ -22,6 +25,7 @@ public sealed record UsageTotals
     public UsageTotals Add(UsageTotals other) => new()
     {
         Requests = Requests + other.Requests,
+        CachedRequests = CachedRequests + other.CachedRequests,
         InputTokens = InputTokens + other.InputTokens,
         OutputTokens = OutputTokens + other.OutputTokens,
         CacheReadTokens = CacheReadTokens + other.CacheReadTokens,
@@ -32,10 +36,10 @@ public sealed record UsageTotals
 /// <summary>One request's usage, with every dimension it is accounted under.</summary>
 /// <param name="KeyId">The caller key's id (never the key).</param>
 /// <param name="Group">The caller's group.</param>
-/// <param name="Channel">The channel that answered.</param>
+/// <param name="Channel">The channel that answered; null for an answer from the response cache (no channel's usage).</param>
 /// <param name="Model">The model name the client asked for.</param>
 /// <param name="Totals">What it used (Requests = 1).</param>
-public sealed record UsageEntry(string KeyId, string Group, string Channel, string Model, UsageTotals Totals);
+public sealed record UsageEntry(string KeyId, string Group, string? Channel, string Model, UsageTotals Totals);
 
 /// <summary>
 /// Usage accounting per key, group, channel and model in hourly buckets (UTC): in Redis when configured,
@@ -72,8 +76,9 @@ public static class UsageDimensions
     public static IReadOnlyList<string> All { get; } = [Key, Group, Channel, Model];
 
     /// <summary>The names of <paramref name="entry"/> under each dimension.</summary>
-    public static IEnumerable<(string Dimension, string Name)> Of(UsageEntry entry) =>
-        [(Key, entry.KeyId), (Group, entry.Group), (Channel, entry.Channel), (Model, entry.Model)];
+    public static IEnumerable<(string Dimension, string Name)> Of(UsageEntry entry) => entry.Channel is null
+        ? [(Key, entry.KeyId), (Group, entry.Group), (Model, entry.Model)]
+        : [(Key, entry.KeyId), (Group, entry.Group), (Channel, entry.Channel), (Model, entry.Model)];
 
     /// <summary>The hourly bucket name of an instant: <c>yyyyMMddHH</c> (UTC).</summary>
     public static string Bucket(DateTimeOffset at) => at.UtcDateTime.ToString("yyyyMMddHH", System.Globalization.CultureInfo.InvariantCulture);

@@ -5,7 +5,7 @@ namespace CcxProxy.Usage;
 
 /// <summary>
 /// Usage in Redis: one hash per dimension, name and hour, <c>ccx:{usage:DIM:NAME}:HOUR</c>, with the fields
-/// <c>requests</c>, <c>input</c>, <c>output</c>, <c>cache_read</c>, <c>cache_write</c> incremented atomically
+/// <c>requests</c>, <c>cached_requests</c>, <c>input</c>, <c>output</c>, <c>cache_read</c>, <c>cache_write</c> incremented atomically
 /// (HINCRBY in one transaction per request). Buckets expire after 40 days.
 /// </summary>
 internal sealed class RedisUsageStore : IUsageStore
@@ -28,6 +28,11 @@ internal sealed class RedisUsageStore : IUsageStore
             var key = Key(dimension, name, bucket);
             var totals = entry.Totals;
             writes.Add(batch.HashIncrementAsync(key, "requests", totals.Requests));
+            if (totals.CachedRequests != 0)
+            {
+                writes.Add(batch.HashIncrementAsync(key, "cached_requests", totals.CachedRequests));
+            }
+
             writes.Add(batch.HashIncrementAsync(key, "input", totals.InputTokens));
             writes.Add(batch.HashIncrementAsync(key, "output", totals.OutputTokens));
             writes.Add(batch.HashIncrementAsync(key, "cache_read", totals.CacheReadTokens));
@@ -55,6 +60,7 @@ internal sealed class RedisUsageStore : IUsageStore
             sum = sum.Add(new UsageTotals
             {
                 Requests = values.GetValueOrDefault("requests"),
+                CachedRequests = values.GetValueOrDefault("cached_requests"),
                 InputTokens = values.GetValueOrDefault("input"),
                 OutputTokens = values.GetValueOrDefault("output"),
                 CacheReadTokens = values.GetValueOrDefault("cache_read"),

@@ -25,6 +25,7 @@ internal static class UsageReport
         from,
         to,
         requests = totals.Requests,
+        cached_requests = totals.CachedRequests,
         input_tokens = totals.InputTokens,
         output_tokens = totals.OutputTokens,
         cache_read_input_tokens = totals.CacheReadTokens,

@@ -43,6 +43,19 @@ public static class HeaderPolicy
         || name.StartsWith(StainlessPrefix, StringComparison.OrdinalIgnoreCase)
         || (upstream == WireProtocol.Anthropic ? s_requestAnthropic : s_requestOpenAI).Contains(name);
 
+    // Of the forwarded headers, those that change what the upstream answers (a beta feature, an API version):
+    // part of the response cache's key. The rest (user-agent, x-stainless-*, session ids) describe the client only.
+    private static readonly string[] s_answerShapingAnthropic = ["anthropic-beta", "anthropic-version"];
+    private static readonly string[] s_answerShapingOpenAI = ["openai-beta"];
+
+    /// <summary>
+    /// The forwarded caller headers that can change the upstream's answer to the same body, for an upstream speaking
+    /// <paramref name="upstream"/>: the response cache keys on them. A header added to the allowlist above that can
+    /// change an answer belongs here too.
+    /// </summary>
+    public static IReadOnlyList<string> AnswerShapingRequestHeaders(WireProtocol upstream) =>
+        upstream == WireProtocol.Anthropic ? s_answerShapingAnthropic : s_answerShapingOpenAI;
+
     /// <summary>Copies the allowed caller headers onto the upstream request; nothing else of the caller's is sent.</summary>
     public static void CopyRequestHeaders(IHeaderDictionary from, HttpRequestHeaders to, WireProtocol upstream)
     {

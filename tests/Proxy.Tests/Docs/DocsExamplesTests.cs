@@ -107,6 +107,7 @@ public sealed partial class DocsExamplesTests
 
         Assert.That(result.Errors, Is.Empty, string.Join("\n", result.Errors));
         Assert.That(result.Groups!["team-b"].Limits.QuotaPeriod, Is.EqualTo("month"));
+        Assert.That(result.Groups["team-b"].Cache!.Ttl, Is.EqualTo(TimeSpan.FromHours(1)));
         Assert.That(File.ReadAllText(Path.Combine(Docs, "access.md")), Does.Contain("examples/groups.json"));
     }
 

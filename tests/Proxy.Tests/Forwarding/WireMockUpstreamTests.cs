@@ -6,7 +6,6 @@ using WireMock.Matchers;
 using WireMock.RequestBuilders;
 using WireMock.ResponseBuilders;
 using WireMock.Server;
-using WireMock.Settings;
 
 namespace CcxProxy.Tests.Forwarding;
 
@@ -31,12 +30,7 @@ public sealed class WireMockUpstreamTests
     private WireMockServer _upstream = null!;
 
     [SetUp]
-    public void SetUp() => _upstream = WireMockServer.Start(new WireMockServerSettings
-    {
-        // Loopback only, on a free port; no admin API.
-        Urls = [$"http://127.0.0.1:{FreePort.Get()}"],
-        StartAdminInterface = false,
-    });
+    public void SetUp() => _upstream = WireMockUpstream.Start();
 
     [TearDown]
     public void TearDown()
