@@ -41,7 +41,9 @@ internal static class CachingServiceCollectionExtensions
             ? new RedisCache(sp.GetRequiredService<IOptions<RedisCacheOptions>>())
             : new MemoryDistributedCache(sp.GetRequiredService<IOptions<MemoryDistributedCacheOptions>>()));
 
-        // HybridCache's first level is the IMemoryCache: bounded, every entry sized by its payload.
+        // HybridCache's first level is the IMemoryCache: bounded, every entry sized by its payload. The size limit holds
+        // for every user of the app's IMemoryCache: one that adds entries without a Size would throw (HybridCache is
+        // the only one today).
         services.AddMemoryCache();
         services.AddOptions<MemoryCacheOptions>().Configure<RedisConnection>((options, redis) =>
             options.SizeLimit = redis.IsConfigured ? LocalFirstLevelBytes : LocalOnlyBytes);

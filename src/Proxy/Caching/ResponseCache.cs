@@ -41,8 +41,6 @@ internal sealed partial class ResponseCache
     private static readonly TimeSpan s_storeTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan s_maxLocal = TimeSpan.FromMinutes(5);
 
-    // A lookup only: on a miss nothing is created (the answer is stored once it is complete).
-    private static readonly HybridCacheEntryOptions s_lookup = new() { Flags = HybridCacheEntryFlags.DisableUnderlyingData };
 
     private readonly HybridCache _cache;
     private readonly bool _shared;
@@ -94,8 +92,8 @@ internal sealed partial class ResponseCache
     }
 
     /// <summary>
-    /// The entry's key: the group, then a SHA-256 of what the upstream is sent that can change its answer: the
-    /// protocol, path and (when passed on) query, the answer-shaping headers the caller's request forwards
+    /// The entry's key: the group, then a SHA-256 of where the request goes and what the upstream is sent that can
+    /// change its answer: the channel, the protocol, path and (when passed on) query, the answer-shaping headers the caller's request forwards
     /// (<see cref="HeaderPolicy.AnswerShapingRequestHeaders"/>), the channel's own headers, and the body in its
     /// canonical spelling (<see cref="CanonicalJson"/>). The channel's key is not part of it: it does not change
     /// the answer. Groups never share an entry.
@@ -104,6 +102,7 @@ internal sealed partial class ResponseCache
     {
         var buffer = new ArrayBufferWriter<byte>(call.Body.Length + 512);
         Line(buffer, "ccx-response-cache/1");
+        Line(buffer, "channel " + call.ChannelName);
         Line(buffer, call.UpstreamProtocol.ToString());
         Line(buffer, call.KeepQuery ? call.UpstreamPath + request.QueryString.Value : call.UpstreamPath);
         foreach (var name in HeaderPolicy.AnswerShapingRequestHeaders(call.UpstreamProtocol))
@@ -132,16 +131,27 @@ internal sealed partial class ResponseCache
         buffer.Write("\n"u8);
     }
 
-    /// <summary>The stored answer under <paramref name="key"/>, or null on a miss, an unreadable entry, or a cache that fails or is slow.</summary>
-    public async Task<CachedEntry?> GetAsync(string key, CancellationToken cancellationToken)
+    /// <summary>
+    /// The stored answer under <paramref name="key"/>, or null on a miss, an entry older than the group's TTL now
+    /// says (so a shortened TTL applies at once), an unreadable entry, or a cache that fails or is slow.
+    /// </summary>
+    public async Task<CachedEntry?> GetAsync(string key, ResponseCacheConfig config, CancellationToken cancellationToken)
     {
         byte[]? payload;
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(s_lookupTimeout);
+            // A lookup only: on a miss nothing is created (the answer is stored once it is complete). An entry read
+            // from Redis is kept in the first level with these options: no longer than the group's TTL.
+            var lookup = new HybridCacheEntryOptions
+            {
+                Expiration = config.Ttl,
+                LocalCacheExpiration = LocalExpiration(config),
+                Flags = HybridCacheEntryFlags.DisableUnderlyingData,
+            };
             payload = await _cache.GetOrCreateAsync<byte[]?>(key, static _ => ValueTask.FromResult<byte[]?>(null),
-                s_lookup, cancellationToken: timeout.Token).ConfigureAwait(false);
+                lookup, cancellationToken: timeout.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -153,8 +163,10 @@ internal sealed partial class ResponseCache
             return null;
         }
 
-        return Decode(payload);
+        return Decode(payload) is { } entry && _time.GetUtcNow() - entry.StoredAt <= config.Ttl ? entry : null;
     }
+
+    private TimeSpan LocalExpiration(ResponseCacheConfig config) => !_shared || config.Ttl < s_maxLocal ? config.Ttl : s_maxLocal;
 
     /// <summary>Keeps <paramref name="answer"/> under <paramref name="key"/> for the group's TTL; a failure is logged, never thrown.</summary>
     public async Task StoreAsync(string key, StoredAnswer answer, ResponseCacheConfig config)
@@ -165,11 +177,10 @@ internal sealed partial class ResponseCache
         }
 
         var payload = Encode(answer, _time.GetUtcNow());
-        var local = !_shared || config.Ttl < s_maxLocal ? config.Ttl : s_maxLocal;
         try
         {
             using var timeout = new CancellationTokenSource(s_storeTimeout);
-            await _cache.SetAsync(key, payload, new HybridCacheEntryOptions { Expiration = config.Ttl, LocalCacheExpiration = local },
+            await _cache.SetAsync(key, payload, new HybridCacheEntryOptions { Expiration = config.Ttl, LocalCacheExpiration = LocalExpiration(config) },
                 cancellationToken: timeout.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException or StackExchange.Redis.RedisException or TimeoutException)

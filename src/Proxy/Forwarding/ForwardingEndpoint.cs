@@ -213,7 +213,7 @@ internal sealed partial class ForwardingEndpoint
                 context.Response.Headers[ResponseCache.Header] = record.Cache;
                 if (cache.Read)
                 {
-                    (cachedAnswer, cacheKey) = await AnswerFromCacheAsync(context, api, json, text, scan, channel, settings, caller, record).ConfigureAwait(false);
+                    (cachedAnswer, cacheKey) = await AnswerFromCacheAsync(context, api, json, text, scan, channel, settings, caller, record, cache.Config).ConfigureAwait(false);
                 }
             }
 
@@ -280,7 +280,7 @@ internal sealed partial class ForwardingEndpoint
     /// then reports why).
     /// </summary>
     private async Task<(bool Answered, string? Key)> AnswerFromCacheAsync(HttpContext context, InboundApi api, ReadOnlyMemory<byte> json, ReadOnlyMemory<byte> text,
-        RequestScan scan, ChannelConfig channel, CallSettings settings, Caller caller, RequestRecord record)
+        RequestScan scan, ChannelConfig channel, CallSettings settings, Caller caller, RequestRecord record, ResponseCacheConfig config)
     {
         var (call, _) = Routes.Build(api, channel, json, text, scan, settings);
         if (call is null)
@@ -289,8 +289,21 @@ internal sealed partial class ForwardingEndpoint
         }
 
         var key = ResponseCache.Key(caller.Group, call, context.Request);
-        if (await _cache.GetAsync(key, context.RequestAborted).ConfigureAwait(false) is not { } entry
-            || await ResponseReplay.RenderAsync(entry.Answer, call, context.RequestAborted).ConfigureAwait(false) is not { } replay)
+        ReplayedAnswer? replay = null;
+        CachedEntry? entry = null;
+        try
+        {
+            entry = await _cache.GetAsync(key, config, context.RequestAborted).ConfigureAwait(false);
+            replay = entry is null ? null : await ResponseReplay.RenderAsync(entry.Answer, call, context.RequestAborted).ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // An entry is data from Redis that other replicas (and versions) wrote: whatever it does, it is a miss.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Log.CacheEntryUnusable(_logger, ex.GetType().Name);
+        }
+
+        if (entry is null || replay is null)
         {
             // A miss (or an entry that is no answer any more): the fresh answer replaces it.
             return (false, key);
@@ -748,6 +761,9 @@ internal sealed partial class ForwardingEndpoint
     {
         [LoggerMessage(4, LogLevel.Warning, "Channel {Channel} (key {Key}) failed before answering ({Reason}); trying channel {Next} (key {NextKey})")]
         public static partial void FailedOver(ILogger logger, string channel, string key, string reason, string next, string nextKey);
+
+        [LoggerMessage(5, LogLevel.Warning, "A response cache entry could not be replayed ({ExceptionType}); the request is forwarded")]
+        public static partial void CacheEntryUnusable(ILogger logger, string exceptionType);
 
         [LoggerMessage(3, LogLevel.Warning, "Usage of a request could not be recorded ({ExceptionType})")]
         public static partial void UsageNotRecorded(ILogger logger, string exceptionType);

@@ -41,7 +41,11 @@ public sealed class ResponseCapture
         : _isStream ? (_events is { WrittenCount: > 0 } events ? new StoredAnswer(true, events.WrittenMemory) : null)
         : _json.IsEmpty ? null : new StoredAnswer(false, _json);
 
-    /// <summary>A JSON answer, whole (the memory is kept, not copied: it must not be reused).</summary>
+    /// <summary>
+    /// A JSON answer, whole (the memory is kept, not copied: it must not be reused). An error some hosts send with
+    /// HTTP 200 (a top-level <c>error</c>, <c>"type":"error"</c>, or a choice that finished with <c>"error"</c>) is
+    /// never kept.
+    /// </summary>
     internal void Json(ReadOnlyMemory<byte> body)
     {
         if (body.Length > MaxBytes)
@@ -50,7 +54,43 @@ public sealed class ResponseCapture
             return;
         }
 
-        _json = body;
+        if (!IsErrorAnswer(body.Span))
+        {
+            _json = body;
+        }
+    }
+
+    private static bool IsErrorAnswer(ReadOnlySpan<byte> json)
+    {
+        if (json.IndexOf("\"finish_reason\":\"error\""u8) >= 0)
+        {
+            return true;
+        }
+
+        var reader = new System.Text.Json.Utf8JsonReader(json);
+        if (!reader.Read() || reader.TokenType != System.Text.Json.JsonTokenType.StartObject)
+        {
+            return true;
+        }
+
+        while (reader.Read() && reader.TokenType == System.Text.Json.JsonTokenType.PropertyName)
+        {
+            if (reader.ValueTextEquals("error"u8))
+            {
+                return true;
+            }
+
+            var isType = reader.ValueTextEquals("type"u8);
+            reader.Read();
+            if (isType && reader.TokenType == System.Text.Json.JsonTokenType.String && reader.ValueTextEquals("error"u8))
+            {
+                return true;
+            }
+
+            reader.Skip();
+        }
+
+        return false;
     }
 
     /// <summary>One event of a streamed answer. Comments and pings are keep-alives, not the answer.</summary>

@@ -51,7 +51,8 @@ public sealed partial class SharedResponseCacheTests
         await using var upstream = await FakeUpstream.StartAsync();
         upstream.Handler = (request, ctx) => request.IsStream
             ? FakeAnthropic.WriteStreamAsync(ctx, FakeAnthropic.TextStream("up", "streamed once", 3), ctx.RequestAborted)
-            : FakeAnthropic.WriteMessageAsync(ctx, "up", [FakeAnthropic.TextBlock("answered once")], inputTokens: 11, outputTokens: 7);
+            // An upstream that echoes the request's key in its answer: the stored entry must not hold it.
+            : FakeAnthropic.WriteMessageAsync(ctx, "up", [FakeAnthropic.TextBlock("answered once for " + request.Header("x-api-key"))], inputTokens: 11, outputTokens: 7);
         var channels = new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl, """ "groups": ["default", "team-b"] """), ["groups.json"] = Groups };
         var settings = new Dictionary<string, string?> { ["Redis:Configuration"] = redis.ConnectionString };
         await using var a = await TestGateway.StartAsync(channels, settings);
@@ -65,7 +66,7 @@ public sealed partial class SharedResponseCacheTests
         Assert.That(miss.StatusCode, Is.EqualTo(HttpStatusCode.OK), missBody);
         Assert.That(CacheHeader(miss), Is.EqualTo("miss"));
         Assert.That(CacheHeader(hit), Is.EqualTo("hit"), "stored by gateway a, found by gateway b");
-        Assert.That(hitBody, Is.EqualTo(missBody));
+        Assert.That(hitBody, Does.Contain("answered once for [redacted]"));
         Assert.That(otherGroup.StatusCode, Is.EqualTo(HttpStatusCode.OK), otherBody);
         Assert.That(CacheHeader(otherGroup), Is.EqualTo("miss"), "groups never share an entry");
         Assert.That(upstream.Requests, Has.Count.EqualTo(2));
@@ -99,6 +100,33 @@ public sealed partial class SharedResponseCacheTests
 
     private static long StreamOutputTokens(string sse) => SseText.Parse(sse).Where(e => e.Type == "message_delta")
         .Select(e => JsonDocument.Parse(e.Data).RootElement.GetProperty("usage").GetProperty("output_tokens").GetInt64()).Sum();
+
+    [Test]
+    public async Task EntryReadFromRedis_ExpiresWithTheGroupsTtl_OnTheReplicaThatReadIt()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        await using var upstream = await FakeUpstream.StartAsync();
+        var channels = new Dictionary<string, string>
+        {
+            ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl),
+            ["groups.json"] = """{"groups": {"default": {"cache": {"ttlSeconds": 2}}}}""",
+        };
+        var settings = new Dictionary<string, string?> { ["Redis:Configuration"] = redis.ConnectionString };
+        await using var a = await TestGateway.StartAsync(channels, settings);
+        await using var b = await TestGateway.StartAsync(channels, settings);
+
+        await SendAsync(a, Body);
+        // Stored by now (the request's log line comes after the store).
+        var stored = DateTimeOffset.UtcNow;
+        var (hit, _) = await SendAsync(b, Body);
+        // b now holds the entry in its first level too; past the TTL it must not serve it.
+        await Task.Delay(stored.AddSeconds(2.3) - DateTimeOffset.UtcNow is { Ticks: > 0 } wait ? wait : TimeSpan.Zero);
+        var (expired, _) = await SendAsync(b, Body);
+
+        Assert.That(CacheHeader(hit), Is.EqualTo("hit"));
+        Assert.That(CacheHeader(expired), Is.EqualTo("miss"));
+        Assert.That(upstream.Requests, Has.Count.EqualTo(2));
+    }
 
     [Test]
     public async Task RedisDown_EveryRequestForwarded_NoneFails()

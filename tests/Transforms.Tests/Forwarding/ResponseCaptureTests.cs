@@ -178,6 +178,24 @@ public sealed class ResponseCaptureTests
         Assert.That(json.Answer, Is.Null);
     }
 
+    [TestCase("""{"error":{"message":"upstream quota exceeded","type":"insufficient_quota"}}""")]
+    [TestCase("""{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}""")]
+    [TestCase("""{"id":"c","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":""},"finish_reason":"error"}]}""")]
+    public async Task ErrorSentWithHttp200_NeverKept(string body)
+    {
+        var plan = new ResponsePlan
+        {
+            MapError = (status, error) => (status, error.ToArray()),
+            ConvertJson = json => json,
+            CreateStreamConverter = () => new AnthropicPassthroughStream(Model),
+        };
+        var capture = new ResponseCapture(1 << 20) { Completed = true };
+        var (_, relayed) = await RelayAsync(Json(body), Call(plan, capture));
+
+        Assert.That(relayed, Is.EqualTo(body), "relayed to the client as the host sent it");
+        Assert.That(capture.Answer, Is.Null);
+    }
+
     [Test]
     public async Task NotMarkedComplete_NothingKept()
     {
