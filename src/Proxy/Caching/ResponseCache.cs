@@ -41,7 +41,6 @@ internal sealed partial class ResponseCache
     private static readonly TimeSpan s_storeTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan s_maxLocal = TimeSpan.FromMinutes(5);
 
-
     private readonly HybridCache _cache;
     private readonly bool _shared;
     private readonly TimeProvider _time;
@@ -126,8 +125,8 @@ internal sealed partial class ResponseCache
     private static void Line(ArrayBufferWriter<byte> buffer, string text)
     {
         // Header values and paths hold no line break, so a line cannot pass for the next one.
-        var bytes = Encoding.UTF8.GetBytes(text);
-        buffer.Write(bytes);
+        var written = Encoding.UTF8.GetBytes(text, buffer.GetSpan(Encoding.UTF8.GetMaxByteCount(text.Length)));
+        buffer.Advance(written);
         buffer.Write("\n"u8);
     }
 

@@ -148,7 +148,8 @@ internal sealed partial class ForwardingEndpoint
         // replaced. Passthrough forwards the body as sent.
         var text = LoneSurrogates.Replace(json);
         var snapshot = _channels.Current;
-        if (snapshot.FindGroup(caller.Group) is { } group && !group.AllowsModel(model))
+        var group = snapshot.FindGroup(caller.Group);
+        if (group is not null && !group.AllowsModel(model))
         {
             await GatewayErrors.WriteAsync(context, StatusCodes.Status403Forbidden,
                 $"this key's group '{caller.Group}' may not use model '{model}'", "model_not_allowed").ConfigureAwait(false);
@@ -182,7 +183,7 @@ internal sealed partial class ForwardingEndpoint
 
         // count_tokens is not a model call: it is not counted against rate limits or quotas, and it is
         // answered by one attempt only.
-        var scopes = api == InboundApi.CountTokens ? [] : RequestLimiter.ScopesFor(caller, snapshot.FindGroup(caller.Group));
+        var scopes = api == InboundApi.CountTokens ? [] : RequestLimiter.ScopesFor(caller, group);
         RequestLimiter.Lease? lease = null;
         if (scopes.Count > 0)
         {
@@ -200,7 +201,7 @@ internal sealed partial class ForwardingEndpoint
         };
 
         // count_tokens is not a model answer: never cached.
-        var cache = api == InboundApi.CountTokens ? null : ResponseCache.PolicyFor(context.Request, snapshot.FindGroup(caller.Group));
+        var cache = api == InboundApi.CountTokens ? null : ResponseCache.PolicyFor(context.Request, group);
         string? cacheKey = null;
         var cachedAnswer = false;
         (ChannelConfig Channel, StreamUsage? Usage, UpstreamCall Call)? served = null;

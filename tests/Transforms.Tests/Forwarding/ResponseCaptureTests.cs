@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using CcxProxy.TestSupport;
@@ -8,8 +6,9 @@ using CcxProxy.Transforms.Conversion.Passthrough;
 using CcxProxy.Transforms.Forwarding;
 using CcxProxy.Transforms.Json;
 using CcxProxy.Transforms.Protocols;
-using Microsoft.AspNetCore.Http;
 using NUnit.Framework;
+
+using static CcxProxy.Transforms.Tests.Forwarding.RelayHarness;
 
 namespace CcxProxy.Transforms.Tests.Forwarding;
 
@@ -52,33 +51,6 @@ public sealed class ResponseCaptureTests
         ChannelName = "test",
     };
 
-    private static string Frames(IEnumerable<StreamStep> steps) => string.Concat(steps.OfType<StreamStep.Frame>().Select(f =>
-        f.Name is null ? $"data: {f.Data}\n\n" : $"event: {f.Name}\ndata: {f.Data}\n\n"));
-
-    private static HttpResponseMessage Sse(string text)
-    {
-        var content = new StringContent(text);
-        content.Headers.ContentType = new MediaTypeHeaderValue("text/event-stream");
-        return new HttpResponseMessage(HttpStatusCode.OK) { Content = content };
-    }
-
-    private static HttpResponseMessage Json(string body) =>
-        new(HttpStatusCode.OK) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
-
-    private static async Task<(UpstreamAttempt Attempt, string Body)> RelayAsync(HttpResponseMessage upstream, UpstreamCall call)
-    {
-        using (upstream)
-        {
-            var attempt = new UpstreamAttempt();
-            var context = new DefaultHttpContext();
-            using var body = new MemoryStream();
-            context.Response.Body = body;
-            await ResponseRelay.RelayAsync(context, upstream, call, attempt, CancellationToken.None);
-            await context.Response.BodyWriter.FlushAsync();
-            return (attempt, Encoding.UTF8.GetString(body.ToArray()));
-        }
-    }
-
     private static IEnumerable<StreamStep> TextStreamWithPings() =>
     [
         FakeAnthropic.MessageStart("upstream-model"),
@@ -99,7 +71,7 @@ public sealed class ResponseCaptureTests
     public async Task Stream_ReplayedThroughTheSamePlan_IsWhatTheClientGot()
     {
         var capture = new ResponseCapture(1 << 20);
-        var (attempt, relayed) = await RelayAsync(Sse(": comment\n\n" + Frames(TextStreamWithPings())), Call(AnthropicPassthrough(), capture));
+        var (attempt, _, relayed) = await RelayAsync(EventStream(": comment\n\n" + Frames(TextStreamWithPings())), Call(AnthropicPassthrough(), capture));
         Assert.That(attempt.Outcome, Is.EqualTo(AttemptOutcome.Completed));
         capture.Completed = true;
 
@@ -118,7 +90,7 @@ public sealed class ResponseCaptureTests
     public async Task Stream_ReplayedForAnotherClientName_ReportsThatName()
     {
         var capture = new ResponseCapture(1 << 20) { Completed = true };
-        await RelayAsync(Sse(Frames(TextStreamWithPings())), Call(AnthropicPassthrough("sonnet"), capture));
+        await RelayAsync(EventStream(Frames(TextStreamWithPings())), Call(AnthropicPassthrough("sonnet"), capture));
 
         var replayed = await ResponseReplay.RenderAsync(capture.Answer!, Call(AnthropicPassthrough("claude-sonnet-4-6"), null), CancellationToken.None);
 
@@ -130,7 +102,7 @@ public sealed class ResponseCaptureTests
     public async Task Stream_ConvertedForAChatClient_IsAValidChatStream()
     {
         var capture = new ResponseCapture(1 << 20) { Completed = true };
-        var (_, relayed) = await RelayAsync(Sse(Frames(TextStreamWithPings())), Call(ChatFromAnthropic(), capture, WireProtocol.OpenAI));
+        var (_, _, relayed) = await RelayAsync(EventStream(Frames(TextStreamWithPings())), Call(ChatFromAnthropic(), capture, WireProtocol.OpenAI));
 
         var replayed = await ResponseReplay.RenderAsync(capture.Answer!, Call(ChatFromAnthropic(), null, WireProtocol.OpenAI), CancellationToken.None);
 
@@ -151,7 +123,7 @@ public sealed class ResponseCaptureTests
     {
         const string message = """{"id":"msg_1","type":"message","role":"assistant","model":"upstream-model","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":1}}""";
         var capture = new ResponseCapture(1 << 20) { Completed = true };
-        var (_, relayed) = await RelayAsync(Json(message), Call(AnthropicPassthrough(), capture));
+        var (_, _, relayed) = await RelayAsync(JsonAnswer(200, message), Call(AnthropicPassthrough(), capture));
 
         var stored = capture.Answer!;
         Assert.That(stored.IsStream, Is.False);
@@ -166,7 +138,7 @@ public sealed class ResponseCaptureTests
     {
         var stream = Frames(FakeAnthropic.TextStream(Model, new string('x', 4000), 40));
         var capture = new ResponseCapture(1024) { Completed = true };
-        var (attempt, relayed) = await RelayAsync(Sse(stream), Call(AnthropicPassthrough(), capture));
+        var (attempt, _, relayed) = await RelayAsync(EventStream(stream), Call(AnthropicPassthrough(), capture));
 
         Assert.That(attempt.Outcome, Is.EqualTo(AttemptOutcome.Completed), "the client still gets the whole answer");
         Assert.That(relayed, Does.Contain("message_stop"));
@@ -174,7 +146,7 @@ public sealed class ResponseCaptureTests
         Assert.That(capture.Answer, Is.Null);
 
         var json = new ResponseCapture(16) { Completed = true };
-        await RelayAsync(Json("""{"type":"message","content":[{"type":"text","text":"longer than sixteen bytes"}]}"""), Call(AnthropicPassthrough(), json));
+        await RelayAsync(JsonAnswer(200, """{"type":"message","content":[{"type":"text","text":"longer than sixteen bytes"}]}"""), Call(AnthropicPassthrough(), json));
         Assert.That(json.Answer, Is.Null);
     }
 
@@ -190,7 +162,7 @@ public sealed class ResponseCaptureTests
             CreateStreamConverter = () => new AnthropicPassthroughStream(Model),
         };
         var capture = new ResponseCapture(1 << 20) { Completed = true };
-        var (_, relayed) = await RelayAsync(Json(body), Call(plan, capture));
+        var (_, _, relayed) = await RelayAsync(JsonAnswer(200, body), Call(plan, capture));
 
         Assert.That(relayed, Is.EqualTo(body), "relayed to the client as the host sent it");
         Assert.That(capture.Answer, Is.Null);
@@ -200,7 +172,7 @@ public sealed class ResponseCaptureTests
     public async Task NotMarkedComplete_NothingKept()
     {
         var capture = new ResponseCapture(1 << 20);
-        await RelayAsync(Sse(Frames(TextStreamWithPings())), Call(AnthropicPassthrough(), capture));
+        await RelayAsync(EventStream(Frames(TextStreamWithPings())), Call(AnthropicPassthrough(), capture));
 
         Assert.That(capture.Answer, Is.Null);
     }

@@ -1,6 +1,4 @@
 using System.IO.Pipelines;
-using System.Net;
-using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using CcxProxy.TestSupport;
@@ -11,6 +9,8 @@ using CcxProxy.Transforms.Forwarding;
 using CcxProxy.Transforms.Protocols;
 using Microsoft.AspNetCore.Http;
 using NUnit.Framework;
+
+using static CcxProxy.Transforms.Tests.Forwarding.RelayHarness;
 
 namespace CcxProxy.Transforms.Tests.Forwarding;
 
@@ -57,51 +57,12 @@ public sealed class ResponseRelayTests
         ChannelName = "test",
     };
 
-    private sealed record Relayed(UpstreamAttempt Attempt, int Status, string Body);
-
-    private static async Task<Relayed> RelayAsync(HttpResponseMessage upstream, UpstreamCall call, CancellationToken clientGone = default)
-    {
-        using (upstream)
-        {
-            var attempt = new UpstreamAttempt();
-            var context = new DefaultHttpContext { RequestAborted = clientGone };
-            using var body = new MemoryStream();
-            context.Response.Body = body;
-            await ResponseRelay.RelayAsync(context, upstream, call, attempt, clientGone).WaitAsync(TimeSpan.FromSeconds(20));
-            return new Relayed(attempt, context.Response.StatusCode, Encoding.UTF8.GetString(body.ToArray()));
-        }
-    }
-
-    private static HttpResponseMessage Json(int status, string body, params string[] headers)
-    {
-        var response = new HttpResponseMessage((HttpStatusCode)status) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
-        foreach (var header in headers)
-        {
-            var colon = header.IndexOf(':', StringComparison.Ordinal);
-            response.Headers.TryAddWithoutValidation(header[..colon], header[(colon + 1)..].Trim());
-        }
-
-        return response;
-    }
-
-    private static HttpResponseMessage Sse(Stream body)
-    {
-        var content = new StreamContent(body);
-        content.Headers.ContentType = new MediaTypeHeaderValue("text/event-stream");
-        return new HttpResponseMessage(HttpStatusCode.OK) { Content = content };
-    }
-
     /// <summary>An SSE upstream the test writes to; it stays open (silent) until completed.</summary>
     private static (HttpResponseMessage Response, PipeWriter Writer) OpenStream()
     {
         var pipe = new Pipe();
-        return (Sse(pipe.Reader.AsStream()), pipe.Writer);
+        return (EventStream(pipe.Reader.AsStream()), pipe.Writer);
     }
-
-    private static string Frames(IEnumerable<StreamStep> steps) => string.Concat(steps.OfType<StreamStep.Frame>().Select(f =>
-        f.Name is null ? $"data: {f.Data}\n\n" : $"event: {f.Name}\ndata: {f.Data}\n\n"));
-
-    private static string Frames(params StreamStep[] steps) => Frames((IEnumerable<StreamStep>)steps);
 
     private static ValueTask<FlushResult> WriteAsync(PipeWriter writer, string text) => writer.WriteAsync(Encoding.UTF8.GetBytes(text));
 
@@ -127,7 +88,7 @@ public sealed class ResponseRelayTests
     [TestCase(422, false, UpstreamFailure.None, AttemptOutcome.Completed)]
     public async Task ErrorStatus_Classified(int status, bool mayFailOver, UpstreamFailure failure, AttemptOutcome outcome)
     {
-        var relayed = await RelayAsync(Json(status, ErrorBody), Call(mayFailOver));
+        var relayed = await RelayAsync(JsonAnswer(status, ErrorBody), Call(mayFailOver));
 
         Assert.That(relayed.Attempt.Failure, Is.EqualTo(failure));
         Assert.That(relayed.Attempt.Outcome, Is.EqualTo(outcome));
@@ -138,7 +99,7 @@ public sealed class ResponseRelayTests
     [TestCase(false)]
     public async Task RateLimited_RetryAfterRead(bool mayFailOver)
     {
-        var relayed = await RelayAsync(Json(429, ErrorBody, "retry-after: 7"), Call(mayFailOver));
+        var relayed = await RelayAsync(JsonAnswer(429, ErrorBody, "retry-after: 7"), Call(mayFailOver));
 
         Assert.That(relayed.Attempt.RetryAfter, Is.EqualTo(TimeSpan.FromSeconds(7)));
         Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.RateLimited));
@@ -146,13 +107,13 @@ public sealed class ResponseRelayTests
 
     [Test]
     public async Task Overloaded_RetryAfterMsRead() =>
-        Assert.That((await RelayAsync(Json(529, ErrorBody, "retry-after-ms: 1500", "retry-after: 9"), Call(true))).Attempt.RetryAfter,
+        Assert.That((await RelayAsync(JsonAnswer(529, ErrorBody, "retry-after-ms: 1500", "retry-after: 9"), Call(true))).Attempt.RetryAfter,
             Is.EqualTo(TimeSpan.FromMilliseconds(1500)));
 
     [Test]
     public async Task ClientMistake_RetryAfterStillRead_NoFailure()
     {
-        var relayed = await RelayAsync(Json(400, ErrorBody, "retry-after: 3"), Call(true));
+        var relayed = await RelayAsync(JsonAnswer(400, ErrorBody, "retry-after: 3"), Call(true));
 
         Assert.That(relayed.Attempt.RetryAfter, Is.EqualTo(TimeSpan.FromSeconds(3)));
         Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.None));
@@ -161,7 +122,7 @@ public sealed class ResponseRelayTests
     [Test]
     public async Task Success_RetryAfterIgnored_NoFailure()
     {
-        var relayed = await RelayAsync(Json(200, """{"type":"message","content":[]}""", "retry-after: 3"), Call(false));
+        var relayed = await RelayAsync(JsonAnswer(200, """{"type":"message","content":[]}""", "retry-after: 3"), Call(false));
 
         Assert.That(relayed.Attempt.RetryAfter, Is.Null);
         Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.None));
@@ -175,7 +136,7 @@ public sealed class ResponseRelayTests
     [TestCase("""{"object":"chat.completion"}""", false, null)]
     public async Task BadAnswer_Classified(string body, bool mayFailOver, string? reason)
     {
-        var relayed = await RelayAsync(Json(200, body), Call(mayFailOver));
+        var relayed = await RelayAsync(JsonAnswer(200, body), Call(mayFailOver));
 
         Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.BadAnswer));
         Assert.That(relayed.Attempt.RetryReason, Is.EqualTo(reason));
@@ -190,7 +151,7 @@ public sealed class ResponseRelayTests
     [TestCase(false)]
     public async Task Stream_Complete_NoFailure(bool mayFailOver)
     {
-        var relayed = await RelayAsync(Sse(new MemoryStream(Encoding.UTF8.GetBytes(Frames(FakeAnthropic.TextStream(Model, "hello", 2))))), Call(mayFailOver));
+        var relayed = await RelayAsync(EventStream(new MemoryStream(Encoding.UTF8.GetBytes(Frames(FakeAnthropic.TextStream(Model, "hello", 2))))), Call(mayFailOver));
 
         Assert.That(relayed.Attempt.Outcome, Is.EqualTo(AttemptOutcome.Completed));
         Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.None));
@@ -213,7 +174,7 @@ public sealed class ResponseRelayTests
     [TestCaseSource(nameof(StreamFailures))]
     public async Task Stream_Failure_StreamFailed(string upstream, bool mayFailOver, AttemptOutcome outcome, string? reason)
     {
-        var relayed = await RelayAsync(Sse(new MemoryStream(Encoding.UTF8.GetBytes(upstream))), Call(mayFailOver));
+        var relayed = await RelayAsync(EventStream(new MemoryStream(Encoding.UTF8.GetBytes(upstream))), Call(mayFailOver));
 
         Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.StreamFailed));
         Assert.That(relayed.Attempt.Outcome, Is.EqualTo(outcome));
@@ -252,7 +213,7 @@ public sealed class ResponseRelayTests
     {
         var upstream = Frames(FakeOpenAI.RoleChunk(), FakeOpenAI.TextChunk("partial"), StreamStep.DataOnly(chunk));
 
-        var relayed = await RelayAsync(Sse(new MemoryStream(Encoding.UTF8.GetBytes(upstream))), Call(mayFailOver: true, WireProtocol.OpenAI));
+        var relayed = await RelayAsync(EventStream(new MemoryStream(Encoding.UTF8.GetBytes(upstream))), Call(mayFailOver: true, WireProtocol.OpenAI));
 
         Assert.That(relayed.Body, Does.Contain("event: error"));
         Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.StreamFailed));
@@ -388,7 +349,7 @@ public sealed class ResponseRelayTests
             "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"hi\"}}]}\n\n" +
             "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n";
 
-        var relayed = await RelayAsync(Sse(new MemoryStream(Encoding.UTF8.GetBytes(chunks))), Call(mayFailOver: false, WireProtocol.OpenAI));
+        var relayed = await RelayAsync(EventStream(new MemoryStream(Encoding.UTF8.GetBytes(chunks))), Call(mayFailOver: false, WireProtocol.OpenAI));
 
         Assert.Multiple(() =>
         {
