@@ -25,8 +25,17 @@ public static class FakeAnthropic
     /// <param name="outputTokens"><c>usage.output_tokens</c>.</param>
     /// <returns>A task that completes when the answer is written.</returns>
     public static Task WriteMessageAsync(HttpContext ctx, string model, IEnumerable<JsonObject> contentBlocks, string stopReason = "end_turn", int inputTokens = 10, int outputTokens = 5)
+        => WriteJsonAsync(ctx, StatusCodes.Status200OK, Message(model, contentBlocks, stopReason, inputTokens, outputTokens));
+
+    /// <summary>A complete (non-streamed) message.</summary>
+    /// <param name="model">The <c>model</c> field of the answer.</param>
+    /// <param name="contentBlocks">The content blocks, e.g. <see cref="TextBlock"/>, <see cref="ToolUseBlock"/>; they are copied.</param>
+    /// <param name="stopReason">The <c>stop_reason</c>.</param>
+    /// <param name="inputTokens"><c>usage.input_tokens</c>.</param>
+    /// <param name="outputTokens"><c>usage.output_tokens</c>.</param>
+    /// <returns>The message.</returns>
+    public static JsonObject Message(string model, IEnumerable<JsonObject> contentBlocks, string stopReason = "end_turn", int inputTokens = 10, int outputTokens = 5)
     {
-        ArgumentNullException.ThrowIfNull(ctx);
         ArgumentNullException.ThrowIfNull(contentBlocks);
         var content = new JsonArray();
         foreach (var block in contentBlocks)
@@ -34,7 +43,7 @@ public static class FakeAnthropic
             content.Add(block.DeepClone());
         }
 
-        var message = new JsonObject
+        return new JsonObject
         {
             ["id"] = NewId("msg_fake_"),
             ["type"] = "message",
@@ -45,7 +54,6 @@ public static class FakeAnthropic
             ["stop_sequence"] = null,
             ["usage"] = Usage(inputTokens, outputTokens),
         };
-        return WriteJsonAsync(ctx, StatusCodes.Status200OK, message);
     }
 
     /// <summary>A <c>{"type":"text","text":…}</c> content block.</summary>
@@ -79,16 +87,18 @@ public static class FakeAnthropic
     /// <param name="message">The <c>error.message</c>.</param>
     /// <returns>A task that completes when the answer is written.</returns>
     public static Task WriteErrorAsync(HttpContext ctx, int status, string type, string message)
+        => WriteJsonAsync(ctx, status, ErrorBody(type, message));
+
+    /// <summary>An Anthropic error body <c>{"type":"error","error":{"type","message"},"request_id"}</c>.</summary>
+    /// <param name="type">The <c>error.type</c>, e.g. <c>rate_limit_error</c>.</param>
+    /// <param name="message">The <c>error.message</c>.</param>
+    /// <returns>The body.</returns>
+    public static JsonObject ErrorBody(string type, string message) => new()
     {
-        var requestId = NewId("req_fake_");
-        var body = new JsonObject
-        {
-            ["type"] = "error",
-            ["error"] = new JsonObject { ["type"] = type, ["message"] = message },
-            ["request_id"] = requestId,
-        };
-        return WriteJsonAsync(ctx, status, body, requestId);
-    }
+        ["type"] = "error",
+        ["error"] = new JsonObject { ["type"] = type, ["message"] = message },
+        ["request_id"] = NewId("req_fake_"),
+    };
 
     /// <summary>A complete text answer: message_start, ping, one text block in <paramref name="chunks"/> deltas, message_delta, message_stop.</summary>
     /// <param name="model">The model named in message_start.</param>
@@ -237,12 +247,13 @@ public static class FakeAnthropic
         ["error"] = new JsonObject { ["type"] = type, ["message"] = message },
     });
 
-    internal static async Task WriteJsonAsync(HttpContext ctx, int status, JsonNode body, string? requestId = null)
+    internal static async Task WriteJsonAsync(HttpContext ctx, int status, JsonNode body)
     {
         ArgumentNullException.ThrowIfNull(ctx);
         ctx.Response.StatusCode = status;
         ctx.Response.ContentType = JsonContentType;
-        ctx.Response.Headers["request-id"] = requestId ?? NewId("req_fake_");
+        // An Anthropic error names its request in the body and in the header: the same id in both.
+        ctx.Response.Headers["request-id"] = ((body as JsonObject)?["request_id"] as JsonValue)?.GetValue<string>() ?? NewId("req_fake_");
         await ctx.Response.WriteAsync(body.ToJsonString(), ctx.RequestAborted);
     }
 

@@ -38,9 +38,27 @@ public static class FakeOpenAI
     /// <param name="cachedTokens"><c>usage.prompt_tokens_details.cached_tokens</c>.</param>
     /// <returns>A task that completes when the answer is written.</returns>
     public static Task WriteChatCompletionAsync(HttpContext ctx, string model, JsonObject message, string finishReason, int promptTokens = 10, int completionTokens = 5, int cachedTokens = 0)
+        => FakeAnthropic.WriteJsonAsync(ctx, StatusCodes.Status200OK, ChatCompletion(model, message, finishReason, promptTokens, completionTokens, cachedTokens));
+
+    /// <summary>A complete text completion.</summary>
+    /// <param name="model">The <c>model</c> field.</param>
+    /// <param name="text">The assistant message's content.</param>
+    /// <returns>The completion.</returns>
+    public static JsonObject ChatCompletion(string model, string text)
+        => ChatCompletion(model, new JsonObject { ["role"] = "assistant", ["content"] = text, ["refusal"] = null }, "stop");
+
+    /// <summary>A complete completion whose assistant message is given as is.</summary>
+    /// <param name="model">The <c>model</c> field.</param>
+    /// <param name="message">The <c>choices[0].message</c> object; it is copied.</param>
+    /// <param name="finishReason">The <c>finish_reason</c>.</param>
+    /// <param name="promptTokens"><c>usage.prompt_tokens</c>.</param>
+    /// <param name="completionTokens"><c>usage.completion_tokens</c>.</param>
+    /// <param name="cachedTokens"><c>usage.prompt_tokens_details.cached_tokens</c>.</param>
+    /// <returns>The completion.</returns>
+    public static JsonObject ChatCompletion(string model, JsonObject message, string finishReason, int promptTokens = 10, int completionTokens = 5, int cachedTokens = 0)
     {
         ArgumentNullException.ThrowIfNull(message);
-        var body = new JsonObject
+        return new JsonObject
         {
             ["id"] = FakeAnthropic.NewId("chatcmpl-fake"),
             ["object"] = "chat.completion",
@@ -55,7 +73,6 @@ public static class FakeOpenAI
             }),
             ["usage"] = Usage(promptTokens, completionTokens, cachedTokens),
         };
-        return FakeAnthropic.WriteJsonAsync(ctx, StatusCodes.Status200OK, body);
     }
 
     /// <summary>A <c>tool_calls</c> entry: <c>{"id","type":"function","function":{"name","arguments"}}</c>.</summary>
@@ -223,7 +240,12 @@ public static class FakeOpenAI
         ["prompt_tokens_details"] = new JsonObject { ["cached_tokens"] = cached },
     };
 
-    private static JsonObject ErrorBody(string type, string message, string? code) => new()
+    /// <summary>An OpenAI error body <c>{"error":{"message","type","param","code"}}</c>.</summary>
+    /// <param name="type">The <c>error.type</c>, e.g. <c>insufficient_quota</c>.</param>
+    /// <param name="message">The <c>error.message</c>.</param>
+    /// <param name="code">The <c>error.code</c>, or null.</param>
+    /// <returns>The body.</returns>
+    public static JsonObject ErrorBody(string type, string message, string? code = null) => new()
     {
         ["error"] = new JsonObject
         {

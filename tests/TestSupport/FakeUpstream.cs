@@ -1,6 +1,5 @@
 using System.Net;
 using System.Text;
-using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -275,63 +274,10 @@ public sealed class FakeUpstream : IAsyncDisposable
 
     private static Task DefaultAnswerAsync(FakeUpstreamOptions options, RecordedRequest request, HttpContext ctx)
     {
-        var path = request.Path.TrimEnd('/');
-        var model = request.Model ?? "fake-model";
-        var isPost = HttpMethods.IsPost(request.Method);
-
-        if (isPost && path.EndsWith("/v1/messages/count_tokens", StringComparison.Ordinal))
-        {
-            return FakeAnthropic.WriteJsonAsync(ctx, StatusCodes.Status200OK, new JsonObject { ["input_tokens"] = request.Body.Length / 4 });
-        }
-
-        if (isPost && path.EndsWith("/v1/messages", StringComparison.Ordinal))
-        {
-            return request.IsStream
-                ? FakeAnthropic.WriteStreamAsync(ctx, FakeAnthropic.TextStream(model, options.Text(), options.TextEvents, options.EventDelay), ctx.RequestAborted)
-                : FakeAnthropic.WriteMessageAsync(ctx, model, [FakeAnthropic.TextBlock(options.Text())]);
-        }
-
-        if (isPost && path.EndsWith("/chat/completions", StringComparison.Ordinal))
-        {
-            if (!request.IsStream)
-            {
-                return FakeOpenAI.WriteChatCompletionAsync(ctx, model, options.Text());
-            }
-
-            var includeUsage = request.Json?["stream_options"]?["include_usage"] is JsonValue v && v.TryGetValue(out bool b) && b;
-            return FakeOpenAI.WriteChatStreamAsync(ctx, FakeOpenAI.TextStream(model, options.Text(), options.TextEvents, includeUsage, options.EventDelay), ctx.RequestAborted);
-        }
-
-        if (HttpMethods.IsGet(request.Method) && path.EndsWith("/models", StringComparison.Ordinal))
-        {
-            return FakeAnthropic.WriteJsonAsync(ctx, StatusCodes.Status200OK, ModelList(request));
-        }
-
-        return FakeAnthropic.WriteErrorAsync(ctx, StatusCodes.Status404NotFound, "not_found_error", $"fake upstream: no route for {request.Method} {request.Path}");
-    }
-
-    /// <summary>Anthropic's list shape when the caller sends <c>anthropic-version</c>, OpenAI's otherwise (PROTOCOLS.md §4).</summary>
-    private static JsonObject ModelList(RecordedRequest request)
-    {
-        if (request.Headers.ContainsKey("anthropic-version"))
-        {
-            string[] ids = ["claude-sonnet-4-5", "claude-haiku-4-5"];
-            var data = new JsonArray();
-            foreach (var id in ids)
-            {
-                data.Add(new JsonObject { ["id"] = id, ["type"] = "model", ["display_name"] = id, ["created_at"] = "2025-09-29T00:00:00Z" });
-            }
-
-            return new JsonObject { ["data"] = data, ["has_more"] = false, ["first_id"] = ids[0], ["last_id"] = ids[^1] };
-        }
-
-        var list = new JsonArray();
-        foreach (var id in new[] { "gpt-4o", "gpt-4o-mini" })
-        {
-            list.Add(new JsonObject { ["id"] = id, ["object"] = "model", ["created"] = FakeOpenAI.Created, ["owned_by"] = "fake" });
-        }
-
-        return new JsonObject { ["object"] = "list", ["data"] = list };
+        var answer = StockAnswer.For(request, options);
+        return answer.Stream is { } steps
+            ? SseWriter.WriteAsync(ctx, steps, ctx.RequestAborted)
+            : FakeAnthropic.WriteJsonAsync(ctx, answer.Status, answer.Json!);
     }
 
     private sealed class NoopHostLifetime : IHostLifetime

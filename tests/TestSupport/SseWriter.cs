@@ -32,14 +32,8 @@ internal static class SseWriter
         {
             switch (step)
             {
-                case StreamStep.Frame frame:
-                    var text = frame.Name is null
-                        ? $"data: {frame.Data}\n\n"
-                        : $"event: {frame.Name}\ndata: {frame.Data}\n\n";
-                    await WriteAndFlushAsync(ctx, text, ct);
-                    break;
-                case StreamStep.RawText raw:
-                    await WriteAndFlushAsync(ctx, raw.Text, ct);
+                case StreamStep.Frame or StreamStep.RawText:
+                    await WriteAndFlushAsync(ctx, step.WireText!, ct);
                     break;
                 case StreamStep.Pause pause:
                     await Task.Delay(pause.Duration, ct);

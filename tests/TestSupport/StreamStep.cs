@@ -11,10 +11,17 @@ public abstract record StreamStep
     {
     }
 
+    /// <summary>What this step writes on the wire: an SSE frame or raw text; null for a pause, a gate or a cut.</summary>
+    public virtual string? WireText => null;
+
     /// <summary>An SSE frame: <c>event: Name</c> (omitted when null) and one <c>data:</c> line.</summary>
     /// <param name="Name">The SSE event name, or null for a data-only frame (OpenAI).</param>
     /// <param name="Data">The data line, usually compact JSON; must not contain a newline.</param>
-    public sealed record Frame(string? Name, string Data) : StreamStep;
+    public sealed record Frame(string? Name, string Data) : StreamStep
+    {
+        /// <inheritdoc/>
+        public override string? WireText => Name is null ? $"data: {Data}\n\n" : $"event: {Name}\ndata: {Data}\n\n";
+    }
 
     /// <summary>Waits before the next step.</summary>
     /// <param name="Duration">How long to wait.</param>
@@ -26,7 +33,11 @@ public abstract record StreamStep
 
     /// <summary>Writes text as is (UTF-8) and flushes: for malformed or split frames.</summary>
     /// <param name="Text">The exact text to write.</param>
-    public sealed record RawText(string Text) : StreamStep;
+    public sealed record RawText(string Text) : StreamStep
+    {
+        /// <inheritdoc/>
+        public override string? WireText => Text;
+    }
 
     /// <summary>Cuts the connection (<see cref="Microsoft.AspNetCore.Http.HttpContext.Abort"/>) and ends the stream.</summary>
     public sealed record AbortConnection : StreamStep;

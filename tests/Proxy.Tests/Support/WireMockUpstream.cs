@@ -1,21 +1,231 @@
+using System.Text;
+using System.Text.Json.Nodes;
 using CcxProxy.TestSupport;
+using WireMock;
+using WireMock.Models;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
 using WireMock.Server;
 using WireMock.Settings;
+using WireMock.Types;
+using WireMock.Util;
 
 namespace CcxProxy.Tests.Support;
 
-/// <summary>A WireMock.Net upstream as the tests use it: loopback only, on a free port, no admin API.</summary>
+/// <summary>
+/// WireMock.Net upstreams as the host tests use them: loopback only, on a free port, no admin API. A provider
+/// upstream (<see cref="StartProvider"/>) answers like a real provider out of the box (<see cref="StockAnswer"/>),
+/// and a test scripts what it needs with ordinary WireMock mappings, which win over the stock answers. What
+/// arrived is read back from WireMock's log as <see cref="RecordedRequest"/>s.
+/// </summary>
 /// <remarks>
-/// In WireMock.Net 1.25.0 a <c>WithSseBody</c> response streams its events on the first matching call only; later
-/// calls get a 200 with an empty body (checked with a plain HttpClient). A test that needs one stream per call uses
-/// the Kestrel fake (tests/TestSupport/FakeUpstream.cs), or one mapping per call.
+/// <para>
+/// WireMock.Net 1.25.0's own <c>WithSseBody</c> creates its event queue once per mapping, so it streams on the
+/// first matching call only and later calls get a 200 with an empty body (checked, and visible in its source).
+/// <see cref="WithEvents"/> builds a fresh queue for every call instead, so a mapping streams every time, event by
+/// event, with the pauses the steps ask for.
+/// </para>
+/// <para>
+/// WireMock cannot cut a stream mid-way, reset a connection after some bytes, or stall after its headers: tests of
+/// those faults use the Kestrel fake (tests/TestSupport/FakeUpstream.cs).
+/// </para>
 /// </remarks>
 public static class WireMockUpstream
 {
+    /// <summary>The stock answers' priority: below every mapping a test adds (WireMock's default is 0; lower wins).</summary>
+    private const int StockPriority = 1_000;
+
+    /// <summary>Starts an upstream with no mappings: every request gets WireMock's 404 until a test adds some.</summary>
+    /// <returns>The running server.</returns>
     public static WireMockServer Start() => WireMockServer.Start(new WireMockServerSettings
     {
         Urls = [$"http://127.0.0.1:{FreePort.Get()}"],
         StartAdminInterface = false,
     });
 
+    /// <summary>
+    /// Starts an upstream that answers like a provider (Anthropic messages and count_tokens, OpenAI chat
+    /// completions, model lists, an Anthropic 404 otherwise), streaming when asked, naming the model it was sent.
+    /// </summary>
+    /// <param name="options">Number of streamed events and the pause between them; null for the defaults.</param>
+    /// <returns>The running server.</returns>
+    public static WireMockServer StartProvider(FakeUpstreamOptions? options = null)
+    {
+        var server = Start();
+        server.Given(Request.Create().UsingAnyMethod()).AtPriority(StockPriority)
+            .RespondWith(Response.Create().WithStockAnswer(options));
+        return server;
+    }
+
+    /// <summary>The server's address, <c>http://127.0.0.1:PORT</c>.</summary>
+    /// <param name="server">The server.</param>
+    /// <returns>The address.</returns>
+    public static Uri BaseUrl(this WireMockServer server) => new(server.Url ?? throw new InvalidOperationException("WireMock is not listening."));
+
+    /// <summary>What the server received, in arrival order, bodies as UTF-8 text.</summary>
+    /// <param name="server">The server.</param>
+    /// <returns>The requests.</returns>
+    public static IReadOnlyList<RecordedRequest> Received(this WireMockServer server)
+        => [.. server.LogEntries.Select(e => e.RequestMessage).OrderBy(r => r.DateTime).Select(Recorded)];
+
+    /// <summary>Waits for a request matching <paramref name="predicate"/>, including one that has already arrived.</summary>
+    /// <param name="server">The server.</param>
+    /// <param name="predicate">The condition.</param>
+    /// <param name="timeout">How long to wait.</param>
+    /// <returns>The first matching request.</returns>
+    /// <exception cref="TimeoutException">None arrived in time; the message lists those that did.</exception>
+    public static async Task<RecordedRequest> WaitForRequestAsync(this WireMockServer server, Func<RecordedRequest, bool> predicate, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(predicate);
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var received = server.Received();
+            if (received.FirstOrDefault(predicate) is { } match)
+            {
+                return match;
+            }
+
+            if (DateTime.UtcNow >= deadline)
+            {
+                throw new TimeoutException($"No matching request within {timeout}. Received: [{string.Join(", ", received.Select(r => $"{r.Method} {r.Path}{r.QueryString}"))}].");
+            }
+
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>Answers with <paramref name="body"/> as <c>application/json</c>.</summary>
+    /// <param name="response">The response being built.</param>
+    /// <param name="body">The body.</param>
+    /// <returns>The builder.</returns>
+    public static IResponseBuilder WithJson(this IResponseBuilder response, JsonNode body)
+        => response.WithHeader("Content-Type", FakeAnthropic.JsonContentType).WithBody(body.ToJsonString());
+
+    /// <summary>The provider's stock answer to each call (<see cref="StockAnswer.For"/>).</summary>
+    /// <param name="response">The response being built.</param>
+    /// <param name="options">Number of streamed events and the pause between them; null for the defaults.</param>
+    /// <returns>The builder.</returns>
+    public static IResponseBuilder WithStockAnswer(this IResponseBuilder response, FakeUpstreamOptions? options = null)
+    {
+        var knobs = options ?? new FakeUpstreamOptions();
+        return response.WithCallback(request => Answer(StockAnswer.For(Recorded(request), knobs), request));
+    }
+
+    /// <summary>
+    /// A 200 <c>text/event-stream</c> answer that plays the steps <paramref name="steps"/> gives for each call, event
+    /// by event, pausing and waiting on gates as they say. Every call gets its own stream.
+    /// </summary>
+    /// <param name="response">The response being built.</param>
+    /// <param name="steps">The steps for a call; cuts (<see cref="StreamStep.Abort"/>) need the Kestrel fake.</param>
+    /// <returns>The builder.</returns>
+    public static IResponseBuilder WithEvents(this IResponseBuilder response, Func<RecordedRequest, IEnumerable<StreamStep>> steps)
+    {
+        ArgumentNullException.ThrowIfNull(steps);
+        return response.WithCallback(request => Stream(steps(Recorded(request))));
+    }
+
+    private static ResponseMessage Answer(StockAnswer answer, IRequestMessage request) => answer.Stream is { } steps
+        ? Stream(steps)
+        : Json(answer.Status, answer.Json!, request);
+
+    private static ResponseMessage Json(int status, JsonNode body, IRequestMessage request)
+    {
+        var message = new ResponseMessage
+        {
+            StatusCode = status,
+            BodyData = new BodyData { DetectedBodyType = BodyType.String, BodyAsString = body.ToJsonString(), Encoding = Encoding.UTF8 },
+        };
+        message.AddHeader("Content-Type", FakeAnthropic.JsonContentType);
+        var requestId = (body as JsonObject)?["request_id"] as JsonValue;
+        message.AddHeader("request-id", requestId?.GetValue<string>() ?? $"req_wm_{request.DateTime.Ticks}");
+        return message;
+    }
+
+    private static ResponseMessage Stream(IEnumerable<StreamStep> steps)
+    {
+        var queue = new EventQueue();
+        var message = new ResponseMessage
+        {
+            StatusCode = 200,
+            BodyData = new BodyData
+            {
+                DetectedBodyType = BodyType.SseString,
+                SseStringQueue = queue,
+                BodyAsSseStringTask = PlayAsync([.. steps], queue),
+                Encoding = Encoding.UTF8,
+            },
+        };
+        message.AddHeader("Content-Type", FakeAnthropic.StreamContentType);
+        message.AddHeader("Cache-Control", "no-cache");
+        return message;
+    }
+
+    private static async Task PlayAsync(IReadOnlyList<StreamStep> steps, IBlockingQueue<string?> queue)
+    {
+        try
+        {
+            foreach (var step in steps)
+            {
+                switch (step)
+                {
+                    case StreamStep.Frame or StreamStep.RawText:
+                        queue.Write(step.WireText);
+                        break;
+                    case StreamStep.Pause pause:
+                        await Task.Delay(pause.Duration);
+                        break;
+                    case StreamStep.WaitFor wait:
+                        await wait.Gate.WaitAsync(TimeSpan.FromSeconds(30));
+                        break;
+                    default:
+                        throw new NotSupportedException($"WireMock cannot play {step}: use the Kestrel fake (FakeUpstream).");
+                }
+            }
+        }
+        finally
+        {
+            queue.Close();
+        }
+    }
+
+    /// <summary>
+    /// The queue WireMock's SSE writer drains: it writes each item as it arrives and ends the body when a read
+    /// returns null. WireMock's own queue is internal, hence this one.
+    /// </summary>
+    private sealed class EventQueue : IBlockingQueue<string?>
+    {
+        private readonly System.Collections.Concurrent.BlockingCollection<string> _items = [];
+
+        public void Write(string? item)
+        {
+            if (item is not null)
+            {
+                _items.Add(item);
+            }
+        }
+
+        public bool TryRead([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? item)
+        {
+            // Bounded, so a writer that dies without closing cannot hold WireMock's thread forever.
+            var taken = _items.TryTake(out var next, TimeSpan.FromSeconds(60));
+            item = next;
+            return taken;
+        }
+
+        public void Close() => _items.CompleteAdding();
+    }
+
+    private static RecordedRequest Recorded(IRequestMessage request)
+    {
+        var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (name, values) in request.Headers ?? new Dictionary<string, WireMockList<string>>())
+        {
+            headers[name] = string.Join(", ", values);
+        }
+
+        var body = request.BodyAsBytes is { } bytes ? Encoding.UTF8.GetString(bytes) : request.Body ?? "";
+        var query = string.IsNullOrEmpty(request.RawQuery) || request.RawQuery.StartsWith('?') ? request.RawQuery ?? "" : "?" + request.RawQuery;
+        return new RecordedRequest(request.Method, request.Path, query, headers, body);
+    }
 }
