@@ -1,5 +1,4 @@
 using System.Net;
-using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
 
 namespace CcxProxy.Tests.Access;
@@ -11,9 +10,9 @@ public sealed class FailedAuthThrottleTests
     [Test]
     public async Task RepeatedBadKeys_AddressThrottled_EvenAValidKeyWaits()
     {
-        await using var upstream = await FakeUpstream.StartAsync();
+        using var upstream = WireMockUpstream.StartProvider();
         await using var gateway = await TestGateway.StartAsync(
-            new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl) },
+            new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl()) },
             new Dictionary<string, string?> { ["Access:MaxFailedAuthPerMinute"] = "3" });
         const string Body = """{"model":"claude-sonnet-4-6","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}""";
 
@@ -28,6 +27,6 @@ public sealed class FailedAuthThrottleTests
         Assert.That(throttled.StatusCode, Is.EqualTo(HttpStatusCode.TooManyRequests));
         Assert.That(json!["error"]!["message"]!.GetValue<string>(), Does.Contain("failed authentication"));
         Assert.That(throttled.Headers.RetryAfter!.Delta!.Value, Is.GreaterThan(TimeSpan.Zero).And.LessThanOrEqualTo(TimeSpan.FromMinutes(1)));
-        Assert.That(upstream.Requests, Is.Empty);
+        Assert.That(upstream.Received(), Is.Empty);
     }
 }

@@ -1,6 +1,6 @@
 using System.Net;
-using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Access;
 
@@ -15,8 +15,8 @@ public sealed class ForwardedHeadersTests
 {
     private const string Body = """{"model":"claude-sonnet-4-6","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}""";
 
-    private static async Task<TestGateway> GatewayAsync(FakeUpstream upstream, string? trusted) => await TestGateway.StartAsync(
-        new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl) },
+    private static async Task<TestGateway> GatewayAsync(WireMockServer upstream, string? trusted) => await TestGateway.StartAsync(
+        new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl()) },
         new Dictionary<string, string?> { ["Access:MaxFailedAuthPerMinute"] = "2", ["ForwardedHeaders:TrustedNetworks"] = trusted });
 
     private static HttpRequestMessage From(TestGateway gateway, string clientAddress, string? key = TestGateway.AccessKey)
@@ -39,7 +39,7 @@ public sealed class ForwardedHeadersTests
     [TestCase("10.0.0.0/8, 127.0.0.1")]
     public async Task TrustedIngress_ThrottleKeysOnTheForwardedClient(string trusted)
     {
-        await using var upstream = await FakeUpstream.StartAsync();
+        using var upstream = WireMockUpstream.StartProvider();
         await using var gateway = await GatewayAsync(upstream, trusted);
 
         await ExhaustAsync(gateway, "203.0.113.7");
@@ -54,7 +54,7 @@ public sealed class ForwardedHeadersTests
     [TestCase("10.0.0.0/8")]
     public async Task UntrustedConnection_ForwardedHeaderIgnored(string? trusted)
     {
-        await using var upstream = await FakeUpstream.StartAsync();
+        using var upstream = WireMockUpstream.StartProvider();
         await using var gateway = await GatewayAsync(upstream, trusted);
 
         // The test client connects from 127.0.0.1, which is not trusted: naming another address changes nothing.
@@ -69,7 +69,7 @@ public sealed class ForwardedHeadersTests
     {
         var error = await Assert.ThrowsAsync<InvalidOperationException>(async () =>
         {
-            await using var upstream = await FakeUpstream.StartAsync();
+            using var upstream = WireMockUpstream.StartProvider();
             await using var gateway = await GatewayAsync(upstream, "10.0.0.0/8, ingress-pods");
         });
 

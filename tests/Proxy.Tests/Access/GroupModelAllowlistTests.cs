@@ -1,6 +1,6 @@
 using System.Net;
-using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Access;
 
@@ -9,16 +9,16 @@ namespace CcxProxy.Tests.Access;
 [CancelAfter(30_000)]
 public sealed class GroupModelAllowlistTests
 {
-    private FakeUpstream _upstream = null!;
+    private WireMockServer _upstream = null!;
     private TestGateway _gateway = null!;
 
     [SetUp]
     public async Task SetUp()
     {
-        _upstream = await FakeUpstream.StartAsync();
+        _upstream = WireMockUpstream.StartProvider();
         _gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
-            ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl, """ "models": ["claude-sonnet-4-6", "claude-opus-4-7"] """),
+            ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl(), """ "models": ["claude-sonnet-4-6", "claude-opus-4-7"] """),
             ["groups.json"] = """{"groups": {"default": {"models": ["claude-sonnet-*"]}}}""",
         });
     }
@@ -27,7 +27,7 @@ public sealed class GroupModelAllowlistTests
     public async Task TearDown()
     {
         await _gateway.DisposeAsync();
-        await _upstream.DisposeAsync();
+        _upstream.Dispose();
     }
 
     private static string Body(string model) => $$"""{"model":"{{model}}","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}""";
@@ -41,7 +41,7 @@ public sealed class GroupModelAllowlistTests
         Assert.That(json!["error"]!["type"]!.GetValue<string>(), Is.EqualTo("permission_error"));
         Assert.That(json["error"]!["message"]!.GetValue<string>(), Does.Contain("claude-opus-4-7").And.Contain("default"));
         Assert.That(response.Headers.GetValues("x-should-retry").Single(), Is.EqualTo("false"));
-        Assert.That(_upstream.Requests, Is.Empty);
+        Assert.That(_upstream.Received(), Is.Empty);
     }
 
     [Test]

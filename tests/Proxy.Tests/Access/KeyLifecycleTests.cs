@@ -33,9 +33,9 @@ public sealed partial class KeyLifecycleTests
     public async Task CreateUseLimitRevoke_ThroughCliAndGateway_SecretNeverStoredOrShown()
     {
         await using var redis = await RedisServer.StartAsync();
-        await using var upstream = await FakeUpstream.StartAsync();
+        using var upstream = WireMockUpstream.StartProvider();
         await using var gateway = await TestGateway.StartAsync(
-            new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl, """ "groups": ["team-a"] """) },
+            new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl(), """ "groups": ["team-a"] """) },
             new Dictionary<string, string?> { ["Redis:Configuration"] = redis.ConnectionString });
         const string Body = """{"model":"claude-sonnet-4-6","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}""";
         var bodies = new List<string>();

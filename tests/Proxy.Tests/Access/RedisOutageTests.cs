@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net;
 using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Access;
 
@@ -20,13 +21,13 @@ public sealed class RedisOutageTests
 
     private static string Body => """{"model":"claude-sonnet-4-6","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}""";
 
-    private static async Task<(TestGateway Gateway, FakeUpstream Upstream)> StartAsync(RedisServer redis)
+    private static async Task<(TestGateway Gateway, WireMockServer Upstream)> StartAsync(RedisServer redis)
     {
-        var upstream = await FakeUpstream.StartAsync();
+        var upstream = WireMockUpstream.StartProvider();
         var gateway = await TestGateway.StartAsync(
             new Dictionary<string, string>
             {
-                ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl),
+                ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl()),
                 ["groups.json"] = """{"groups": {"default": {"limits": {"requestsPerMinute": 100000, "concurrency": 1000}}}}""",
             },
             new Dictionary<string, string?> { ["Redis:Configuration"] = redis.ConnectionString });
@@ -59,7 +60,7 @@ public sealed class RedisOutageTests
         await using var redis = await RedisServer.StartAsync();
         var (gateway, upstream) = await StartAsync(redis);
         await using var _ = gateway;
-        await using var __ = upstream;
+        using var __ = upstream;
         Assert.That((await gateway.SendAsync(gateway.Post("/v1/messages", Body))).Response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
 
         using var stop = new CancellationTokenSource();
@@ -94,7 +95,7 @@ public sealed class RedisOutageTests
         await using var redis = await RedisServer.StartAsync();
         var (gateway, upstream) = await StartAsync(redis);
         await using var _ = gateway;
-        await using var __ = upstream;
+        using var __ = upstream;
         Assert.That((await gateway.SendAsync(gateway.Post("/v1/messages", Body))).Response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
 
         using var stop = new CancellationTokenSource();
@@ -131,11 +132,11 @@ public sealed class RedisOutageTests
     public async Task FailClosed_RedisDown_LimitedRequestsGet503Quickly_ServedAgainOnceBack()
     {
         await using var redis = await RedisServer.StartAsync();
-        await using var upstream = await FakeUpstream.StartAsync();
+        using var upstream = WireMockUpstream.StartProvider();
         await using var gateway = await TestGateway.StartAsync(
             new Dictionary<string, string>
             {
-                ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl),
+                ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl()),
                 ["groups.json"] = """{"groups": {"default": {"limits": {"requestsPerMinute": 100000}}}}""",
             },
             new Dictionary<string, string?> { ["Redis:Configuration"] = redis.ConnectionString, ["Limits:OnRedisFailure"] = "closed" });
@@ -147,7 +148,7 @@ public sealed class RedisOutageTests
         }
 
         Assert.That(status, Is.EqualTo(HttpStatusCode.OK));
-        var served = upstream.Requests.Count;
+        var served = upstream.Received().Count;
 
         await redis.KillAsync();
         var took = Stopwatch.StartNew();
@@ -157,7 +158,7 @@ public sealed class RedisOutageTests
         Assert.That(took.Elapsed, Is.LessThan(s_requestBound));
         Assert.That(json!["error"]!["message"]!.GetValue<string>(), Does.Contain("fails closed"));
         Assert.That(refused.Headers.RetryAfter, Is.Not.Null);
-        Assert.That(upstream.Requests, Has.Count.EqualTo(served), "nothing was forwarded unchecked");
+        Assert.That(upstream.Received(), Has.Count.EqualTo(served), "nothing was forwarded unchecked");
 
         await redis.RestartAsync();
         clock.Restart();

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net;
-using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Channels;
 
@@ -15,16 +15,16 @@ public sealed class HotReloadTests
 {
     private static readonly TimeSpan s_reloadBudget = TimeSpan.FromSeconds(2);
 
-    private FakeUpstream _upstream = null!;
+    private WireMockServer _upstream = null!;
 
     [SetUp]
-    public async Task SetUp() => _upstream = await FakeUpstream.StartAsync();
+    public void SetUp() => _upstream = WireMockUpstream.StartProvider();
 
     [TearDown]
-    public async Task TearDown() => await _upstream.DisposeAsync();
+    public void TearDown() => _upstream.Dispose();
 
     private string Channel(string mappedTo, string extra = "") =>
-        TestGateway.AnthropicChannel(_upstream.BaseUrl, $$""" "modelMapping": { "opus": "{{mappedTo}}" }{{extra}} """);
+        TestGateway.AnthropicChannel(_upstream.BaseUrl(), $$""" "modelMapping": { "opus": "{{mappedTo}}" }{{extra}} """);
 
     private static string Body(string model) => $$"""{"model":"{{model}}","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}""";
 
@@ -35,7 +35,7 @@ public sealed class HotReloadTests
         while (clock.Elapsed < s_reloadBudget * 3)
         {
             var (response, _) = await gateway.SendAsync(gateway.Post("/v1/messages", Body(requestModel)));
-            if (response.StatusCode == HttpStatusCode.OK && _upstream.Requests[^1].Model == expected)
+            if (response.StatusCode == HttpStatusCode.OK && _upstream.Received()[^1].Model == expected)
             {
                 return clock.Elapsed;
             }
@@ -43,7 +43,7 @@ public sealed class HotReloadTests
             await Task.Delay(50);
         }
 
-        Assert.Fail($"the upstream never saw model '{expected}'; last was '{_upstream.Requests.LastOrDefault()?.Model}'");
+        Assert.Fail($"the upstream never saw model '{expected}'; last was '{_upstream.Received().LastOrDefault()?.Model}'");
         return clock.Elapsed;
     }
 
@@ -91,7 +91,7 @@ public sealed class HotReloadTests
         Assert.That(rejected, Does.Contain("a.json"));
         var (response, _) = await gateway.SendAsync(gateway.Post("/v1/messages", Body("claude-opus-4-7")));
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
-        Assert.That(_upstream.Requests[^1].Model, Is.EqualTo("good"));
+        Assert.That(_upstream.Received()[^1].Model, Is.EqualTo("good"));
         Assert.That(gateway.Logs.All, Does.Contain("a.json"));
 
         // Fixing the file clears the rejection and the fixed version goes live.
@@ -108,7 +108,7 @@ public sealed class HotReloadTests
         });
         Assert.That(await StatusBecomesAsync(gateway, "gpt-4o", HttpStatusCode.NotFound), Is.EqualTo(HttpStatusCode.NotFound));
 
-        await gateway.WriteChannelAsync("b.json", TestGateway.AnthropicChannel(_upstream.BaseUrl, """ "models": ["gpt-*"] """));
+        await gateway.WriteChannelAsync("b.json", TestGateway.AnthropicChannel(_upstream.BaseUrl(), """ "models": ["gpt-*"] """));
         Assert.That(await StatusBecomesAsync(gateway, "gpt-4o", HttpStatusCode.OK), Is.EqualTo(HttpStatusCode.OK));
 
         File.Delete(Path.Combine(gateway.ChannelsDirectory, "b.json"));

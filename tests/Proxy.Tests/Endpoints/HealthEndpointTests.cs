@@ -1,10 +1,11 @@
 using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json.Nodes;
+using System.Text;
 using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Endpoints;
 
@@ -16,16 +17,16 @@ namespace CcxProxy.Tests.Endpoints;
 [CancelAfter(60_000)]
 public sealed class HealthEndpointTests
 {
-    private FakeUpstream _upstream = null!;
+    private WireMockServer _upstream = null!;
     private TestGateway _gateway = null!;
 
     [SetUp]
     public async Task SetUp()
     {
-        _upstream = await FakeUpstream.StartAsync();
+        _upstream = WireMockUpstream.StartProvider();
         _gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
-            ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl,
+            ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl(),
                 """ "headers": { "X-Secret-Header": "env:UPSTREAM_KEY", "X-Team": "platform-team-value" }"""),
             // Invalid: an unknown type. Rejected with a field-level error; the other channel stays live.
             ["broken.json"] = """{ "type": "gemini", "baseUrl": "http://127.0.0.1:9", "apiKeys": ["env:UPSTREAM_KEY"] }""",
@@ -36,7 +37,7 @@ public sealed class HealthEndpointTests
     public async Task TearDown()
     {
         await _gateway.DisposeAsync();
-        await _upstream.DisposeAsync();
+        _upstream.Dispose();
     }
 
     private static string Fingerprint(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key))[..4]);
@@ -181,7 +182,7 @@ public sealed class HealthEndpointTests
     {
         await using var redis = await RedisServer.StartAsync(TestContext.CurrentContext.CancellationToken).WaitAsync(TimeSpan.FromSeconds(20));
         await using var gateway = await TestGateway.StartAsync(
-            new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl) },
+            new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl()) },
             new Dictionary<string, string?> { ["Redis:Configuration"] = redis.ConnectionString });
 
         // The connection is made in the background: poll for up to 10 s.
@@ -216,7 +217,7 @@ public sealed class HealthEndpointTests
     {
         // A plain host:port, as an operator would write it: no short timeouts to help the gateway.
         await using var gateway = await TestGateway.StartAsync(
-            new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl) },
+            new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl()) },
             new Dictionary<string, string?> { ["Redis:Configuration"] = $"127.0.0.1:{FreePort.Get()}" });
 
         var (response, text, elapsed) = await GetAsync(gateway, "/readyz");

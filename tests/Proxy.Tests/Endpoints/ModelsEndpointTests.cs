@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
-using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Endpoints;
 
@@ -18,21 +18,21 @@ public sealed class ModelsEndpointTests
     // "claude-*", the mapping key "sonnet" that its channel does not serve, team-b's names.
     private static readonly string[] DefaultGroupModels = ["claude-opus-4-7", "claude-sonnet-4-6", "haiku"];
 
-    private FakeUpstream _upstream = null!;
+    private WireMockServer _upstream = null!;
     private TestGateway _gateway = null!;
 
     [OneTimeSetUp]
     public async Task OneTimeSetUp()
     {
-        _upstream = await FakeUpstream.StartAsync();
+        _upstream = WireMockUpstream.StartProvider();
         _gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
-            ["a.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl,
+            ["a.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl(),
                 """ "models": ["claude-opus-4-7", "claude-*"], "modelMapping": { "claude-sonnet-4-6": "up-sonnet", "sonnet": "x" }"""),
-            ["b.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl,
+            ["b.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl(),
                 """ "models": ["team-b-model"], "modelMapping": { "team-b-alias": "y" }, "groups": ["team-b"]"""),
-            ["c.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl, """ "models": ["*haiku*"], "modelMapping": { "haiku": "up-haiku" }"""),
-            ["off.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl, """ "models": ["disabled-model"], "enabled": false"""),
+            ["c.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl(), """ "models": ["*haiku*"], "modelMapping": { "haiku": "up-haiku" }"""),
+            ["off.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl(), """ "models": ["disabled-model"], "enabled": false"""),
         });
     }
 
@@ -40,7 +40,7 @@ public sealed class ModelsEndpointTests
     public async Task OneTimeTearDown()
     {
         await _gateway.DisposeAsync();
-        await _upstream.DisposeAsync();
+        _upstream.Dispose();
     }
 
     private HttpRequestMessage Get(string path, bool anthropic = true, string? key = TestGateway.AccessKey)
@@ -81,7 +81,7 @@ public sealed class ModelsEndpointTests
         Assert.That(json["first_id"]!.GetValue<string>(), Is.EqualTo("claude-opus-4-7"));
         Assert.That(json["last_id"]!.GetValue<string>(), Is.EqualTo("haiku"));
         Assert.That(json["object"], Is.Null);
-        Assert.That(_upstream.Requests, Is.Empty, "the list comes from the channel files, not the upstream");
+        Assert.That(_upstream.Received(), Is.Empty, "the list comes from the channel files, not the upstream");
     }
 
     [Test]

@@ -1,6 +1,6 @@
 using System.Net;
-using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Hostile;
 
@@ -13,16 +13,16 @@ namespace CcxProxy.Tests.Hostile;
 [CancelAfter(30_000)]
 public sealed class MappingAllowlistTests
 {
-    private FakeUpstream _upstream = null!;
+    private WireMockServer _upstream = null!;
     private TestGateway _gateway = null!;
 
     [OneTimeSetUp]
     public async Task OneTimeSetUp()
     {
-        _upstream = await FakeUpstream.StartAsync();
+        _upstream = WireMockUpstream.StartProvider();
         _gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
-            ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl,
+            ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl(),
                 """ "modelMapping": { "haiku": "up-haiku", "opus": "up-opus", "sonnet": "up-sonnet", "sonnet-4": "up-sonnet-4", "claude-haiku-4-5": "up-haiku" } """),
             ["groups.json"] = """{"groups": {"default": {"models": ["claude-haiku-*", "claude-sonnet-*"]}}}""",
         });
@@ -32,7 +32,7 @@ public sealed class MappingAllowlistTests
     public async Task OneTimeTearDown()
     {
         await _gateway.DisposeAsync();
-        await _upstream.DisposeAsync();
+        _upstream.Dispose();
     }
 
     private static string Body(string model) => $$"""{"model":"{{model}}","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}""";
@@ -42,13 +42,13 @@ public sealed class MappingAllowlistTests
     [TestCase("claude-sonnet-4-6-haiku", "/v1/chat/completions")]
     public async Task NameCarryingTwoModelsKeys_400Ambiguous_NothingForwarded(string model, string path)
     {
-        var before = _upstream.Requests.Count;
+        var before = _upstream.Received().Count;
 
         var (response, json) = await _gateway.SendAsync(_gateway.Post(path, Body(model), bearer: path.Contains("chat", StringComparison.Ordinal)));
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
         Assert.That(json!["error"]!["message"]!.GetValue<string>(), Does.Contain("ambiguous"));
-        Assert.That(_upstream.Requests.Count, Is.EqualTo(before));
+        Assert.That(_upstream.Received().Count, Is.EqualTo(before));
     }
 
     [TestCase("claude-haiku-4-5-20251001", "up-haiku")]
@@ -57,12 +57,12 @@ public sealed class MappingAllowlistTests
     [TestCase("claude-sonnet-3-7", "up-sonnet")]
     public async Task NameOfOneFamily_MappedAsBefore(string model, string upstreamModel)
     {
-        var before = _upstream.Requests.Count;
+        var before = _upstream.Received().Count;
 
         var (response, _) = await _gateway.SendAsync(_gateway.Post("/v1/messages", Body(model)));
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
-        Assert.That(_upstream.Requests.Skip(before).Single().Model, Is.EqualTo(upstreamModel));
+        Assert.That(_upstream.Received().Skip(before).Single().Model, Is.EqualTo(upstreamModel));
     }
 
     [TestCase("claude-haiku-x-opus", "claude-haiku-*", HttpStatusCode.Forbidden)]
@@ -73,10 +73,10 @@ public sealed class MappingAllowlistTests
     public async Task OneMappingKeyInTheWildcardPart_ReachesOnlyWhatTheAllowlistNames(string model, string allowlist, HttpStatusCode expected)
     {
         // Only opus is mapped: a haiku name carrying "opus" holds one key, so it is not ambiguous.
-        await using var upstream = await FakeUpstream.StartAsync();
+        using var upstream = WireMockUpstream.StartProvider();
         await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
-            ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl, """ "modelMapping": { "opus": "up-opus" } """),
+            ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl(), """ "modelMapping": { "opus": "up-opus" } """),
             ["groups.json"] = "{\"groups\": {\"default\": {\"models\": [\"" + allowlist + "\"]}}}",
         });
 
@@ -86,7 +86,7 @@ public sealed class MappingAllowlistTests
         if (expected == HttpStatusCode.Forbidden)
         {
             Assert.That(json!["error"]!["message"]!.GetValue<string>(), Does.Contain("up-opus").And.Contain("'opus'"));
-            Assert.That(upstream.Requests, Is.Empty);
+            Assert.That(upstream.Received(), Is.Empty);
         }
     }
 }

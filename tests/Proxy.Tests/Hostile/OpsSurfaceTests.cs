@@ -1,6 +1,6 @@
 using System.Net;
-using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Hostile;
 
@@ -15,16 +15,16 @@ public sealed class OpsSurfaceTests
 {
     private const string Body = """{"model":"claude-sonnet-4-6","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}""";
 
-    private FakeUpstream _upstream = null!;
+    private WireMockServer _upstream = null!;
 
     [SetUp]
-    public async Task SetUp() => _upstream = await FakeUpstream.StartAsync();
+    public void SetUp() => _upstream = WireMockUpstream.StartProvider();
 
     [TearDown]
-    public async Task TearDown() => await _upstream.DisposeAsync();
+    public void TearDown() => _upstream.Dispose();
 
     private Task<TestGateway> GatewayAsync(int maxFailures = 3) => TestGateway.StartAsync(
-        new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl) },
+        new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl()) },
         new Dictionary<string, string?> { ["Access:MaxFailedAuthPerMinute"] = maxFailures.ToString(System.Globalization.CultureInfo.InvariantCulture) });
 
     private static HttpRequestMessage Get(string path, string? key)
@@ -73,7 +73,7 @@ public sealed class OpsSurfaceTests
 
         Assert.That(valid.StatusCode, Is.EqualTo(HttpStatusCode.OK), json?.ToJsonString());
         Assert.That(guess.StatusCode, Is.EqualTo(HttpStatusCode.TooManyRequests), "guesses stay throttled");
-        Assert.That(_upstream.Requests, Has.Count.EqualTo(2));
+        Assert.That(_upstream.Received(), Has.Count.EqualTo(2));
     }
 
     [Test]
@@ -85,9 +85,9 @@ public sealed class OpsSurfaceTests
         var (admin, adminJson) = await gateway.SendAsync(Get("/status", TestGateway.AdminKey));
 
         Assert.That(caller.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
-        Assert.That(callerJson!.ToJsonString(), Does.Not.Contain(_upstream.BaseUrl.Authority));
+        Assert.That(callerJson!.ToJsonString(), Does.Not.Contain(_upstream.BaseUrl().Authority));
         Assert.That(admin.StatusCode, Is.EqualTo(HttpStatusCode.OK));
-        Assert.That(adminJson!["channels"]![0]!["baseUrls"]![0]!.GetValue<string>(), Does.Contain(_upstream.BaseUrl.Authority));
+        Assert.That(adminJson!["channels"]![0]!["baseUrls"]![0]!.GetValue<string>(), Does.Contain(_upstream.BaseUrl().Authority));
     }
 
     [TestCase("2026-01-01T00:00:00Z", "2026-03-01T00:00:00Z", "more than 31 days")]
@@ -119,7 +119,7 @@ public sealed class OpsSurfaceTests
     {
         // Behind a trusted ingress, so each request says which client it is for.
         await using var gateway = await TestGateway.StartAsync(
-            new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl) },
+            new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl()) },
             new Dictionary<string, string?> { ["Access:MaxFailedAuthPerMinute"] = "3", ["ForwardedHeaders:TrustedNetworks"] = "127.0.0.0/8" });
         HttpRequestMessage From(string client, string key)
         {

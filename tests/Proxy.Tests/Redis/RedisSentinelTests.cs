@@ -49,7 +49,7 @@ public sealed class RedisSentinelTests
     [Test]
     public async Task MasterKilledUnderLoad_SentinelsPromoteTheReplica_GatewayFollows_NoRequestFails_CountersContinue()
     {
-        await using var upstream = await FakeUpstream.StartAsync();
+        using var upstream = WireMockUpstream.StartProvider();
         await using var master = await RedisServer.StartAsync();
         await using var replica = await RedisServer.StartReplicaAsync(master);
         await Poll.UntilAsync(() => replica.CommandAsync("INFO", "replication").Result.Contains("master_link_status:up", StringComparison.Ordinal), "the replica in sync");
@@ -68,7 +68,7 @@ public sealed class RedisSentinelTests
             var configuration = string.Join(',', sentinels.Select(s => $"127.0.0.1:{s.Port}")) + $",serviceName={Service},abortConnect=false,connectTimeout=2000,syncTimeout=2000";
             await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
             {
-                ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl),
+                ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl()),
                 ["groups.json"] = """{"groups": {"default": {"limits": {"requestsPerMinute": 100000}}}}""",
             }, new Dictionary<string, string?> { ["Redis:Configuration"] = configuration });
             await Poll.UntilAsync(() => JsonNode.Parse(gateway.Client.GetStringAsync("/readyz").Result)!["redis"]!["connected"]!.GetValue<bool>(), "the gateway connected through the sentinels");

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
 using CcxProxy.Tests.Telemetry;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Redis;
 
@@ -21,27 +22,27 @@ public sealed class RedisTlsTests
 
     private TestCertificateAuthority _ca = null!;
     private RedisServer _redis = null!;
-    private FakeUpstream _upstream = null!;
+    private WireMockServer _upstream = null!;
 
     [OneTimeSetUp]
     public async Task OneTimeSetUp()
     {
         _ca = TestCertificateAuthority.Create("managed redis CA");
         _redis = await RedisServer.StartTlsAsync(_ca);
-        _upstream = await FakeUpstream.StartAsync();
+        _upstream = WireMockUpstream.StartProvider();
     }
 
     [OneTimeTearDown]
     public async Task OneTimeTearDown()
     {
-        await _upstream.DisposeAsync();
+        _upstream.Dispose();
         await _redis.DisposeAsync();
         _ca.Dispose();
     }
 
     private Task<TestGateway> GatewayAsync(string configuration, string? caFile) => TestGateway.StartAsync(new Dictionary<string, string>
     {
-        ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl),
+        ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl()),
         ["groups.json"] = """{"groups": {"default": {"limits": {"requestsPerMinute": 3}}}}""",
     }, new Dictionary<string, string?>
     {

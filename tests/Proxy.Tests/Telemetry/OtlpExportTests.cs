@@ -3,6 +3,7 @@ using System.Text;
 using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Telemetry;
 
@@ -18,24 +19,24 @@ public sealed class OtlpExportTests
     private const string Channel = "otlp-export-9b2d";
     private const string Body = """{"model":"claude-sonnet-4-6","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}""";
 
-    private FakeUpstream _upstream = null!;
+    private WireMockServer _upstream = null!;
     private FakeOtlpCollector _collector = null!;
 
     [SetUp]
     public async Task SetUp()
     {
-        _upstream = await FakeUpstream.StartAsync();
+        _upstream = WireMockUpstream.StartProvider();
         _collector = await FakeOtlpCollector.StartAsync();
     }
 
     [TearDown]
     public async Task TearDown()
     {
-        await _upstream.DisposeAsync();
+        _upstream.Dispose();
         await _collector.DisposeAsync();
     }
 
-    private Dictionary<string, string> Files() => new() { [$"{Channel}.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl) };
+    private Dictionary<string, string> Files() => new() { [$"{Channel}.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl()) };
 
     [Test]
     public async Task EndpointSet_TracesMetricsAndLogsReachTheCollector_WithoutSecrets()

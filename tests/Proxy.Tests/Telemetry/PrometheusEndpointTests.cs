@@ -18,10 +18,10 @@ public sealed class PrometheusEndpointTests
     [Test]
     public async Task Scrape_OnTheManagementPortOnly_WithTheGatewaysMetrics_NoSecrets()
     {
-        await using var upstream = await FakeUpstream.StartAsync();
+        using var upstream = WireMockUpstream.StartProvider();
         var port = FreePort.Get();
         await using var gateway = await TestGateway.StartAsync(
-            new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl) },
+            new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl()) },
             new Dictionary<string, string?> { ["Telemetry:PrometheusUrl"] = $"http://127.0.0.1:{port}" });
         using var management = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
 

@@ -1,6 +1,6 @@
 using System.Net;
-using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Telemetry;
 
@@ -16,17 +16,17 @@ public sealed class RequestLogLineTests
     private const string WrongKey = "ccx-wrong-key-0c44e1";
     private const string Body = """{"model":"claude-sonnet-4-6","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}""";
 
-    private FakeUpstream _upstream = null!;
+    private WireMockServer _upstream = null!;
 
     [SetUp]
-    public async Task SetUp() => _upstream = await FakeUpstream.StartAsync();
+    public void SetUp() => _upstream = WireMockUpstream.StartProvider();
 
     [TearDown]
-    public async Task TearDown() => await _upstream.DisposeAsync();
+    public void TearDown() => _upstream.Dispose();
 
     private Task<TestGateway> GatewayAsync() => TestGateway.StartAsync(new Dictionary<string, string>
     {
-        ["logged.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl),
+        ["logged.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl()),
     });
 
     [Test]
@@ -62,7 +62,7 @@ public sealed class RequestLogLineTests
         Assert.That(line, Does.Contain($"request {requestId} "));
         Assert.That(line, Does.Contain(" attempts 0 tokens in 0 out 0 "));
         Assert.That(line, Does.Contain("error authentication_error"));
-        Assert.That(_upstream.Requests, Is.Empty);
+        Assert.That(_upstream.Received(), Is.Empty);
         AssertNoSecrets(gateway);
     }
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Telemetry;
 
@@ -17,13 +18,13 @@ public sealed class TraceContextPropagationTests
     private const string TraceId = "4bf92f3577b34da6a3ce929d0e0e4736";
     private const string CallerSpanId = "00f067aa0ba902b7";
 
-    private FakeUpstream _upstream = null!;
+    private WireMockServer _upstream = null!;
 
     [SetUp]
-    public async Task SetUp() => _upstream = await FakeUpstream.StartAsync();
+    public void SetUp() => _upstream = WireMockUpstream.StartProvider();
 
     [TearDown]
-    public async Task TearDown() => await _upstream.DisposeAsync();
+    public void TearDown() => _upstream.Dispose();
 
     /// <summary>Two channels on one upstream, told apart by the models they serve.</summary>
     internal static Dictionary<string, string> Channels(Uri upstream) => new()
@@ -58,12 +59,12 @@ public sealed class TraceContextPropagationTests
     public async Task Tracing_ChannelWithoutPropagation_UpstreamGetsNoTraceHeaders()
     {
         using var spans = new SpanRecorder(SpanRecorder.AspNetCore, SpanRecorder.Gateway, SpanRecorder.HttpClient);
-        await using var gateway = await TestGateway.StartAsync(Channels(_upstream.BaseUrl));
+        await using var gateway = await TestGateway.StartAsync(Channels(_upstream.BaseUrl()));
 
         var (response, _) = await gateway.SendAsync(TracedPost(gateway, "trace-off-1"));
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
-        AssertNoTraceHeaders(_upstream.Requests.Single());
+        AssertNoTraceHeaders(_upstream.Received().Single());
         // Activities did exist: the gateway traced the request, it just kept its context to itself.
         var server = await spans.ServerSpanAsync(response.Headers.GetValues("x-request-id").Single());
         Assert.That(spans.ChildrenOf(server, "upstream attempt"), Has.Count.EqualTo(1));
@@ -73,17 +74,17 @@ public sealed class TraceContextPropagationTests
     public async Task Tracing_ChannelWithPropagation_UpstreamContinuesTheCallersTraceUnderTheGatewaysSpan()
     {
         using var spans = new SpanRecorder(SpanRecorder.AspNetCore, SpanRecorder.Gateway, SpanRecorder.HttpClient);
-        await using var gateway = await TestGateway.StartAsync(Channels(_upstream.BaseUrl));
+        await using var gateway = await TestGateway.StartAsync(Channels(_upstream.BaseUrl()));
 
         var (response, _) = await gateway.SendAsync(TracedPost(gateway, "trace-on-1"));
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
-        var traceparent = _upstream.Requests.Single().Header("traceparent");
+        var traceparent = _upstream.Received().Single().Header("traceparent");
         Assert.That(traceparent, Does.Match("^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$"));
         var parts = traceparent!.Split('-');
         Assert.That(parts[1], Is.EqualTo(TraceId), "the gateway continues the caller's trace");
         Assert.That(parts[2], Is.Not.EqualTo(CallerSpanId), "the upstream's parent is a span of the gateway, not the caller's");
-        Assert.That(_upstream.Requests.Single().Header("baggage"), Is.Null, "the caller's baggage is its own");
+        Assert.That(_upstream.Received().Single().Header("baggage"), Is.Null, "the caller's baggage is its own");
 
         // The server span is the caller's child, and the upstream's parent is one of the gateway's spans in that trace.
         var server = await spans.ServerSpanAsync(response.Headers.GetValues("x-request-id").Single());
@@ -106,8 +107,8 @@ public sealed class TraceContextWithoutListenerTests
     [Test]
     public async Task NoListener_ChannelWithoutPropagation_CallersTraceHeadersStripped()
     {
-        await using var upstream = await FakeUpstream.StartAsync();
-        await using var gateway = await TestGateway.StartAsync(TraceContextPropagationTests.Channels(upstream.BaseUrl));
+        using var upstream = WireMockUpstream.StartProvider();
+        await using var gateway = await TestGateway.StartAsync(TraceContextPropagationTests.Channels(upstream.BaseUrl()));
         using (var probe = new ActivitySource(SpanRecorder.AspNetCore))
         {
             Assert.That(probe.HasListeners(), Is.False, "some other test left an activity listener behind");
@@ -116,6 +117,6 @@ public sealed class TraceContextWithoutListenerTests
         var (response, _) = await gateway.SendAsync(TraceContextPropagationTests.TracedPost(gateway, "trace-off-2"));
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
-        TraceContextPropagationTests.AssertNoTraceHeaders(upstream.Requests.Single());
+        TraceContextPropagationTests.AssertNoTraceHeaders(upstream.Received().Single());
     }
 }
