@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Net;
 using System.Text.Json.Nodes;
-using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
-using Microsoft.AspNetCore.Http;
+using WireMock.ResponseBuilders;
 
 namespace CcxProxy.Tests.Routing;
 
@@ -15,14 +14,14 @@ namespace CcxProxy.Tests.Routing;
 /// </summary>
 [TestFixture]
 [CancelAfter(60_000)]
-public sealed class CircuitBreakerTests : TwoUpstreams
+public sealed class CircuitBreakerTests : TwoProviders
 {
     private const string Body = """{"model":"claude-sonnet-4-6","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}""";
 
     private Task<TestGateway> GatewayAsync(Dictionary<string, string?> settings, string aExtra = "") => TestGateway.StartAsync(new Dictionary<string, string>
     {
-        ["a.json"] = TestGateway.AnthropicChannel(A.BaseUrl, """ "priority": 0 """ + aExtra),
-        ["b.json"] = TestGateway.AnthropicChannel(B.BaseUrl, """ "priority": 1 """),
+        ["a.json"] = TestGateway.AnthropicChannel(A.BaseUrl(), """ "priority": 0 """ + aExtra),
+        ["b.json"] = TestGateway.AnthropicChannel(B.BaseUrl(), """ "priority": 1 """),
     }, settings);
 
     private static Dictionary<string, string?> Breaker(int consecutiveFailures, int baseCooldownSeconds) => new()
@@ -33,18 +32,18 @@ public sealed class CircuitBreakerTests : TwoUpstreams
         ["Routing:Breaker:BaseCooldownSeconds"] = baseCooldownSeconds.ToString(CultureInfo.InvariantCulture),
     };
 
-    private static Task ServerErrorAsync(HttpContext ctx) => FakeAnthropic.WriteErrorAsync(ctx, 500, "api_error", "boom");
+    private static IResponseBuilder ServerError() => WireMockUpstream.AnthropicError(500, "api_error", "boom");
 
     [Test]
     public async Task ServerErrors_BreakerOpensAfterThree_NextRequestsGoStraightToTheNextChannel()
     {
-        A.Handler = (_, ctx) => ServerErrorAsync(ctx);
+        A.AnswerEveryRequest(ServerError());
         // A long cooldown here: no probe may come while the skipping is checked, however slow the machine.
         await using var gateway = await GatewayAsync(Breaker(3, 30));
 
         await SendOkAsync(gateway, 3);
-        Assert.That(A.Requests, Has.Count.EqualTo(3));
-        Assert.That(B.Requests, Has.Count.EqualTo(3));
+        Assert.That(A.Received(), Has.Count.EqualTo(3));
+        Assert.That(B.Received(), Has.Count.EqualTo(3));
 
         var a = await HealthAsync(gateway, "a");
         Assert.That(a["available"]!.GetValue<bool>(), Is.False);
@@ -58,36 +57,36 @@ public sealed class CircuitBreakerTests : TwoUpstreams
         Assert.That(Str((await HealthAsync(gateway, "b"))["breaker"]!["state"]), Is.EqualTo("closed"));
 
         await SendOkAsync(gateway, 5);
-        Assert.That(A.Requests, Has.Count.EqualTo(3), "an open channel gets no request");
-        Assert.That(B.Requests, Has.Count.EqualTo(8));
+        Assert.That(A.Received(), Has.Count.EqualTo(3), "an open channel gets no request");
+        Assert.That(B.Received(), Has.Count.EqualTo(8));
     }
 
     [Test]
     public async Task OpenBreaker_AfterCooldown_ProbeSucceeds_ChannelClosesAndTakesTrafficAgain()
     {
-        A.Handler = (_, ctx) => ServerErrorAsync(ctx);
+        var outage = A.AnswerEveryRequest(ServerError());
         await using var gateway = await GatewayAsync(Breaker(3, 1));
         await SendOkAsync(gateway, 3);
         Assert.That(Str((await HealthAsync(gateway, "a"))["breaker"]!["reason"]), Is.EqualTo("server_error"));
 
-        A.Handler = A.DefaultHandler;
-        await SendUntilAsync(gateway, () => A.Requests.Count == 4, "no probe reached channel a after its cooldown");
+        A.DeleteMapping(outage);
+        await SendUntilAsync(gateway, () => A.Received().Count == 4, "no probe reached channel a after its cooldown");
 
         var a = await HealthAsync(gateway, "a");
         Assert.That(Str(a["breaker"]!["state"]), Is.EqualTo("closed"));
         Assert.That(a["breaker"]!["reason"], Is.Null);
         Assert.That(a["available"]!.GetValue<bool>(), Is.True);
 
-        var served = B.Requests.Count;
+        var served = B.Received().Count;
         await SendOkAsync(gateway, 3);
-        Assert.That(A.Requests, Has.Count.EqualTo(7), "priority 0 takes the traffic again");
-        Assert.That(B.Requests, Has.Count.EqualTo(served));
+        Assert.That(A.Received(), Has.Count.EqualTo(7), "priority 0 takes the traffic again");
+        Assert.That(B.Received(), Has.Count.EqualTo(served));
     }
 
     [Test]
     public async Task OpenBreaker_AfterCooldown_ProbeFails_ReopensForTwiceAsLong()
     {
-        A.Handler = (_, ctx) => ServerErrorAsync(ctx);
+        A.AnswerEveryRequest(ServerError());
         await using var gateway = await GatewayAsync(Breaker(3, 1));
         await SendOkAsync(gateway, 3);
         var first = (await HealthAsync(gateway, "a"))["breaker"]!;
@@ -98,8 +97,8 @@ public sealed class CircuitBreakerTests : TwoUpstreams
             Assert.That(Time(first["openUntil"]), Is.EqualTo(firstOpenUntil));
         }
 
-        await SendUntilAsync(gateway, () => A.Requests.Count == 4, "no probe reached channel a after its cooldown");
-        Assert.That(A.Requests, Has.Count.EqualTo(4), "one probe");
+        await SendUntilAsync(gateway, () => A.Received().Count == 4, "no probe reached channel a after its cooldown");
+        Assert.That(A.Received(), Has.Count.EqualTo(4), "one probe");
 
         var second = (await HealthAsync(gateway, "a"))["breaker"]!;
         Assert.That(Str(second["state"]), Is.EqualTo("open"));
@@ -112,15 +111,15 @@ public sealed class CircuitBreakerTests : TwoUpstreams
     [Test]
     public async Task EveryCandidateOpen_AnsweredAtOnce_529ForAnthropicClients_503ForOpenAIClients_NoUpstreamCall()
     {
-        A.Handler = (_, ctx) => ServerErrorAsync(ctx);
-        B.Handler = (_, ctx) => ServerErrorAsync(ctx);
+        A.AnswerEveryRequest(ServerError());
+        B.AnswerEveryRequest(ServerError());
         await using var gateway = await GatewayAsync(Breaker(1, 30));
 
         // Both fail once: both breakers open; the last failure is what this client sees.
         var (first, _) = await gateway.SendAsync(gateway.Post("/v1/messages", Body));
         Assert.That((int)first.StatusCode, Is.EqualTo(500));
-        Assert.That(A.Requests, Has.Count.EqualTo(1));
-        Assert.That(B.Requests, Has.Count.EqualTo(1));
+        Assert.That(A.Received(), Has.Count.EqualTo(1));
+        Assert.That(B.Received(), Has.Count.EqualTo(1));
 
         var (response, json) = await gateway.SendAsync(gateway.Post("/v1/messages", Body));
         ErrorAssert.Anthropic(response, json, (HttpStatusCode)529, "overloaded_error");
@@ -130,54 +129,50 @@ public sealed class CircuitBreakerTests : TwoUpstreams
         ErrorAssert.OpenAI(chat, chatJson, HttpStatusCode.ServiceUnavailable, "server_error");
         Assert.That(RetryAfter(chat), Is.InRange(1, 30));
 
-        Assert.That(A.Requests, Has.Count.EqualTo(1), "nothing is sent to an open channel");
-        Assert.That(B.Requests, Has.Count.EqualTo(1), "nothing is sent to an open channel");
+        Assert.That(A.Received(), Has.Count.EqualTo(1), "nothing is sent to an open channel");
+        Assert.That(B.Received(), Has.Count.EqualTo(1), "nothing is sent to an open channel");
     }
 
     [Test]
     public async Task EveryCandidateKeyRateLimited_429WithRetryAfter_NoUpstreamCall()
     {
-        A.Handler = (_, ctx) => RateLimitedAsync(ctx, 20);
-        B.Handler = (_, ctx) => RateLimitedAsync(ctx, 20);
+        A.AnswerEveryRequest(RateLimited(20));
+        B.AnswerEveryRequest(RateLimited(20));
         await using var gateway = await GatewayAsync([]);
 
         var (first, _) = await gateway.SendAsync(gateway.Post("/v1/messages", Body));
         Assert.That((int)first.StatusCode, Is.EqualTo(429), "the last upstream's 429 reaches the client");
         Assert.That(RetryAfter(first), Is.EqualTo(20), "with its retry-after");
-        Assert.That(A.Requests, Has.Count.EqualTo(1));
-        Assert.That(B.Requests, Has.Count.EqualTo(1));
+        Assert.That(A.Received(), Has.Count.EqualTo(1));
+        Assert.That(B.Received(), Has.Count.EqualTo(1));
 
         var (response, json) = await gateway.SendAsync(gateway.Post("/v1/messages", Body));
         ErrorAssert.Anthropic(response, json, HttpStatusCode.TooManyRequests, "rate_limit_error");
         Assert.That(RetryAfter(response), Is.InRange(1, 20));
-        Assert.That(A.Requests, Has.Count.EqualTo(1), "a cooling key is not used");
-        Assert.That(B.Requests, Has.Count.EqualTo(1), "a cooling key is not used");
+        Assert.That(A.Received(), Has.Count.EqualTo(1), "a cooling key is not used");
+        Assert.That(B.Received(), Has.Count.EqualTo(1), "a cooling key is not used");
     }
 
     [TestCase(529)]
     [TestCase(503)]
     public async Task OverloadedWithRetryAfter_WholeChannelCools_OtherKeysNotTried_NextChannelServes(int status)
     {
-        A.Handler = (_, ctx) =>
-        {
-            ctx.Response.Headers.RetryAfter = "30";
-            return FakeAnthropic.WriteErrorAsync(ctx, status, status == 529 ? "overloaded_error" : "api_error", "Overloaded");
-        };
+        A.AnswerEveryRequest(WireMockUpstream.AnthropicError(status, status == 529 ? "overloaded_error" : "api_error", "Overloaded").WithHeader("retry-after", "30"));
         await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
-            ["a.json"] = $$"""{ "type": "anthropic", "baseUrl": "{{A.BaseUrl}}", "apiKeys": ["sk-a-first-key-0d1e", "sk-a-second-key-77c4"], "priority": 0 }""",
-            ["b.json"] = TestGateway.AnthropicChannel(B.BaseUrl, """ "priority": 1 """),
+            ["a.json"] = $$"""{ "type": "anthropic", "baseUrl": "{{A.BaseUrl()}}", "apiKeys": ["sk-a-first-key-0d1e", "sk-a-second-key-77c4"], "priority": 0 }""",
+            ["b.json"] = TestGateway.AnthropicChannel(B.BaseUrl(), """ "priority": 1 """),
         });
 
         var before = DateTimeOffset.UtcNow;
         await SendOkAsync(gateway, 1);
         var after = DateTimeOffset.UtcNow;
-        Assert.That(A.Requests, Has.Count.EqualTo(1), "the channel's other key is not tried: the provider is overloaded");
-        Assert.That(B.Requests, Has.Count.EqualTo(1));
+        Assert.That(A.Received(), Has.Count.EqualTo(1), "the channel's other key is not tried: the provider is overloaded");
+        Assert.That(B.Received(), Has.Count.EqualTo(1));
 
         await SendOkAsync(gateway, 4);
-        Assert.That(A.Requests, Has.Count.EqualTo(1), "the channel cools for the upstream's retry-after");
-        Assert.That(B.Requests, Has.Count.EqualTo(5));
+        Assert.That(A.Received(), Has.Count.EqualTo(1), "the channel cools for the upstream's retry-after");
+        Assert.That(B.Received(), Has.Count.EqualTo(5));
 
         var a = await HealthAsync(gateway, "a");
         Assert.That(Str(a["breaker"]!["state"]), Is.EqualTo("open"));
@@ -186,11 +181,8 @@ public sealed class CircuitBreakerTests : TwoUpstreams
         Assert.That(a["keys"]!.AsArray().Select(k => Str(k!["breaker"]!["state"])), Is.All.EqualTo("closed"), "no key is blamed");
     }
 
-    private static Task RateLimitedAsync(HttpContext ctx, int seconds)
-    {
-        ctx.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
-        return FakeAnthropic.WriteErrorAsync(ctx, 429, "rate_limit_error", "slow down");
-    }
+    private static IResponseBuilder RateLimited(int seconds)
+        => WireMockUpstream.AnthropicError(429, "rate_limit_error", "slow down").WithHeader("retry-after", seconds.ToString(CultureInfo.InvariantCulture));
 
     private static async Task SendOkAsync(TestGateway gateway, int count)
     {

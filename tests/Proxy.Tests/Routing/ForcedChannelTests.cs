@@ -11,17 +11,17 @@ namespace CcxProxy.Tests.Routing;
 /// </summary>
 [TestFixture]
 [CancelAfter(60_000)]
-public sealed class ForcedChannelTests : TwoUpstreams
+public sealed class ForcedChannelTests : TwoProviders
 {
     private const string Body = """{"model":"claude-sonnet-4-6","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}""";
 
     private Task<TestGateway> GatewayAsync(Dictionary<string, string?>? settings = null) => TestGateway.StartAsync(new Dictionary<string, string>
     {
-        ["a.json"] = TestGateway.AnthropicChannel(A.BaseUrl, """ "priority": 0 """),
-        ["b.json"] = TestGateway.AnthropicChannel(B.BaseUrl, """ "priority": 1 """),
-        ["team-x.json"] = TestGateway.AnthropicChannel(B.BaseUrl, """ "groups": ["team-x"] """),
-        ["gpt-only.json"] = TestGateway.AnthropicChannel(B.BaseUrl, """ "models": ["gpt-*"] """),
-        ["off.json"] = TestGateway.AnthropicChannel(B.BaseUrl, """ "enabled": false """),
+        ["a.json"] = TestGateway.AnthropicChannel(A.BaseUrl(), """ "priority": 0 """),
+        ["b.json"] = TestGateway.AnthropicChannel(B.BaseUrl(), """ "priority": 1 """),
+        ["team-x.json"] = TestGateway.AnthropicChannel(B.BaseUrl(), """ "groups": ["team-x"] """),
+        ["gpt-only.json"] = TestGateway.AnthropicChannel(B.BaseUrl(), """ "models": ["gpt-*"] """),
+        ["off.json"] = TestGateway.AnthropicChannel(B.BaseUrl(), """ "enabled": false """),
     }, settings);
 
     private static HttpRequestMessage Forced(TestGateway gateway, string channel, string path = "/v1/messages")
@@ -40,8 +40,8 @@ public sealed class ForcedChannelTests : TwoUpstreams
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), json?.ToJsonString());
         Assert.That(json!["content"]![0]!["text"]!.GetValue<string>(), Is.EqualTo(FakeUpstreamOptions.DefaultText));
-        Assert.That(B.Requests, Has.Count.EqualTo(1));
-        Assert.That(A.Requests, Is.Empty, "priority 0 is passed over when the caller names another channel");
+        Assert.That(B.Received(), Has.Count.EqualTo(1));
+        Assert.That(A.Received(), Is.Empty, "priority 0 is passed over when the caller names another channel");
     }
 
     [TestCase("no-such-channel", HttpStatusCode.NotFound, "not_found_error", "channel_not_found", "no-such-channel", TestName = "{m}(unknown)")]
@@ -60,14 +60,14 @@ public sealed class ForcedChannelTests : TwoUpstreams
         Assert.That(ErrorAssert.OpenAI(chat, chatJson, status, type), Does.Contain(named));
         Assert.That(chatJson!["error"]!["code"]?.GetValue<string>(), Is.EqualTo(code));
 
-        Assert.That(A.Requests, Is.Empty);
-        Assert.That(B.Requests, Is.Empty);
+        Assert.That(A.Received(), Is.Empty);
+        Assert.That(B.Received(), Is.Empty);
     }
 
     [Test]
     public async Task ForcedChannelWithOpenBreaker_IsStillUsed()
     {
-        A.Handler = (_, ctx) => FakeAnthropic.WriteErrorAsync(ctx, 500, "api_error", "boom");
+        var outage = A.AnswerEveryRequest(WireMockUpstream.AnthropicError(500, "api_error", "boom"));
         await using var gateway = await GatewayAsync(new Dictionary<string, string?>
         {
             ["Routing:Breaker:ConsecutiveFailures"] = "1",
@@ -79,16 +79,16 @@ public sealed class ForcedChannelTests : TwoUpstreams
         // a fails once: its breaker opens and ordinary requests go to b from now on.
         var (first, _) = await gateway.SendAsync(gateway.Post("/v1/messages", Body));
         Assert.That(first.StatusCode, Is.EqualTo(HttpStatusCode.OK));
-        A.Handler = A.DefaultHandler;
+        A.DeleteMapping(outage);
         var (second, _) = await gateway.SendAsync(gateway.Post("/v1/messages", Body));
         Assert.That(second.StatusCode, Is.EqualTo(HttpStatusCode.OK));
-        Assert.That(A.Requests, Has.Count.EqualTo(1), "a's breaker is open");
-        Assert.That(B.Requests, Has.Count.EqualTo(2));
+        Assert.That(A.Received(), Has.Count.EqualTo(1), "a's breaker is open");
+        Assert.That(B.Received(), Has.Count.EqualTo(2));
 
         var (forced, json) = await gateway.SendAsync(Forced(gateway, "a"));
 
         Assert.That(forced.StatusCode, Is.EqualTo(HttpStatusCode.OK), json?.ToJsonString());
-        Assert.That(A.Requests, Has.Count.EqualTo(2), "the caller asked for a: its breaker is not consulted");
-        Assert.That(B.Requests, Has.Count.EqualTo(2));
+        Assert.That(A.Received(), Has.Count.EqualTo(2), "the caller asked for a: its breaker is not consulted");
+        Assert.That(B.Received(), Has.Count.EqualTo(2));
     }
 }

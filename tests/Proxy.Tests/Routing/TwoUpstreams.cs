@@ -2,7 +2,11 @@ using CcxProxy.TestSupport;
 
 namespace CcxProxy.Tests.Routing;
 
-/// <summary>Two fake upstreams, fresh for every test: the preferred one (<see cref="A"/>) and the fallback (<see cref="B"/>).</summary>
+/// <summary>
+/// Two Kestrel fake upstreams, fresh for every test: the preferred one (<see cref="A"/>) and the fallback
+/// (<see cref="B"/>). For faults WireMock cannot play: a stream cut or stalled mid-way, a reset, a hang before the
+/// headers. Tests that need only answers and statuses use <see cref="TwoProviders"/>.
+/// </summary>
 public abstract class TwoUpstreams
 {
     protected FakeUpstream A { get; private set; } = null!;

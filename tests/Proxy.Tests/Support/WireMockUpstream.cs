@@ -5,6 +5,7 @@ using WireMock;
 using WireMock.Models;
 using WireMock.RequestBuilders;
 using WireMock.ResponseBuilders;
+using WireMock.ResponseProviders;
 using WireMock.Server;
 using WireMock.Settings;
 using WireMock.Types;
@@ -94,6 +95,28 @@ public static class WireMockUpstream
             await Task.Delay(20);
         }
     }
+
+    /// <summary>
+    /// Answers every request with <paramref name="response"/>, over the stock answers, until the test deletes the
+    /// returned mapping (<see cref="WireMockServer.DeleteMapping"/>): an upstream that is down, then recovers.
+    /// </summary>
+    /// <param name="server">The server.</param>
+    /// <param name="response">The answer.</param>
+    /// <returns>The mapping's id.</returns>
+    public static Guid AnswerEveryRequest(this WireMockServer server, IResponseProvider response)
+    {
+        var mapping = Guid.NewGuid();
+        server.Given(Request.Create().UsingAnyMethod()).WithGuid(mapping).RespondWith(response);
+        return mapping;
+    }
+
+    /// <summary>An Anthropic error answer: <paramref name="status"/> with <c>{"type":"error","error":{…}}</c>.</summary>
+    /// <param name="status">The HTTP status.</param>
+    /// <param name="type">The <c>error.type</c>, e.g. <c>overloaded_error</c>.</param>
+    /// <param name="message">The <c>error.message</c>.</param>
+    /// <returns>The builder, for more headers.</returns>
+    public static IResponseBuilder AnthropicError(int status, string type, string message)
+        => Response.Create().WithStatusCode(status).WithJson(FakeAnthropic.ErrorBody(type, message));
 
     /// <summary>Answers with <paramref name="body"/> as <c>application/json</c>.</summary>
     /// <param name="response">The response being built.</param>

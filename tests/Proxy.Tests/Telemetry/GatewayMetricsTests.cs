@@ -1,6 +1,5 @@
 using System.Net;
 using CcxProxy.Telemetry;
-using CcxProxy.TestSupport;
 using CcxProxy.Tests.Routing;
 using CcxProxy.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
@@ -14,7 +13,7 @@ namespace CcxProxy.Tests.Telemetry;
 /// </summary>
 [TestFixture]
 [CancelAfter(60_000)]
-public sealed class GatewayMetricsTests : TwoUpstreams
+public sealed class GatewayMetricsTests : TwoProviders
 {
     private const string Model = "claude-sonnet-4-6";
 
@@ -25,8 +24,8 @@ public sealed class GatewayMetricsTests : TwoUpstreams
     {
         var files = new Dictionary<string, string>
         {
-            ["a.json"] = TestGateway.AnthropicChannel(A.BaseUrl, """ "priority": 0 """),
-            ["b.json"] = TestGateway.AnthropicChannel(B.BaseUrl, """ "priority": 1 """),
+            ["a.json"] = TestGateway.AnthropicChannel(A.BaseUrl(), """ "priority": 0 """),
+            ["b.json"] = TestGateway.AnthropicChannel(B.BaseUrl(), """ "priority": 1 """),
         };
         if (groups is not null)
         {
@@ -42,7 +41,7 @@ public sealed class GatewayMetricsTests : TwoUpstreams
     [Test]
     public async Task NonStreamAndStream_AfterFailover_RequestsDurationsTokensAndAttemptsMeasured()
     {
-        A.Handler = (_, ctx) => FakeAnthropic.WriteErrorAsync(ctx, 500, "api_error", "boom");
+        A.AnswerEveryRequest(WireMockUpstream.AnthropicError(500, "api_error", "boom"));
         await using var gateway = await GatewayAsync();
         using var metrics = Record(gateway);
 
@@ -126,7 +125,7 @@ public sealed class GatewayMetricsTests : TwoUpstreams
     [Test]
     public async Task ObservableGauges_BreakerStateAndConfigVersion()
     {
-        A.Handler = (_, ctx) => FakeAnthropic.WriteErrorAsync(ctx, 500, "api_error", "boom");
+        A.AnswerEveryRequest(WireMockUpstream.AnthropicError(500, "api_error", "boom"));
         // One failure opens a breaker; a long cooldown so it cannot half-open while the test looks.
         await using var gateway = await GatewayAsync(new Dictionary<string, string?>
         {

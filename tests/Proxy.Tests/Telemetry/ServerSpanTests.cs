@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using CcxProxy.TestSupport;
 using CcxProxy.Tests.Routing;
 using CcxProxy.Tests.Support;
 
@@ -12,7 +11,7 @@ namespace CcxProxy.Tests.Telemetry;
 /// </summary>
 [TestFixture]
 [CancelAfter(60_000)]
-public sealed class ServerSpanTests : TwoUpstreams
+public sealed class ServerSpanTests : TwoProviders
 {
     private const string Model = "claude-sonnet-4-6";
     private const string FailoverModel = "claude-sonnet-span-failover-3e7a";
@@ -23,14 +22,14 @@ public sealed class ServerSpanTests : TwoUpstreams
 
     private Task<TestGateway> GatewayAsync() => TestGateway.StartAsync(new Dictionary<string, string>
     {
-        ["a.json"] = TestGateway.AnthropicChannel(A.BaseUrl, """ "priority": 0 """),
-        ["b.json"] = TestGateway.AnthropicChannel(B.BaseUrl, $$""" "priority": 1, "modelMapping": { "{{FailoverModel}}": "{{MappedModel}}" } """),
+        ["a.json"] = TestGateway.AnthropicChannel(A.BaseUrl(), """ "priority": 0 """),
+        ["b.json"] = TestGateway.AnthropicChannel(B.BaseUrl(), $$""" "priority": 1, "modelMapping": { "{{FailoverModel}}": "{{MappedModel}}" } """),
     });
 
     [Test]
     public async Task FirstChannelFails_ServerSpanTellsTheOutcome_OneChildPerAttempt()
     {
-        A.Handler = (_, ctx) => FakeAnthropic.WriteErrorAsync(ctx, 500, "api_error", "boom");
+        A.AnswerEveryRequest(WireMockUpstream.AnthropicError(500, "api_error", "boom"));
         using var spans = new SpanRecorder(SpanRecorder.AspNetCore, SpanRecorder.Gateway);
         await using var gateway = await GatewayAsync();
 
@@ -78,7 +77,7 @@ public sealed class ServerSpanTests : TwoUpstreams
             Assert.That(second.GetTagItem("error.type"), Is.Null);
             Assert.That(second.GetTagItem("ccx.failed_over"), Is.EqualTo(false));
             Assert.That(second.GetTagItem("gen_ai.request.model"), Is.EqualTo(MappedModel));
-            Assert.That(second.GetTagItem("server.address"), Is.EqualTo("127.0.0.1"));
+            Assert.That(second.GetTagItem("server.address"), Is.EqualTo(B.BaseUrl().Host), "the host the channel names");
             Assert.That(second.GetTagItem("ccx.probe"), Is.EqualTo(false));
             Assert.That(second.GetTagItem("ccx.key_fingerprint") as string, Does.Match("^[0-9a-f]{8}$"));
             Assert.That(second.Status, Is.Not.EqualTo(ActivityStatusCode.Error));
@@ -132,7 +131,7 @@ public sealed class ServerSpanTests : TwoUpstreams
             Assert.That(server.Status, Is.Not.EqualTo(ActivityStatusCode.Error));
         });
         Assert.That(spans.ChildrenOf(server, "upstream attempt"), Is.Empty);
-        Assert.That(A.Requests, Is.Empty);
+        Assert.That(A.Received(), Is.Empty);
         AssertNoSecrets([server]);
     }
 
