@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json.Nodes;
 using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Routing;
 
@@ -15,14 +16,14 @@ namespace CcxProxy.Tests.Routing;
 /// </summary>
 [TestFixture]
 [CancelAfter(60_000)]
-public sealed class SessionAffinityTests : TwoUpstreams
+public sealed class SessionAffinityTests : TwoProviders
 {
     private const string SessionHeader = "X-Claude-Code-Session-Id";
 
     private Task<TestGateway> TwoChannelsAsync(Dictionary<string, string?>? settings = null) => TestGateway.StartAsync(new Dictionary<string, string>
     {
-        ["a.json"] = TestGateway.AnthropicChannel(A.BaseUrl),
-        ["b.json"] = TestGateway.AnthropicChannel(B.BaseUrl),
+        ["a.json"] = TestGateway.AnthropicChannel(A.BaseUrl()),
+        ["b.json"] = TestGateway.AnthropicChannel(B.BaseUrl()),
     }, settings);
 
     private static string Body(string text, string? userId = null)
@@ -57,9 +58,9 @@ public sealed class SessionAffinityTests : TwoUpstreams
     }.ToJsonString();
 
     /// <summary>Sends one conversation turn (which must succeed) and says which upstream answered it.</summary>
-    private async Task<FakeUpstream> SendAsync(TestGateway gateway, string body, string? session)
+    private async Task<WireMockServer> SendAsync(TestGateway gateway, string body, string? session)
     {
-        var (a, b) = (A.Requests.Count, B.Requests.Count);
+        var (a, b) = (A.Received().Count, B.Received().Count);
         var request = gateway.Post("/v1/messages", body);
         if (session is not null)
         {
@@ -68,8 +69,8 @@ public sealed class SessionAffinityTests : TwoUpstreams
 
         var (response, json) = await gateway.SendAsync(request);
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), json?.ToJsonString());
-        Assert.That(A.Requests.Count - a + B.Requests.Count - b, Is.EqualTo(1), "one upstream request");
-        return A.Requests.Count > a ? A : B;
+        Assert.That(A.Received().Count - a + B.Received().Count - b, Is.EqualTo(1), "one upstream request");
+        return A.Received().Count > a ? A : B;
     }
 
     [Test]
@@ -77,7 +78,7 @@ public sealed class SessionAffinityTests : TwoUpstreams
     {
         await using var gateway = await TwoChannelsAsync();
 
-        var served = new List<FakeUpstream>();
+        var served = new List<WireMockServer>();
         for (var turn = 0; turn < 10; turn++)
         {
             served.Add(await SendAsync(gateway, Body($"turn {turn}"), "4b1f2c9e-5d7a-4e3b-9c21-0f6a8d3e7b15"));
@@ -85,14 +86,14 @@ public sealed class SessionAffinityTests : TwoUpstreams
 
         Assert.That(served.Distinct().Count(), Is.EqualTo(1), "one conversation, one channel");
 
-        var (a, b) = (A.Requests.Count, B.Requests.Count);
+        var (a, b) = (A.Received().Count, B.Received().Count);
         for (var i = 0; i < 40; i++)
         {
             await SendAsync(gateway, Body("hello"), $"session-{i:D2}");
         }
 
-        Assert.That(A.Requests.Count - a, Is.GreaterThanOrEqualTo(5), "conversations spread over the channels");
-        Assert.That(B.Requests.Count - b, Is.GreaterThanOrEqualTo(5), "conversations spread over the channels");
+        Assert.That(A.Received().Count - a, Is.GreaterThanOrEqualTo(5), "conversations spread over the channels");
+        Assert.That(B.Received().Count - b, Is.GreaterThanOrEqualTo(5), "conversations spread over the channels");
     }
 
     [Test]
@@ -100,7 +101,7 @@ public sealed class SessionAffinityTests : TwoUpstreams
     {
         await using var gateway = await TwoChannelsAsync();
 
-        var channels = new HashSet<FakeUpstream>();
+        var channels = new HashSet<WireMockServer>();
         for (var i = 0; i < 8; i++)
         {
             var session = $"7c0e5a4b-1d2f-4a6b-8e9c-{i:D12}";
@@ -119,7 +120,7 @@ public sealed class SessionAffinityTests : TwoUpstreams
     {
         await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
-            ["keys.json"] = $$"""{ "type": "anthropic", "baseUrl": "{{A.BaseUrl}}", "apiKeys": ["sk-key-alpha-01", "sk-key-bravo-02", "sk-key-charlie-03"] }""",
+            ["keys.json"] = $$"""{ "type": "anthropic", "baseUrl": "{{A.BaseUrl()}}", "apiKeys": ["sk-key-alpha-01", "sk-key-bravo-02", "sk-key-charlie-03"] }""",
         });
 
         for (var turn = 0; turn < 6; turn++)
@@ -127,14 +128,14 @@ public sealed class SessionAffinityTests : TwoUpstreams
             await SendAsync(gateway, Body($"turn {turn}"), "e2a1c3b4-0f5d-4c6e-a7b8-9d0e1f2a3b4c");
         }
 
-        Assert.That(A.Requests.Select(r => r.Header("x-api-key")).Distinct().Count(), Is.EqualTo(1), "one conversation, one key");
+        Assert.That(A.Received().Select(r => r.Header("x-api-key")).Distinct().Count(), Is.EqualTo(1), "one conversation, one key");
 
         for (var i = 0; i < 12; i++)
         {
             await SendAsync(gateway, Body("hello"), $"key-session-{i:D2}");
         }
 
-        Assert.That(A.Requests.Skip(6).Select(r => r.Header("x-api-key")).Distinct().Count(), Is.GreaterThanOrEqualTo(2),
+        Assert.That(A.Received().Skip(6).Select(r => r.Header("x-api-key")).Distinct().Count(), Is.GreaterThanOrEqualTo(2),
             "different conversations use different keys");
     }
 
@@ -143,7 +144,7 @@ public sealed class SessionAffinityTests : TwoUpstreams
     {
         await using var gateway = await TwoChannelsAsync();
 
-        var channels = new HashSet<FakeUpstream>();
+        var channels = new HashSet<WireMockServer>();
         for (var i = 0; i < 8; i++)
         {
             // Two turns of one conversation from a client that names no session: the first two messages are shared.
@@ -162,10 +163,10 @@ public sealed class SessionAffinityTests : TwoUpstreams
     {
         await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
-            ["two.json"] = $$"""{ "type": "anthropic", "baseUrls": ["{{A.BaseUrl.OriginalString}}", "{{B.BaseUrl.OriginalString}}"], "apiKeys": ["sk-key-alpha-01"] }""",
+            ["two.json"] = $$"""{ "type": "anthropic", "baseUrls": ["{{A.BaseUrl().OriginalString}}", "{{B.BaseUrl().OriginalString}}"], "apiKeys": ["sk-key-alpha-01"] }""",
         });
 
-        var served = new List<FakeUpstream>();
+        var served = new List<WireMockServer>();
         for (var turn = 0; turn < 6; turn++)
         {
             served.Add(await SendAsync(gateway, Body($"turn {turn}"), "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9"));
@@ -188,7 +189,7 @@ public sealed class SessionAffinityTests : TwoUpstreams
 
         var preferred = await SendAsync(gateway, Body("turn 0"), Session);
         var other = preferred == A ? B : A;
-        preferred.Handler = (_, ctx) => FakeAnthropic.WriteErrorAsync(ctx, 500, "api_error", "boom");
+        preferred.AnswerEveryRequest(WireMockUpstream.AnthropicError(500, "api_error", "boom"));
 
         // The failing turn is retried on the other channel: the client sees a clean answer.
         var request = gateway.Post("/v1/messages", Body("turn 1"));
@@ -196,15 +197,15 @@ public sealed class SessionAffinityTests : TwoUpstreams
         var (response, json) = await gateway.SendAsync(request);
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), json?.ToJsonString());
         Assert.That(json!["content"]![0]!["text"]!.GetValue<string>(), Is.EqualTo(FakeUpstreamOptions.DefaultText));
-        Assert.That(preferred.Requests, Has.Count.EqualTo(2));
-        Assert.That(other.Requests, Has.Count.EqualTo(1));
+        Assert.That(preferred.Received(), Has.Count.EqualTo(2));
+        Assert.That(other.Received(), Has.Count.EqualTo(1));
 
         for (var turn = 2; turn < 6; turn++)
         {
             Assert.That(await SendAsync(gateway, Body($"turn {turn}"), Session), Is.SameAs(other));
         }
 
-        Assert.That(preferred.Requests, Has.Count.EqualTo(2), "the open channel gets nothing more");
+        Assert.That(preferred.Received(), Has.Count.EqualTo(2), "the open channel gets nothing more");
     }
 
     [Test]
@@ -212,7 +213,7 @@ public sealed class SessionAffinityTests : TwoUpstreams
     {
         await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
-            ["keys.json"] = $$"""{ "type": "anthropic", "baseUrl": "{{A.BaseUrl}}", "apiKeys": ["sk-key-alpha-01", "sk-key-bravo-02"] }""",
+            ["keys.json"] = $$"""{ "type": "anthropic", "baseUrl": "{{A.BaseUrl()}}", "apiKeys": ["sk-key-alpha-01", "sk-key-bravo-02"] }""",
         }, new Dictionary<string, string?> { ["Routing:SessionAffinity"] = "false" });
 
         for (var i = 0; i < 6; i++)
@@ -221,7 +222,7 @@ public sealed class SessionAffinityTests : TwoUpstreams
             await SendAsync(gateway, Body("the same request"), "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d");
         }
 
-        var keys = A.Requests.Select(r => r.Header("x-api-key")).ToList();
+        var keys = A.Received().Select(r => r.Header("x-api-key")).ToList();
         Assert.That(keys.Count(k => k == "sk-key-alpha-01"), Is.EqualTo(3), string.Join(", ", keys));
         Assert.That(keys.Count(k => k == "sk-key-bravo-02"), Is.EqualTo(3), string.Join(", ", keys));
         Assert.That(keys.Zip(keys.Skip(1)).All(p => p.First != p.Second), Is.True, $"round robin: {string.Join(", ", keys)}");

@@ -3,7 +3,8 @@ using System.Net;
 using System.Text.Json.Nodes;
 using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
-using Microsoft.AspNetCore.Http;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Routing;
 
@@ -21,22 +22,22 @@ public sealed class SharedCooldownTests
     private static readonly TimeSpan s_deadline = TimeSpan.FromSeconds(10);
 
     private RedisServer _redis = null!;
-    private FakeUpstream _a = null!;
-    private FakeUpstream _b = null!;
+    private WireMockServer _a = null!;
+    private WireMockServer _b = null!;
 
     [SetUp]
     public async Task SetUp()
     {
         _redis = await RedisServer.StartAsync();
-        _a = await FakeUpstream.StartAsync();
-        _b = await FakeUpstream.StartAsync();
+        _a = WireMockUpstream.StartProvider();
+        _b = WireMockUpstream.StartProvider();
     }
 
     [TearDown]
     public async Task TearDown()
     {
-        await _a.DisposeAsync();
-        await _b.DisposeAsync();
+        _a.Dispose();
+        _b.Dispose();
         await _redis.DisposeAsync();
     }
 
@@ -45,8 +46,8 @@ public sealed class SharedCooldownTests
     private Task<TestGateway> GatewayAsync() => TestGateway.StartAsync(
         new Dictionary<string, string>
         {
-            ["a.json"] = TestGateway.AnthropicChannel(_a.BaseUrl, """ "priority": 0 """),
-            ["b.json"] = TestGateway.AnthropicChannel(_b.BaseUrl, """ "priority": 1 """),
+            ["a.json"] = TestGateway.AnthropicChannel(_a.BaseUrl(), """ "priority": 0 """),
+            ["b.json"] = TestGateway.AnthropicChannel(_b.BaseUrl(), """ "priority": 1 """),
         },
         new Dictionary<string, string?>
         {
@@ -56,28 +57,27 @@ public sealed class SharedCooldownTests
             ["Routing:Breaker:MinimumCallers"] = "1",
         });
 
+    private static IResponseBuilder RateLimited()
+        => WireMockUpstream.AnthropicError(429, "rate_limit_error", "slow down").WithHeader("retry-after", "30");
+
     public static IEnumerable<TestCaseData> CooldownFaults()
     {
-        yield return new TestCaseData((Func<HttpContext, Task>)(ctx =>
-        {
-            ctx.Response.Headers.RetryAfter = "30";
-            return FakeAnthropic.WriteErrorAsync(ctx, 429, "rate_limit_error", "slow down");
-        }), "rate_limited").SetArgDisplayNames("429 retry-after 30");
-        yield return new TestCaseData((Func<HttpContext, Task>)(ctx => FakeAnthropic.WriteErrorAsync(ctx, 401, "authentication_error", "invalid x-api-key")),
+        yield return new TestCaseData(RateLimited(), "rate_limited").SetArgDisplayNames("429 retry-after 30");
+        yield return new TestCaseData(WireMockUpstream.AnthropicError(401, "authentication_error", "invalid x-api-key"),
             "key_rejected").SetArgDisplayNames("401 key refused");
     }
 
     [TestCaseSource(nameof(CooldownFaults))]
-    public async Task KeyCooledOnOneReplica_OtherReplicaSkipsItWithoutSendingIt(Func<HttpContext, Task> fault, string reason)
+    public async Task KeyCooledOnOneReplica_OtherReplicaSkipsItWithoutSendingIt(IResponseBuilder fault, string reason)
     {
-        _a.Handler = (_, ctx) => fault(ctx);
+        _a.AnswerEveryRequest(fault);
         await using var first = await GatewayAsync();
         await using var second = await GatewayAsync();
 
         var (answer, _) = await first.SendAsync(first.Post("/v1/messages", Body));
         Assert.That(answer.StatusCode, Is.EqualTo(HttpStatusCode.OK), "the first replica fails over to b");
-        Assert.That(_a.Requests, Has.Count.EqualTo(1));
-        Assert.That(_b.Requests, Has.Count.EqualTo(1));
+        Assert.That(_a.Received(), Has.Count.EqualTo(1));
+        Assert.That(_b.Received(), Has.Count.EqualTo(1));
 
         var key = await WaitForKeyBreakerAsync(second, "a", reason);
         Assert.That(key["breaker"]!["state"]!.GetValue<string>(), Is.EqualTo("open"));
@@ -85,19 +85,15 @@ public sealed class SharedCooldownTests
         var (shared, _) = await second.SendAsync(second.Post("/v1/messages", Body));
 
         Assert.That(shared.StatusCode, Is.EqualTo(HttpStatusCode.OK));
-        Assert.That(_b.Requests, Has.Count.EqualTo(2), "the second replica went straight to b");
-        Assert.That(_a.Requests, Has.Count.EqualTo(1), "a's cooled key received nothing from the second replica");
+        Assert.That(_b.Received(), Has.Count.EqualTo(2), "the second replica went straight to b");
+        Assert.That(_a.Received(), Has.Count.EqualTo(1), "a's cooled key received nothing from the second replica");
         Assert.That(second.Logs.All, Does.Not.Contain("trying channel b"), "no failed attempt on the second replica");
     }
 
     [Test]
     public async Task RedisKilled_RequestsStillServed_CooldownsStayLocal_OneWarningPerReplica()
     {
-        _a.Handler = (_, ctx) =>
-        {
-            ctx.Response.Headers.RetryAfter = "30";
-            return FakeAnthropic.WriteErrorAsync(ctx, 429, "rate_limit_error", "slow down");
-        };
+        _a.AnswerEveryRequest(RateLimited());
         await using var first = await GatewayAsync();
         await using var second = await GatewayAsync();
         await _redis.KillAsync();
@@ -110,7 +106,7 @@ public sealed class SharedCooldownTests
         // The second replica could not learn the first one's cooldown: it meets a's 429 itself, and still answers.
         var (two, _) = await second.SendAsync(second.Post("/v1/messages", Body));
         Assert.That(two.StatusCode, Is.EqualTo(HttpStatusCode.OK));
-        Assert.That(_a.Requests, Has.Count.EqualTo(2));
+        Assert.That(_a.Received(), Has.Count.EqualTo(2));
 
         // Each keeps its own cooldown: no more attempts on a from either replica.
         foreach (var gateway in new[] { first, second, first, second })
@@ -119,8 +115,8 @@ public sealed class SharedCooldownTests
             Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
         }
 
-        Assert.That(_a.Requests, Has.Count.EqualTo(2));
-        Assert.That(_b.Requests, Has.Count.EqualTo(6));
+        Assert.That(_a.Received(), Has.Count.EqualTo(2));
+        Assert.That(_b.Received(), Has.Count.EqualTo(6));
 
         // Several sync ticks (0.2 s) later, still a single warning each: logged when the outage starts, not on every tick.
         await Task.Delay(TimeSpan.FromSeconds(1));
