@@ -252,8 +252,12 @@ public static class FakeAnthropic
         ArgumentNullException.ThrowIfNull(ctx);
         ctx.Response.StatusCode = status;
         ctx.Response.ContentType = JsonContentType;
-        // An Anthropic error names its request in the body and in the header: the same id in both.
-        ctx.Response.Headers["request-id"] = ((body as JsonObject)?["request_id"] as JsonValue)?.GetValue<string>() ?? NewId("req_fake_");
+        // An Anthropic error names its request in the body and in the header: the same id in both. A script may
+        // have set its own.
+        if (!ctx.Response.Headers.ContainsKey("request-id"))
+        {
+            ctx.Response.Headers["request-id"] = ((body as JsonObject)?["request_id"] as JsonValue)?.GetValue<string>() ?? NewId("req_fake_");
+        }
         await ctx.Response.WriteAsync(body.ToJsonString(), ctx.RequestAborted);
     }
 

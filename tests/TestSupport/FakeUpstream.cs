@@ -275,6 +275,11 @@ public sealed class FakeUpstream : IAsyncDisposable
     private static Task DefaultAnswerAsync(FakeUpstreamOptions options, RecordedRequest request, HttpContext ctx)
     {
         var answer = StockAnswer.For(request, options);
+        foreach (var (name, value) in answer.Headers)
+        {
+            ctx.Response.Headers[name] = value;
+        }
+
         return answer.Stream is { } steps
             ? SseWriter.WriteAsync(ctx, steps, ctx.RequestAborted)
             : FakeAnthropic.WriteJsonAsync(ctx, answer.Status, answer.Json!);

@@ -12,6 +12,9 @@ namespace CcxProxy.TestSupport;
 /// <param name="Stream">The streamed answer's steps, or null for a JSON body.</param>
 public sealed record StockAnswer(int Status, JsonNode? Json, IReadOnlyList<StreamStep>? Stream)
 {
+    /// <summary>Headers sent besides the content type (and, for JSON, a <c>request-id</c>); they replace those.</summary>
+    public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
+
     /// <summary>A JSON answer.</summary>
     /// <param name="status">The HTTP status.</param>
     /// <param name="body">The body.</param>

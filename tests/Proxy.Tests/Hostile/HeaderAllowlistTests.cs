@@ -1,6 +1,8 @@
 using System.Net;
 using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Hostile;
 
@@ -13,13 +15,13 @@ namespace CcxProxy.Tests.Hostile;
 [CancelAfter(60_000)]
 public sealed class HeaderAllowlistTests
 {
-    private FakeUpstream _upstream = null!;
+    private WireMockServer _upstream = null!;
 
     [SetUp]
-    public async Task SetUp() => _upstream = await FakeUpstream.StartAsync();
+    public void SetUp() => _upstream = WireMockUpstream.StartProvider();
 
     [TearDown]
-    public async Task TearDown() => await _upstream.DisposeAsync();
+    public void TearDown() => _upstream.Dispose();
 
     private const string Messages = """{"model":"claude-sonnet-4-6","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}""";
     private const string Chat = """{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}""";
@@ -41,7 +43,7 @@ public sealed class HeaderAllowlistTests
     [Test]
     public async Task Request_AnthropicUpstream_OnlyAllowlistedCallerHeadersArrive()
     {
-        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl) });
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl()) });
         var request = gateway.Post("/v1/messages", Messages);
         AddHostile(request);
         request.Headers.Remove("X-Channel");
@@ -52,7 +54,7 @@ public sealed class HeaderAllowlistTests
         var (response, _) = await gateway.SendAsync(request);
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
-        var seen = _upstream.Requests.Single();
+        var seen = _upstream.Received().Single();
         Assert.Multiple(() =>
         {
             foreach (var name in s_callerOnly)
@@ -72,7 +74,7 @@ public sealed class HeaderAllowlistTests
     {
         await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
-            ["main.json"] = TestGateway.OpenAIChannel(_upstream.BaseUrl, """ "headers": { "OpenAI-Organization": "org-channel" } """),
+            ["main.json"] = TestGateway.OpenAIChannel(_upstream.BaseUrl(), """ "headers": { "OpenAI-Organization": "org-channel" } """),
         });
         var request = gateway.Post("/v1/chat/completions", Chat, bearer: true);
         AddHostile(request);
@@ -81,7 +83,7 @@ public sealed class HeaderAllowlistTests
         var (response, _) = await gateway.SendAsync(request);
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
-        var seen = _upstream.Requests.Single();
+        var seen = _upstream.Received().Single();
         Assert.That(seen.Header("openai-organization"), Is.EqualTo("org-channel"));
         Assert.That(seen.Header("openai-project"), Is.Null);
         Assert.That(seen.Header("x-forwarded-for"), Is.Null);
@@ -99,18 +101,11 @@ public sealed class HeaderAllowlistTests
 
     private void UpstreamSendsEverything()
     {
-        _upstream.Handler = (request, context) =>
-        {
-            foreach (var (name, value) in s_upstreamOnly)
-            {
-                context.Response.Headers[name] = value;
-            }
-
-            context.Response.Headers["request-id"] = "req_upstream_anthropic";
-            context.Response.Headers["x-request-id"] = "req_upstream_openai";
-            context.Response.Headers["retry-after"] = "3";
-            return _upstream.DefaultHandler(request, context);
-        };
+        var headers = s_upstreamOnly.ToDictionary(h => h.Name, h => h.Value);
+        headers["request-id"] = "req_upstream_anthropic";
+        headers["x-request-id"] = "req_upstream_openai";
+        headers["retry-after"] = "3";
+        _upstream.AnswerEveryRequest(Response.Create().WithAnswer(request => StockAnswer.For(request, new FakeUpstreamOptions()) with { Headers = headers }));
     }
 
     [Test]
@@ -118,7 +113,7 @@ public sealed class HeaderAllowlistTests
         [Values("anthropic", "openai")] string channelType, [Values] bool stream)
     {
         UpstreamSendsEverything();
-        var channel = channelType == "openai" ? TestGateway.OpenAIChannel(_upstream.BaseUrl) : TestGateway.AnthropicChannel(_upstream.BaseUrl);
+        var channel = channelType == "openai" ? TestGateway.OpenAIChannel(_upstream.BaseUrl()) : TestGateway.AnthropicChannel(_upstream.BaseUrl());
         await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
             ["main.json"] = channel,
@@ -159,13 +154,9 @@ public sealed class HeaderAllowlistTests
     [Test]
     public async Task Response_UpstreamError_RetryAfterKept()
     {
-        _upstream.Handler = (_, context) =>
-        {
-            context.Response.Headers["retry-after"] = "7";
-            context.Response.Headers["WWW-Authenticate"] = "Basic realm=\"upstream\"";
-            return FakeAnthropic.WriteErrorAsync(context, 429, "rate_limit_error", "slow down");
-        };
-        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl) });
+        _upstream.AnswerEveryRequest(WireMockUpstream.AnthropicError(429, "rate_limit_error", "slow down")
+            .WithHeader("retry-after", "7").WithHeader("WWW-Authenticate", "Basic realm=\"upstream\""));
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl()) });
 
         var (response, json) = await gateway.SendAsync(gateway.Post("/v1/messages", Messages));
 

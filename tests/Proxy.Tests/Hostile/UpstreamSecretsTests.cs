@@ -1,6 +1,9 @@
 using System.Net;
 using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Hostile;
 
@@ -15,18 +18,18 @@ public sealed class UpstreamSecretsTests
 {
     private const string ChannelToken = "gw-token-5d1f0a77c2";
 
-    private FakeUpstream _upstream = null!;
+    private WireMockServer _upstream = null!;
     private TestGateway _gateway = null!;
 
     [OneTimeSetUp]
     public async Task OneTimeSetUp()
     {
-        _upstream = await FakeUpstream.StartAsync();
+        _upstream = WireMockUpstream.Start();
         var headers = $$""" "headers": { "X-Gateway-Token": "{{ChannelToken}}" } """;
         _gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
-            ["anthropic.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl, headers + """, "models": ["claude-*"] """),
-            ["openai.json"] = TestGateway.OpenAIChannel(_upstream.BaseUrl, headers + """, "models": ["gpt-*"] """),
+            ["anthropic.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl(), headers + """, "models": ["claude-*"] """),
+            ["openai.json"] = TestGateway.OpenAIChannel(_upstream.BaseUrl(), headers + """, "models": ["gpt-*"] """),
         });
     }
 
@@ -34,8 +37,15 @@ public sealed class UpstreamSecretsTests
     public async Task OneTimeTearDown()
     {
         await _gateway.DisposeAsync();
-        await _upstream.DisposeAsync();
+        _upstream.Dispose();
     }
+
+    /// <summary>Each test maps the one answer it needs.</summary>
+    [SetUp]
+    public void SetUp() => _upstream.ResetMappings();
+
+    private void Answer(Func<RecordedRequest, StockAnswer> answer)
+        => _upstream.Given(Request.Create().UsingAnyMethod()).RespondWith(Response.Create().WithAnswer(answer));
 
     private static string Echo(RecordedRequest request) =>
         $"invalid request; headers were: x-api-key={request.Header("x-api-key")} authorization={request.Header("authorization")} x-gateway-token={request.Header("x-gateway-token")}";
@@ -61,9 +71,9 @@ public sealed class UpstreamSecretsTests
     [TestCaseSource(nameof(Routes))]
     public async Task ErrorBodyEchoingHeaders_Scrubbed(string path, string model)
     {
-        _upstream.Handler = (request, context) => request.Path.Contains("chat", StringComparison.Ordinal)
-            ? FakeOpenAI.WriteErrorAsync(context, 400, "invalid_request_error", Echo(request))
-            : FakeAnthropic.WriteErrorAsync(context, 400, "invalid_request_error", Echo(request));
+        Answer(request => StockAnswer.OfJson(400, request.Path.Contains("chat", StringComparison.Ordinal)
+            ? FakeOpenAI.ErrorBody("invalid_request_error", Echo(request))
+            : FakeAnthropic.ErrorBody("invalid_request_error", Echo(request))));
 
         using var response = await _gateway.Client.SendAsync(_gateway.Post(path, Body(path, model), bearer: path.Contains("chat", StringComparison.Ordinal)));
         var text = await response.Content.ReadAsStringAsync();
@@ -75,10 +85,9 @@ public sealed class UpstreamSecretsTests
     [TestCaseSource(nameof(Routes))]
     public async Task ErrorEventInStreamEchoingHeaders_Scrubbed(string path, string model)
     {
-        _upstream.Handler = (request, context) => request.Path.Contains("chat", StringComparison.Ordinal)
-            ? FakeOpenAI.WriteChatStreamAsync(context, [FakeOpenAI.TextChunk("partial"), StreamStep.DataOnly("{\"error\":{\"message\":\"" + Echo(request) + "\",\"type\":\"server_error\"}}")])
-            : FakeAnthropic.WriteStreamAsync(context, [FakeAnthropic.MessageStart("up"), FakeAnthropic.TextBlockStart(0), FakeAnthropic.TextDelta(0, "partial"),
-                FakeAnthropic.Error("api_error", Echo(request))]);
+        Answer(request => StockAnswer.OfStream(request.Path.Contains("chat", StringComparison.Ordinal)
+            ? [FakeOpenAI.TextChunk("partial"), StreamStep.DataOnly("{\"error\":{\"message\":\"" + Echo(request) + "\",\"type\":\"server_error\"}}")]
+            : [FakeAnthropic.MessageStart("up"), FakeAnthropic.TextBlockStart(0), FakeAnthropic.TextDelta(0, "partial"), FakeAnthropic.Error("api_error", Echo(request))]));
 
         using var response = await _gateway.Client.SendAsync(_gateway.Post(path, Body(path, model, stream: true), bearer: path.Contains("chat", StringComparison.Ordinal)));
         var text = await response.Content.ReadAsStringAsync();
@@ -92,9 +101,9 @@ public sealed class UpstreamSecretsTests
     [TestCase("/v1/chat/completions", "gpt-4o")]
     public async Task AnswerEchoingHeaders_Scrubbed(string path, string model)
     {
-        _upstream.Handler = (request, context) => request.Path.Contains("chat", StringComparison.Ordinal)
-            ? FakeOpenAI.WriteChatCompletionAsync(context, "up", Echo(request))
-            : FakeAnthropic.WriteMessageAsync(context, "up", [FakeAnthropic.TextBlock(Echo(request))]);
+        Answer(request => StockAnswer.OfJson(200, request.Path.Contains("chat", StringComparison.Ordinal)
+            ? FakeOpenAI.ChatCompletion("up", Echo(request))
+            : FakeAnthropic.Message("up", [FakeAnthropic.TextBlock(Echo(request))])));
 
         using var response = await _gateway.Client.SendAsync(_gateway.Post(path, Body(path, model), bearer: path.Contains("chat", StringComparison.Ordinal)));
         var text = await response.Content.ReadAsStringAsync();

@@ -132,7 +132,21 @@ public static class WireMockUpstream
     public static IResponseBuilder WithStockAnswer(this IResponseBuilder response, FakeUpstreamOptions? options = null)
     {
         var knobs = options ?? new FakeUpstreamOptions();
-        return response.WithCallback(request => Answer(StockAnswer.For(Recorded(request), knobs), request));
+        return response.WithAnswer(request => StockAnswer.For(request, knobs));
+    }
+
+    /// <summary>
+    /// Answers each call with what <paramref name="answer"/> makes of it: JSON with a status, or a stream played
+    /// event by event. Headers belong in the answer (<see cref="StockAnswer.Headers"/>): WireMock replaces a
+    /// callback's headers with any set on the builder.
+    /// </summary>
+    /// <param name="response">The response being built.</param>
+    /// <param name="answer">The answer to a request.</param>
+    /// <returns>The builder.</returns>
+    public static IResponseBuilder WithAnswer(this IResponseBuilder response, Func<RecordedRequest, StockAnswer> answer)
+    {
+        ArgumentNullException.ThrowIfNull(answer);
+        return response.WithCallback(request => Answer(answer(Recorded(request)), request));
     }
 
     /// <summary>
@@ -148,9 +162,16 @@ public static class WireMockUpstream
         return response.WithCallback(request => Stream(steps(Recorded(request))));
     }
 
-    private static ResponseMessage Answer(StockAnswer answer, IRequestMessage request) => answer.Stream is { } steps
-        ? Stream(steps)
-        : Json(answer.Status, answer.Json!, request);
+    private static ResponseMessage Answer(StockAnswer answer, IRequestMessage request)
+    {
+        var message = answer.Stream is { } steps ? Stream(steps) : Json(answer.Status, answer.Json!, request);
+        foreach (var (name, value) in answer.Headers)
+        {
+            message.Headers![name] = new WireMockList<string>(value);
+        }
+
+        return message;
+    }
 
     private static ResponseMessage Json(int status, JsonNode body, IRequestMessage request)
     {
