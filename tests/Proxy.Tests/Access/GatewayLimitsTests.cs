@@ -3,6 +3,10 @@ using System.Net;
 using System.Text.Json.Nodes;
 using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
+using WireMock.Matchers;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Access;
 
@@ -15,20 +19,24 @@ namespace CcxProxy.Tests.Access;
 [CancelAfter(60_000)]
 public sealed class GatewayLimitsTests
 {
-    private FakeUpstream _upstream = null!;
+    private WireMockServer _upstream = null!;
 
     [SetUp]
-    public async Task SetUp() => _upstream = await FakeUpstream.StartAsync();
+    public void SetUp() => _upstream = WireMockUpstream.StartProvider();
 
     [TearDown]
-    public async Task TearDown() => await _upstream.DisposeAsync();
+    public void TearDown() => _upstream.Dispose();
+
+    /// <summary>Streamed requests get their first event at once and the rest only when <paramref name="gate"/> opens.</summary>
+    private void StreamsWaitFor(Task gate) => _upstream.Given(Request.Create().WithBody(new JsonPartialMatcher("""{"stream":true}""")))
+        .RespondWith(Response.Create().WithEvents(_ => [FakeAnthropic.MessageStart("m"), StreamStep.Wait(gate), .. FakeAnthropic.TextStream("m", "done", 1).Skip(1)]));
 
     private static string Body(string model = "claude-sonnet-4-6", bool stream = false) =>
         $$"""{"model":"{{model}}","max_tokens":8,"stream":{{(stream ? "true" : "false")}},"messages":[{"role":"user","content":"hi"}]}""";
 
     private Dictionary<string, string> Files(string limits) => new()
     {
-        ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl),
+        ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl()),
         ["groups.json"] = "{\"groups\": {\"default\": {\"limits\": " + limits + "}}}",
     };
 
@@ -53,7 +61,7 @@ public sealed class GatewayLimitsTests
         Assert.That(refused.Headers.GetValues("anthropic-ratelimit-requests-remaining").Single(), Is.EqualTo("0"));
         Assert.That(DateTimeOffset.Parse(refused.Headers.GetValues("anthropic-ratelimit-requests-reset").Single(), System.Globalization.CultureInfo.InvariantCulture),
             Is.GreaterThan(DateTimeOffset.UtcNow.AddSeconds(-5)));
-        Assert.That(_upstream.Requests, Has.Count.EqualTo(3), "the refused request never reached the upstream");
+        Assert.That(_upstream.Received(), Has.Count.EqualTo(3), "the refused request never reached the upstream");
     }
 
     [Test]
@@ -101,9 +109,7 @@ public sealed class GatewayLimitsTests
     public async Task Concurrency_StreamHoldsItsSlotUntilItEnds()
     {
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _upstream.Handler = (request, ctx) => request.IsStream
-            ? FakeAnthropic.WriteStreamAsync(ctx, [FakeAnthropic.MessageStart("m"), StreamStep.Wait(gate.Task), .. FakeAnthropic.TextStream("m", "done", 1).Skip(1)], ctx.RequestAborted)
-            : FakeUpstream.CreateDefaultHandler(new FakeUpstreamOptions())(request, ctx);
+        StreamsWaitFor(gate.Task);
         await using var gateway = await TestGateway.StartAsync(Files("""{"concurrency": 1}"""));
 
         using var stream = await gateway.Client.SendAsync(gateway.Post("/v1/messages", Body(stream: true)), HttpCompletionOption.ResponseHeadersRead);
@@ -157,7 +163,7 @@ public sealed class GatewayLimitsTests
 
             Assert.That(statuses.Count(s => s == HttpStatusCode.OK), Is.EqualTo(20));
             Assert.That(statuses.Count(s => s == HttpStatusCode.TooManyRequests), Is.EqualTo(40));
-            Assert.That(_upstream.Requests, Has.Count.EqualTo(20));
+            Assert.That(_upstream.Received(), Has.Count.EqualTo(20));
         }
         finally
         {
@@ -173,9 +179,7 @@ public sealed class GatewayLimitsTests
     public async Task ThreeGateways_SharingRedis_ConcurrencySlotsHoldAcrossInstances()
     {
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _upstream.Handler = (request, ctx) => request.IsStream
-            ? FakeAnthropic.WriteStreamAsync(ctx, [FakeAnthropic.MessageStart("m"), StreamStep.Wait(gate.Task), .. FakeAnthropic.TextStream("m", "done", 1).Skip(1)], ctx.RequestAborted)
-            : FakeUpstream.CreateDefaultHandler(new FakeUpstreamOptions())(request, ctx);
+        StreamsWaitFor(gate.Task);
         await using var redis = await RedisServer.StartAsync();
         // This test is about the shared limiter being exact; on a machine busy with the rest of the suite a
         // decision can take longer than the default 250 ms, which would (correctly) fail open to memory.

@@ -5,6 +5,8 @@ using CcxProxy.Cli;
 using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
 using CcxProxy.Tests.Telemetry;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
 
 namespace CcxProxy.Tests.Caching;
 
@@ -48,12 +50,12 @@ public sealed partial class SharedResponseCacheTests
     public async Task TwoGateways_OneRedis_AnswerStoredByOneIsAHitOnTheOther_NeverAcrossGroups()
     {
         await using var redis = await RedisServer.StartAsync();
-        await using var upstream = await FakeUpstream.StartAsync();
-        upstream.Handler = (request, ctx) => request.IsStream
-            ? FakeAnthropic.WriteStreamAsync(ctx, FakeAnthropic.TextStream("up", "streamed once", 3), ctx.RequestAborted)
+        using var upstream = WireMockUpstream.Start();
+        upstream.Given(Request.Create().WithPath("/v1/messages").UsingPost()).RespondWith(Response.Create().WithAnswer(request => request.IsStream
+            ? StockAnswer.OfStream(FakeAnthropic.TextStream("up", "streamed once", 3))
             // An upstream that echoes the request's key in its answer: the stored entry must not hold it.
-            : FakeAnthropic.WriteMessageAsync(ctx, "up", [FakeAnthropic.TextBlock("answered once for " + request.Header("x-api-key"))], inputTokens: 11, outputTokens: 7);
-        var channels = new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl, """ "groups": ["default", "team-b"] """), ["groups.json"] = Groups };
+            : StockAnswer.OfJson(200, FakeAnthropic.Message("up", [FakeAnthropic.TextBlock("answered once for " + request.Header("x-api-key"))], inputTokens: 11, outputTokens: 7))));
+        var channels = new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl(), """ "groups": ["default", "team-b"] """), ["groups.json"] = Groups };
         var settings = new Dictionary<string, string?> { ["Redis:Configuration"] = redis.ConnectionString };
         await using var a = await TestGateway.StartAsync(channels, settings);
         await using var b = await TestGateway.StartAsync(channels, settings);
@@ -69,7 +71,7 @@ public sealed partial class SharedResponseCacheTests
         Assert.That(hitBody, Does.Contain("answered once for [redacted]"));
         Assert.That(otherGroup.StatusCode, Is.EqualTo(HttpStatusCode.OK), otherBody);
         Assert.That(CacheHeader(otherGroup), Is.EqualTo("miss"), "groups never share an entry");
-        Assert.That(upstream.Requests, Has.Count.EqualTo(2));
+        Assert.That(upstream.Received(), Has.Count.EqualTo(2));
 
         // One entry per group, named by group and hash, expiring with the group's TTL.
         var keys = (await redis.CommandAsync("KEYS", "ccx:response:*")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
@@ -89,7 +91,7 @@ public sealed partial class SharedResponseCacheTests
         Assert.That(string.Concat(SseText.Parse(replayed).Where(e => e.Type == "content_block_delta")
             .Select(e => JsonDocument.Parse(e.Data).RootElement.GetProperty("delta").GetProperty("text").GetString())), Is.EqualTo("streamed once"));
         Assert.That(SseText.Parse(replayed).Select(e => e.Data), Is.EqualTo(SseText.Parse(streamBody).Where(e => e.Type != "ping").Select(e => e.Data)));
-        Assert.That(upstream.Requests, Has.Count.EqualTo(3));
+        Assert.That(upstream.Received(), Has.Count.EqualTo(3));
 
         // Both replicas account into Redis: group default made 4 requests, 2 answered from the cache, tokens only for the 2 forwarded.
         var usage = await UsageAsync(redis, "group", "default");
@@ -105,10 +107,10 @@ public sealed partial class SharedResponseCacheTests
     public async Task EntryReadFromRedis_ExpiresWithTheGroupsTtl_OnTheReplicaThatReadIt()
     {
         await using var redis = await RedisServer.StartAsync();
-        await using var upstream = await FakeUpstream.StartAsync();
+        using var upstream = WireMockUpstream.StartProvider();
         var channels = new Dictionary<string, string>
         {
-            ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl),
+            ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl()),
             ["groups.json"] = """{"groups": {"default": {"cache": {"ttlSeconds": 2}}}}""",
         };
         var settings = new Dictionary<string, string?> { ["Redis:Configuration"] = redis.ConnectionString };
@@ -125,16 +127,16 @@ public sealed partial class SharedResponseCacheTests
 
         Assert.That(CacheHeader(hit), Is.EqualTo("hit"));
         Assert.That(CacheHeader(expired), Is.EqualTo("miss"));
-        Assert.That(upstream.Requests, Has.Count.EqualTo(2));
+        Assert.That(upstream.Received(), Has.Count.EqualTo(2));
     }
 
     [Test]
     public async Task RedisDown_EveryRequestForwarded_NoneFails()
     {
         var redis = await RedisServer.StartAsync();
-        await using var upstream = await FakeUpstream.StartAsync();
+        using var upstream = WireMockUpstream.StartProvider();
         await using var gateway = await TestGateway.StartAsync(
-            new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl), ["groups.json"] = Groups },
+            new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl()), ["groups.json"] = Groups },
             new Dictionary<string, string?> { ["Redis:Configuration"] = redis.ConnectionString + ",connectTimeout=500,syncTimeout=500,asyncTimeout=500" });
         await SendAsync(gateway, Body);
         await redis.DisposeAsync();
@@ -146,7 +148,7 @@ public sealed partial class SharedResponseCacheTests
             Assert.That(CacheHeader(response), Is.EqualTo("miss"));
         }
 
-        Assert.That(upstream.Requests, Has.Count.EqualTo(3));
+        Assert.That(upstream.Received(), Has.Count.EqualTo(3));
     }
 
     private static async Task<string> CreateKeyAsync(RedisServer redis, string group)

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
-using System.Text.Json.Nodes;
 using System.Text;
+using System.Text.Json.Nodes;
 using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
 using WireMock.Server;

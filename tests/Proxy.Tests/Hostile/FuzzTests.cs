@@ -5,6 +5,9 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Hostile;
 
@@ -24,33 +27,33 @@ public sealed class FuzzTests
     private const int Cases = 6000;
     private const string ChannelToken = "fuzz-channel-token-83b0e1f2";
 
-    private FakeUpstream _upstream = null!;
+    private WireMockServer _upstream = null!;
     private TestGateway _gateway = null!;
 
     [OneTimeSetUp]
     public async Task OneTimeSetUp()
     {
-        _upstream = await FakeUpstream.StartAsync();
+        _upstream = WireMockUpstream.Start();
         // As a real provider does, the fake refuses a request it cannot read with a 400 of its protocol (its stock
         // answers assume well-formed requests).
-        _upstream.Handler = async (request, context) =>
+        _upstream.Given(Request.Create().UsingAnyMethod()).RespondWith(Response.Create().WithAnswer(request =>
         {
             try
             {
-                await _upstream.DefaultHandler(request, context);
+                return StockAnswer.For(request, new FakeUpstreamOptions());
             }
-            catch (Exception ex) when (!context.Response.HasStarted && ex is not OperationCanceledException)
+            catch (Exception ex) when (ex is InvalidOperationException or FormatException or System.Text.Json.JsonException)
             {
-                await (request.Path.Contains("chat", StringComparison.Ordinal)
-                    ? FakeOpenAI.WriteErrorAsync(context, 400, "invalid_request_error", "unreadable request")
-                    : FakeAnthropic.WriteErrorAsync(context, 400, "invalid_request_error", "unreadable request"));
+                return StockAnswer.OfJson(400, request.Path.Contains("chat", StringComparison.Ordinal)
+                    ? FakeOpenAI.ErrorBody("invalid_request_error", "unreadable request")
+                    : FakeAnthropic.ErrorBody("invalid_request_error", "unreadable request"));
             }
-        };
+        }));
         var headers = $$""" "headers": { "X-Gateway-Token": "{{ChannelToken}}" } """;
         _gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
-            ["anthropic.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl, headers + """, "models": ["claude-*"], "modelMapping": { "opus": "up-opus", "haiku": "up-haiku" } """),
-            ["openai.json"] = TestGateway.OpenAIChannel(_upstream.BaseUrl, headers + """, "models": ["gpt-*"] """),
+            ["anthropic.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl(), headers + """, "models": ["claude-*"], "modelMapping": { "opus": "up-opus", "haiku": "up-haiku" } """),
+            ["openai.json"] = TestGateway.OpenAIChannel(_upstream.BaseUrl(), headers + """, "models": ["gpt-*"] """),
         }, new Dictionary<string, string?> { ["Access:MaxFailedAuthPerMinute"] = "100000" });
     }
 
@@ -58,7 +61,7 @@ public sealed class FuzzTests
     public async Task OneTimeTearDown()
     {
         await _gateway.DisposeAsync();
-        await _upstream.DisposeAsync();
+        _upstream.Dispose();
     }
 
     private sealed record Endpoint(string Path, bool OpenAIShape, Func<string, JsonObject> Seed);

@@ -2,9 +2,9 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
-using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
 using CcxProxy.Tests.Telemetry;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Hostile;
 
@@ -17,19 +17,19 @@ namespace CcxProxy.Tests.Hostile;
 [CancelAfter(60_000)]
 public sealed class HostileInputTests
 {
-    private FakeUpstream _upstream = null!;
+    private WireMockServer _upstream = null!;
     private TestGateway _gateway = null!;
 
     [OneTimeSetUp]
     public async Task OneTimeSetUp()
     {
-        _upstream = await FakeUpstream.StartAsync();
+        _upstream = WireMockUpstream.StartProvider();
         // claude-* goes to an Anthropic channel (passthrough for Anthropic clients, conversion for OpenAI ones);
         // gpt-* to an OpenAI channel (the other way round).
         _gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
-            ["anthropic.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl, """ "models": ["claude-*"] """),
-            ["openai.json"] = TestGateway.OpenAIChannel(_upstream.BaseUrl, """ "models": ["gpt-*"] """),
+            ["anthropic.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl(), """ "models": ["claude-*"] """),
+            ["openai.json"] = TestGateway.OpenAIChannel(_upstream.BaseUrl(), """ "models": ["gpt-*"] """),
         });
     }
 
@@ -37,11 +37,8 @@ public sealed class HostileInputTests
     public async Task OneTimeTearDown()
     {
         await _gateway.DisposeAsync();
-        await _upstream.DisposeAsync();
+        _upstream.Dispose();
     }
-
-    [SetUp]
-    public void SetUp() => _upstream.Handler = _upstream.DefaultHandler;
 
     private static string Messages(string model, string content = "\"hi\"", string extra = "") =>
         $$"""{"model":"{{model}}","max_tokens":8,"messages":[{"role":"user","content":{{content}}}]{{extra}}}""";
@@ -116,7 +113,7 @@ public sealed class HostileInputTests
         var (response, json, text) = await SendBytesAsync(path, body);
 
         AssertClientError(path, response, json, text, "UTF-8");
-        Assert.That(_upstream.Requests.Where(r => r.Body.Contains("there", StringComparison.Ordinal)), Is.Empty);
+        Assert.That(_upstream.Received().Where(r => r.Body.Contains("there", StringComparison.Ordinal)), Is.Empty);
     }
 
     [TestCaseSource(nameof(Routes))]
@@ -145,26 +142,26 @@ public sealed class HostileInputTests
     [TestCase("/v1/chat/completions", "gpt-4o")]
     public async Task LoneSurrogateInContent_Passthrough_ForwardedUntouched(string path, string model)
     {
-        var before = _upstream.Requests.Count;
+        var before = _upstream.Received().Count;
         var body = BodyFor(path, model, "\"cut here: \\ud83d and on\"");
 
         var (response, _, text) = await SendBytesAsync(path, Encoding.UTF8.GetBytes(body));
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), text);
-        Assert.That(_upstream.Requests.Skip(before).Single().Body, Does.Contain("cut here: \\ud83d and on"));
+        Assert.That(_upstream.Received().Skip(before).Single().Body, Does.Contain("cut here: \\ud83d and on"));
     }
 
     [TestCase("/v1/messages", "gpt-4o")]
     [TestCase("/v1/chat/completions", "claude-sonnet-4-6")]
     public async Task LoneSurrogateInContent_Conversion_ReplacedAndAnswered(string path, string model)
     {
-        var before = _upstream.Requests.Count;
+        var before = _upstream.Received().Count;
         var body = BodyFor(path, model, "\"cut here: \\ud83d and on\"", ",\"system\":\"sys \\udc00\"".Replace(",\"system\"", path.Contains("chat", StringComparison.Ordinal) ? ",\"user\"" : ",\"system\"", StringComparison.Ordinal));
 
         var (response, _, text) = await SendBytesAsync(path, Encoding.UTF8.GetBytes(body));
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), text);
-        var seen = _upstream.Requests.Skip(before).Single();
+        var seen = _upstream.Received().Skip(before).Single();
         Assert.That(seen.Json!.ToJsonString(), Does.Contain("cut here: \\uFFFD and on"));
     }
 
@@ -187,12 +184,12 @@ public sealed class HostileInputTests
     [TestCaseSource(nameof(MalformedConverted))]
     public async Task MalformedOnConvertedRoute_400NamingThePart(string path, string model, string content, string extra, string mentions)
     {
-        var before = _upstream.Requests.Count;
+        var before = _upstream.Received().Count;
 
         var (response, json, text) = await SendBytesAsync(path, Encoding.UTF8.GetBytes(BodyFor(path, model, content, extra)));
 
         AssertClientError(path, response, json, text, mentions);
-        Assert.That(_upstream.Requests.Count, Is.EqualTo(before), "nothing was forwarded");
+        Assert.That(_upstream.Received().Count, Is.EqualTo(before), "nothing was forwarded");
     }
 
     [TestCase("ffffffffffffffffffff")]

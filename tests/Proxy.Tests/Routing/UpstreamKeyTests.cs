@@ -4,6 +4,9 @@ using System.Text;
 using System.Text.Json.Nodes;
 using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Routing;
 
@@ -25,22 +28,23 @@ public sealed class UpstreamKeyTests
     // One test client: any caller's refusal counts (the two-caller rule has its own tests, tests/Proxy.Tests/Hostile).
     private static readonly Dictionary<string, string?> s_rotateKeys = new() { ["Routing:SessionAffinity"] = "false", ["Routing:Breaker:MinimumCallers"] = "1" };
 
-    private FakeUpstream _upstream = null!;
+    private WireMockServer _upstream = null!;
 
     [SetUp]
-    public async Task SetUp() => _upstream = await FakeUpstream.StartAsync();
+    public void SetUp() => _upstream = WireMockUpstream.StartProvider();
 
     [TearDown]
-    public async Task TearDown() => await _upstream.DisposeAsync();
+    public void TearDown() => _upstream.Dispose();
+
+    /// <summary>Requests carrying the channel's first key.</summary>
+    private static IRequestBuilder WithKeyOne() => Request.Create().WithHeader("x-api-key", KeyOne);
 
     [TestCase(401, "authentication_error")]
     [TestCase(403, "permission_error")]
     public async Task KeyRefused_NextKeyServes_RefusedKeyLeftOutAndShownDisabled(int status, string type)
     {
-        _upstream.Handler = (request, ctx) => request.Header("x-api-key") == KeyOne
-            ? FakeAnthropic.WriteErrorAsync(ctx, status, type, "invalid x-api-key")
-            : _upstream.DefaultHandler(request, ctx);
-        await using var gateway = await TestGateway.StartAsync(OneChannel(Channel([_upstream.BaseUrl], [KeyOne, KeyTwo])), s_rotateKeys);
+        _upstream.Given(WithKeyOne()).RespondWith(WireMockUpstream.AnthropicError(status, type, "invalid x-api-key"));
+        await using var gateway = await TestGateway.StartAsync(OneChannel(Channel([_upstream.BaseUrl()], [KeyOne, KeyTwo])), s_rotateKeys);
 
         var (response, json) = await gateway.SendAsync(gateway.Post("/v1/messages", Body));
 
@@ -81,17 +85,8 @@ public sealed class UpstreamKeyTests
     [Test]
     public async Task KeyRateLimitedWithRetryAfter_NextKeyServes_KeyCoolsForThatLong()
     {
-        _upstream.Handler = (request, ctx) =>
-        {
-            if (request.Header("x-api-key") != KeyOne)
-            {
-                return _upstream.DefaultHandler(request, ctx);
-            }
-
-            ctx.Response.Headers.RetryAfter = "30";
-            return FakeAnthropic.WriteErrorAsync(ctx, 429, "rate_limit_error", "slow down");
-        };
-        await using var gateway = await TestGateway.StartAsync(OneChannel(Channel([_upstream.BaseUrl], [KeyOne, KeyTwo])), s_rotateKeys);
+        _upstream.Given(WithKeyOne()).RespondWith(WireMockUpstream.AnthropicError(429, "rate_limit_error", "slow down").WithHeader("retry-after", "30"));
+        await using var gateway = await TestGateway.StartAsync(OneChannel(Channel([_upstream.BaseUrl()], [KeyOne, KeyTwo])), s_rotateKeys);
 
         var before = DateTimeOffset.UtcNow;
         var (response, json) = await gateway.SendAsync(gateway.Post("/v1/messages", Body));
@@ -122,25 +117,16 @@ public sealed class UpstreamKeyTests
     [Test]
     public async Task RefusedKey_AfterItsCooldown_OneRequestProbesIt_KeyIsBack()
     {
-        var refuse = 1;
+        var refusal = Guid.NewGuid();
+        _upstream.Given(WithKeyOne()).WithGuid(refusal).RespondWith(WireMockUpstream.AnthropicError(401, "authentication_error", "invalid x-api-key"));
         // Holds the probe's answer until the other requests of the burst are through, so none can come after it.
         var releaseProbe = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _upstream.Handler = async (request, ctx) =>
+        _upstream.Given(WithKeyOne()).AtPriority(1).RespondWith(Response.Create().WithAnswer(async request =>
         {
-            if (request.Header("x-api-key") == KeyOne)
-            {
-                if (Volatile.Read(ref refuse) == 1)
-                {
-                    await FakeAnthropic.WriteErrorAsync(ctx, 401, "authentication_error", "invalid x-api-key");
-                    return;
-                }
-
-                await releaseProbe.Task.WaitAsync(TimeSpan.FromSeconds(20), ctx.RequestAborted);
-            }
-
-            await _upstream.DefaultHandler(request, ctx);
-        };
-        await using var gateway = await TestGateway.StartAsync(OneChannel(Channel([_upstream.BaseUrl], [KeyOne, KeyTwo])),
+            await releaseProbe.Task.WaitAsync(TimeSpan.FromSeconds(20));
+            return StockAnswer.For(request, new FakeUpstreamOptions());
+        }));
+        await using var gateway = await TestGateway.StartAsync(OneChannel(Channel([_upstream.BaseUrl()], [KeyOne, KeyTwo])),
             new Dictionary<string, string?>(s_rotateKeys) { ["Routing:Breaker:KeyRejectedCooldownSeconds"] = "1" });
 
         var (first, _) = await gateway.SendAsync(gateway.Post("/v1/messages", Body));
@@ -148,7 +134,7 @@ public sealed class UpstreamKeyTests
         Assert.That(KeysSent(), Is.EqualTo(new[] { KeyOne, KeyTwo }));
 
         // The operator fixes the key upstream; the gateway finds out by itself once the cooldown ends.
-        Volatile.Write(ref refuse, 0);
+        _upstream.DeleteMapping(refusal);
         var deadline = DateTime.UtcNow.AddSeconds(20);
         while (Str((await ChannelStatusAsync(gateway, "only")).Channel["health"]!["keys"]![0]!["breaker"]!["state"]) != "half_open")
         {
@@ -199,8 +185,8 @@ public sealed class UpstreamKeyTests
     [Test]
     public async Task EveryKeyRefused_502ThatClientsDoNotRetry_NoUpstreamCallWhileLeftOut()
     {
-        _upstream.Handler = (_, ctx) => FakeAnthropic.WriteErrorAsync(ctx, 401, "authentication_error", "invalid x-api-key");
-        await using var gateway = await TestGateway.StartAsync(OneChannel(Channel([_upstream.BaseUrl], [KeyOne, KeyTwo])), s_rotateKeys);
+        _upstream.AnswerEveryRequest(WireMockUpstream.AnthropicError(401, "authentication_error", "invalid x-api-key"));
+        await using var gateway = await TestGateway.StartAsync(OneChannel(Channel([_upstream.BaseUrl()], [KeyOne, KeyTwo])), s_rotateKeys);
 
         var (first, firstJson) = await gateway.SendAsync(gateway.Post("/v1/messages", Body));
         ErrorAssert.Anthropic(first, firstJson, HttpStatusCode.BadGateway, "api_error");
@@ -210,7 +196,7 @@ public sealed class UpstreamKeyTests
         var message = ErrorAssert.Anthropic(response, json, HttpStatusCode.BadGateway, "api_error");
         Assert.That(message, Does.Contain("only"));
         Assert.That(response.Headers.GetValues("x-should-retry").Single(), Is.EqualTo("false"));
-        Assert.That(_upstream.Requests, Has.Count.EqualTo(2), "refused keys are left out");
+        Assert.That(_upstream.Received(), Has.Count.EqualTo(2), "refused keys are left out");
         ErrorAssert.NoSecrets(response, json!.ToJsonString(), KeyOne, KeyTwo);
     }
 
@@ -218,7 +204,7 @@ public sealed class UpstreamKeyTests
     public async Task FirstDestinationRefusesConnections_SecondDestinationOfTheSameChannelServes()
     {
         var closed = FreePort.ClosedUrl();
-        await using var gateway = await TestGateway.StartAsync(OneChannel(Channel([closed, _upstream.BaseUrl], [KeyOne])));
+        await using var gateway = await TestGateway.StartAsync(OneChannel(Channel([closed, _upstream.BaseUrl()], [KeyOne])));
 
         // Each conversation prefers one destination: go through conversations until one prefers the closed one.
         var sent = 0;
@@ -231,7 +217,7 @@ public sealed class UpstreamKeyTests
             Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), json?.ToJsonString());
         }
 
-        Assert.That(_upstream.Requests, Has.Count.EqualTo(sent), "every request answered once, by the second destination");
+        Assert.That(_upstream.Received(), Has.Count.EqualTo(sent), "every request answered once, by the second destination");
         Assert.That(gateway.Logs.All, Does.Contain("failed before answering (connection failed or was reset); trying channel only"));
 
         var (_, channel) = await ChannelStatusAsync(gateway, "only");
@@ -243,7 +229,7 @@ public sealed class UpstreamKeyTests
         Assert.That(destination["breaker"]!["recentErrors"]!["unreachable"]!.GetValue<int>(), Is.GreaterThanOrEqualTo(1));
     }
 
-    private List<string?> KeysSent() => [.. _upstream.Requests.Select(r => r.Header("x-api-key"))];
+    private List<string?> KeysSent() => [.. _upstream.Received().Select(r => r.Header("x-api-key"))];
 
     private static Dictionary<string, string> OneChannel(string json) => new() { ["only.json"] = json };
 

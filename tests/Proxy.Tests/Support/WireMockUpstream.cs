@@ -149,6 +149,16 @@ public static class WireMockUpstream
         return response.WithCallback(request => Answer(answer(Recorded(request)), request));
     }
 
+    /// <summary>As <see cref="WithAnswer(IResponseBuilder, Func{RecordedRequest, StockAnswer})"/>, for an answer that waits (on a gate the test opens).</summary>
+    /// <param name="response">The response being built.</param>
+    /// <param name="answer">The answer to a request.</param>
+    /// <returns>The builder.</returns>
+    public static IResponseBuilder WithAnswer(this IResponseBuilder response, Func<RecordedRequest, Task<StockAnswer>> answer)
+    {
+        ArgumentNullException.ThrowIfNull(answer);
+        return response.WithCallback(async request => (IResponseMessage)Answer(await answer(Recorded(request)), request));
+    }
+
     /// <summary>
     /// A 200 <c>text/event-stream</c> answer that plays the steps <paramref name="steps"/> gives for each call, event
     /// by event, pausing and waiting on gates as they say. Every call gets its own stream.

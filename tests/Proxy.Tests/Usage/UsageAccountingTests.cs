@@ -1,6 +1,8 @@
 using System.Text.Json.Nodes;
 using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
 
 namespace CcxProxy.Tests.Usage;
 
@@ -19,22 +21,22 @@ public sealed class UsageAccountingTests
     public async Task ThreeGateways_UsageTotals_EqualWhatTheUpstreamReported()
     {
         await using var redis = await RedisServer.StartAsync();
-        await using var upstream = await FakeUpstream.StartAsync();
-        upstream.Handler = (request, ctx) => request.IsStream
-            ? FakeAnthropic.WriteStreamAsync(ctx,
+        using var upstream = WireMockUpstream.Start();
+        upstream.Given(Request.Create().WithPath("/v1/messages").UsingPost()).RespondWith(Response.Create().WithAnswer(request => request.IsStream
+            ? StockAnswer.OfStream(
                 [
                     FakeAnthropic.MessageStart("m", 13),
                     FakeAnthropic.TextBlockStart(0), FakeAnthropic.TextDelta(0, "hi"), FakeAnthropic.BlockStop(0),
                     FakeAnthropic.MessageDelta("end_turn", 17), FakeAnthropic.MessageStop(),
-                ], ctx.RequestAborted)
-            : FakeAnthropic.WriteMessageAsync(ctx, "m", [FakeAnthropic.TextBlock("hi")], inputTokens: 11, outputTokens: 7);
+                ])
+            : StockAnswer.OfJson(200, FakeAnthropic.Message("m", [FakeAnthropic.TextBlock("hi")], inputTokens: 11, outputTokens: 7))));
         var settings = new Dictionary<string, string?> { ["Redis:Configuration"] = redis.ConnectionString, ["Admin:AccessKey"] = AdminKey };
         var gateways = new List<TestGateway>();
         try
         {
             for (var i = 0; i < 3; i++)
             {
-                gateways.Add(await TestGateway.StartAsync(new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl) }, settings));
+                gateways.Add(await TestGateway.StartAsync(new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl()) }, settings));
             }
 
             for (var i = 0; i < 9; i++)
