@@ -5,7 +5,8 @@ using Anthropic.Models.Messages;
 using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
 using CcxProxy.Transforms.Conversion;
-using Microsoft.AspNetCore.Http;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Conversion;
 
@@ -18,21 +19,21 @@ namespace CcxProxy.Tests.Conversion;
 [CancelAfter(60_000)]
 public sealed class AnthropicClientsTests
 {
-    private FakeUpstream _openai = null!;
-    private FakeUpstream _anthropic = null!;
+    private WireMockServer _openai = null!;
+    private WireMockServer _anthropic = null!;
     private TestGateway _gateway = null!;
 
     [SetUp]
     public async Task SetUp()
     {
-        _openai = await FakeUpstream.StartAsync();
-        _anthropic = await FakeUpstream.StartAsync();
+        _openai = WireMockUpstream.StartProvider();
+        _anthropic = WireMockUpstream.StartProvider();
         _gateway = await TestGateway.StartAsync(
             new Dictionary<string, string>
             {
-                ["deepseek.json"] = TestGateway.OpenAIChannel(_openai.BaseUrl,
+                ["deepseek.json"] = TestGateway.OpenAIChannel(_openai.BaseUrl(),
                     """ "models": ["claude-sonnet-*", "claude-haiku-*"], "modelMapping": { "sonnet": "deepseek-chat", "haiku": "deepseek-chat" }, "maxTokens": 8192, "passBackReasoning": true """),
-                ["anthropic.json"] = TestGateway.AnthropicChannel(_anthropic.BaseUrl, """ "models": ["claude-opus-*"] """),
+                ["anthropic.json"] = TestGateway.AnthropicChannel(_anthropic.BaseUrl(), """ "models": ["claude-opus-*"] """),
             },
             new Dictionary<string, string?> { ["Proxy:StreamKeepAliveSeconds"] = "0.2" });
     }
@@ -41,8 +42,8 @@ public sealed class AnthropicClientsTests
     public async Task TearDown()
     {
         await _gateway.DisposeAsync();
-        await _openai.DisposeAsync();
-        await _anthropic.DisposeAsync();
+        _openai.Dispose();
+        _anthropic.Dispose();
     }
 
     private AnthropicClient Client() => new()
@@ -53,7 +54,7 @@ public sealed class AnthropicClientsTests
         Timeout = TimeSpan.FromSeconds(30),
     };
 
-    private static Task ToolCallStream(HttpContext ctx) => FakeOpenAI.WriteChatStreamAsync(ctx,
+    private static IEnumerable<StreamStep> ToolCallStream() =>
     [
         FakeOpenAI.RoleChunk("deepseek-chat"),
         FakeOpenAI.ReasoningChunk("I should read it.", "deepseek-chat"),
@@ -63,12 +64,12 @@ public sealed class AnthropicClientsTests
         FakeOpenAI.FinishChunk("tool_calls", "deepseek-chat"),
         FakeOpenAI.UsageChunk(120, 30, 100, "deepseek-chat"),
         FakeOpenAI.Done(),
-    ], ctx.RequestAborted);
+    ];
 
     [Test]
     public async Task SdkStreaming_ToolUseFromOpenAIChannel_AggregatesToThinkingTextAndToolUse()
     {
-        _openai.Handler = (_, ctx) => ToolCallStream(ctx);
+        _openai.AnswerEveryRequest(Response.Create().WithEvents(_ => ToolCallStream()));
         using var client = Client();
         var parameters = new MessageCreateParams
         {
@@ -92,7 +93,7 @@ public sealed class AnthropicClientsTests
         Assert.That(message.Usage.InputTokens, Is.EqualTo(20), "input excludes the 100 cached tokens");
         Assert.That(message.Usage.CacheReadInputTokens, Is.EqualTo(100));
 
-        var seen = _openai.Requests.Single();
+        var seen = _openai.Received().Single();
         Assert.That(seen.Path, Is.EqualTo("/v1/chat/completions"));
         Assert.That(seen.QueryString, Is.Empty);
         Assert.That(seen.Header("authorization"), Is.EqualTo("Bearer " + FakeKeys.Upstream));
@@ -132,7 +133,7 @@ public sealed class AnthropicClientsTests
 
             Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), version);
             Assert.That(events.Last().Type, Is.EqualTo("message_stop"), version);
-            var sent = _openai.Requests[^1].Json!.AsObject();
+            var sent = _openai.Received()[^1].Json!.AsObject();
             var text = sent.ToJsonString();
             Assert.That(text, Does.Not.Contain("x-anthropic-billing-header"), version);
             Assert.That(text, Does.Not.Contain("cache_control").And.Not.Contain("context_management").And.Not.Contain("$schema").And.Not.Contain("defer_loading"), version);
@@ -153,7 +154,7 @@ public sealed class AnthropicClientsTests
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
         Assert.That(json!["input_tokens"]!.GetValue<long>(), Is.GreaterThan(1000));
         Assert.That(response.Headers.GetValues("x-ccx-token-count").Single(), Is.EqualTo("estimate"));
-        Assert.That(_openai.Requests, Is.Empty);
+        Assert.That(_openai.Received(), Is.Empty);
     }
 
     [Test]
@@ -169,7 +170,7 @@ public sealed class AnthropicClientsTests
     [Test]
     public async Task OpenAIUpstreamErrors_AnthropicShapedForTheClient()
     {
-        _openai.Handler = (_, ctx) => FakeOpenAI.WriteErrorAsync(ctx, 429, "insufficient_quota", "You exceeded your current quota", "insufficient_quota");
+        _openai.AnswerEveryRequest(Response.Create().WithStatusCode(429).WithJson(FakeOpenAI.ErrorBody("insufficient_quota", "You exceeded your current quota", "insufficient_quota")));
 
         var (response, json) = await _gateway.SendAsync(_gateway.Post("/v1/messages", """{"model":"claude-sonnet-4-6","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}"""));
 
@@ -183,13 +184,12 @@ public sealed class AnthropicClientsTests
     public async Task SilentUpstream_ClientGetsMessageStartAtOnceThenPings()
     {
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _openai.Handler = (_, ctx) => FakeOpenAI.WriteChatStreamAsync(ctx,
-        [
+        _openai.AnswerEveryRequest(Response.Create().WithEvents(_ => [
             StreamStep.Wait(gate.Task),
             FakeOpenAI.TextChunk("finally", "deepseek-chat"),
             FakeOpenAI.FinishChunk("stop", "deepseek-chat"),
             FakeOpenAI.Done(),
-        ], ctx.RequestAborted);
+        ]));
 
         var request = _gateway.Post("/v1/messages", """{"model":"claude-sonnet-4-6","max_tokens":10,"stream":true,"messages":[{"role":"user","content":"hi"}]}""");
         using var response = await _gateway.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
@@ -211,7 +211,7 @@ public sealed class AnthropicClientsTests
     [Test]
     public async Task ThinkingMadeFromReasoning_StrippedWhenTheConversationReachesAnthropic()
     {
-        _openai.Handler = (_, ctx) => ToolCallStream(ctx);
+        _openai.AnswerEveryRequest(Response.Create().WithEvents(_ => ToolCallStream()));
         var first = await _gateway.SendAsync(_gateway.Post("/v1/messages",
             """{"model":"claude-sonnet-4-6","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"read a.txt"}]}"""));
         var events = SseText.Parse(await first.Response.Content.ReadAsStringAsync());
@@ -239,7 +239,7 @@ public sealed class AnthropicClientsTests
         var (second, _) = await _gateway.SendAsync(_gateway.Post("/v1/messages", history.ToJsonString()));
 
         Assert.That(second.StatusCode, Is.EqualTo(HttpStatusCode.OK));
-        var sent = _anthropic.Requests.Single().Json!;
+        var sent = _anthropic.Received().Single().Json!;
         Assert.That(sent.ToJsonString(), Does.Not.Contain(GatewayThinking.SignaturePrefix));
         Assert.That(sent["messages"]![1]!["content"]!.AsArray().Select(b => b!["type"]!.GetValue<string>()), Is.EqualTo(new[] { "tool_use" }));
         Assert.That(sent.AsObject().ContainsKey("thinking"), Is.False, "thinking off: the last assistant turn has no valid thinking block");
@@ -248,9 +248,9 @@ public sealed class AnthropicClientsTests
     [Test]
     public async Task AttributionBlock_StrippedForNonAnthropicHosts_KeptWhenTheChannelSaysSo()
     {
-        await _gateway.WriteChannelAsync("anthropic.json", TestGateway.AnthropicChannel(_anthropic.BaseUrl,
+        await _gateway.WriteChannelAsync("anthropic.json", TestGateway.AnthropicChannel(_anthropic.BaseUrl(),
             """ "models": ["claude-opus-*"], "stripClaudeCodeAttribution": false """));
-        await _gateway.WriteChannelAsync("compatible.json", TestGateway.AnthropicChannel(_anthropic.BaseUrl,
+        await _gateway.WriteChannelAsync("compatible.json", TestGateway.AnthropicChannel(_anthropic.BaseUrl(),
             """ "models": ["claude-compatible-*"] """));
         var body = RecordedRequests.ClaudeCodeFirstTurn("2.1.330")["body"]!.AsObject();
 
@@ -262,7 +262,7 @@ public sealed class AnthropicClientsTests
             var (response, _) = await _gateway.SendAsync(_gateway.Post("/v1/messages?beta=true", body.ToJsonString()));
 
             Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), model);
-            var sent = _anthropic.Requests[^1];
+            var sent = _anthropic.Received()[^1];
             Assert.That(sent.Model, Is.EqualTo(model));
             Assert.That(sent.Body.Contains("x-anthropic-billing-header", StringComparison.Ordinal), Is.EqualTo(expectBlock), model);
         }

@@ -5,6 +5,8 @@ using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
 using OpenAI;
 using OpenAI.Chat;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Conversion;
 
@@ -17,19 +19,19 @@ namespace CcxProxy.Tests.Conversion;
 [CancelAfter(60_000)]
 public sealed class OpenAIClientsTests
 {
-    private FakeUpstream _anthropic = null!;
-    private FakeUpstream _openai = null!;
+    private WireMockServer _anthropic = null!;
+    private WireMockServer _openai = null!;
     private TestGateway _gateway = null!;
 
     [SetUp]
     public async Task SetUp()
     {
-        _anthropic = await FakeUpstream.StartAsync();
-        _openai = await FakeUpstream.StartAsync();
+        _anthropic = WireMockUpstream.StartProvider();
+        _openai = WireMockUpstream.StartProvider();
         _gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
-            ["claude.json"] = TestGateway.AnthropicChannel(_anthropic.BaseUrl, """ "models": ["claude-*"], "modelMapping": { "sonnet": "up-sonnet" } """),
-            ["deepseek.json"] = TestGateway.OpenAIChannel(_openai.BaseUrl, """ "models": ["deepseek-*", "gpt-*"], "modelMapping": { "gpt-4o": "deepseek-chat" } """),
+            ["claude.json"] = TestGateway.AnthropicChannel(_anthropic.BaseUrl(), """ "models": ["claude-*"], "modelMapping": { "sonnet": "up-sonnet" } """),
+            ["deepseek.json"] = TestGateway.OpenAIChannel(_openai.BaseUrl(), """ "models": ["deepseek-*", "gpt-*"], "modelMapping": { "gpt-4o": "deepseek-chat" } """),
         });
     }
 
@@ -37,8 +39,8 @@ public sealed class OpenAIClientsTests
     public async Task TearDown()
     {
         await _gateway.DisposeAsync();
-        await _anthropic.DisposeAsync();
-        await _openai.DisposeAsync();
+        _anthropic.Dispose();
+        _openai.Dispose();
     }
 
     private ChatClient Chat(string model) => new(model, new ApiKeyCredential(TestGateway.AccessKey),
@@ -50,8 +52,7 @@ public sealed class OpenAIClientsTests
     [Test]
     public async Task Streaming_ParallelToolCalls_FromAnthropicChannel_ArriveIndexedAmongToolCalls()
     {
-        _anthropic.Handler = (request, ctx) => FakeAnthropic.WriteStreamAsync(ctx,
-        [
+        _anthropic.AnswerEveryRequest(Response.Create().WithEvents(_ => [
             FakeAnthropic.MessageStart("up-sonnet", 42),
             FakeAnthropic.ThinkingBlockStart(0),
             FakeAnthropic.ThinkingDelta(0, "two files"),
@@ -69,7 +70,7 @@ public sealed class OpenAIClientsTests
             FakeAnthropic.BlockStop(3),
             FakeAnthropic.MessageDelta("tool_use", 17),
             FakeAnthropic.MessageStop(),
-        ], ctx.RequestAborted);
+        ]));
 
         var client = Chat("claude-sonnet-4-6");
         var options = new ChatCompletionOptions { Tools = { ReadTool } };
@@ -97,7 +98,7 @@ public sealed class OpenAIClientsTests
         Assert.That(finish, Is.EqualTo(ChatFinishReason.ToolCalls));
         Assert.That(usage!.OutputTokenCount, Is.EqualTo(17));
 
-        var seen = _anthropic.Requests.Single();
+        var seen = _anthropic.Received().Single();
         Assert.That(seen.Path, Is.EqualTo("/v1/messages"));
         Assert.That(seen.Model, Is.EqualTo("up-sonnet"));
         Assert.That(seen.Header("x-api-key"), Is.EqualTo(FakeKeys.Upstream));
@@ -107,7 +108,7 @@ public sealed class OpenAIClientsTests
     [Test]
     public async Task ToolResults_SentBack_BecomeOneUserTurnOfToolResults_AnswerComesBack()
     {
-        _anthropic.Handler = (request, ctx) => FakeAnthropic.WriteMessageAsync(ctx, "up-sonnet", [FakeAnthropic.TextBlock("a says 1, b says 2")]);
+        _anthropic.AnswerEveryRequest(Response.Create().WithJson(FakeAnthropic.Message("up-sonnet", [FakeAnthropic.TextBlock("a says 1, b says 2")])));
         var client = Chat("claude-sonnet-4-6");
         ChatMessage[] conversation =
         [
@@ -125,7 +126,7 @@ public sealed class OpenAIClientsTests
         Assert.That(answer.Content.Single().Text, Is.EqualTo("a says 1, b says 2"));
         Assert.That(answer.Model, Is.EqualTo("claude-sonnet-4-6"));
         Assert.That(answer.FinishReason, Is.EqualTo(ChatFinishReason.Stop));
-        var messages = _anthropic.Requests.Single().Json!["messages"]!.AsArray();
+        var messages = _anthropic.Received().Single().Json!["messages"]!.AsArray();
         Assert.That(messages.Select(m => m!["role"]!.GetValue<string>()), Is.EqualTo(new[] { "user", "assistant", "user" }));
         var results = messages[2]!["content"]!.AsArray();
         Assert.That(results.Select(b => (b!["type"]!.GetValue<string>(), b["tool_use_id"]!.GetValue<string>())),
@@ -154,17 +155,17 @@ public sealed class OpenAIClientsTests
         }
 
         Assert.That(text, Is.EqualTo(FakeUpstreamOptions.DefaultText));
-        var seen = _openai.Requests.Single();
+        var seen = _openai.Received().Single();
         Assert.That(seen.Path, Is.EqualTo("/v1/chat/completions"));
         Assert.That(seen.Model, Is.EqualTo("deepseek-chat"));
         Assert.That(seen.Header("authorization"), Is.EqualTo("Bearer " + FakeKeys.Upstream));
-        Assert.That(_anthropic.Requests, Is.Empty);
+        Assert.That(_anthropic.Received(), Is.Empty);
     }
 
     [Test]
     public async Task AnthropicUpstreamOverloaded_OpenAIClientSees503ServerError()
     {
-        _anthropic.Handler = (_, ctx) => FakeAnthropic.WriteErrorAsync(ctx, 529, "overloaded_error", "Overloaded");
+        _anthropic.AnswerEveryRequest(WireMockUpstream.AnthropicError(529, "overloaded_error", "Overloaded"));
 
         var ex = await Assert.ThrowsAsync<ClientResultException>(() => Chat("claude-sonnet-4-6").CompleteChatAsync([new UserChatMessage("hi")]));
 
@@ -176,7 +177,7 @@ public sealed class OpenAIClientsTests
     [Test]
     public async Task AnthropicChannelAnswersJsonThatIsNoMessage_502InOpenAIShape()
     {
-        _anthropic.Handler = (_, ctx) => Faults.StatusAsync(ctx, 200, """{"status":"ok","items":[]}""", "application/json");
+        _anthropic.AnswerEveryRequest(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json").WithBody("""{"status":"ok","items":[]}"""));
 
         var (response, json) = await _gateway.SendAsync(_gateway.Post("/v1/chat/completions",
             """{"model":"claude-sonnet-4-6","messages":[{"role":"user","content":"hi"}]}""", bearer: true));
@@ -232,7 +233,7 @@ public sealed class OpenAIClientsTests
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
         Assert.That(json!["error"]!["message"]!.GetValue<string>(), Does.Contain("token"));
-        Assert.That(_openai.Requests, Is.Empty);
+        Assert.That(_openai.Received(), Is.Empty);
     }
 
     [Test]
@@ -243,6 +244,6 @@ public sealed class OpenAIClientsTests
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
         Assert.That(json!["error"]!["message"]!.GetValue<string>(), Does.Contain("n"));
-        Assert.That(_anthropic.Requests, Is.Empty);
+        Assert.That(_anthropic.Received(), Is.Empty);
     }
 }

@@ -219,6 +219,9 @@ public static class WireMockUpstream
     {
         try
         {
+            // An empty write flushes the headers now, as a real upstream does before its first event: a test can
+            // see a stream that has started but is silent.
+            queue.Write("");
             foreach (var step in steps)
             {
                 switch (step)
