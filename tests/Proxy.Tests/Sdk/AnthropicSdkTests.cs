@@ -8,6 +8,8 @@ using Anthropic.Models;
 using Anthropic.Models.Messages;
 using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Sdk;
 
@@ -21,16 +23,16 @@ public sealed class AnthropicSdkTests
 {
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
 
-    private FakeUpstream _upstream = null!;
+    private WireMockServer _upstream = null!;
     private TestGateway _gateway = null!;
 
     [SetUp]
     public async Task SetUp()
     {
-        _upstream = await FakeUpstream.StartAsync();
+        _upstream = WireMockUpstream.StartProvider();
         _gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
-            ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl,
+            ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl(),
                 """ "models": ["claude-*"], "modelMapping": { "opus": "up-opus", "sonnet": "up-sonnet" }"""),
         });
     }
@@ -39,7 +41,7 @@ public sealed class AnthropicSdkTests
     public async Task TearDown()
     {
         await _gateway.DisposeAsync();
-        await _upstream.DisposeAsync();
+        _upstream.Dispose();
     }
 
     private AnthropicClient Client(string apiKey = TestGateway.AccessKey) => new()
@@ -72,7 +74,7 @@ public sealed class AnthropicSdkTests
         Assert.That(message.Content[0].TryPickText(out var text), Is.True);
         Assert.That(text!.Text, Is.EqualTo(FakeUpstreamOptions.DefaultText));
         Assert.That(message.StopReason!.Raw(), Is.EqualTo("end_turn"));
-        var seen = _upstream.Requests.Single();
+        var seen = _upstream.Received().Single();
         Assert.That(seen.Path, Is.EqualTo("/v1/messages"));
         Assert.That(seen.Model, Is.EqualTo("up-opus"));
         Assert.That(seen.Header("x-api-key"), Is.EqualTo(FakeKeys.Upstream));
@@ -104,16 +106,15 @@ public sealed class AnthropicSdkTests
         Assert.That(types.First(), Is.EqualTo("message_start"));
         Assert.That(types.Last(), Is.EqualTo("message_stop"));
         Assert.That(types.Count(t => t == "content_block_delta"), Is.EqualTo(20), "every delta is relayed");
-        Assert.That(_upstream.Requests.Single().Model, Is.EqualTo("up-sonnet"));
-        Assert.That(_upstream.Requests.Single().IsStream, Is.True);
+        Assert.That(_upstream.Received().Single().Model, Is.EqualTo("up-sonnet"));
+        Assert.That(_upstream.Received().Single().IsStream, Is.True);
     }
 
     [Test]
     public async Task CreateStreaming_ToolUseAnswer_AggregatesToToolUseBlockWithInput()
     {
         var input = new JsonObject { ["path"] = "/tmp/a.txt", ["lines"] = new JsonArray(1, 2, 3), ["options"] = new JsonObject { ["follow"] = true } };
-        _upstream.Handler = (request, ctx) => FakeAnthropic.WriteStreamAsync(ctx,
-            FakeAnthropic.ToolUseStream(request.Model!, "toolu_01ABC", "read_file", input), ctx.RequestAborted);
+        _upstream.AnswerEveryRequest(Response.Create().WithEvents(request => FakeAnthropic.ToolUseStream(request.Model!, "toolu_01ABC", "read_file", input)));
         using var client = Client();
 
         var message = await client.Messages.CreateStreaming(Create("claude-opus-4-7", "read /tmp/a.txt"), Ct).Aggregate().WaitAsync(CallTimeout);
@@ -139,7 +140,7 @@ public sealed class AnthropicSdkTests
             Messages = [new UserMessageParam { Content = "count these tokens please" }],
         }, Ct).WaitAsync(CallTimeout);
 
-        var seen = _upstream.Requests.Single();
+        var seen = _upstream.Received().Single();
         Assert.That(seen.Path, Is.EqualTo("/v1/messages/count_tokens"));
         Assert.That(seen.Model, Is.EqualTo("up-opus"));
         // The fake counts body length / 4: the number the SDK shows is the upstream's.
@@ -156,7 +157,7 @@ public sealed class AnthropicSdkTests
         Assert.That(ex!.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
         Assert.That(ex.ErrorType, Is.EqualTo(ErrorType.AuthenticationError));
         Assert.That(ex.ResponseBody, Does.Contain("invalid API key"));
-        Assert.That(_upstream.Requests, Is.Empty);
+        Assert.That(_upstream.Received(), Is.Empty);
     }
 
     [Test]
@@ -184,13 +185,13 @@ public sealed class AnthropicSdkTests
         Assert.That(ex!.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
         Assert.That(ex.ErrorType, Is.EqualTo(ErrorType.NotFoundError));
         Assert.That(ex.ResponseBody, Does.Contain("gpt-4o"));
-        Assert.That(_upstream.Requests, Is.Empty);
+        Assert.That(_upstream.Received(), Is.Empty);
     }
 
     [Test]
     public async Task Create_Upstream529_ThrowsServerErrorWithOverloadedType([Values] bool stream)
     {
-        _upstream.Handler = (_, ctx) => FakeAnthropic.WriteErrorAsync(ctx, 529, "overloaded_error", "Overloaded");
+        _upstream.AnswerEveryRequest(WireMockUpstream.AnthropicError(529, "overloaded_error", "Overloaded"));
         using var client = Client();
 
         var ex = await Assert.ThrowsAsync<Anthropic5xxException>(async () =>
@@ -209,7 +210,7 @@ public sealed class AnthropicSdkTests
 
         Assert.That((int)ex!.StatusCode, Is.EqualTo(529));
         Assert.That(ex.ErrorType, Is.EqualTo(ErrorType.OverloadedError));
-        Assert.That(_upstream.Requests, Has.Count.EqualTo(1), "MaxRetries is 0: one attempt");
+        Assert.That(_upstream.Received(), Has.Count.EqualTo(1), "MaxRetries is 0: one attempt");
     }
 
     private static AnthropicClient ClientFor(TestGateway gateway) => new()
@@ -224,7 +225,7 @@ public sealed class AnthropicSdkTests
     public async Task Create_BodyOverLimit_ThrowsRequestTooLarge()
     {
         await using var gateway = await TestGateway.StartAsync(
-            new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl) },
+            new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl()) },
             new Dictionary<string, string?> { ["Proxy:MaxRequestBodyBytes"] = "2048" });
         using var client = ClientFor(gateway);
 
@@ -232,7 +233,7 @@ public sealed class AnthropicSdkTests
 
         Assert.That((int)ex!.StatusCode, Is.EqualTo(413));
         Assert.That(ex.ResponseBody, Does.Contain("request_too_large"));
-        Assert.That(_upstream.Requests, Is.Empty);
+        Assert.That(_upstream.Received(), Is.Empty);
     }
 
     [Test]
@@ -252,9 +253,11 @@ public sealed class AnthropicSdkTests
     [Test]
     public async Task Create_UpstreamHangs_Throws504TimeoutError()
     {
-        _upstream.Handler = (_, ctx) => Faults.HangAsync(ctx);
+        // A stall before the headers: the Kestrel fake, which WireMock cannot be.
+        await using var hanging = await FakeUpstream.StartAsync();
+        hanging.Handler = (_, ctx) => Faults.HangAsync(ctx);
         await using var gateway = await TestGateway.StartAsync(
-            new Dictionary<string, string> { ["slow.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl, """ "timeouts": { "responseHeaders": 1 } """) });
+            new Dictionary<string, string> { ["slow.json"] = TestGateway.AnthropicChannel(hanging.BaseUrl, """ "timeouts": { "responseHeaders": 1 } """) });
         using var client = ClientFor(gateway);
 
         var ex = await Assert.ThrowsAsync<Anthropic5xxException>(() => client.Messages.Create(Create("claude-opus-4-7"), Ct).WaitAsync(CallTimeout));
@@ -266,14 +269,17 @@ public sealed class AnthropicSdkTests
     [Test]
     public async Task CreateStreaming_UpstreamCutMidStream_SdkRaisesAnErrorAfterThePartialText()
     {
-        _upstream.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx,
+        // A stream cut mid-way: the Kestrel fake, which WireMock cannot be.
+        await using var cutting = await FakeUpstream.StartAsync();
+        cutting.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx,
         [
             FakeAnthropic.MessageStart("up-opus"),
             FakeAnthropic.TextBlockStart(0),
             FakeAnthropic.TextDelta(0, "partial "),
             StreamStep.Abort(),
         ], ctx.RequestAborted);
-        using var client = Client();
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(cutting.BaseUrl) });
+        using var client = ClientFor(gateway);
         var text = new StringBuilder();
 
         var ex = await Assert.CatchAsync(async () =>
