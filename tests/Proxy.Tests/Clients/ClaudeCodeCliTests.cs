@@ -2,7 +2,8 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
-using Microsoft.AspNetCore.Http;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
 
 namespace CcxProxy.Tests.Clients;
 
@@ -25,11 +26,11 @@ public sealed class ClaudeCodeCliTests
     {
         var (cli, work, home, file) = await PrepareAsync(version);
 
-        await using var upstream = await FakeUpstream.StartAsync();
-        upstream.Handler = (request, context) => ScriptedModel(request, context, file);
+        using var upstream = WireMockUpstream.Start();
+        upstream.Given(Request.Create().UsingAnyMethod()).RespondWith(Response.Create().WithAnswer(request => ScriptedModel(request, file)));
         await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
-            ["claude.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl,
+            ["claude.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl(),
                 """ "modelMapping": { "sonnet": "fake-sonnet", "haiku": "fake-haiku", "opus": "fake-opus" } """),
         });
 
@@ -37,17 +38,17 @@ public sealed class ClaudeCodeCliTests
             ["-p", "Read note.txt and tell me what it says.", "--model", "claude-sonnet-4-6", "--allowedTools", "Read", "--output-format", "text"]);
 
         var transcript = $"exit {exit}\nstdout:\n{stdout}\nstderr:\n{stderr}\nupstream saw:\n" +
-            string.Join("\n", upstream.Requests.Select(r => $"{r.Method} {r.Path}{r.QueryString} model={r.Model}"));
+            string.Join("\n", upstream.Received().Select(r => $"{r.Method} {r.Path}{r.QueryString} model={r.Model}"));
         Assert.That(exit, Is.EqualTo(0), transcript);
         Assert.That(stdout, Does.Contain("The note says: " + Secret), transcript);
 
         // The tool result went back through the gateway with the file's content, under the mapped model.
-        var followUp = upstream.Requests.Where(r => r.Path == "/v1/messages" && HasToolResult(r)).ToList();
+        var followUp = upstream.Received().Where(r => r.Path == "/v1/messages" && HasToolResult(r)).ToList();
         Assert.That(followUp, Is.Not.Empty, transcript);
         Assert.That(followUp[0].Body, Does.Contain(Secret));
         Assert.That(followUp[0].Model, Is.EqualTo("fake-sonnet"));
         Assert.That(followUp[0].Header("x-api-key"), Is.EqualTo(FakeKeys.Upstream));
-        Assert.That(upstream.Requests.SelectMany(r => r.Headers.Values), Has.None.Contains(TestGateway.AccessKey));
+        Assert.That(upstream.Received().SelectMany(r => r.Headers.Values), Has.None.Contains(TestGateway.AccessKey));
     }
 
     [Test]
@@ -57,13 +58,13 @@ public sealed class ClaudeCodeCliTests
         const string Version = "2.1.330";
         var (cli, work, home, file) = await PrepareAsync(Version);
 
-        await using var upstream = await FakeUpstream.StartAsync();
-        upstream.Handler = (request, context) => ScriptedModel(request, context, file);
+        using var upstream = WireMockUpstream.Start();
+        upstream.Given(Request.Create().UsingAnyMethod()).RespondWith(Response.Create().WithAnswer(request => ScriptedModel(request, file)));
         await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
             // The preferred channel's host refuses connections; the next one is healthy.
             ["a-down.json"] = TestGateway.AnthropicChannel(FreePort.ClosedUrl(), """ "priority": 0 """),
-            ["b-up.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl, """ "priority": 1, "modelMapping": { "sonnet": "fake-sonnet" } """),
+            ["b-up.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl(), """ "priority": 1, "modelMapping": { "sonnet": "fake-sonnet" } """),
         });
 
         var (exit, stdout, stderr) = await RunAsync(cli, work, home, gateway.BaseUrl,
@@ -72,7 +73,7 @@ public sealed class ClaudeCodeCliTests
         var transcript = $"exit {exit}\nstdout:\n{stdout}\nstderr:\n{stderr}";
         Assert.That(exit, Is.EqualTo(0), transcript);
         Assert.That(stdout, Does.Contain("The note says: " + Secret), transcript);
-        Assert.That(upstream.Requests.Where(r => r.Path == "/v1/messages" && HasToolResult(r)), Is.Not.Empty, transcript);
+        Assert.That(upstream.Received().Where(r => r.Path == "/v1/messages" && HasToolResult(r)), Is.Not.Empty, transcript);
         Assert.That(gateway.Logs.All, Does.Contain("trying channel b-up"));
     }
 
@@ -83,11 +84,11 @@ public sealed class ClaudeCodeCliTests
     {
         var (cli, work, home, file) = await PrepareAsync(version);
 
-        await using var upstream = await FakeUpstream.StartAsync();
-        upstream.Handler = (request, context) => ScriptedOpenAIModel(request, context, file);
+        using var upstream = WireMockUpstream.Start();
+        upstream.Given(Request.Create().UsingAnyMethod()).RespondWith(Response.Create().WithAnswer(request => ScriptedOpenAIModel(request, file)));
         await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
-            ["deepseek.json"] = TestGateway.OpenAIChannel(upstream.BaseUrl,
+            ["deepseek.json"] = TestGateway.OpenAIChannel(upstream.BaseUrl(),
                 """ "modelMapping": { "sonnet": "deepseek-chat", "haiku": "deepseek-chat", "opus": "deepseek-reasoner" }, "maxTokens": 8192, "passBackReasoning": true """),
         });
 
@@ -95,11 +96,11 @@ public sealed class ClaudeCodeCliTests
             ["-p", "Read note.txt and tell me what it says.", "--model", "claude-sonnet-4-6", "--allowedTools", "Read", "--output-format", "text"]);
 
         var transcript = $"exit {exit}\nstdout:\n{stdout}\nstderr:\n{stderr}\nupstream saw:\n" +
-            string.Join("\n", upstream.Requests.Select(r => $"{r.Method} {r.Path}{r.QueryString} model={r.Model}"));
+            string.Join("\n", upstream.Received().Select(r => $"{r.Method} {r.Path}{r.QueryString} model={r.Model}"));
         Assert.That(exit, Is.EqualTo(0), transcript);
         Assert.That(stdout, Does.Contain("The note says: " + Secret), transcript);
 
-        var chat = upstream.Requests.Where(r => r.Path == "/v1/chat/completions").ToList();
+        var chat = upstream.Received().Where(r => r.Path == "/v1/chat/completions").ToList();
         Assert.That(chat, Is.Not.Empty, transcript);
         Assert.That(chat.All(r => r.Header("authorization") == "Bearer " + FakeKeys.Upstream), Is.True);
         Assert.That(chat.All(r => r.Model == "deepseek-chat"), Is.True, transcript);
@@ -125,40 +126,40 @@ public sealed class ClaudeCodeCliTests
     }
 
     /// <summary>The same script as <see cref="ScriptedModel"/>, played by an OpenAI Chat Completions upstream.</summary>
-    private static Task ScriptedOpenAIModel(RecordedRequest request, HttpContext context, string file)
+    private static StockAnswer ScriptedOpenAIModel(RecordedRequest request, string file)
     {
         if (!request.Path.EndsWith("/chat/completions", StringComparison.Ordinal))
         {
-            return FakeUpstream.CreateDefaultHandler(new FakeUpstreamOptions())(request, context);
+            return StockAnswer.For(request, new FakeUpstreamOptions());
         }
 
         const string Model = "deepseek-chat";
         if (HasOpenAIToolResult(request))
         {
             var content = request.Body.Contains(Secret, StringComparison.Ordinal) ? Secret : "nothing";
-            return FakeOpenAI.WriteChatStreamAsync(context,
+            return StockAnswer.OfStream(
             [
                 FakeOpenAI.RoleChunk(Model), FakeOpenAI.TextChunk("The note says: ", Model), FakeOpenAI.TextChunk(content, Model),
                 FakeOpenAI.FinishChunk("stop", Model), FakeOpenAI.UsageChunk(50, 8, 0, Model), FakeOpenAI.Done(),
-            ], context.RequestAborted);
+            ]);
         }
 
         var offersRead = request.Json!["tools"] is JsonArray tools && tools.Any(t => t?["function"]?["name"]?.GetValue<string>() == "Read");
         if (offersRead && request.IsStream)
         {
             var args = new JsonObject { ["file_path"] = file }.ToJsonString();
-            return FakeOpenAI.WriteChatStreamAsync(context,
+            return StockAnswer.OfStream(
             [
                 FakeOpenAI.RoleChunk(Model), FakeOpenAI.ReasoningChunk("I will read the note.", Model),
                 FakeOpenAI.ToolCallChunk(0, "call_read_1", "Read", args[..10], Model),
                 FakeOpenAI.ToolCallChunk(0, null, null, args[10..], Model),
                 FakeOpenAI.FinishChunk("tool_calls", Model), FakeOpenAI.UsageChunk(900, 20, 0, Model), FakeOpenAI.Done(),
-            ], context.RequestAborted);
+            ]);
         }
 
         return request.IsStream
-            ? FakeOpenAI.WriteChatStreamAsync(context, FakeOpenAI.TextStream(Model, "ok", 1, includeUsage: true), context.RequestAborted)
-            : FakeOpenAI.WriteChatCompletionAsync(context, Model, "ok");
+            ? StockAnswer.OfStream(FakeOpenAI.TextStream(Model, "ok", 1, includeUsage: true))
+            : StockAnswer.OfJson(200, FakeOpenAI.ChatCompletion(Model, "ok"));
     }
 
     private static bool HasOpenAIToolResult(RecordedRequest request) =>
@@ -168,11 +169,11 @@ public sealed class ClaudeCodeCliTests
     /// Plays the model: the main turn (it offers the Read tool) gets a tool call; the turn carrying the tool
     /// result gets the final answer; anything else Claude Code asks (titles, checks) gets a short text.
     /// </summary>
-    private static Task ScriptedModel(RecordedRequest request, HttpContext context, string file)
+    private static StockAnswer ScriptedModel(RecordedRequest request, string file)
     {
         if (request.Path != "/v1/messages")
         {
-            return FakeUpstream.CreateDefaultHandler(new FakeUpstreamOptions())(request, context);
+            return StockAnswer.For(request, new FakeUpstreamOptions());
         }
 
         var model = request.Model ?? "fake";
@@ -180,7 +181,7 @@ public sealed class ClaudeCodeCliTests
         {
             var result = request.Json!["messages"]!.AsArray().Last()!.ToJsonString();
             var content = result.Contains(Secret, StringComparison.Ordinal) ? Secret : "nothing";
-            return Answer(request, context, FakeAnthropic.TextStream(model, "The note says: " + content, 3),
+            return Answer(request, FakeAnthropic.TextStream(model, "The note says: " + content, 3),
                 [FakeAnthropic.TextBlock("The note says: " + content)], "end_turn");
         }
 
@@ -188,17 +189,17 @@ public sealed class ClaudeCodeCliTests
         if (offersRead)
         {
             var input = new JsonObject { ["file_path"] = file };
-            return Answer(request, context, FakeAnthropic.ToolUseStream(model, "toolu_01", "Read", input),
+            return Answer(request, FakeAnthropic.ToolUseStream(model, "toolu_01", "Read", input),
                 [FakeAnthropic.ToolUseBlock("toolu_01", "Read", (JsonObject)input.DeepClone())], "tool_use");
         }
 
-        return Answer(request, context, FakeAnthropic.TextStream(model, "ok", 1), [FakeAnthropic.TextBlock("ok")], "end_turn");
+        return Answer(request, FakeAnthropic.TextStream(model, "ok", 1), [FakeAnthropic.TextBlock("ok")], "end_turn");
     }
 
-    private static Task Answer(RecordedRequest request, HttpContext context, IEnumerable<StreamStep> stream, IEnumerable<JsonObject> blocks, string stopReason) =>
+    private static StockAnswer Answer(RecordedRequest request, IEnumerable<StreamStep> stream, IEnumerable<JsonObject> blocks, string stopReason) =>
         request.IsStream
-            ? FakeAnthropic.WriteStreamAsync(context, stream, context.RequestAborted)
-            : FakeAnthropic.WriteMessageAsync(context, request.Model ?? "fake", blocks, stopReason);
+            ? StockAnswer.OfStream(stream)
+            : StockAnswer.OfJson(200, FakeAnthropic.Message(request.Model ?? "fake", blocks, stopReason));
 
     private static bool HasToolResult(RecordedRequest request) =>
         request.Json?["messages"] is JsonArray messages
