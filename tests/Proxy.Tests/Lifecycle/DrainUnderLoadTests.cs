@@ -5,6 +5,9 @@ using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
+using WireMock.Matchers;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
 
 namespace CcxProxy.Tests.Lifecycle;
 
@@ -41,7 +44,7 @@ public sealed class DrainUnderLoadTests
     [Test]
     public async Task Stop_WhileRequestsArrive_AcceptedRequestsAllServed_LongStreamsEndWithOverloadedError()
     {
-        await using var upstream = await FakeUpstream.StartAsync();
+        using var upstream = WireMockUpstream.StartProvider();
         var longStream = new List<StreamStep> { FakeAnthropic.MessageStart("m"), FakeAnthropic.TextBlockStart(0) };
         for (var i = 0; i < 50; i++)
         {
@@ -50,11 +53,10 @@ public sealed class DrainUnderLoadTests
         }
 
         longStream.AddRange([FakeAnthropic.BlockStop(0), FakeAnthropic.MessageDelta("end_turn", 50), FakeAnthropic.MessageStop()]);
-        upstream.Handler = (request, ctx) => request.IsStream
-            ? FakeAnthropic.WriteStreamAsync(ctx, longStream, ctx.RequestAborted)
-            : upstream.DefaultHandler(request, ctx);
+        upstream.Given(Request.Create().WithBody(new JsonPartialMatcher("""{"stream":true}""")))
+            .RespondWith(Response.Create().WithEvents(_ => longStream));
         var gateway = await TestGateway.StartAsync(
-            new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl) },
+            new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl()) },
             new Dictionary<string, string?>
             {
                 ["Shutdown:DelaySeconds"] = s_delay.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
