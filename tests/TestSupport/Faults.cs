@@ -68,9 +68,14 @@ public static class Faults
     /// <param name="status">The HTTP status, 502 by default.</param>
     /// <returns>A task that completes when the answer is written.</returns>
     public static Task HtmlErrorAsync(HttpContext ctx, int status = StatusCodes.Status502BadGateway)
+        => StatusAsync(ctx, status, HtmlErrorPage(status), "text/html");
+
+    /// <summary>The page <see cref="HtmlErrorAsync"/> sends: nginx's error page for <paramref name="status"/>.</summary>
+    /// <param name="status">The HTTP status.</param>
+    /// <returns>The HTML.</returns>
+    public static string HtmlErrorPage(int status)
     {
         var title = $"{status} {ReasonPhrases.GetReasonPhrase(status)}";
-        var html = $"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
-        return StatusAsync(ctx, status, html, "text/html");
+        return $"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
     }
 }

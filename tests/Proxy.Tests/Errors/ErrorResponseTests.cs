@@ -5,7 +5,9 @@ using System.Text;
 using System.Text.Json.Nodes;
 using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
-using Microsoft.AspNetCore.Http;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Errors;
 
@@ -19,24 +21,24 @@ public sealed class ErrorResponseTests
 {
     private static readonly string[] Secrets = [TestGateway.AccessKey, TestGateway.SecondAccessKey, FakeKeys.Upstream];
 
-    private FakeUpstream _upstream = null!;
+    private WireMockServer _upstream = null!;
     private TestGateway _gateway = null!;
     private readonly List<TestGateway> _extraGateways = [];
 
     [SetUp]
     public async Task SetUp()
     {
-        _upstream = await FakeUpstream.StartAsync();
+        _upstream = WireMockUpstream.StartProvider();
         _gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
             // Serves claude-* to group default.
-            ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl, """ "models": ["claude-*"]"""),
+            ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl(), """ "models": ["claude-*"]"""),
             // Serves team-b-model, but only to group team-b.
-            ["teamb.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl, """ "models": ["team-b-model"], "groups": ["team-b"]"""),
+            ["teamb.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl(), """ "models": ["team-b-model"], "groups": ["team-b"]"""),
             // Nothing listens at its address.
             ["dead.json"] = TestGateway.AnthropicChannel(FreePort.ClosedUrl(), """ "models": ["dead-model"]"""),
             // Gives up on response headers after one second.
-            ["slow.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl, """ "models": ["slow-model"], "timeouts": { "responseHeaders": 1 }"""),
+            ["slow.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl(), """ "models": ["slow-model"], "timeouts": { "responseHeaders": 1 }"""),
         });
     }
 
@@ -52,7 +54,7 @@ public sealed class ErrorResponseTests
 
         _extraGateways.Clear();
         await _gateway.DisposeAsync();
-        await _upstream.DisposeAsync();
+        _upstream.Dispose();
 
         // Checked after every test, whatever it exercised: no secret is ever logged, even at Trace level.
         foreach (var secret in Secrets)
@@ -97,7 +99,7 @@ public sealed class ErrorResponseTests
         Assert.That(response.Headers.GetValues("x-should-retry").Single(), Is.EqualTo("false"));
         Assert.That(response.Headers.WwwAuthenticate, Is.Not.Empty);
         Assert.That(response.Headers.GetValues("x-request-id").Single(), Is.EqualTo(json!["request_id"]!.GetValue<string>()));
-        Assert.That(_upstream.Requests, Is.Empty);
+        Assert.That(_upstream.Received(), Is.Empty);
     }
 
     [Test]
@@ -109,7 +111,7 @@ public sealed class ErrorResponseTests
         Assert.That(message, Does.Contain("invalid API key"));
         Assert.That(response.Headers.GetValues("x-should-retry").Single(), Is.EqualTo("false"));
         Assert.That(response.Headers.WwwAuthenticate, Is.Not.Empty);
-        Assert.That(_upstream.Requests, Is.Empty);
+        Assert.That(_upstream.Received(), Is.Empty);
     }
 
     [Test]
@@ -121,7 +123,7 @@ public sealed class ErrorResponseTests
         var (response, json) = await SendAsync(request);
 
         ErrorAssert.Anthropic(response, json, HttpStatusCode.Unauthorized, "authentication_error");
-        Assert.That(_upstream.Requests, Is.Empty);
+        Assert.That(_upstream.Received(), Is.Empty);
     }
 
     [Test]
@@ -133,7 +135,7 @@ public sealed class ErrorResponseTests
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), () => json?.ToJsonString() ?? "");
         Assert.That(json!["content"]![0]!["text"]!.GetValue<string>(), Is.EqualTo(FakeUpstreamOptions.DefaultText));
-        Assert.That(_upstream.Requests.Single().Header("x-api-key"), Is.EqualTo(FakeKeys.Upstream));
+        Assert.That(_upstream.Received().Single().Header("x-api-key"), Is.EqualTo(FakeKeys.Upstream));
     }
 
     // ---- Request body ----
@@ -145,7 +147,7 @@ public sealed class ErrorResponseTests
 
         var message = ErrorAssert.Anthropic(response, json, HttpStatusCode.BadRequest, "invalid_request_error");
         Assert.That(message, Does.Contain("malformed JSON"));
-        Assert.That(_upstream.Requests, Is.Empty);
+        Assert.That(_upstream.Received(), Is.Empty);
     }
 
     [Test]
@@ -155,7 +157,7 @@ public sealed class ErrorResponseTests
 
         var message = ErrorAssert.Anthropic(response, json, HttpStatusCode.BadRequest, "invalid_request_error");
         Assert.That(message, Does.Contain("JSON object"));
-        Assert.That(_upstream.Requests, Is.Empty);
+        Assert.That(_upstream.Received(), Is.Empty);
     }
 
     [Test]
@@ -164,7 +166,7 @@ public sealed class ErrorResponseTests
         var (response, json) = await SendAsync(_gateway.Post("/v1/messages", ""));
 
         ErrorAssert.Anthropic(response, json, HttpStatusCode.BadRequest, "invalid_request_error");
-        Assert.That(_upstream.Requests, Is.Empty);
+        Assert.That(_upstream.Received(), Is.Empty);
     }
 
     [Test]
@@ -174,7 +176,7 @@ public sealed class ErrorResponseTests
 
         var message = ErrorAssert.Anthropic(response, json, HttpStatusCode.BadRequest, "invalid_request_error");
         Assert.That(message, Does.Contain("model"));
-        Assert.That(_upstream.Requests, Is.Empty);
+        Assert.That(_upstream.Received(), Is.Empty);
     }
 
     [TestCase("5")]
@@ -188,7 +190,7 @@ public sealed class ErrorResponseTests
 
         var message = ErrorAssert.Anthropic(response, json, HttpStatusCode.BadRequest, "invalid_request_error");
         Assert.That(message, Does.Contain("model"));
-        Assert.That(_upstream.Requests, Is.Empty);
+        Assert.That(_upstream.Received(), Is.Empty);
     }
 
     // ---- Model routing ----
@@ -201,7 +203,7 @@ public sealed class ErrorResponseTests
 
         var message = ErrorAssert.Anthropic(response, json, HttpStatusCode.NotFound, "not_found_error");
         Assert.That(message, Does.Contain("gpt-4o"));
-        Assert.That(_upstream.Requests, Is.Empty);
+        Assert.That(_upstream.Received(), Is.Empty);
     }
 
     [Test]
@@ -211,7 +213,7 @@ public sealed class ErrorResponseTests
 
         var message = ErrorAssert.Anthropic(response, json, HttpStatusCode.NotFound, "not_found_error");
         Assert.That(message, Does.Contain("team-b-model"));
-        Assert.That(_upstream.Requests, Is.Empty);
+        Assert.That(_upstream.Received(), Is.Empty);
     }
 
     // ---- Body size ----
@@ -220,7 +222,7 @@ public sealed class ErrorResponseTests
     public async Task Messages_BodyOverLimit_413RequestTooLarge([Values] bool chunked)
     {
         var gateway = await TestGateway.StartAsync(
-            new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl) },
+            new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl()) },
             new Dictionary<string, string?> { ["Proxy:MaxRequestBodyBytes"] = "1024" });
         _extraGateways.Add(gateway);
 
@@ -240,7 +242,7 @@ public sealed class ErrorResponseTests
         Assert.That(request.Content!.Headers.ContentLength is null, Is.EqualTo(chunked), "the request was not framed as intended");
         var message = ErrorAssert.Anthropic(response, json, HttpStatusCode.RequestEntityTooLarge, "request_too_large");
         Assert.That(message, Does.Contain("1024"));
-        Assert.That(_upstream.Requests, Has.Count.EqualTo(1), "only the small request may reach the upstream");
+        Assert.That(_upstream.Received(), Has.Count.EqualTo(1), "only the small request may reach the upstream");
     }
 
     // ---- Upstream failures ----
@@ -259,7 +261,7 @@ public sealed class ErrorResponseTests
     [Test]
     public async Task Messages_UpstreamHangsBeforeHeaders_504TimeoutErrorWithinSeconds([Values] bool stream)
     {
-        _upstream.Handler = (_, ctx) => Faults.HangAsync(ctx);
+        _upstream.AnswerEveryRequest(WireMockUpstream.SilentBeyond(TimeSpan.FromSeconds(1)));
 
         var stopwatch = Stopwatch.StartNew();
         var (response, json) = await SendAsync(_gateway.Post("/v1/messages", Body("slow-model", stream)));
@@ -268,13 +270,15 @@ public sealed class ErrorResponseTests
         ErrorAssert.Anthropic(response, json, (HttpStatusCode)504, "timeout_error");
         Assert.That(stopwatch.Elapsed, Is.GreaterThanOrEqualTo(TimeSpan.FromSeconds(0.9)), "answered before the configured timeout");
         Assert.That(stopwatch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(5)));
-        Assert.That(_upstream.Requests, Has.Count.EqualTo(1));
+        // WireMock logs the request once its (delayed) answer is ready.
+        await _upstream.WaitForRequestAsync(r => r.Path == "/v1/messages", TimeSpan.FromSeconds(10));
+        Assert.That(_upstream.Received(), Has.Count.EqualTo(1), "tried once");
     }
 
     [Test]
     public async Task Messages_Upstream529Overloaded_PassedThroughWithTypeAndMessage([Values] bool stream)
     {
-        _upstream.Handler = (_, ctx) => FakeAnthropic.WriteErrorAsync(ctx, 529, "overloaded_error", "Overloaded");
+        _upstream.AnswerEveryRequest(WireMockUpstream.AnthropicError(529, "overloaded_error", "Overloaded"));
 
         var (response, json) = await SendAsync(_gateway.Post("/v1/messages", Body("claude-opus-4-7", stream)));
 
@@ -287,7 +291,7 @@ public sealed class ErrorResponseTests
     [Test]
     public async Task Messages_Upstream500Html_500InAnthropicShape()
     {
-        _upstream.Handler = (_, ctx) => Faults.HtmlErrorAsync(ctx, StatusCodes.Status500InternalServerError);
+        _upstream.AnswerEveryRequest(WireMockUpstream.HtmlError(500));
 
         var (response, json) = await SendAsync(_gateway.Post("/v1/messages", Body("claude-opus-4-7")));
 
@@ -299,11 +303,8 @@ public sealed class ErrorResponseTests
     [Test]
     public async Task Messages_Upstream429WithRetryAfter_429AndRetryAfterPassedThrough()
     {
-        _upstream.Handler = (_, ctx) =>
-        {
-            ctx.Response.Headers["retry-after"] = "7";
-            return FakeAnthropic.WriteErrorAsync(ctx, 429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit");
-        };
+        _upstream.AnswerEveryRequest(WireMockUpstream.AnthropicError(429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit")
+            .WithHeader("retry-after", "7"));
 
         var (response, json) = await SendAsync(_gateway.Post("/v1/messages", Body("claude-opus-4-7")));
 
@@ -315,7 +316,7 @@ public sealed class ErrorResponseTests
     [Test]
     public async Task Messages_Upstream200Html_502ApiErrorNamingChannel()
     {
-        _upstream.Handler = (_, ctx) => Faults.StatusAsync(ctx, StatusCodes.Status200OK, "<html><body>Welcome to nginx!</body></html>", "text/html");
+        _upstream.AnswerEveryRequest(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "text/html").WithBody("<html><body>Welcome to nginx!</body></html>"));
 
         var (response, json) = await SendAsync(_gateway.Post("/v1/messages", Body("claude-opus-4-7")));
 
@@ -326,7 +327,7 @@ public sealed class ErrorResponseTests
     [Test]
     public async Task Messages_UpstreamRejectsChannelKey_502TellingOperatorToFixApiKeys()
     {
-        _upstream.Handler = (_, ctx) => FakeAnthropic.WriteErrorAsync(ctx, 401, "authentication_error", "invalid x-api-key");
+        _upstream.AnswerEveryRequest(WireMockUpstream.AnthropicError(401, "authentication_error", "invalid x-api-key"));
 
         var (response, json) = await SendAsync(_gateway.Post("/v1/messages", Body("claude-opus-4-7")));
 
@@ -347,7 +348,7 @@ public sealed class ErrorResponseTests
         var message = ErrorAssert.Anthropic(response, json, HttpStatusCode.NotFound, "not_found_error");
         Assert.That(message, Does.Contain("drop").And.Contain("/v1"));
         Assert.That(message, Does.Contain("base URL"));
-        Assert.That(_upstream.Requests, Is.Empty);
+        Assert.That(_upstream.Received(), Is.Empty);
     }
 
     [TestCase("GET")]
@@ -369,16 +370,22 @@ public sealed class ErrorResponseTests
     [Test]
     public async Task EveryErrorKind_ResponsesAndLogs_HoldNoSecret()
     {
-        var script = 0;
-        _upstream.Handler = (_, ctx) => Interlocked.Increment(ref script) switch
-        {
-            1 => FakeAnthropic.WriteErrorAsync(ctx, 529, "overloaded_error", "Overloaded"),
-            2 => Faults.HtmlErrorAsync(ctx, 500),
-            3 => FakeAnthropic.WriteErrorAsync(ctx, 429, "rate_limit_error", "slow down"),
+        // One failure per upstream call, in this order (a WireMock scenario), then silence.
+        IResponseBuilder[] failures =
+        [
+            WireMockUpstream.AnthropicError(529, "overloaded_error", "Overloaded"),
+            WireMockUpstream.HtmlError(500),
+            WireMockUpstream.AnthropicError(429, "rate_limit_error", "slow down"),
             // Last: a refused key is then left out, so later requests would not reach this upstream.
-            4 => FakeAnthropic.WriteErrorAsync(ctx, 401, "authentication_error", "invalid x-api-key"),
-            _ => Faults.HangAsync(ctx),
-        };
+            WireMockUpstream.AnthropicError(401, "authentication_error", "invalid x-api-key"),
+            WireMockUpstream.SilentBeyond(TimeSpan.FromSeconds(1)),
+        ];
+        for (var call = 0; call < failures.Length; call++)
+        {
+            var mapping = _upstream.Given(Request.Create().UsingAnyMethod()).InScenario("every error kind");
+            mapping = call == 0 ? mapping : mapping.WhenStateIs($"after {call}");
+            mapping.WillSetStateTo($"after {call + 1}").RespondWith(failures[call]);
+        }
         HttpRequestMessage[] requests =
         [
             _gateway.Post("/v1/messages", Body("claude-opus-4-7"), key: null),

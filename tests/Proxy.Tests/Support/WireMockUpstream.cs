@@ -64,6 +64,10 @@ public static class WireMockUpstream
     public static Uri BaseUrl(this WireMockServer server) => new(server.Url ?? throw new InvalidOperationException("WireMock is not listening."));
 
     /// <summary>What the server received, in arrival order, bodies as UTF-8 text.</summary>
+    /// <remarks>
+    /// WireMock logs a request once its answer is ready: after a delay (<see cref="SilentBeyond"/>) or a gated
+    /// <see cref="WithAnswer(IResponseBuilder, Func{RecordedRequest, Task{StockAnswer}})"/>, and when a stream starts.
+    /// </remarks>
     /// <param name="server">The server.</param>
     /// <returns>The requests.</returns>
     public static IReadOnlyList<RecordedRequest> Received(this WireMockServer server)
@@ -117,6 +121,21 @@ public static class WireMockUpstream
     /// <returns>The builder, for more headers.</returns>
     public static IResponseBuilder AnthropicError(int status, string type, string message)
         => Response.Create().WithStatusCode(status).WithJson(FakeAnthropic.ErrorBody(type, message));
+
+    /// <summary>An HTML error page such as a load balancer in front of the upstream returns (<see cref="Faults.HtmlErrorPage"/>).</summary>
+    /// <param name="status">The HTTP status.</param>
+    /// <returns>The builder.</returns>
+    public static IResponseBuilder HtmlError(int status)
+        => Response.Create().WithStatusCode(status).WithHeader("Content-Type", "text/html").WithBody(Faults.HtmlErrorPage(status));
+
+    /// <summary>
+    /// An upstream that sends nothing, not even its headers, for longer than the gateway waits for them: WireMock's
+    /// delay. Kept short, because WireMock's own shutdown waits for it to pass.
+    /// </summary>
+    /// <param name="gatewayTimeout">The gateway's <c>timeouts.responseHeaders</c> for the channel.</param>
+    /// <returns>The builder; the stock answer comes once the delay is over.</returns>
+    public static IResponseBuilder SilentBeyond(TimeSpan gatewayTimeout)
+        => Response.Create().WithDelay(gatewayTimeout * 3).WithStockAnswer();
 
     /// <summary>Answers with <paramref name="body"/> as <c>application/json</c>.</summary>
     /// <param name="response">The response being built.</param>
