@@ -2,6 +2,8 @@ using System.Net;
 using System.Text.Json.Nodes;
 using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Forwarding;
 
@@ -13,16 +15,16 @@ public sealed class MessagesForwardingTests
         "modelMapping": { "opus": "up-opus", "sonnet": "up-sonnet", "sonnet-4": "up-sonnet-4", "claude-haiku-exact": "up-haiku" }
         """;
 
-    private FakeUpstream _upstream = null!;
+    private WireMockServer _upstream = null!;
     private TestGateway _gateway = null!;
 
     [SetUp]
     public async Task SetUp()
     {
-        _upstream = await FakeUpstream.StartAsync();
+        _upstream = WireMockUpstream.StartProvider();
         _gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
-            ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl, Mapping),
+            ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl(), Mapping),
         });
     }
 
@@ -30,7 +32,7 @@ public sealed class MessagesForwardingTests
     public async Task TearDown()
     {
         await _gateway.DisposeAsync();
-        await _upstream.DisposeAsync();
+        _upstream.Dispose();
     }
 
     private static string Body(string model, bool stream = false) =>
@@ -49,7 +51,7 @@ public sealed class MessagesForwardingTests
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
         Assert.That(json!["model"]!.GetValue<string>(), Is.EqualTo(requested));
         Assert.That(json["content"]![0]!["text"]!.GetValue<string>(), Is.EqualTo(FakeUpstreamOptions.DefaultText));
-        var seen = _upstream.Requests.Single();
+        var seen = _upstream.Received().Single();
         Assert.That(seen.Model, Is.EqualTo(upstreamModel));
         Assert.That(seen.Path, Is.EqualTo("/v1/messages"));
         Assert.That(seen.QueryString, Is.EqualTo("?beta=true"));
@@ -65,7 +67,7 @@ public sealed class MessagesForwardingTests
         var (response, _) = await _gateway.SendAsync(request);
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
-        var seen = _upstream.Requests.Single();
+        var seen = _upstream.Received().Single();
         Assert.That(seen.Header("x-api-key"), Is.EqualTo(FakeKeys.Upstream));
         Assert.That(seen.Header("authorization"), Is.Null);
         Assert.That(seen.Header("cookie"), Is.Null);
@@ -82,7 +84,7 @@ public sealed class MessagesForwardingTests
 
         await _gateway.SendAsync(request);
 
-        Assert.That(_upstream.Requests.Single().Header("anthropic-version"), Is.EqualTo("2023-06-01"));
+        Assert.That(_upstream.Received().Single().Header("anthropic-version"), Is.EqualTo("2023-06-01"));
     }
 
     [Test]
@@ -93,7 +95,7 @@ public sealed class MessagesForwardingTests
         var (response, _) = await _gateway.SendAsync(_gateway.Post("/v1/messages", "{\"model\":\"claude-opus-4-7\"" + Tail));
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
-        Assert.That(_upstream.Requests.Single().Body, Is.EqualTo("{\"model\":\"up-opus\"" + Tail));
+        Assert.That(_upstream.Received().Single().Body, Is.EqualTo("{\"model\":\"up-opus\"" + Tail));
     }
 
     [Test]
@@ -110,15 +112,14 @@ public sealed class MessagesForwardingTests
         Assert.That(JsonNode.Parse(events.First().Data)!["message"]!["model"]!.GetValue<string>(), Is.EqualTo("claude-opus-4-7"));
         var deltas = events.Where(e => e.Type == "content_block_delta").Select(e => JsonNode.Parse(e.Data)!["delta"]!["text"]!.GetValue<string>());
         Assert.That(string.Concat(deltas), Is.EqualTo(FakeUpstreamOptions.DefaultText));
-        Assert.That(_upstream.Requests.Single().Model, Is.EqualTo("up-opus"));
+        Assert.That(_upstream.Received().Single().Model, Is.EqualTo("up-opus"));
     }
 
     [Test]
     public async Task Stream_FirstEventReachesClient_WhileUpstreamHoldsTheRest()
     {
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _upstream.Handler = (request, context) => FakeAnthropic.WriteStreamAsync(context,
-        [
+        _upstream.AnswerEveryRequest(Response.Create().WithEvents(_ => [
             FakeAnthropic.MessageStart("up-opus"),
             StreamStep.Wait(gate.Task),
             FakeAnthropic.TextBlockStart(0),
@@ -126,7 +127,7 @@ public sealed class MessagesForwardingTests
             FakeAnthropic.BlockStop(0),
             FakeAnthropic.MessageDelta("end_turn", 3),
             FakeAnthropic.MessageStop(),
-        ], context.RequestAborted);
+        ]));
 
         var request = _gateway.Post("/v1/messages", Body("claude-opus-4-7", stream: true));
         using var response = await _gateway.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
@@ -147,15 +148,18 @@ public sealed class MessagesForwardingTests
     [Test]
     public async Task Stream_UpstreamCutMidway_ClientGetsErrorEventNotSilentClose()
     {
-        _upstream.Handler = (request, context) => FakeAnthropic.WriteStreamAsync(context,
+        // A stream cut mid-way: the Kestrel fake, which WireMock cannot be.
+        await using var cutting = await FakeUpstream.StartAsync();
+        cutting.Handler = (request, context) => FakeAnthropic.WriteStreamAsync(context,
         [
             FakeAnthropic.MessageStart("up-opus"),
             FakeAnthropic.TextBlockStart(0),
             FakeAnthropic.TextDelta(0, "partial"),
             StreamStep.Abort(),
         ], context.RequestAborted);
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(cutting.BaseUrl, Mapping) });
 
-        var (response, _) = await _gateway.SendAsync(_gateway.Post("/v1/messages", Body("claude-opus-4-7", stream: true)));
+        var (response, _) = await gateway.SendAsync(gateway.Post("/v1/messages", Body("claude-opus-4-7", stream: true)));
         var events = SseText.Parse(await response.Content.ReadAsStringAsync());
 
         Assert.That(events.Select(e => e.Type), Does.Contain("content_block_delta"));
@@ -167,8 +171,11 @@ public sealed class MessagesForwardingTests
     [Test]
     public async Task Stream_ClientDisconnects_UpstreamRequestIsCancelled()
     {
+        // Seeing the upstream request cancelled takes the Kestrel fake: WireMock does not tell.
+        await using var upstream = await FakeUpstream.StartAsync();
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl, Mapping) });
         var upstreamAborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _upstream.Handler = async (request, context) =>
+        upstream.Handler = async (request, context) =>
         {
             context.RequestAborted.Register(() => upstreamAborted.TrySetResult());
             await FakeAnthropic.WriteStreamAsync(context,
@@ -178,8 +185,8 @@ public sealed class MessagesForwardingTests
             ], context.RequestAborted);
         };
 
-        var request = _gateway.Post("/v1/messages", Body("claude-opus-4-7", stream: true));
-        var response = await _gateway.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        var request = gateway.Post("/v1/messages", Body("claude-opus-4-7", stream: true));
+        var response = await gateway.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         var body = await response.Content.ReadAsStreamAsync();
         var first = await new StreamReader(body).ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10));
         Assert.That(first, Is.EqualTo("event: message_start"));
@@ -198,7 +205,7 @@ public sealed class MessagesForwardingTests
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
         Assert.That(json!["input_tokens"]!.GetValue<int>(), Is.GreaterThan(0));
-        var seen = _upstream.Requests.Single();
+        var seen = _upstream.Received().Single();
         Assert.That(seen.Path, Is.EqualTo("/v1/messages/count_tokens"));
         Assert.That(seen.Model, Is.EqualTo("up-sonnet-4"));
     }
@@ -209,14 +216,14 @@ public sealed class MessagesForwardingTests
     {
         await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
-            ["small.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl, """ "maxTokens": 8192 """),
+            ["small.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl(), """ "maxTokens": 8192 """),
         });
 
         var (response, _) = await gateway.SendAsync(gateway.Post("/v1/messages",
             $$"""{"model":"claude-opus-4-7","max_tokens":{{requested}},"messages":[{"role":"user","content":"hi"}]}"""));
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
-        Assert.That(_upstream.Requests.Single().Json!["max_tokens"]!.GetValue<int>(), Is.EqualTo(upstreamSees));
+        Assert.That(_upstream.Received().Single().Json!["max_tokens"]!.GetValue<int>(), Is.EqualTo(upstreamSees));
     }
 
     [Test]
@@ -225,18 +232,15 @@ public sealed class MessagesForwardingTests
         var (response, _) = await _gateway.SendAsync(_gateway.Post("/V1/Messages?beta=true", Body("claude-opus-4-7")));
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
-        Assert.That(_upstream.Requests.Single().Path, Is.EqualTo("/v1/messages"));
-        Assert.That(_upstream.Requests.Single().QueryString, Is.EqualTo("?beta=true"));
+        Assert.That(_upstream.Received().Single().Path, Is.EqualTo("/v1/messages"));
+        Assert.That(_upstream.Received().Single().QueryString, Is.EqualTo("?beta=true"));
     }
 
     [Test]
     public async Task Messages_UpstreamSetsCookie_ClientDoesNotGetIt()
     {
-        _upstream.Handler = (request, context) =>
-        {
-            context.Response.Headers.SetCookie = "__cf_bm=upstream-session; Path=/";
-            return FakeAnthropic.WriteMessageAsync(context, "up-opus", [FakeAnthropic.TextBlock("hi")]);
-        };
+        _upstream.AnswerEveryRequest(Response.Create().WithHeader("Set-Cookie", "__cf_bm=upstream-session; Path=/")
+            .WithJson(FakeAnthropic.Message("up-opus", [FakeAnthropic.TextBlock("hi")])));
 
         var (response, _) = await _gateway.SendAsync(_gateway.Post("/v1/messages", Body("claude-opus-4-7")));
 
@@ -250,7 +254,7 @@ public sealed class MessagesForwardingTests
         using var response = await _gateway.Client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/"));
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
-        Assert.That(_upstream.Requests, Is.Empty);
+        Assert.That(_upstream.Received(), Is.Empty);
     }
 
     [Test]
