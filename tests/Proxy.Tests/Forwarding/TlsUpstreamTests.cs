@@ -4,6 +4,8 @@ using System.Text;
 using System.Text.Json.Nodes;
 using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Forwarding;
 
@@ -17,22 +19,22 @@ namespace CcxProxy.Tests.Forwarding;
 public sealed class TlsUpstreamTests
 {
     private TestCertificateAuthority _ca = null!;
-    private FakeUpstream _first = null!;
-    private FakeUpstream _second = null!;
+    private WireMockServer _first = null!;
+    private WireMockServer _second = null!;
 
     [OneTimeSetUp]
-    public async Task OneTimeSetUp()
+    public void OneTimeSetUp()
     {
         _ca = TestCertificateAuthority.Create();
-        _first = await FakeUpstream.StartTlsAsync(_ca.IssueServerCertificate("localhost"));
-        _second = await FakeUpstream.StartTlsAsync(_ca.IssueServerCertificate("localhost"));
+        _first = WireMockUpstream.StartTlsProvider(_ca.IssueServerCertificate("localhost"));
+        _second = WireMockUpstream.StartTlsProvider(_ca.IssueServerCertificate("localhost"));
     }
 
     [OneTimeTearDown]
-    public async Task OneTimeTearDown()
+    public void OneTimeTearDown()
     {
-        await _first.DisposeAsync();
-        await _second.DisposeAsync();
+        _first.Dispose();
+        _second.Dispose();
         _ca.Dispose();
     }
 
@@ -41,7 +43,8 @@ public sealed class TlsUpstreamTests
     {
         foreach (var upstream in new[] { _first, _second })
         {
-            upstream.Handler = upstream.DefaultHandler;
+            upstream.ResetMappings();
+            upstream.AnswerLikeAProvider();
         }
     }
 
@@ -53,43 +56,43 @@ public sealed class TlsUpstreamTests
     [Test]
     public async Task Passthrough_HttpsUpstreamWithCompanyCa_AnswersAndUpstreamSeesItsOwnHost()
     {
-        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["tls.json"] = TestGateway.AnthropicChannel(_first.BaseUrl, Trust) });
-        var before = _first.Requests.Count;
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["tls.json"] = TestGateway.AnthropicChannel(_first.BaseUrl(), Trust) });
+        var before = _first.Received().Count;
 
         var (response, json) = await gateway.SendAsync(gateway.Post("/v1/messages", Body()));
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), json?.ToJsonString());
         Assert.That(json!["content"]![0]!["text"]!.GetValue<string>(), Is.EqualTo(FakeUpstreamOptions.DefaultText));
-        var seen = _first.Requests.Skip(before).Single();
-        Assert.That(seen.Header("host"), Is.EqualTo($"localhost:{_first.Port}"));
+        var seen = _first.Received().Skip(before).Single();
+        Assert.That(seen.Header("host"), Is.EqualTo($"localhost:{_first.BaseUrl().Port}"));
         Assert.That(seen.Header("x-api-key"), Is.EqualTo(FakeKeys.Upstream));
     }
 
     [Test]
     public async Task Conversion_AnthropicClientToHttpsOpenAIUpstream_Answers()
     {
-        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["tls.json"] = TestGateway.OpenAIChannel(_first.BaseUrl, Trust) });
-        var before = _first.Requests.Count;
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["tls.json"] = TestGateway.OpenAIChannel(_first.BaseUrl(), Trust) });
+        var before = _first.Received().Count;
 
         var (response, json) = await gateway.SendAsync(gateway.Post("/v1/messages", Body()));
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), json?.ToJsonString());
         Assert.That(json!["type"]!.GetValue<string>(), Is.EqualTo("message"));
         Assert.That(json["content"]![0]!["text"]!.GetValue<string>(), Is.EqualTo(FakeUpstreamOptions.DefaultText));
-        Assert.That(_first.Requests.Skip(before).Single().Path, Is.EqualTo("/v1/chat/completions"));
+        Assert.That(_first.Received().Skip(before).Single().Path, Is.EqualTo("/v1/chat/completions"));
     }
 
     [Test]
     public async Task Streaming_OverTls_EventsReachTheClientBeforeTheUpstreamFinishes()
     {
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _first.Handler = (_, context) => FakeAnthropic.WriteStreamAsync(context,
+        _first.AnswerEveryRequest(Response.Create().WithEvents(_ =>
         [
             FakeAnthropic.MessageStart("up"), FakeAnthropic.TextBlockStart(0), FakeAnthropic.TextDelta(0, "Hel"),
             StreamStep.Wait(release.Task),
             FakeAnthropic.TextDelta(0, "lo"), FakeAnthropic.BlockStop(0), FakeAnthropic.MessageDelta("end_turn", 2), FakeAnthropic.MessageStop(),
-        ]);
-        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["tls.json"] = TestGateway.AnthropicChannel(_first.BaseUrl, Trust) });
+        ]));
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["tls.json"] = TestGateway.AnthropicChannel(_first.BaseUrl(), Trust) });
 
         using var response = await gateway.Client.SendAsync(gateway.Post("/v1/messages", Body(stream: true)), HttpCompletionOption.ResponseHeadersRead);
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
@@ -113,68 +116,68 @@ public sealed class TlsUpstreamTests
     [Test]
     public async Task Failover_BetweenTwoHttpsUpstreams_SecondAnswers()
     {
-        _first.Handler = (_, context) => FakeAnthropic.WriteErrorAsync(context, 529, "overloaded_error", "Overloaded");
+        _first.AnswerEveryRequest(WireMockUpstream.AnthropicError(529, "overloaded_error", "Overloaded"));
         await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
-            ["a.json"] = TestGateway.AnthropicChannel(_first.BaseUrl, Trust + """, "priority": 0"""),
-            ["b.json"] = TestGateway.AnthropicChannel(_second.BaseUrl, Trust + """, "priority": 1"""),
+            ["a.json"] = TestGateway.AnthropicChannel(_first.BaseUrl(), Trust + """, "priority": 0"""),
+            ["b.json"] = TestGateway.AnthropicChannel(_second.BaseUrl(), Trust + """, "priority": 1"""),
         });
-        var (firstBefore, secondBefore) = (_first.Requests.Count, _second.Requests.Count);
+        var (firstBefore, secondBefore) = (_first.Received().Count, _second.Received().Count);
 
         var (response, json) = await gateway.SendAsync(gateway.Post("/v1/messages", Body()));
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), json?.ToJsonString());
-        Assert.That(_first.Requests.Count - firstBefore, Is.EqualTo(1));
-        Assert.That(_second.Requests.Count - secondBefore, Is.EqualTo(1));
+        Assert.That(_first.Received().Count - firstBefore, Is.EqualTo(1));
+        Assert.That(_second.Received().Count - secondBefore, Is.EqualTo(1));
     }
 
     [Test]
     public async Task UntrustedCa_Refused502_LogNamesTheCertificateProblem()
     {
         // No caCertificates: the system does not know the company CA.
-        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["tls.json"] = TestGateway.AnthropicChannel(_first.BaseUrl) });
-        var before = _first.Requests.Count;
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["tls.json"] = TestGateway.AnthropicChannel(_first.BaseUrl()) });
+        var before = _first.Received().Count;
 
         var (response, json) = await gateway.SendAsync(gateway.Post("/v1/messages", Body()));
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadGateway));
         Assert.That(json!["error"]!["message"]!.GetValue<string>(), Does.Contain("TLS").And.Contain("certificate"));
         Assert.That(gateway.Logs.All, Does.Contain("TLS handshake failed").And.Contain("certificate chain"));
-        Assert.That(_first.Requests.Count, Is.EqualTo(before), "nothing was sent to an upstream the gateway could not authenticate");
+        Assert.That(_first.Received().Count, Is.EqualTo(before), "nothing was sent to an upstream the gateway could not authenticate");
     }
 
     [Test]
     public async Task CertificateForAnotherHost_Refused502EvenWithTheCaTrusted()
     {
-        await using var impostor = await FakeUpstream.StartTlsAsync(_ca.IssueServerCertificate("api.other-provider.example"));
-        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["tls.json"] = TestGateway.AnthropicChannel(impostor.BaseUrl, Trust) });
+        using var impostor = WireMockUpstream.StartTlsProvider(_ca.IssueServerCertificate("api.other-provider.example"));
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["tls.json"] = TestGateway.AnthropicChannel(impostor.BaseUrl(), Trust) });
 
         var (response, _) = await gateway.SendAsync(gateway.Post("/v1/messages", Body()));
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadGateway));
         Assert.That(gateway.Logs.All, Does.Contain("RemoteCertificateNameMismatch"));
-        Assert.That(impostor.Requests, Is.Empty);
+        Assert.That(impostor.Received(), Is.Empty);
     }
 
     [Test]
     public async Task HostileHostHeader_UpstreamStillGetsItsOwnHost()
     {
-        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["tls.json"] = TestGateway.AnthropicChannel(_first.BaseUrl, Trust) });
-        var before = _first.Requests.Count;
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["tls.json"] = TestGateway.AnthropicChannel(_first.BaseUrl(), Trust) });
+        var before = _first.Received().Count;
         var request = gateway.Post("/v1/messages", Body());
         request.Headers.Host = "attacker.example";
 
         var (response, json) = await gateway.SendAsync(request);
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), json?.ToJsonString());
-        Assert.That(_first.Requests.Skip(before).Single().Header("host"), Is.EqualTo($"localhost:{_first.Port}"));
+        Assert.That(_first.Received().Skip(before).Single().Header("host"), Is.EqualTo($"localhost:{_first.BaseUrl().Port}"));
     }
 
     [Test]
     public async Task AbsoluteFormTarget_NeverChoosesTheUpstreamHost()
     {
-        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["tls.json"] = TestGateway.AnthropicChannel(_first.BaseUrl, Trust) });
-        var before = _first.Requests.Count;
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["tls.json"] = TestGateway.AnthropicChannel(_first.BaseUrl(), Trust) });
+        var before = _first.Received().Count;
         var body = Body();
 
         // What a hostile client can put on the wire: an absolute-form target naming another host.
@@ -191,11 +194,11 @@ public sealed class TlsUpstreamTests
         Assert.That(answer, Does.StartWith("HTTP/1.1 200").Or.StartWith("HTTP/1.1 400"));
         if (answer.StartsWith("HTTP/1.1 200", StringComparison.Ordinal))
         {
-            Assert.That(_first.Requests.Skip(before).Single().Header("host"), Is.EqualTo($"localhost:{_first.Port}"));
+            Assert.That(_first.Received().Skip(before).Single().Header("host"), Is.EqualTo($"localhost:{_first.BaseUrl().Port}"));
         }
         else
         {
-            Assert.That(_first.Requests, Has.Count.EqualTo(before), "a refused request reaches no upstream");
+            Assert.That(_first.Received(), Has.Count.EqualTo(before), "a refused request reaches no upstream");
         }
     }
 }

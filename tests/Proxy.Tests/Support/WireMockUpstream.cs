@@ -45,6 +45,37 @@ public static class WireMockUpstream
     });
 
     /// <summary>
+    /// Starts a provider upstream that speaks HTTPS with <paramref name="certificate"/> (HTTP/1.1 and HTTP/2, as
+    /// real providers do), addressed as <c>https://localhost:PORT</c>.
+    /// </summary>
+    /// <param name="certificate">The server certificate, e.g. from <see cref="TestCertificateAuthority.IssueServerCertificate"/>.</param>
+    /// <returns>The running server.</returns>
+    public static WireMockServer StartTlsProvider(System.Security.Cryptography.X509Certificates.X509Certificate2 certificate)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        // Handed over as a PKCS#12 file: WireMock writes its settings to its log as JSON, and reading an ECDSA
+        // certificate object's PrivateKey property for that throws.
+        var password = Guid.NewGuid().ToString("N");
+        var pfx = Path.Combine(Directory.CreateTempSubdirectory("ccx-wiremock-tls-").FullName, "server.pfx");
+        File.WriteAllBytes(pfx, certificate.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pfx, password));
+        try
+        {
+            var server = WireMockServer.Start(new WireMockServerSettings
+            {
+                Urls = [$"https://127.0.0.1:{FreePort.Get()}"],
+                StartAdminInterface = false,
+                CertificateSettings = new WireMockCertificateSettings { X509CertificateFilePath = pfx, X509CertificatePassword = password },
+            });
+            server.AnswerLikeAProvider();
+            return server;
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(pfx)!, recursive: true);
+        }
+    }
+
+    /// <summary>
     /// Starts an upstream that answers like a provider (Anthropic messages and count_tokens, OpenAI chat
     /// completions, model lists, an Anthropic 404 otherwise), streaming when asked, naming the model it was sent.
     /// </summary>
@@ -53,10 +84,15 @@ public static class WireMockUpstream
     public static WireMockServer StartProvider(FakeUpstreamOptions? options = null)
     {
         var server = Start();
-        server.Given(Request.Create().UsingAnyMethod()).AtPriority(StockPriority)
-            .RespondWith(Response.Create().WithStockAnswer(options));
+        server.AnswerLikeAProvider(options);
         return server;
     }
+
+    /// <summary>Adds the stock provider answers, below any mapping a test adds (after a <c>ResetMappings</c>, say).</summary>
+    /// <param name="server">The server.</param>
+    /// <param name="options">Number of streamed events and the pause between them; null for the defaults.</param>
+    public static void AnswerLikeAProvider(this WireMockServer server, FakeUpstreamOptions? options = null)
+        => server.Given(Request.Create().UsingAnyMethod()).AtPriority(StockPriority).RespondWith(Response.Create().WithStockAnswer(options));
 
     /// <summary>The server's address, <c>http://127.0.0.1:PORT</c>.</summary>
     /// <param name="server">The server.</param>
