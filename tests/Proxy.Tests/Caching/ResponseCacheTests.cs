@@ -384,6 +384,7 @@ public sealed class ResponseCacheTests
     [Test]
     public async Task CutStream_NeverKept()
     {
+        // A stream cut mid-way: the Kestrel fake, which WireMock cannot be.
         await using var upstream = await FakeUpstream.StartAsync();
         var calls = 0;
         upstream.Handler = (_, ctx) => Interlocked.Increment(ref calls) == 1

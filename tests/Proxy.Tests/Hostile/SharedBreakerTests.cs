@@ -9,7 +9,8 @@ namespace CcxProxy.Tests.Hostile;
 /// <summary>
 /// One caller cannot open a breaker every caller shares: requests whose content makes the upstream fail (a 500,
 /// a reset) fail over one by one, and the channel stays open to everyone else; an outage that two callers see
-/// still opens it after the usual number of failures (default settings: 5 in a row).
+/// still opens it after the usual number of failures (default settings: 5 in a row). On the Kestrel fake: WireMock
+/// cannot reset a connection.
 /// </summary>
 [TestFixture]
 [CancelAfter(60_000)]

@@ -8,7 +8,8 @@ namespace CcxProxy.Tests.Hostile;
 
 /// <summary>
 /// Upstream answers the gateway cannot hold or that break off: the client gets a 502 in its own shape saying
-/// so, never a 200 with an empty body; with another candidate left, it answers instead.
+/// so, never a 200 with an empty body; with another candidate left, it answers instead. On the Kestrel fake: WireMock
+/// cannot break an answer off mid-way.
 /// </summary>
 [TestFixture]
 [CancelAfter(30_000)]

@@ -8,7 +8,8 @@ namespace CcxProxy.Tests.Lifecycle;
 /// <summary>
 /// Shutdown the way Kubernetes does it: readiness off at once, new requests still served during the delay,
 /// streams in flight finish within the drain time, a stream still running at the deadline ends with an
-/// error event, and the process stops in time.
+/// error event, and the process stops in time. On the Kestrel fake: its streams stall until the gateway cuts them,
+/// which WireMock cannot do.
 /// </summary>
 [TestFixture]
 [CancelAfter(60_000)]

@@ -43,13 +43,7 @@ public sealed class FailoverFaultTests : TwoUpstreams
         A.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx, [FakeAnthropic.MessageStart("m"), FakeAnthropic.Ping(), StreamStep.Abort()], ctx.RequestAborted);
         await using var gateway = await GatewayAsync();
 
-        var (response, _) = await gateway.SendAsync(gateway.Post("/v1/messages", Body(stream: true)));
-        var events = SseText.Parse(await response.Content.ReadAsStringAsync());
-
-        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
-        Assert.That(events.Count(e => e.Type == "message_start"), Is.EqualTo(1), "one clean answer");
-        Assert.That(events.Select(e => e.Type), Does.Not.Contain("error"));
-        Assert.That(events.Last().Type, Is.EqualTo("message_stop"));
+        await FailoverTests.AssertOneCleanStreamAsync(gateway);
         Assert.That(B.Requests, Has.Count.EqualTo(1));
     }
 

@@ -9,7 +9,8 @@ namespace CcxProxy.Tests.Routing;
 /// A channel's <c>timeouts.firstContent</c>: a stream that keeps the connection busy (pings, role-only chunks)
 /// but sends no content in time is failed over while nothing reached the client, or ended with a
 /// <c>timeout_error</c> event when it is the last candidate; once content flows, only the idle timeout applies.
-/// Margins are wide (a shared, noisy machine); no timing is asserted.
+/// Margins are wide (a shared, noisy machine); no timing is asserted. On the Kestrel fake: the upstream stalls after
+/// its headers until the gateway gives up, which WireMock cannot do.
 /// </summary>
 [TestFixture]
 [CancelAfter(60_000)]

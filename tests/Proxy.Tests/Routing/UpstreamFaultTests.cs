@@ -12,7 +12,8 @@ namespace CcxProxy.Tests.Routing;
 /// the first content the next channel answers invisibly; after it the stream ends with an error event in
 /// the client's protocol, never silently. Cases already covered elsewhere are not repeated here: a hang
 /// before headers on the only channel (ErrorResponseTests), a non-streamed hang (FailoverTests), and the
-/// client leaving mid-stream (MessagesForwardingTests).
+/// client leaving mid-stream (MessagesForwardingTests). On the Kestrel fake: WireMock cannot kill an upstream, hang
+/// or stall after its headers.
 /// </summary>
 [TestFixture]
 [CancelAfter(60_000)]
