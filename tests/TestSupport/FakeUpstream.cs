@@ -17,10 +17,10 @@ namespace CcxProxy.TestSupport;
 /// read in full first) and answers it with <see cref="Handler"/>. Start one per test.
 /// </summary>
 /// <remarks>
-/// Where request matching, a log of what arrived, stateful scenarios and SSE bodies are all a test needs,
-/// WireMock.Net serves better (tests/Proxy.Tests/Forwarding/WireMockUpstreamTests.cs). This fake stays for what
-/// WireMock cannot do: cut a stream mid-way, reset a connection, stall before or after headers, and serve TLS
-/// with a test CA's certificate (<see cref="StartTlsAsync"/>).
+/// The host tests use WireMock.Net wherever it can play the upstream (tests/Proxy.Tests/Support/WireMockUpstream.cs:
+/// request matching, its log, scenarios, delays, streams, TLS). This fake stays for what WireMock cannot do: cut a
+/// stream or an answer mid-way, reset a connection, stall after the headers until the client gives up, and see the
+/// client go away. The benchmarks and tools/FakeUpstream use it as a plain fast upstream.
 /// </remarks>
 public sealed class FakeUpstream : IAsyncDisposable
 {
@@ -89,21 +89,7 @@ public sealed class FakeUpstream : IAsyncDisposable
     /// <param name="options">Knobs of the default handler; null for the defaults.</param>
     /// <param name="cancellationToken">Cancels the start.</param>
     /// <returns>The running server.</returns>
-    public static Task<FakeUpstream> StartAsync(int port, FakeUpstreamOptions? options, CancellationToken cancellationToken = default)
-        => StartAsync(port, options, null, cancellationToken);
-
-    /// <summary>
-    /// Starts a fake upstream that speaks HTTPS with <paramref name="certificate"/> (HTTP/1.1 and HTTP/2, as real
-    /// providers do), on 127.0.0.1 but addressed as <c>https://localhost:PORT</c>: the name its certificate holds.
-    /// </summary>
-    /// <param name="certificate">The server certificate, e.g. from <see cref="TestCertificateAuthority.IssueServerCertificate"/>.</param>
-    /// <param name="cancellationToken">Cancels the start.</param>
-    /// <returns>The running server.</returns>
-    public static Task<FakeUpstream> StartTlsAsync(System.Security.Cryptography.X509Certificates.X509Certificate2 certificate, CancellationToken cancellationToken = default)
-        => StartAsync(0, null, certificate ?? throw new ArgumentNullException(nameof(certificate)), cancellationToken);
-
-    private static async Task<FakeUpstream> StartAsync(int port, FakeUpstreamOptions? options,
-        System.Security.Cryptography.X509Certificates.X509Certificate2? certificate, CancellationToken cancellationToken)
+    public static async Task<FakeUpstream> StartAsync(int port, FakeUpstreamOptions? options, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(port);
         // The empty builder reads no appsettings.json or environment, so nothing on the test
@@ -111,14 +97,7 @@ public sealed class FakeUpstream : IAsyncDisposable
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
         {
-            kestrel.Listen(IPAddress.Loopback, port, listen =>
-            {
-                if (certificate is not null)
-                {
-                    listen.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1AndHttp2;
-                    listen.UseHttps(certificate);
-                }
-            });
+            kestrel.Listen(IPAddress.Loopback, port);
             kestrel.Limits.MaxRequestBodySize = null;
         });
         builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
@@ -134,10 +113,6 @@ public sealed class FakeUpstream : IAsyncDisposable
             var addresses = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses;
             var address = addresses.FirstOrDefault() ?? throw new InvalidOperationException("Kestrel reported no address.");
             upstream.BaseUrl = new Uri(address.TrimEnd('/'));
-            if (certificate is not null)
-            {
-                upstream.BaseUrl = new Uri($"https://localhost:{upstream.BaseUrl.Port}");
-            }
 
             return upstream;
         }
