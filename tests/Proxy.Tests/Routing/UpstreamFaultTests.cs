@@ -8,11 +8,12 @@ namespace CcxProxy.Tests.Routing;
 
 /// <summary>
 /// Upstream faults over real sockets, each bounded in time: an upstream killed under load, hanging before
-/// its headers, stalling before and after its first content, and an in-stream error before content. Before
+/// its headers, stalling before and after its first content, before
 /// the first content the next channel answers invisibly; after it the stream ends with an error event in
 /// the client's protocol, never silently. Cases already covered elsewhere are not repeated here: a hang
 /// before headers on the only channel (ErrorResponseTests), a non-streamed hang (FailoverTests), and the
-/// client leaving mid-stream (MessagesForwardingTests). On the Kestrel fake: WireMock cannot kill an upstream, hang
+/// client leaving mid-stream (MessagesForwardingTests); error events before content are in StreamErrorEventTests.
+/// On the Kestrel fake: WireMock cannot kill an upstream, hang
 /// or stall after its headers.
 /// </summary>
 [TestFixture]
@@ -39,7 +40,7 @@ public sealed class UpstreamFaultTests : TwoUpstreams
     }
 
     /// <summary>Sends a streamed request and reads the whole answer, bounded in time.</summary>
-    private static async Task<(HttpStatusCode Status, IReadOnlyList<(string? Type, string Data)> Events)> StreamAsync(TestGateway gateway, string path = "/v1/messages", string? body = null)
+    internal static async Task<(HttpStatusCode Status, IReadOnlyList<(string? Type, string Data)> Events)> StreamAsync(TestGateway gateway, string path = "/v1/messages", string? body = null)
     {
         using var response = await gateway.Client.SendAsync(gateway.Post(path, body ?? Body()), HttpCompletionOption.ResponseHeadersRead).WaitAsync(s_bound);
         var text = await response.Content.ReadAsStringAsync().WaitAsync(s_bound);
@@ -49,9 +50,9 @@ public sealed class UpstreamFaultTests : TwoUpstreams
     private static string Text(IEnumerable<(string? Type, string Data)> events) =>
         string.Concat(events.Where(e => e.Type == "content_block_delta").Select(e => JsonNode.Parse(e.Data)!["delta"]!["text"]!.GetValue<string>()));
 
-    private static string ErrorType((string? Type, string Data) e) => JsonNode.Parse(e.Data)!["error"]!["type"]!.GetValue<string>();
+    internal static string ErrorType((string? Type, string Data) e) => JsonNode.Parse(e.Data)!["error"]!["type"]!.GetValue<string>();
 
-    private static void AssertOneCleanAnswer(HttpStatusCode status, IReadOnlyList<(string? Type, string Data)> events)
+    internal static void AssertOneCleanAnswer(HttpStatusCode status, IReadOnlyList<(string? Type, string Data)> events)
     {
         Assert.That(status, Is.EqualTo(HttpStatusCode.OK));
         Assert.That(events.Count(e => e.Type == "message_start"), Is.EqualTo(1), "one clean answer");
@@ -158,56 +159,5 @@ public sealed class UpstreamFaultTests : TwoUpstreams
         Assert.That(ErrorType(events[^1]), Is.EqualTo("timeout_error"));
         Assert.That(events.Select(e => e.Type), Does.Not.Contain("message_stop"), "never a fake stop");
         Assert.That(B.Requests, Is.Empty, "committed to a at its first content");
-    }
-
-    [Test]
-    public async Task OpenAIChannel_OverloadedErrorChunkBeforeContent_SecondChannelAnswersInvisibly([Values] bool openAIClient)
-    {
-        A.Handler = (_, ctx) => FakeOpenAI.WriteChatStreamAsync(ctx,
-            [FakeOpenAI.RoleChunk("m"), StreamStep.DataOnly("""{"error":{"message":"overloaded","type":"overloaded_error"}}""")], ctx.RequestAborted);
-        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
-        {
-            ["a.json"] = TestGateway.OpenAIChannel(A.BaseUrl, """ "priority": 0 """),
-            ["b.json"] = TestGateway.AnthropicChannel(B.BaseUrl, """ "priority": 1 """),
-        });
-
-        if (openAIClient)
-        {
-            var (status, chunks) = await StreamAsync(gateway, "/v1/chat/completions",
-                """{"model":"claude-sonnet-4-6","stream":true,"messages":[{"role":"user","content":"hi"}]}""");
-
-            Assert.That(status, Is.EqualTo(HttpStatusCode.OK));
-            Assert.That(chunks.Select(c => c.Data), Has.None.Contains("\"error\""));
-            Assert.That(chunks[^1].Data, Is.EqualTo("[DONE]"));
-            var json = chunks.Where(c => c.Data != "[DONE]").Select(c => JsonNode.Parse(c.Data)!).ToList();
-            Assert.That(json.Count(c => c["choices"]?.AsArray().Any(choice => choice?["delta"]?["role"] is not null) == true), Is.EqualTo(1), "one role chunk");
-            Assert.That(string.Concat(json.SelectMany(c => c["choices"]?.AsArray() ?? []).Select(choice => choice?["delta"]?["content"]?.GetValue<string>())),
-                Is.EqualTo(FakeUpstreamOptions.DefaultText));
-        }
-        else
-        {
-            var (status, events) = await StreamAsync(gateway);
-            AssertOneCleanAnswer(status, events);
-        }
-
-        Assert.That(A.Requests, Has.Count.EqualTo(1));
-        Assert.That(B.Requests, Has.Count.EqualTo(1));
-    }
-
-    [Test]
-    public async Task OverloadedErrorEventBeforeContent_OnlyCandidate_ClientGetsOverloadedErrorEvent()
-    {
-        A.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx,
-            [FakeAnthropic.MessageStart("m"), FakeAnthropic.Error("overloaded_error", "Overloaded")], ctx.RequestAborted);
-        await using var gateway = await GatewayAsync(withB: false);
-
-        var (status, events) = await StreamAsync(gateway);
-
-        Assert.That(status, Is.EqualTo(HttpStatusCode.OK), "the only candidate commits at once: the stream carries the error");
-        Assert.That(events.Count(e => e.Type == "message_start"), Is.LessThanOrEqualTo(1));
-        Assert.That(events[^1].Type, Is.EqualTo("error"));
-        Assert.That(ErrorType(events[^1]), Is.EqualTo("overloaded_error"));
-        Assert.That(events.Select(e => e.Type), Does.Not.Contain("message_stop"));
-        Assert.That(A.Requests, Has.Count.EqualTo(1));
     }
 }
