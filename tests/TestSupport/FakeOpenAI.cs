@@ -16,30 +16,6 @@ public static class FakeOpenAI
     /// <summary>The <c>created</c> timestamp of every answer: fixed, so answers are deterministic.</summary>
     public const long Created = 1_700_000_000;
 
-    /// <summary>Writes a complete text completion.</summary>
-    /// <param name="ctx">The request to answer.</param>
-    /// <param name="model">The <c>model</c> field.</param>
-    /// <param name="text">The assistant message's content.</param>
-    /// <param name="finishReason">The <c>finish_reason</c>.</param>
-    /// <param name="promptTokens"><c>usage.prompt_tokens</c>.</param>
-    /// <param name="completionTokens"><c>usage.completion_tokens</c>.</param>
-    /// <param name="cachedTokens"><c>usage.prompt_tokens_details.cached_tokens</c>.</param>
-    /// <returns>A task that completes when the answer is written.</returns>
-    public static Task WriteChatCompletionAsync(HttpContext ctx, string model, string text, string finishReason = "stop", int promptTokens = 10, int completionTokens = 5, int cachedTokens = 0)
-        => WriteChatCompletionAsync(ctx, model, new JsonObject { ["role"] = "assistant", ["content"] = text, ["refusal"] = null }, finishReason, promptTokens, completionTokens, cachedTokens);
-
-    /// <summary>Writes a complete completion whose assistant message is given as is (e.g. with <c>tool_calls</c> built by <see cref="ToolCall"/>).</summary>
-    /// <param name="ctx">The request to answer.</param>
-    /// <param name="model">The <c>model</c> field.</param>
-    /// <param name="message">The <c>choices[0].message</c> object; it is copied.</param>
-    /// <param name="finishReason">The <c>finish_reason</c>.</param>
-    /// <param name="promptTokens"><c>usage.prompt_tokens</c>.</param>
-    /// <param name="completionTokens"><c>usage.completion_tokens</c>.</param>
-    /// <param name="cachedTokens"><c>usage.prompt_tokens_details.cached_tokens</c>.</param>
-    /// <returns>A task that completes when the answer is written.</returns>
-    public static Task WriteChatCompletionAsync(HttpContext ctx, string model, JsonObject message, string finishReason, int promptTokens = 10, int completionTokens = 5, int cachedTokens = 0)
-        => FakeAnthropic.WriteJsonAsync(ctx, StatusCodes.Status200OK, ChatCompletion(model, message, finishReason, promptTokens, completionTokens, cachedTokens));
-
     /// <summary>A complete text completion.</summary>
     /// <param name="model">The <c>model</c> field.</param>
     /// <param name="text">The assistant message's content.</param>

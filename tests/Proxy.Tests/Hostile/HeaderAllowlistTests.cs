@@ -154,8 +154,7 @@ public sealed class HeaderAllowlistTests
     [Test]
     public async Task Response_UpstreamError_RetryAfterKept()
     {
-        _upstream.AnswerEveryRequest(WireMockUpstream.AnthropicError(429, "rate_limit_error", "slow down")
-            .WithHeader("retry-after", "7").WithHeader("WWW-Authenticate", "Basic realm=\"upstream\""));
+        _upstream.AnswerEveryRequest(WireMockUpstream.AnthropicError(429, "rate_limit_error", "slow down", ("retry-after", "7"), ("WWW-Authenticate", "Basic realm=\"upstream\"")));
         await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl()) });
 
         var (response, json) = await gateway.SendAsync(gateway.Post("/v1/messages", Messages));

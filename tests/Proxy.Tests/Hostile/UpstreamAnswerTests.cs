@@ -3,39 +3,48 @@ using System.Text;
 using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
 using Microsoft.AspNetCore.Http;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
 
 namespace CcxProxy.Tests.Hostile;
 
 /// <summary>
 /// Upstream answers the gateway cannot hold or that break off: the client gets a 502 in its own shape saying
-/// so, never a 200 with an empty body; with another candidate left, it answers instead. On the Kestrel fake: WireMock
-/// cannot break an answer off mid-way.
+/// so, never a 200 with an empty body; with another candidate left, it answers instead.
 /// </summary>
 [TestFixture]
 [CancelAfter(30_000)]
 public sealed class UpstreamAnswerTests
 {
-    private FakeUpstream _upstream = null!;
-    private FakeUpstream _spare = null!;
+    private WireMockServer _huge = null!;
+    private FakeUpstream _cutting = null!;
+    private WireMockServer _spare = null!;
 
     [SetUp]
     public async Task SetUp()
     {
-        _upstream = await FakeUpstream.StartAsync();
-        _spare = await FakeUpstream.StartAsync();
+        _huge = WireMockUpstream.Start();
+        _huge.Given(Request.Create().UsingAnyMethod())
+            .RespondWith(Response.Create().WithJson(FakeAnthropic.Message("up", [FakeAnthropic.TextBlock(new string('x', 64 * 1024))])));
+        // An answer broken off mid-way: the Kestrel fake, which WireMock cannot be.
+        _cutting = await FakeUpstream.StartAsync();
+        _cutting.Handler = (_, context) => CutAnswerAsync(context);
+        _spare = WireMockUpstream.StartProvider();
     }
 
     [TearDown]
     public async Task TearDown()
     {
-        await _upstream.DisposeAsync();
-        await _spare.DisposeAsync();
+        _huge.Dispose();
+        await _cutting.DisposeAsync();
+        _spare.Dispose();
     }
 
-    private static readonly Dictionary<string, string?> s_smallLimit = new() { ["Proxy:MaxResponseBodyBytes"] = "4096" };
+    /// <summary>The upstream that misbehaves: one whose answer is too big, or one that breaks its answer off.</summary>
+    private Uri Misbehaving(bool huge) => huge ? _huge.BaseUrl() : _cutting.BaseUrl;
 
-    private static Task HugeAnswerAsync(HttpContext context) =>
-        FakeAnthropic.WriteMessageAsync(context, "up", [FakeAnthropic.TextBlock(new string('x', 64 * 1024))]);
+    private static readonly Dictionary<string, string?> s_smallLimit = new() { ["Proxy:MaxResponseBodyBytes"] = "4096" };
 
     private static async Task CutAnswerAsync(HttpContext context)
     {
@@ -55,8 +64,7 @@ public sealed class UpstreamAnswerTests
     [TestCase("/v1/chat/completions", "broke off", false)]
     public async Task OneCandidate_502InTheCallersShape(string path, string says, bool huge)
     {
-        _upstream.Handler = (_, context) => huge ? HugeAnswerAsync(context) : CutAnswerAsync(context);
-        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl) }, s_smallLimit);
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["main.json"] = TestGateway.AnthropicChannel(Misbehaving(huge)) }, s_smallLimit);
         var chat = path.Contains("chat", StringComparison.Ordinal);
         var body = chat
             ? """{"model":"claude-sonnet-4-6","messages":[{"role":"user","content":"hi"}]}"""
@@ -82,17 +90,16 @@ public sealed class UpstreamAnswerTests
     [TestCase(false)]
     public async Task AnotherCandidate_AnswersInstead(bool huge)
     {
-        _upstream.Handler = (_, context) => huge ? HugeAnswerAsync(context) : CutAnswerAsync(context);
         await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
-            ["a.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl, """ "priority": 0 """),
-            ["b.json"] = TestGateway.AnthropicChannel(_spare.BaseUrl, """ "priority": 1 """),
+            ["a.json"] = TestGateway.AnthropicChannel(Misbehaving(huge), """ "priority": 0 """),
+            ["b.json"] = TestGateway.AnthropicChannel(_spare.BaseUrl(), """ "priority": 1 """),
         }, s_smallLimit);
 
         var (response, json) = await gateway.SendAsync(gateway.Post("/v1/messages", """{"model":"claude-sonnet-4-6","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}"""));
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), json?.ToJsonString());
         Assert.That(json!["content"]![0]!["text"]!.GetValue<string>(), Is.EqualTo(FakeUpstreamOptions.DefaultText));
-        Assert.That(_spare.Requests, Has.Count.EqualTo(1));
+        Assert.That(_spare.Received(), Has.Count.EqualTo(1));
     }
 }

@@ -157,7 +157,7 @@ public sealed class CircuitBreakerTests : TwoProviders
     [TestCase(503)]
     public async Task OverloadedWithRetryAfter_WholeChannelCools_OtherKeysNotTried_NextChannelServes(int status)
     {
-        A.AnswerEveryRequest(WireMockUpstream.AnthropicError(status, status == 529 ? "overloaded_error" : "api_error", "Overloaded").WithHeader("retry-after", "30"));
+        A.AnswerEveryRequest(WireMockUpstream.AnthropicError(status, status == 529 ? "overloaded_error" : "api_error", "Overloaded", ("retry-after", "30")));
         await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
             ["a.json"] = $$"""{ "type": "anthropic", "baseUrl": "{{A.BaseUrl()}}", "apiKeys": ["sk-a-first-key-0d1e", "sk-a-second-key-77c4"], "priority": 0 }""",
@@ -182,7 +182,7 @@ public sealed class CircuitBreakerTests : TwoProviders
     }
 
     private static IResponseBuilder RateLimited(int seconds)
-        => WireMockUpstream.AnthropicError(429, "rate_limit_error", "slow down").WithHeader("retry-after", seconds.ToString(CultureInfo.InvariantCulture));
+        => WireMockUpstream.AnthropicError(429, "rate_limit_error", "slow down", ("retry-after", seconds.ToString(CultureInfo.InvariantCulture)));
 
     private static async Task SendOkAsync(TestGateway gateway, int count)
     {

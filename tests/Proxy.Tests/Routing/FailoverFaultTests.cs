@@ -35,6 +35,7 @@ public sealed class FailoverFaultTests : TwoUpstreams
         Assert.That(A.Requests, Has.Count.EqualTo(1));
         Assert.That(B.Requests, Has.Count.EqualTo(1));
         Assert.That(gateway.Logs.All, Does.Contain("trying channel b-second"));
+        Assert.That(response.Headers.GetValues("x-request-id").Single(), Does.Match("^req_[0-9a-f]{24}$"), "the gateway's own headers survive the failover");
     }
 
     [Test]

@@ -58,7 +58,7 @@ public sealed class SharedCooldownTests
         });
 
     private static IResponseBuilder RateLimited()
-        => WireMockUpstream.AnthropicError(429, "rate_limit_error", "slow down").WithHeader("retry-after", "30");
+        => WireMockUpstream.AnthropicError(429, "rate_limit_error", "slow down", ("retry-after", "30"));
 
     public static IEnumerable<TestCaseData> CooldownFaults()
     {

@@ -4,8 +4,8 @@ namespace CcxProxy.Tests.Routing;
 
 /// <summary>
 /// Two Kestrel fake upstreams, fresh for every test: the preferred one (<see cref="A"/>) and the fallback
-/// (<see cref="B"/>). For faults WireMock cannot play: a stream cut or stalled mid-way, a reset, a hang before the
-/// headers. Tests that need only answers and statuses use <see cref="TwoProviders"/>.
+/// (<see cref="B"/>). For faults WireMock cannot play: a stream cut mid-way, a reset, an upstream killed, a stall
+/// that lasts until the gateway gives up. Everything else uses <see cref="TwoProviders"/>.
 /// </summary>
 public abstract class TwoUpstreams
 {

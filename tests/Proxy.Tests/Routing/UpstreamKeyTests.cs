@@ -85,7 +85,7 @@ public sealed class UpstreamKeyTests
     [Test]
     public async Task KeyRateLimitedWithRetryAfter_NextKeyServes_KeyCoolsForThatLong()
     {
-        _upstream.Given(WithKeyOne()).RespondWith(WireMockUpstream.AnthropicError(429, "rate_limit_error", "slow down").WithHeader("retry-after", "30"));
+        _upstream.Given(WithKeyOne()).RespondWith(WireMockUpstream.AnthropicError(429, "rate_limit_error", "slow down", ("retry-after", "30")));
         await using var gateway = await TestGateway.StartAsync(OneChannel(Channel([_upstream.BaseUrl()], [KeyOne, KeyTwo])), s_rotateKeys);
 
         var before = DateTimeOffset.UtcNow;

@@ -253,11 +253,9 @@ public sealed class AnthropicSdkTests
     [Test]
     public async Task Create_UpstreamHangs_Throws504TimeoutError()
     {
-        // A stall before the headers: the Kestrel fake, which WireMock cannot be.
-        await using var hanging = await FakeUpstream.StartAsync();
-        hanging.Handler = (_, ctx) => Faults.HangAsync(ctx);
+        _upstream.AnswerEveryRequest(WireMockUpstream.SilentBeyond(TimeSpan.FromSeconds(1)));
         await using var gateway = await TestGateway.StartAsync(
-            new Dictionary<string, string> { ["slow.json"] = TestGateway.AnthropicChannel(hanging.BaseUrl, """ "timeouts": { "responseHeaders": 1 } """) });
+            new Dictionary<string, string> { ["slow.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl(), """ "timeouts": { "responseHeaders": 1 } """) });
         using var client = ClientFor(gateway);
 
         var ex = await Assert.ThrowsAsync<Anthropic5xxException>(() => client.Messages.Create(Create("claude-opus-4-7"), Ct).WaitAsync(CallTimeout));

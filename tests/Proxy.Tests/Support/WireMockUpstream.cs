@@ -1,3 +1,6 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json.Nodes;
 using CcxProxy.TestSupport;
@@ -27,8 +30,13 @@ namespace CcxProxy.Tests.Support;
 /// event, with the pauses the steps ask for.
 /// </para>
 /// <para>
-/// WireMock cannot cut a stream mid-way, reset a connection after some bytes, or stall after its headers: tests of
-/// those faults use the Kestrel fake (tests/TestSupport/FakeUpstream.cs).
+/// WireMock plays delays before the headers and pauses between events, but it cannot cut a stream or an answer
+/// mid-way, reset a connection, or stall until the client gives up (it only pauses for a fixed time, and cannot
+/// see the client leave): tests of those faults use the Kestrel fake (tests/TestSupport/FakeUpstream.cs).
+/// </para>
+/// <para>
+/// WireMock drains a stream with a blocking read, so each stream it is playing holds a thread-pool thread. The
+/// tests hold a handful at most; the pool grows past that on its own.
 /// </para>
 /// </remarks>
 public static class WireMockUpstream
@@ -37,12 +45,12 @@ public static class WireMockUpstream
     private const int StockPriority = 1_000;
 
     /// <summary>Starts an upstream with no mappings: every request gets WireMock's 404 until a test adds some.</summary>
+    /// <remarks>
+    /// WireMock.Net 1.25.0 binds a <c>127.0.0.1</c> URL with Kestrel's <c>ListenLocalhost</c> (127.0.0.1 and ::1,
+    /// loopback only) and reports it as <c>http://localhost:PORT</c>, so the gateway reaches it by name.
+    /// </remarks>
     /// <returns>The running server.</returns>
-    public static WireMockServer Start() => WireMockServer.Start(new WireMockServerSettings
-    {
-        Urls = [$"http://127.0.0.1:{FreePort.Get()}"],
-        StartAdminInterface = false,
-    });
+    public static WireMockServer Start() => WireMockServer.Start(Settings("http"));
 
     /// <summary>
     /// Starts a provider upstream that speaks HTTPS with <paramref name="certificate"/> (HTTP/1.1 and HTTP/2, as
@@ -50,22 +58,19 @@ public static class WireMockUpstream
     /// </summary>
     /// <param name="certificate">The server certificate, e.g. from <see cref="TestCertificateAuthority.IssueServerCertificate"/>.</param>
     /// <returns>The running server.</returns>
-    public static WireMockServer StartTlsProvider(System.Security.Cryptography.X509Certificates.X509Certificate2 certificate)
+    public static WireMockServer StartTlsProvider(X509Certificate2 certificate)
     {
         ArgumentNullException.ThrowIfNull(certificate);
         // Handed over as a PKCS#12 file: WireMock writes its settings to its log as JSON, and reading an ECDSA
         // certificate object's PrivateKey property for that throws.
         var password = Guid.NewGuid().ToString("N");
         var pfx = Path.Combine(Directory.CreateTempSubdirectory("ccx-wiremock-tls-").FullName, "server.pfx");
-        File.WriteAllBytes(pfx, certificate.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pfx, password));
+        File.WriteAllBytes(pfx, certificate.Export(X509ContentType.Pfx, password));
         try
         {
-            var server = WireMockServer.Start(new WireMockServerSettings
-            {
-                Urls = [$"https://127.0.0.1:{FreePort.Get()}"],
-                StartAdminInterface = false,
-                CertificateSettings = new WireMockCertificateSettings { X509CertificateFilePath = pfx, X509CertificatePassword = password },
-            });
+            var settings = Settings("https");
+            settings.CertificateSettings = new WireMockCertificateSettings { X509CertificateFilePath = pfx, X509CertificatePassword = password };
+            var server = WireMockServer.Start(settings);
             server.AnswerLikeAProvider();
             return server;
         }
@@ -88,13 +93,21 @@ public static class WireMockUpstream
         return server;
     }
 
+    private static WireMockServerSettings Settings(string scheme) => new()
+    {
+        Urls = [$"{scheme}://127.0.0.1:{FreePort.Get()}"],
+        StartAdminInterface = false,
+        // The body as the gateway sent it, as a real provider receives it.
+        DisableRequestBodyDecompressing = true,
+    };
+
     /// <summary>Adds the stock provider answers, below any mapping a test adds (after a <c>ResetMappings</c>, say).</summary>
     /// <param name="server">The server.</param>
     /// <param name="options">Number of streamed events and the pause between them; null for the defaults.</param>
     public static void AnswerLikeAProvider(this WireMockServer server, FakeUpstreamOptions? options = null)
         => server.Given(Request.Create().UsingAnyMethod()).AtPriority(StockPriority).RespondWith(Response.Create().WithStockAnswer(options));
 
-    /// <summary>The server's address, <c>http://127.0.0.1:PORT</c>.</summary>
+    /// <summary>The server's address, <c>http://localhost:PORT</c> (or <c>https://</c>).</summary>
     /// <param name="server">The server.</param>
     /// <returns>The address.</returns>
     public static Uri BaseUrl(this WireMockServer server) => new(server.Url ?? throw new InvalidOperationException("WireMock is not listening."));
@@ -150,13 +163,21 @@ public static class WireMockUpstream
         return mapping;
     }
 
-    /// <summary>An Anthropic error answer: <paramref name="status"/> with <c>{"type":"error","error":{…}}</c>.</summary>
+    /// <summary>
+    /// An Anthropic error answer: <paramref name="status"/> with <c>{"type":"error","error":{…},"request_id"}</c> and
+    /// the same id in a <c>request-id</c> header, a new one per call.
+    /// </summary>
+    /// <remarks>Other headers go in <paramref name="headers"/>: WireMock replaces all of an answer's headers with any set on the builder.</remarks>
     /// <param name="status">The HTTP status.</param>
     /// <param name="type">The <c>error.type</c>, e.g. <c>overloaded_error</c>.</param>
     /// <param name="message">The <c>error.message</c>.</param>
-    /// <returns>The builder, for more headers.</returns>
-    public static IResponseBuilder AnthropicError(int status, string type, string message)
-        => Response.Create().WithStatusCode(status).WithJson(FakeAnthropic.ErrorBody(type, message));
+    /// <param name="headers">More headers, e.g. <c>("retry-after", "30")</c>.</param>
+    /// <returns>The builder.</returns>
+    public static IResponseBuilder AnthropicError(int status, string type, string message, params (string Name, string Value)[] headers)
+    {
+        var extra = headers.ToDictionary(h => h.Name, h => h.Value, StringComparer.OrdinalIgnoreCase);
+        return Response.Create().WithAnswer(_ => StockAnswer.OfJson(status, FakeAnthropic.ErrorBody(type, message)) with { Headers = extra });
+    }
 
     /// <summary>An HTML error page such as a load balancer in front of the upstream returns (<see cref="Faults.HtmlErrorPage"/>).</summary>
     /// <param name="status">The HTTP status.</param>
@@ -166,12 +187,21 @@ public static class WireMockUpstream
 
     /// <summary>
     /// An upstream that sends nothing, not even its headers, for longer than the gateway waits for them: WireMock's
-    /// delay. Kept short, because WireMock's own shutdown waits for it to pass.
+    /// delay (<see cref="Silence"/>), then the stock answer.
     /// </summary>
+    /// <remarks>
+    /// WireMock logs the request only when the delay is over: to count what arrived, wait <see cref="Silence"/> after
+    /// the gateway has answered.
+    /// </remarks>
     /// <param name="gatewayTimeout">The gateway's <c>timeouts.responseHeaders</c> for the channel.</param>
-    /// <returns>The builder; the stock answer comes once the delay is over.</returns>
+    /// <returns>The builder.</returns>
     public static IResponseBuilder SilentBeyond(TimeSpan gatewayTimeout)
-        => Response.Create().WithDelay(gatewayTimeout * 3).WithStockAnswer();
+        => Response.Create().WithDelay(Silence(gatewayTimeout)).WithStockAnswer();
+
+    /// <summary>How long <see cref="SilentBeyond"/> stays silent: well past the gateway's timeout, and bounded.</summary>
+    /// <param name="gatewayTimeout">The gateway's <c>timeouts.responseHeaders</c> for the channel.</param>
+    /// <returns>The delay.</returns>
+    public static TimeSpan Silence(TimeSpan gatewayTimeout) => gatewayTimeout * 3;
 
     /// <summary>Answers with <paramref name="body"/> as <c>application/json</c>.</summary>
     /// <param name="response">The response being built.</param>
@@ -219,7 +249,7 @@ public static class WireMockUpstream
     /// by event, pausing and waiting on gates as they say. Every call gets its own stream.
     /// </summary>
     /// <param name="response">The response being built.</param>
-    /// <param name="steps">The steps for a call; cuts (<see cref="StreamStep.Abort"/>) need the Kestrel fake.</param>
+    /// <param name="steps">The steps for a call: frames, raw text, pauses and gates. A cut (<see cref="StreamStep.Abort"/>) needs the Kestrel fake.</param>
     /// <returns>The builder.</returns>
     public static IResponseBuilder WithEvents(this IResponseBuilder response, Func<RecordedRequest, IEnumerable<StreamStep>> steps)
     {
@@ -230,9 +260,10 @@ public static class WireMockUpstream
     private static ResponseMessage Answer(StockAnswer answer, IRequestMessage request)
     {
         var message = answer.Stream is { } steps ? Stream(steps) : Json(answer.Status, answer.Json!, request);
+        var headers = message.Headers!;
         foreach (var (name, value) in answer.Headers)
         {
-            message.Headers![name] = new WireMockList<string>(value);
+            headers[name] = new WireMockList<string>(value);
         }
 
         return message;
@@ -240,35 +271,42 @@ public static class WireMockUpstream
 
     private static ResponseMessage Json(int status, JsonNode body, IRequestMessage request)
     {
-        var message = new ResponseMessage
+        var requestId = ((body as JsonObject)?["request_id"] as JsonValue)?.GetValue<string>() ?? $"req_wm_{request.DateTime.Ticks}";
+        return new ResponseMessage
         {
             StatusCode = status,
             BodyData = new BodyData { DetectedBodyType = BodyType.String, BodyAsString = body.ToJsonString(), Encoding = Encoding.UTF8 },
+            Headers = Headers(("Content-Type", FakeAnthropic.JsonContentType), ("request-id", requestId)),
         };
-        message.AddHeader("Content-Type", FakeAnthropic.JsonContentType);
-        var requestId = (body as JsonObject)?["request_id"] as JsonValue;
-        message.AddHeader("request-id", requestId?.GetValue<string>() ?? $"req_wm_{request.DateTime.Ticks}");
-        return message;
     }
 
     private static ResponseMessage Stream(IEnumerable<StreamStep> steps)
     {
+        IReadOnlyList<StreamStep> script = [.. steps];
+        // Refused here, before any byte: played, a cut would end the stream cleanly and pass for "ends early".
+        if (script.FirstOrDefault(step => step is not (StreamStep.Frame or StreamStep.RawText or StreamStep.Pause or StreamStep.WaitFor)) is { } unplayable)
+        {
+            throw new NotSupportedException($"WireMock cannot play {unplayable}: use the Kestrel fake (FakeUpstream).");
+        }
+
         var queue = new EventQueue();
-        var message = new ResponseMessage
+        return new ResponseMessage
         {
             StatusCode = 200,
             BodyData = new BodyData
             {
                 DetectedBodyType = BodyType.SseString,
                 SseStringQueue = queue,
-                BodyAsSseStringTask = PlayAsync([.. steps], queue),
+                BodyAsSseStringTask = PlayAsync(script, queue),
                 Encoding = Encoding.UTF8,
             },
+            Headers = Headers(("Content-Type", FakeAnthropic.StreamContentType), ("Cache-Control", "no-cache")),
         };
-        message.AddHeader("Content-Type", FakeAnthropic.StreamContentType);
-        message.AddHeader("Cache-Control", "no-cache");
-        return message;
     }
+
+    /// <summary>Response headers keyed without regard to case, as HTTP has them, so an answer's own replace the defaults.</summary>
+    private static Dictionary<string, WireMockList<string>> Headers(params (string Name, string Value)[] headers)
+        => headers.ToDictionary(h => h.Name, h => new WireMockList<string>(h.Value), StringComparer.OrdinalIgnoreCase);
 
     private static async Task PlayAsync(IReadOnlyList<StreamStep> steps, IBlockingQueue<string?> queue)
     {
@@ -290,10 +328,13 @@ public static class WireMockUpstream
                     case StreamStep.WaitFor wait:
                         await wait.Gate.WaitAsync(TimeSpan.FromSeconds(30));
                         break;
-                    default:
-                        throw new NotSupportedException($"WireMock cannot play {step}: use the Kestrel fake (FakeUpstream).");
                 }
             }
+        }
+        catch (TimeoutException)
+        {
+            // A gate the test never opened: the stream says so instead of ending as if it were whole.
+            queue.Write("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"WireMock: the test never opened the gate\"}}\n\n");
         }
         finally
         {
@@ -307,7 +348,7 @@ public static class WireMockUpstream
     /// </summary>
     private sealed class EventQueue : IBlockingQueue<string?>
     {
-        private readonly System.Collections.Concurrent.BlockingCollection<string> _items = [];
+        private readonly BlockingCollection<string> _items = [];
 
         public void Write(string? item)
         {
@@ -317,10 +358,10 @@ public static class WireMockUpstream
             }
         }
 
-        public bool TryRead([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? item)
+        public bool TryRead([NotNullWhen(true)] out string? item)
         {
-            // Bounded, so a writer that dies without closing cannot hold WireMock's thread forever.
-            var taken = _items.TryTake(out var next, TimeSpan.FromSeconds(60));
+            // Blocks until the next event or the end: the player always closes the queue (PlayAsync's finally).
+            var taken = _items.TryTake(out var next, Timeout.Infinite);
             item = next;
             return taken;
         }
@@ -337,7 +378,8 @@ public static class WireMockUpstream
         }
 
         var body = request.BodyAsBytes is { } bytes ? Encoding.UTF8.GetString(bytes) : request.Body ?? "";
-        var query = string.IsNullOrEmpty(request.RawQuery) || request.RawQuery.StartsWith('?') ? request.RawQuery ?? "" : "?" + request.RawQuery;
-        return new RecordedRequest(request.Method, request.Path, query, headers, body);
+        // The path and query as they were on the wire (WireMock's Path is decoded).
+        var url = new Uri(request.AbsoluteUrl);
+        return new RecordedRequest(request.Method, url.AbsolutePath, url.Query, headers, body);
     }
 }

@@ -97,4 +97,52 @@ public sealed class WireMockUpstreamSupportTests
         Assert.That(waited.Path, Is.EqualTo("/v1/models"));
         await Assert.ThrowsAsync<TimeoutException>(() => upstream.WaitForRequestAsync(r => r.Method == "PUT", TimeSpan.FromMilliseconds(100)));
     }
+
+    [Test]
+    public async Task WithEvents_ACut_RefusedBeforeAnyByte_NotPlayedAsAShortCleanStream()
+    {
+        using var upstream = WireMockUpstream.Start();
+        upstream.Given(Request.Create().UsingPost()).RespondWith(Response.Create().WithEvents(_ =>
+            [FakeAnthropic.MessageStart("m"), StreamStep.Abort()]));
+
+        using var response = await s_client.PostAsync(upstream.BaseUrl(), Json("{}"));
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.InternalServerError));
+        Assert.That(body, Does.Contain("Kestrel fake").And.Not.Contain("message_start"));
+    }
+
+    [Test]
+    public async Task AnthropicError_NewRequestIdPerCall_InBodyAndHeader_ExtraHeadersKeepTheContentType()
+    {
+        using var upstream = WireMockUpstream.Start();
+        upstream.AnswerEveryRequest(WireMockUpstream.AnthropicError(429, "rate_limit_error", "slow down", ("Retry-After", "7"), ("content-type", "application/json; charset=utf-8")));
+
+        var ids = new List<string>();
+        for (var call = 0; call < 2; call++)
+        {
+            using var response = await s_client.PostAsync(upstream.BaseUrl(), Json("{}"));
+            var body = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+            var id = body["request_id"]!.GetValue<string>();
+            Assert.That((int)response.StatusCode, Is.EqualTo(429));
+            Assert.That(response.Headers.GetValues("request-id").Single(), Is.EqualTo(id));
+            Assert.That(response.Headers.RetryAfter!.Delta, Is.EqualTo(TimeSpan.FromSeconds(7)));
+            Assert.That(response.Content.Headers.GetValues("Content-Type").Single(), Is.EqualTo("application/json; charset=utf-8"), "replaced, not repeated");
+            ids.Add(id);
+        }
+
+        Assert.That(ids.Distinct().Count(), Is.EqualTo(2));
+    }
+
+    [Test]
+    public async Task Received_PathAsSentOnTheWire_NotDecoded()
+    {
+        using var upstream = WireMockUpstream.StartProvider();
+
+        using var _ = await s_client.GetAsync(new Uri(upstream.BaseUrl(), "/v1/models/a%2Fb?q=a+b"));
+
+        var seen = upstream.Received().Single();
+        Assert.That(seen.Path, Is.EqualTo("/v1/models/a%2Fb"));
+        Assert.That(seen.QueryString, Is.EqualTo("?q=a+b"));
+    }
 }
