@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
 using CcxProxy.Channels;
+using CcxProxy.Transforms.Adapter;
 using CcxProxy.Transforms.Forwarding;
 using CcxProxy.Transforms.Json;
 using Microsoft.Extensions.Caching.Hybrid;

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using CcxProxy.TestSupport;
+using CcxProxy.Transforms.Adapter;
 using CcxProxy.Transforms.Forwarding;
 using Microsoft.AspNetCore.Http;
 

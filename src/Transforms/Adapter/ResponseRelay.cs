@@ -2,12 +2,13 @@ using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
 using CcxProxy.Transforms.Conversion;
+using CcxProxy.Transforms.Forwarding;
 using CcxProxy.Transforms.Json;
 using CcxProxy.Transforms.Protocols;
 using CcxProxy.Transforms.Sse;
 using Microsoft.AspNetCore.Http;
 
-namespace CcxProxy.Transforms.Forwarding;
+namespace CcxProxy.Transforms.Adapter;
 
 /// <summary>
 /// Relays an upstream response to the client through the call's <see cref="ResponsePlan"/>:

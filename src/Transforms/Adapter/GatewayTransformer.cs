@@ -1,10 +1,11 @@
 using System.Net.Http.Headers;
 using System.Runtime.InteropServices;
+using CcxProxy.Transforms.Forwarding;
 using CcxProxy.Transforms.Protocols;
 using Microsoft.AspNetCore.Http;
 using Yarp.ReverseProxy.Forwarder;
 
-namespace CcxProxy.Transforms.Forwarding;
+namespace CcxProxy.Transforms.Adapter;
 
 /// <summary>
 /// The YARP transformer for one upstream attempt, whatever the two protocols: the request goes to the

@@ -2,7 +2,7 @@ using System.Net.Http.Headers;
 using CcxProxy.Transforms.Protocols;
 using Microsoft.AspNetCore.Http;
 
-namespace CcxProxy.Transforms.Forwarding;
+namespace CcxProxy.Transforms.Adapter;
 
 /// <summary>
 /// What crosses the gateway in headers, in either direction: an allowlist per protocol, never a denylist
