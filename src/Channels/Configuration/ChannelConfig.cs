@@ -1,4 +1,5 @@
 using System.Text;
+using CcxProxy.Transforms.Vocabulary;
 
 namespace CcxProxy.Channels;
 
@@ -20,7 +21,7 @@ public sealed record ChannelConfig
     public required string Name { get; init; }
 
     /// <summary>The protocol the upstream speaks (<c>"type"</c>).</summary>
-    public required ChannelType Type { get; init; }
+    public required WireProtocol Type { get; init; }
 
     /// <summary>Absolute http(s) base URLs, without trailing slash (<c>"baseUrl"</c> or <c>"baseUrls"</c>).</summary>
     public required IReadOnlyList<Uri> BaseUrls { get; init; }

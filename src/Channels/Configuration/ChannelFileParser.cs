@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using CcxProxy.Transforms.Vocabulary;
 
 namespace CcxProxy.Channels;
 
@@ -264,7 +265,7 @@ public static partial class ChannelFileParser
         return name;
     }
 
-    private static ChannelType? ParseType(Dictionary<string, JsonElement> fields, ErrorList errors)
+    private static WireProtocol? ParseType(Dictionary<string, JsonElement> fields, ErrorList errors)
     {
         if (!fields.TryGetValue(Fields.Type, out var element))
         {
@@ -278,9 +279,9 @@ public static partial class ChannelFileParser
             case null:
                 return null;
             case "anthropic":
-                return ChannelType.Anthropic;
+                return WireProtocol.Anthropic;
             case "openai":
-                return ChannelType.OpenAI;
+                return WireProtocol.OpenAI;
             default:
                 errors.Add(Fields.Type, $"unknown type \"{value}\"; one of: anthropic, openai");
                 return null;
@@ -307,9 +308,9 @@ public static partial class ChannelFileParser
         return Fallback;
     }
 
-    private static UpstreamAuthStyle ParseAuth(Dictionary<string, JsonElement> fields, ChannelType? type, ErrorList errors)
+    private static UpstreamAuthStyle ParseAuth(Dictionary<string, JsonElement> fields, WireProtocol? type, ErrorList errors)
     {
-        var fallback = type == ChannelType.OpenAI ? UpstreamAuthStyle.Bearer : UpstreamAuthStyle.XApiKey;
+        var fallback = type == WireProtocol.OpenAI ? UpstreamAuthStyle.Bearer : UpstreamAuthStyle.XApiKey;
         if (!fields.TryGetValue(Fields.Auth, out var element))
         {
             return fallback;

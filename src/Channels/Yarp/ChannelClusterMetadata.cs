@@ -1,3 +1,4 @@
+
 namespace CcxProxy.Channels;
 
 /// <summary>Metadata keys the channel config provider puts on each YARP cluster. Timeouts are
@@ -20,5 +21,5 @@ public static class ChannelClusterMetadata
     public const string CaCertificates = "ccx.caCertificates";
 
     /// <summary>The channel type, <c>anthropic</c> or <c>openai</c>.</summary>
-    public const string ChannelType = "ccx.channelType";
+    public const string WireProtocol = "ccx.channelType";
 }

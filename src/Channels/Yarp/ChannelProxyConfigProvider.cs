@@ -1,4 +1,5 @@
 using System.Globalization;
+using CcxProxy.Transforms.Vocabulary;
 using Microsoft.Extensions.Primitives;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
@@ -53,7 +54,7 @@ internal sealed class ChannelProxyConfigProvider(IChannelStore store) : IProxyCo
                 [ChannelClusterMetadata.ConnectTimeout] = timeouts.Connect.ToString("c", CultureInfo.InvariantCulture),
                 [ChannelClusterMetadata.ResponseHeadersTimeout] = timeouts.ResponseHeaders.ToString("c", CultureInfo.InvariantCulture),
                 [ChannelClusterMetadata.IdleTimeout] = timeouts.Idle.ToString("c", CultureInfo.InvariantCulture),
-                [ChannelClusterMetadata.ChannelType] = channel.Type == ChannelType.OpenAI ? "openai" : "anthropic",
+                [ChannelClusterMetadata.WireProtocol] = channel.Type == WireProtocol.OpenAI ? "openai" : "anthropic",
                 [ChannelClusterMetadata.PropagateTraceContext] = channel.PropagateTraceContext ? "true" : "false",
             };
             if (channel.CaCertificatesPem is { } pem)

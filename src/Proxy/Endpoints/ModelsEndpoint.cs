@@ -2,6 +2,7 @@ using System.Globalization;
 using CcxProxy.Access;
 using CcxProxy.Channels;
 using CcxProxy.Errors;
+using CcxProxy.Transforms.Vocabulary;
 
 namespace CcxProxy.Endpoints;
 
@@ -52,7 +53,7 @@ internal static class ModelsEndpoint
         }
 
         var names = Names(channels.Current, caller.Group);
-        if (ClientProtocols.Of(context.Request) == ClientProtocol.OpenAI)
+        if (ClientProtocols.Of(context.Request) == WireProtocol.OpenAI)
         {
             await Results.Json(new { @object = "list", data = names.Select(OpenAIModel) }).ExecuteAsync(context).ConfigureAwait(false);
             return;
@@ -115,7 +116,7 @@ internal static class ModelsEndpoint
         }
 
         var model = (id, snapshot.LoadedAt);
-        object body = ClientProtocols.Of(context.Request) == ClientProtocol.OpenAI ? OpenAIModel(model) : AnthropicModel(model);
+        object body = ClientProtocols.Of(context.Request) == WireProtocol.OpenAI ? OpenAIModel(model) : AnthropicModel(model);
         await Results.Json(body).ExecuteAsync(context).ConfigureAwait(false);
     }
 

@@ -2,6 +2,7 @@ using CcxProxy.Access;
 using CcxProxy.Channels;
 using CcxProxy.Channels.Health;
 using CcxProxy.Redis;
+using CcxProxy.Transforms.Vocabulary;
 
 namespace CcxProxy.Endpoints;
 
@@ -33,7 +34,7 @@ internal static class StatusEndpoint
                 channels = snapshot.Channels.Select(c => new
                 {
                     name = c.Name,
-                    type = c.Type == ChannelType.OpenAI ? "openai" : "anthropic",
+                    type = c.Type == WireProtocol.OpenAI ? "openai" : "anthropic",
                     file = c.SourceFile,
                     enabled = c.Enabled,
                     baseUrls = c.BaseUrls.Select(u => u.OriginalString),

@@ -1,4 +1,5 @@
 using CcxProxy.Transforms.Protocols;
+using CcxProxy.Transforms.Vocabulary;
 
 namespace CcxProxy.Errors;
 
@@ -52,7 +53,7 @@ public static class GatewayErrors
             }
         }
 
-        var body = ClientProtocols.Of(context.Request) == ClientProtocol.OpenAI
+        var body = ClientProtocols.Of(context.Request) == WireProtocol.OpenAI
             ? ErrorBodies.OpenAI(ErrorBodies.OpenAIType(status), message, code)
             : ErrorBodies.Anthropic(ErrorBodies.AnthropicType(status), message, requestId);
         response.ContentType = "application/json";

@@ -15,6 +15,7 @@ using CcxProxy.Transforms.Conversion;
 using CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
 using CcxProxy.Transforms.Forwarding;
 using CcxProxy.Transforms.Json;
+using CcxProxy.Transforms.Vocabulary;
 using CcxProxy.Usage;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy;
@@ -168,7 +169,7 @@ internal sealed partial class ForwardingEndpoint
         record.Stream = scan.Stream;
 
         var channel = route.Candidates[0];
-        if (api == InboundApi.CountTokens && channel.Type == ChannelType.OpenAI)
+        if (api == InboundApi.CountTokens && channel.Type == WireProtocol.OpenAI)
         {
             // OpenAI-protocol upstreams cannot count tokens: answer with the gateway's documented estimate.
             if (!MessagesToChat.TryEstimateInputTokens(text.Span, out var tokens))
@@ -552,7 +553,7 @@ internal sealed partial class ForwardingEndpoint
 
     /// <summary>Anthropic's "overloaded" status is 529; OpenAI clients know 503.</summary>
     private static int Overloaded(HttpContext context) =>
-        ClientProtocols.Of(context.Request) == ClientProtocol.OpenAI ? StatusCodes.Status503ServiceUnavailable : 529;
+        ClientProtocols.Of(context.Request) == WireProtocol.OpenAI ? StatusCodes.Status503ServiceUnavailable : 529;
 
     /// <summary>Accounts the answer's tokens; a failure to account never fails the (already answered) request.</summary>
     private Task RecordUsageAsync(Caller caller, ChannelConfig channel, string model, StreamUsage usage) =>

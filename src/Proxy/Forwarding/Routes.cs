@@ -7,6 +7,7 @@ using CcxProxy.Transforms.Conversion.Passthrough;
 using CcxProxy.Transforms.Forwarding;
 using CcxProxy.Transforms.Json;
 using CcxProxy.Transforms.Protocols;
+using CcxProxy.Transforms.Vocabulary;
 
 namespace CcxProxy.Forwarding;
 
@@ -48,7 +49,7 @@ internal static class Routes
 
         switch (api, channel.Type)
         {
-            case (InboundApi.Messages or InboundApi.CountTokens, ChannelType.Anthropic):
+            case (InboundApi.Messages or InboundApi.CountTokens, WireProtocol.Anthropic):
             {
                 var upstreamBody = RequestJson.Rewrite(body, scan, options.UpstreamModel, clamp, options.StripClaudeCodeAttribution);
                 return (settings.Call(channel, api == InboundApi.Messages ? AnthropicMessagesPath : AnthropicCountTokensPath,
@@ -61,7 +62,7 @@ internal static class Routes
                     }), null);
             }
 
-            case (InboundApi.Messages, ChannelType.OpenAI):
+            case (InboundApi.Messages, WireProtocol.OpenAI):
             {
                 var converted = MessagesToChat.ConvertRequest(text.Span, options);
                 if (converted.Error is not null)
@@ -79,7 +80,7 @@ internal static class Routes
                     }), null);
             }
 
-            case (InboundApi.ChatCompletions, ChannelType.OpenAI):
+            case (InboundApi.ChatCompletions, WireProtocol.OpenAI):
             {
                 // Same protocol: forwarded as sent, with the model mapped; streamed through as it arrives.
                 var upstreamBody = RequestJson.Rewrite(body, scan, options.UpstreamModel, clamp);
@@ -92,7 +93,7 @@ internal static class Routes
                     }), null);
             }
 
-            case (InboundApi.ChatCompletions, ChannelType.Anthropic):
+            case (InboundApi.ChatCompletions, WireProtocol.Anthropic):
             {
                 var converted = ChatToMessages.ConvertRequest(text.Span, options);
                 if (converted.Error is not null)
@@ -109,7 +110,7 @@ internal static class Routes
                     }), null);
             }
 
-            case (InboundApi.Completions, ChannelType.OpenAI):
+            case (InboundApi.Completions, WireProtocol.OpenAI):
             {
                 var converted = CompletionsToChat.ConvertRequest(text.Span, options);
                 if (converted.Error is not null)
@@ -126,7 +127,7 @@ internal static class Routes
                     }), null);
             }
 
-            case (InboundApi.Completions, ChannelType.Anthropic):
+            case (InboundApi.Completions, WireProtocol.Anthropic):
             {
                 var converted = CompletionsToMessages.ConvertRequest(text.Span, options);
                 if (converted.Error is not null)
@@ -176,7 +177,7 @@ internal sealed record CallSettings(string? RequestId, int MaxResponseBytes, Tim
         MaxResponseBytes = MaxResponseBytes,
         RequestId = RequestId,
         ChannelName = channel.Name,
-        ClientProtocol = client,
+        WireProtocol = client,
         UpstreamProtocol = upstream,
         KeepQuery = keepQuery,
         MayFailOver = MayFailOver,

@@ -4,6 +4,7 @@ using CcxProxy.Channels;
 using CcxProxy.Errors;
 using CcxProxy.Keys;
 using CcxProxy.Transforms.Conversion;
+using CcxProxy.Transforms.Vocabulary;
 
 namespace CcxProxy.Limits;
 
@@ -102,7 +103,7 @@ internal sealed class RequestLimiter
         var kind = decision.Violated ?? LimitKind.Requests;
         var remaining = Math.Max(0, decision.Remaining ?? 0);
         var reset = decision.RetryAfter ?? TimeSpan.Zero;
-        if (ClientProtocols.Of(request) == ClientProtocol.OpenAI)
+        if (ClientProtocols.Of(request) == WireProtocol.OpenAI)
         {
             var name = kind is LimitKind.InputTokens or LimitKind.OutputTokens ? "tokens" : "requests";
             headers[$"x-ratelimit-limit-{name}"] = limit.ToString(CultureInfo.InvariantCulture);

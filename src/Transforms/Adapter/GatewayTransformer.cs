@@ -1,7 +1,7 @@
 using System.Net.Http.Headers;
 using System.Runtime.InteropServices;
 using CcxProxy.Transforms.Forwarding;
-using CcxProxy.Transforms.Protocols;
+using CcxProxy.Transforms.Vocabulary;
 using Microsoft.AspNetCore.Http;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -97,7 +97,7 @@ public sealed class GatewayTransformer : HttpTransformer
         // Not the base transformer, which copies every upstream header: only the allowlist reaches the client,
         // and the upstream's reason phrase (its own text) is replaced by the standard one.
         httpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseFeature>()!.ReasonPhrase = null;
-        HeaderPolicy.CopyResponseHeaders(proxyResponse, httpContext.Response.Headers, _call.ClientProtocol, _call.UpstreamProtocol);
+        HeaderPolicy.CopyResponseHeaders(proxyResponse, httpContext.Response.Headers, _call.WireProtocol, _call.UpstreamProtocol);
         await ResponseRelay.RelayAsync(httpContext, proxyResponse, _call, _attempt, cancellationToken).ConfigureAwait(false);
 
         // The relay wrote the body; the forwarder must not copy it again.

@@ -1,5 +1,5 @@
 using System.Net.Http.Headers;
-using CcxProxy.Transforms.Protocols;
+using CcxProxy.Transforms.Vocabulary;
 using Microsoft.AspNetCore.Http;
 
 namespace CcxProxy.Transforms.Adapter;

@@ -6,6 +6,7 @@ using CcxProxy.Transforms.Forwarding;
 using CcxProxy.Transforms.Json;
 using CcxProxy.Transforms.Protocols;
 using CcxProxy.Transforms.Sse;
+using CcxProxy.Transforms.Vocabulary;
 using Microsoft.AspNetCore.Http;
 
 namespace CcxProxy.Transforms.Adapter;
@@ -99,7 +100,7 @@ internal static class ResponseRelay
 
             // Never a 200 with an empty body: the client learns what happened, in its own shape.
             await TryWriteAsync(response, StatusCodes.Status502BadGateway,
-                ErrorBodies.For(call.ClientProtocol, 502, $"the upstream of channel '{call.ChannelName}' sent {reason}", call.RequestId), cancellationToken).ConfigureAwait(false);
+                ErrorBodies.For(call.WireProtocol, 502, $"the upstream of channel '{call.ChannelName}' sent {reason}", call.RequestId), cancellationToken).ConfigureAwait(false);
             attempt.ClientResponseStarted = true;
         }
     }
@@ -128,7 +129,7 @@ internal static class ResponseRelay
             attempt.Failure = UpstreamFailure.BadAnswer;
             // A wrong baseUrl landing on a web page, a captive portal, a CDN challenge: not an answer the
             // client's SDK can read, so say what came back instead of relaying it.
-            await WriteAsync(response, StatusCodes.Status502BadGateway, ErrorBodies.For(call.ClientProtocol, 502,
+            await WriteAsync(response, StatusCodes.Status502BadGateway, ErrorBodies.For(call.WireProtocol, 502,
                 $"the upstream of channel '{call.ChannelName}' answered HTTP {(int)upstream.StatusCode} with {upstream.Content.Headers.ContentType?.MediaType ?? "no content type"}, not a JSON answer",
                 call.RequestId), cancellationToken).ConfigureAwait(false);
             return;
@@ -143,13 +144,13 @@ internal static class ResponseRelay
         {
             // JSON, but not an answer of the upstream's protocol (a wrong baseUrl or type on the channel).
             attempt.Failure = UpstreamFailure.BadAnswer;
-            await WriteAsync(response, StatusCodes.Status502BadGateway, ErrorBodies.For(call.ClientProtocol, 502,
+            await WriteAsync(response, StatusCodes.Status502BadGateway, ErrorBodies.For(call.WireProtocol, 502,
                 $"the upstream of channel '{call.ChannelName}' answered with JSON that is not a valid {(call.UpstreamProtocol == WireProtocol.OpenAI ? "chat completion" : "message")}",
                 call.RequestId), cancellationToken).ConfigureAwait(false);
             return;
         }
 
-        attempt.Usage = UsageReader.Read(call.ClientProtocol, converted.Span);
+        attempt.Usage = UsageReader.Read(call.WireProtocol, converted.Span);
         call.Capture?.Json(body);
         await WriteAsync(response, response.StatusCode, SecretScrubber.Scrub(converted, SecretScrubber.SecretsOf(call)), cancellationToken).ConfigureAwait(false);
     }
@@ -172,7 +173,7 @@ internal static class ResponseRelay
             // The upstream refused the channel's own key: the caller cannot fix that, and passing a 401 on
             // would tell Claude Code that the caller's key is wrong. Report a gateway-side failure.
             response.Headers["x-should-retry"] = "false";
-            await WriteAsync(response, StatusCodes.Status502BadGateway, ErrorBodies.For(call.ClientProtocol, 502,
+            await WriteAsync(response, StatusCodes.Status502BadGateway, ErrorBodies.For(call.WireProtocol, 502,
                 $"the upstream of channel '{call.ChannelName}' rejected the channel's credentials (HTTP {status}); the gateway operator must fix the channel's apiKeys",
                 call.RequestId), cancellationToken).ConfigureAwait(false);
             return;

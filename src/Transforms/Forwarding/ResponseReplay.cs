@@ -37,7 +37,7 @@ public static class ResponseReplay
                 }
 
                 var converted = call.Plan.ConvertJson(stored.Body);
-                return new ReplayedAnswer(false, converted, UsageReader.Read(call.ClientProtocol, converted.Span));
+                return new ReplayedAnswer(false, converted, UsageReader.Read(call.WireProtocol, converted.Span));
             }
 
             var converter = call.Plan.CreateStreamConverter();

@@ -1,4 +1,4 @@
-using CcxProxy.Transforms.Protocols;
+using CcxProxy.Transforms.Vocabulary;
 
 namespace CcxProxy.Transforms.Forwarding;
 
@@ -28,7 +28,7 @@ public sealed class UpstreamCall
     public bool KeepQuery { get; init; } = true;
 
     /// <summary>The protocol the client speaks: errors the gateway makes are written in it.</summary>
-    public WireProtocol ClientProtocol { get; init; } = WireProtocol.Anthropic;
+    public WireProtocol WireProtocol { get; init; } = WireProtocol.Anthropic;
 
     /// <summary>The protocol the upstream speaks: decides which protocol headers are sent.</summary>
     public WireProtocol UpstreamProtocol { get; init; } = WireProtocol.Anthropic;

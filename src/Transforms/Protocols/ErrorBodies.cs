@@ -1,5 +1,6 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using CcxProxy.Transforms.Vocabulary;
 
 namespace CcxProxy.Transforms.Protocols;
 

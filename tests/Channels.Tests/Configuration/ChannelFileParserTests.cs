@@ -1,4 +1,5 @@
 using System.Text;
+using CcxProxy.Transforms.Vocabulary;
 using NUnit.Framework;
 
 namespace CcxProxy.Channels.Tests;
@@ -35,7 +36,7 @@ public sealed class ChannelFileParserTests
         {
             Assert.That(channel.Name, Is.EqualTo("anthropic-main"));
             Assert.That(channel.SourceFile, Is.EqualTo("anthropic-main.json"));
-            Assert.That(channel.Type, Is.EqualTo(ChannelType.Anthropic));
+            Assert.That(channel.Type, Is.EqualTo(WireProtocol.Anthropic));
             Assert.That(channel.Auth, Is.EqualTo(UpstreamAuthStyle.XApiKey));
             Assert.That(channel.Models, Is.Null);
             Assert.That(channel.ModelMapping, Is.Empty);
@@ -79,7 +80,7 @@ public sealed class ChannelFileParserTests
         Assert.Multiple(() =>
         {
             Assert.That(channel.Name, Is.EqualTo("kimi-coding"));
-            Assert.That(channel.Type, Is.EqualTo(ChannelType.OpenAI));
+            Assert.That(channel.Type, Is.EqualTo(WireProtocol.OpenAI));
             Assert.That(channel.BaseUrls.Select(u => u.OriginalString), Is.EqualTo(new[] { "https://a.example.com/v1", "http://b.example.com:8080/x" }));
             Assert.That(channel.ApiKeys.Select(k => k.Value), Is.EqualTo(new[] { "sk-literal", "sk-kimi-from-env" }));
             Assert.That(channel.Auth, Is.EqualTo(UpstreamAuthStyle.XApiKey));

@@ -1,3 +1,5 @@
+using CcxProxy.Transforms.Vocabulary;
+
 namespace CcxProxy.Channels.Tests;
 
 internal static class ChannelTestData
@@ -5,7 +7,7 @@ internal static class ChannelTestData
     public static ChannelConfig Channel(string name, int priority = 0, int weight = 1, bool enabled = true, string[]? groups = null, string[]? models = null) => new()
     {
         Name = name,
-        Type = ChannelType.Anthropic,
+        Type = WireProtocol.Anthropic,
         BaseUrls = [new Uri("https://" + name + ".example.com")],
         ApiKeys = [new UpstreamKey("sk-" + name)],
         Priority = priority,

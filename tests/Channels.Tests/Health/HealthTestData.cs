@@ -1,4 +1,5 @@
 using CcxProxy.Channels.Health;
+using CcxProxy.Transforms.Vocabulary;
 
 namespace CcxProxy.Channels.Tests;
 
@@ -28,7 +29,7 @@ internal static class HealthTestData
     public static ChannelConfig Channel(string name, int keys = 2, int urls = 2, int priority = 0, int weight = 1) => new()
     {
         Name = name,
-        Type = ChannelType.Anthropic,
+        Type = WireProtocol.Anthropic,
         BaseUrls = [.. Enumerable.Range(0, urls).Select(i => new Uri($"https://{name}-{i}.example.com"))],
         ApiKeys = [.. Enumerable.Range(0, keys).Select(i => new UpstreamKey($"sk-{name}-{i}"))],
         Priority = priority,

@@ -1,7 +1,7 @@
 using System.Reflection;
-using CcxProxy.Transforms.Protocols;
-using NetArchTest.Rules;
+using CcxProxy.Transforms.Vocabulary;
 using NUnit.Framework;
+using NetArchTest.Rules;
 
 namespace CcxProxy.Transforms.Tests.Architecture;
 

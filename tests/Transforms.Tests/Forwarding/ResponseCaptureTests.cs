@@ -6,6 +6,7 @@ using CcxProxy.Transforms.Conversion.Passthrough;
 using CcxProxy.Transforms.Forwarding;
 using CcxProxy.Transforms.Json;
 using CcxProxy.Transforms.Protocols;
+using CcxProxy.Transforms.Vocabulary;
 using NUnit.Framework;
 
 using static CcxProxy.Transforms.Tests.Forwarding.RelayHarness;
@@ -44,7 +45,7 @@ public sealed class ResponseCaptureTests
         ClientModel = Model,
         UpstreamKey = "sk-test-upstream-key",
         Auth = UpstreamAuth.XApiKey,
-        ClientProtocol = client,
+        WireProtocol = client,
         UpstreamProtocol = WireProtocol.Anthropic,
         Plan = plan,
         Capture = capture,

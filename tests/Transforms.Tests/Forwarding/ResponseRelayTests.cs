@@ -7,6 +7,7 @@ using CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
 using CcxProxy.Transforms.Conversion.Passthrough;
 using CcxProxy.Transforms.Forwarding;
 using CcxProxy.Transforms.Protocols;
+using CcxProxy.Transforms.Vocabulary;
 using Microsoft.AspNetCore.Http;
 using NUnit.Framework;
 

@@ -1,5 +1,6 @@
 using System.Text;
 using CcxProxy.Transforms.Protocols;
+using CcxProxy.Transforms.Vocabulary;
 using NUnit.Framework;
 
 namespace CcxProxy.Transforms.Tests.Protocols;
