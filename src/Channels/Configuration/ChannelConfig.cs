@@ -30,7 +30,7 @@ public sealed record ChannelConfig
     public required IReadOnlyList<UpstreamKey> ApiKeys { get; init; }
 
     /// <summary>How the key is sent upstream (<c>"auth"</c>).</summary>
-    public UpstreamAuthStyle Auth { get; init; }
+    public UpstreamAuth Auth { get; init; }
 
     /// <summary>Allowlist patterns with '*' wildcards, case-insensitive (<c>"models"</c>); null serves every model.</summary>
     public IReadOnlyList<string>? Models

@@ -308,9 +308,9 @@ public static partial class ChannelFileParser
         return Fallback;
     }
 
-    private static UpstreamAuthStyle ParseAuth(Dictionary<string, JsonElement> fields, WireProtocol? type, ErrorList errors)
+    private static UpstreamAuth ParseAuth(Dictionary<string, JsonElement> fields, WireProtocol? type, ErrorList errors)
     {
-        var fallback = type == WireProtocol.OpenAI ? UpstreamAuthStyle.Bearer : UpstreamAuthStyle.XApiKey;
+        var fallback = type == WireProtocol.OpenAI ? UpstreamAuth.Bearer : UpstreamAuth.XApiKey;
         if (!fields.TryGetValue(Fields.Auth, out var element))
         {
             return fallback;
@@ -322,9 +322,9 @@ public static partial class ChannelFileParser
             case null:
                 return fallback;
             case "x-api-key":
-                return UpstreamAuthStyle.XApiKey;
+                return UpstreamAuth.XApiKey;
             case "bearer":
-                return UpstreamAuthStyle.Bearer;
+                return UpstreamAuth.Bearer;
             default:
                 errors.Add(Fields.Auth, $"unknown auth \"{value}\"; one of: x-api-key, bearer");
                 return fallback;

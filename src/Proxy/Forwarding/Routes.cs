@@ -169,7 +169,7 @@ internal sealed record CallSettings(string? RequestId, int MaxResponseBytes, Tim
         UpstreamPath = path,
         ClientModel = clientModel,
         UpstreamKey = Key.Value,
-        Auth = channel.Auth == UpstreamAuthStyle.Bearer ? UpstreamAuth.Bearer : UpstreamAuth.XApiKey,
+        Auth = channel.Auth,
         Headers = channel.Headers,
         IdleTimeout = channel.Timeouts.Idle,
         FirstContentTimeout = channel.Timeouts.FirstContent,

@@ -2,16 +2,6 @@ using CcxProxy.Transforms.Vocabulary;
 
 namespace CcxProxy.Transforms.Forwarding;
 
-/// <summary>How the upstream expects its key.</summary>
-public enum UpstreamAuth
-{
-    /// <summary><c>x-api-key: KEY</c> (Anthropic).</summary>
-    XApiKey,
-
-    /// <summary><c>Authorization: Bearer KEY</c> (OpenAI and most compatible hosts).</summary>
-    Bearer,
-}
-
 /// <summary>Everything one upstream attempt sends, decided by the host before forwarding.</summary>
 public sealed class UpstreamCall
 {

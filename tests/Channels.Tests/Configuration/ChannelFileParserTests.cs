@@ -37,7 +37,7 @@ public sealed class ChannelFileParserTests
             Assert.That(channel.Name, Is.EqualTo("anthropic-main"));
             Assert.That(channel.SourceFile, Is.EqualTo("anthropic-main.json"));
             Assert.That(channel.Type, Is.EqualTo(WireProtocol.Anthropic));
-            Assert.That(channel.Auth, Is.EqualTo(UpstreamAuthStyle.XApiKey));
+            Assert.That(channel.Auth, Is.EqualTo(UpstreamAuth.XApiKey));
             Assert.That(channel.Models, Is.Null);
             Assert.That(channel.ModelMapping, Is.Empty);
             Assert.That(channel.Priority, Is.EqualTo(0));
@@ -83,7 +83,7 @@ public sealed class ChannelFileParserTests
             Assert.That(channel.Type, Is.EqualTo(WireProtocol.OpenAI));
             Assert.That(channel.BaseUrls.Select(u => u.OriginalString), Is.EqualTo(new[] { "https://a.example.com/v1", "http://b.example.com:8080/x" }));
             Assert.That(channel.ApiKeys.Select(k => k.Value), Is.EqualTo(new[] { "sk-literal", "sk-kimi-from-env" }));
-            Assert.That(channel.Auth, Is.EqualTo(UpstreamAuthStyle.XApiKey));
+            Assert.That(channel.Auth, Is.EqualTo(UpstreamAuth.XApiKey));
             Assert.That(channel.Models, Is.EqualTo(new[] { "claude-*", "kimi-k2" }));
             Assert.That(channel.ModelMapping["OPUS"], Is.EqualTo("kimi-k2-max"));
             Assert.That(channel.ModelMapping["sonnet"], Is.EqualTo("kimi-k2"));
@@ -100,17 +100,17 @@ public sealed class ChannelFileParserTests
         });
     }
 
-    [TestCase("anthropic", UpstreamAuthStyle.XApiKey)]
-    [TestCase("openai", UpstreamAuthStyle.Bearer)]
-    public void Parse_NoAuthField_DefaultsByType(string type, UpstreamAuthStyle expected)
+    [TestCase("anthropic", UpstreamAuth.XApiKey)]
+    [TestCase("openai", UpstreamAuth.Bearer)]
+    public void Parse_NoAuthField_DefaultsByType(string type, UpstreamAuth expected)
     {
         var channel = ParseValid($$"""{"type":"{{type}}","baseUrl":"https://x.example.com","apiKeys":["k"]}""");
         Assert.That(channel.Auth, Is.EqualTo(expected));
     }
 
-    [TestCase("bearer", UpstreamAuthStyle.Bearer)]
-    [TestCase("x-api-key", UpstreamAuthStyle.XApiKey)]
-    public void Parse_AuthField_Overrides(string auth, UpstreamAuthStyle expected)
+    [TestCase("bearer", UpstreamAuth.Bearer)]
+    [TestCase("x-api-key", UpstreamAuth.XApiKey)]
+    public void Parse_AuthField_Overrides(string auth, UpstreamAuth expected)
     {
         var channel = ParseValid($$"""{"type":"anthropic","auth":"{{auth}}","baseUrl":"https://x.example.com","apiKeys":["k"]}""");
         Assert.That(channel.Auth, Is.EqualTo(expected));

@@ -1,0 +1,14 @@
+namespace CcxProxy.Transforms.Vocabulary;
+
+/// <summary>
+/// How the upstream expects its key. A channel file's <c>"auth"</c>: <c>"x-api-key"</c> (the default for anthropic
+/// channels) or <c>"bearer"</c> (the default for openai channels).
+/// </summary>
+public enum UpstreamAuth
+{
+    /// <summary><c>x-api-key: KEY</c> (Anthropic).</summary>
+    XApiKey,
+
+    /// <summary><c>Authorization: Bearer KEY</c> (OpenAI and most compatible hosts).</summary>
+    Bearer,
+}
