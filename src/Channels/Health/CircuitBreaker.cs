@@ -1,3 +1,5 @@
+using CcxProxy.Transforms.Vocabulary;
+
 namespace CcxProxy.Channels.Health;
 
 /// <summary>The three states of a breaker.</summary>
@@ -36,7 +38,9 @@ public enum BreakerPermit
 public sealed class CircuitBreaker
 {
     private const int Buckets = 10;
-    private static readonly int s_classes = Enum.GetValues<FailureClass>().Length;
+
+    // Failures counted per kind, indexed by its value (None, 0, is never counted).
+    private static readonly int s_classes = Enum.GetValues<FailureKind>().Length;
 
     private readonly Lock _lock = new();
     private readonly BreakerOptions _options;
@@ -54,12 +58,12 @@ public sealed class CircuitBreaker
 
     private BreakerState _state;
     private DateTimeOffset _openUntil;
-    private FailureClass? _openReason;
+    private FailureKind? _openReason;
     private int _consecutiveFailures;
     private int _trips;
     private int _rejections;
     private DateTimeOffset? _probeSince;
-    private (FailureClass Class, DateTimeOffset At)? _lastFailure;
+    private (FailureKind Class, DateTimeOffset At)? _lastFailure;
 
     /// <summary>Creates a closed breaker.</summary>
     public CircuitBreaker(BreakerOptions options)
@@ -103,8 +107,8 @@ public sealed class CircuitBreaker
         }
     }
 
-    /// <summary>Why the breaker is open (the class of the failure that opened it), or null when closed.</summary>
-    public FailureClass? OpenReason
+    /// <summary>Why the breaker is open (the kind of the failure that opened it), or null when closed.</summary>
+    public FailureKind? OpenReason
     {
         get
         {
@@ -174,7 +178,7 @@ public sealed class CircuitBreaker
     /// <param name="permit">What <see cref="TryEnter"/> granted the attempt.</param>
     /// <param name="failure">What failed.</param>
     /// <param name="caller">Who sent the request (a key id); null when unknown, which counts as a caller of its own.</param>
-    public void OnFailure(DateTimeOffset now, BreakerPermit permit, FailureClass failure, string? caller = null)
+    public void OnFailure(DateTimeOffset now, BreakerPermit permit, FailureKind failure, string? caller = null)
     {
         lock (_lock)
         {
@@ -222,7 +226,7 @@ public sealed class CircuitBreaker
     /// Never shortens an open period already running.
     /// </summary>
     /// <returns>When the breaker opens again for attempts.</returns>
-    public DateTimeOffset CoolDown(DateTimeOffset now, DateTimeOffset until, FailureClass failure)
+    public DateTimeOffset CoolDown(DateTimeOffset now, DateTimeOffset until, FailureKind failure)
     {
         lock (_lock)
         {
@@ -250,10 +254,10 @@ public sealed class CircuitBreaker
     {
         lock (_lock)
         {
-            Count(now, FailureClass.KeyRejected, caller);
+            Count(now, FailureKind.KeyRejected, caller);
             _consecutiveFailures++;
             _streakCallers.Add(caller);
-            if (_state == BreakerState.Open && now < _openUntil && _openReason == FailureClass.KeyRejected)
+            if (_state == BreakerState.Open && now < _openUntil && _openReason == FailureKind.KeyRejected)
             {
                 return _openUntil;
             }
@@ -265,13 +269,13 @@ public sealed class CircuitBreaker
             }
 
             var cooldown = Scale(_options.KeyRejectedCooldown, _rejections++, _options.MaxKeyRejectedCooldown);
-            Open(now, now + cooldown, FailureClass.KeyRejected);
+            Open(now, now + cooldown, FailureKind.KeyRejected);
             return _openUntil;
         }
     }
 
     /// <summary>Opens until <paramref name="until"/> because another replica learnt it (not counted as an attempt here).</summary>
-    public void Apply(DateTimeOffset now, DateTimeOffset until, FailureClass reason)
+    public void Apply(DateTimeOffset now, DateTimeOffset until, FailureKind reason)
     {
         lock (_lock)
         {
@@ -314,7 +318,7 @@ public sealed class CircuitBreaker
                 {
                     if (_byClass[b, c] > 0)
                     {
-                        var name = ((FailureClass)c).Name();
+                        var name = ((FailureKind)c).Name();
                         recent[name] = recent.GetValueOrDefault(name) + _byClass[b, c];
                     }
                 }
@@ -337,13 +341,13 @@ public sealed class CircuitBreaker
 
     private bool ProbeMayGo(DateTimeOffset now) => _probeSince is not { } since || now - since >= _options.ProbeTimeout;
 
-    private void Trip(DateTimeOffset now, FailureClass failure)
+    private void Trip(DateTimeOffset now, FailureKind failure)
     {
         var cooldown = Scale(_options.BaseCooldown, _trips++, _options.MaxCooldown);
         Open(now, now + cooldown, failure);
     }
 
-    private void Open(DateTimeOffset now, DateTimeOffset until, FailureClass reason)
+    private void Open(DateTimeOffset now, DateTimeOffset until, FailureKind reason)
     {
         if (_state == BreakerState.Open && until <= _openUntil)
         {
@@ -363,7 +367,7 @@ public sealed class CircuitBreaker
         return ticks >= max.Ticks ? max : TimeSpan.FromTicks((long)ticks);
     }
 
-    private void Count(DateTimeOffset now, FailureClass? failure, string? caller = null)
+    private void Count(DateTimeOffset now, FailureKind? failure, string? caller = null)
     {
         var slice = now.UtcTicks / _bucketTicks;
         var b = (int)(slice % Buckets);
@@ -468,7 +472,7 @@ public sealed record BreakerReport
     public DateTimeOffset? OpenUntil { get; init; }
 
     /// <summary>The failure that opened it.</summary>
-    public FailureClass? Reason { get; init; }
+    public FailureKind? Reason { get; init; }
 
     /// <summary>Failures since the last success.</summary>
     public int ConsecutiveFailures { get; init; }
@@ -482,8 +486,8 @@ public sealed record BreakerReport
     /// <summary>Failures within the window by class name.</summary>
     public IReadOnlyDictionary<string, int> RecentErrors { get; init; } = new Dictionary<string, int>();
 
-    /// <summary>The class of the last failure, however old.</summary>
-    public FailureClass? LastFailure { get; init; }
+    /// <summary>The kind of the last failure, however old.</summary>
+    public FailureKind? LastFailure { get; init; }
 
     /// <summary>When the last failure happened.</summary>
     public DateTimeOffset? LastFailureAt { get; init; }

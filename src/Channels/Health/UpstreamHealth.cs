@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using CcxProxy.Transforms.Vocabulary;
 
 namespace CcxProxy.Channels.Health;
 
@@ -10,7 +11,7 @@ namespace CcxProxy.Channels.Health;
 /// <param name="KeyFingerprint">The upstream key's fingerprint, or null when the whole channel cools.</param>
 /// <param name="Until">When the cooldown ends.</param>
 /// <param name="Reason">What the upstream said.</param>
-public sealed record SharedCooldown(string Channel, string? KeyFingerprint, DateTimeOffset Until, FailureClass Reason);
+public sealed record SharedCooldown(string Channel, string? KeyFingerprint, DateTimeOffset Until, FailureKind Reason);
 
 /// <summary>
 /// The health of every channel, upstream key and destination this replica has talked to: one

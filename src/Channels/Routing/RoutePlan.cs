@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using CcxProxy.Channels.Health;
+using CcxProxy.Transforms.Vocabulary;
 
 namespace CcxProxy.Channels.Routing;
 
@@ -44,7 +45,7 @@ public sealed class UpstreamTarget
 /// <summary>How an attempt ended, for the breakers.</summary>
 public readonly record struct AttemptReport
 {
-    private AttemptReport(bool abandoned, FailureClass? failure, TimeSpan? retryAfter)
+    private AttemptReport(bool abandoned, FailureKind? failure, TimeSpan? retryAfter)
     {
         IsAbandoned = abandoned;
         Failure = failure;
@@ -60,21 +61,28 @@ public readonly record struct AttemptReport
     /// <summary>True for <see cref="Abandoned"/>.</summary>
     public bool IsAbandoned { get; }
 
-    /// <summary>The failure's class; null for success and abandoned attempts.</summary>
-    public FailureClass? Failure { get; }
+    /// <summary>The failure's kind; null for success and abandoned attempts.</summary>
+    public FailureKind? Failure { get; }
 
     /// <summary>How long the upstream asked to be left alone, when it said.</summary>
     public TimeSpan? RetryAfter { get; }
 
     /// <summary>A failed attempt.</summary>
-    public static AttemptReport Failed(FailureClass failure, TimeSpan? retryAfter = null) => new(false, failure, retryAfter);
+    /// <param name="failure">What failed; never <see cref="FailureKind.None"/> (that is <see cref="Success"/>).</param>
+    /// <param name="retryAfter">How long the upstream asked to be left alone, when it said.</param>
+    /// <returns>The report.</returns>
+    public static AttemptReport Failed(FailureKind failure, TimeSpan? retryAfter = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfEqual(failure, FailureKind.None);
+        return new(false, failure, retryAfter);
+    }
 }
 
 /// <summary>Why no candidate could be tried at all: every one is cooling down or has its breaker open.</summary>
 /// <param name="RetryAt">When the first of them takes requests again.</param>
 /// <param name="Reason">What keeps that one out (rate limited, key refused, overloaded...).</param>
 /// <param name="Channel">That channel's name.</param>
-public sealed record RouteUnavailable(DateTimeOffset RetryAt, FailureClass Reason, string Channel);
+public sealed record RouteUnavailable(DateTimeOffset RetryAt, FailureKind Reason, string Channel);
 
 /// <summary>
 /// The attempts of one request: candidate channels in order, and within each its keys and destinations
@@ -96,7 +104,7 @@ public sealed class RoutePlan
     // What failed in this request: a refused or rate-limited key, an unreachable destination; not tried again here.
     private readonly HashSet<(int Channel, int Key)> _failedKeys = [];
     private readonly HashSet<(int Channel, int Destination)> _failedDestinations = [];
-    private (int Channel, int Key, int Destination, FailureClass? Failure)? _last;
+    private (int Channel, int Key, int Destination, FailureKind? Failure)? _last;
 
     /// <summary>Plans over <paramref name="candidates"/> (already in preference order).</summary>
     /// <param name="health">The shared breakers.</param>
@@ -157,7 +165,7 @@ public sealed class RoutePlan
             // A key or a destination that failed is excluded from the rest of the plan (Usable), so the same channel
             // is tried first with another key or destination; a bad answer moves on to the channels after it.
             // Then anything left.
-            var stay = last.Failure is FailureClass.KeyRejected or FailureClass.RateLimited or FailureClass.Unreachable or FailureClass.HeadersTimeout;
+            var stay = last.Failure is FailureKind.KeyRejected or FailureKind.RateLimited or FailureKind.Unreachable or FailureKind.HeadersTimeout;
             if ((stay && TryEnter(last.Channel, last.Channel + 1, now, out target))
                 || TryEnter(last.Channel + 1, _channels.Count, now, out target))
             {
@@ -186,11 +194,11 @@ public sealed class RoutePlan
         if (_last is { } last)
         {
             _last = last with { Failure = report.Failure };
-            if (report.Failure is FailureClass.KeyRejected or FailureClass.RateLimited)
+            if (report.Failure is FailureKind.KeyRejected or FailureKind.RateLimited)
             {
                 _failedKeys.Add((last.Channel, last.Key));
             }
-            else if (report.Failure is FailureClass.Unreachable or FailureClass.HeadersTimeout)
+            else if (report.Failure is FailureKind.Unreachable or FailureKind.HeadersTimeout)
             {
                 _failedDestinations.Add((last.Channel, last.Destination));
             }
@@ -215,7 +223,7 @@ public sealed class RoutePlan
         var retryAt = report.RetryAfter is { } wait && wait > TimeSpan.Zero ? now + wait : (DateTimeOffset?)null;
         switch (failure)
         {
-            case FailureClass.KeyRejected:
+            case FailureKind.KeyRejected:
                 if (key.Reject(now, _caller, target.KeyPermit) is { } keyBackAt)
                 {
                     _health.Announce(new SharedCooldown(target.Channel.Name, target.Key.Fingerprint, keyBackAt, failure));
@@ -225,7 +233,7 @@ public sealed class RoutePlan
                 destination.OnSuccess(now, target.DestinationPermit);
                 break;
 
-            case FailureClass.RateLimited:
+            case FailureKind.RateLimited:
                 if (retryAt is { } keyUntil)
                 {
                     _health.Announce(new SharedCooldown(target.Channel.Name, target.Key.Fingerprint, key.CoolDown(now, keyUntil, failure), failure));
@@ -239,14 +247,14 @@ public sealed class RoutePlan
                 destination.OnSuccess(now, target.DestinationPermit);
                 break;
 
-            case FailureClass.Unreachable or FailureClass.HeadersTimeout:
+            case FailureKind.Unreachable or FailureKind.HeadersTimeout:
                 destination.OnFailure(now, target.DestinationPermit, failure, _caller);
                 channel.OnAbandoned(target.ChannelPermit);
                 key.OnAbandoned(target.KeyPermit);
                 break;
 
             default:
-                if (failure == FailureClass.Overloaded && retryAt is { } channelUntil)
+                if (failure == FailureKind.Overloaded && retryAt is { } channelUntil)
                 {
                     _health.Announce(new SharedCooldown(target.Channel.Name, null, channel.CoolDown(now, channelUntil, failure), failure));
                 }
@@ -287,16 +295,16 @@ public sealed class RoutePlan
 
             if (soonest is null || at < soonest.RetryAt)
             {
-                soonest = new RouteUnavailable(at, reason ?? FailureClass.ServerError, channel.Name);
+                soonest = new RouteUnavailable(at, reason ?? FailureKind.ServerError, channel.Name);
             }
         }
 
         return soonest;
     }
 
-    private static (DateTimeOffset At, FailureClass? Reason) Earliest(IEnumerable<CircuitBreaker> breakers, DateTimeOffset now)
+    private static (DateTimeOffset At, FailureKind? Reason) Earliest(IEnumerable<CircuitBreaker> breakers, DateTimeOffset now)
     {
-        (DateTimeOffset At, FailureClass? Reason)? earliest = null;
+        (DateTimeOffset At, FailureKind? Reason)? earliest = null;
         foreach (var breaker in breakers)
         {
             var at = breaker.AvailableAt(now);

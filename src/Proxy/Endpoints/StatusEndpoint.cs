@@ -77,7 +77,7 @@ internal static class StatusEndpoint
     {
         available = report.Available,
         breaker = Breaker(report.Channel),
-        keys = report.Keys.Select(k => new { key = k.Fingerprint, disabled = k.Breaker.Reason == FailureClass.KeyRejected, breaker = Breaker(k.Breaker) }),
+        keys = report.Keys.Select(k => new { key = k.Fingerprint, disabled = k.Breaker.Reason == FailureKind.KeyRejected, breaker = Breaker(k.Breaker) }),
         destinations = report.Destinations.Select(d => new { baseUrl = d.BaseUrl, breaker = Breaker(d.Breaker) }),
     };
 

@@ -520,9 +520,9 @@ internal sealed partial class ForwardingEndpoint
         void RetryAfter(IHeaderDictionary headers) => headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return unavailable.Reason switch
         {
-            FailureClass.RateLimited => GatewayErrors.WriteAsync(context, StatusCodes.Status429TooManyRequests,
+            FailureKind.RateLimited => GatewayErrors.WriteAsync(context, StatusCodes.Status429TooManyRequests,
                 $"every channel for this model is rate limited by its upstream; retry in {seconds} s", "rate_limit_exceeded", RetryAfter),
-            FailureClass.KeyRejected => GatewayErrors.WriteAsync(context, StatusCodes.Status502BadGateway,
+            FailureKind.KeyRejected => GatewayErrors.WriteAsync(context, StatusCodes.Status502BadGateway,
                 $"the upstream refused the keys of channel '{unavailable.Channel}'; the gateway operator must fix the channel's apiKeys", null,
                 headers => headers["x-should-retry"] = "false"),
             _ => GatewayErrors.WriteAsync(context, Overloaded(context),
@@ -538,13 +538,13 @@ internal sealed partial class ForwardingEndpoint
             : null;
         return report.Failure switch
         {
-            FailureClass.RateLimited => GatewayErrors.WriteAsync(context, StatusCodes.Status429TooManyRequests,
+            FailureKind.RateLimited => GatewayErrors.WriteAsync(context, StatusCodes.Status429TooManyRequests,
                 $"the upstream of channel '{channel.Name}' is rate limiting the gateway", "rate_limit_exceeded", retryAfter),
-            FailureClass.Overloaded => GatewayErrors.WriteAsync(context, Overloaded(context),
+            FailureKind.Overloaded => GatewayErrors.WriteAsync(context, Overloaded(context),
                 $"the upstream of channel '{channel.Name}' is overloaded", "upstream_overloaded", retryAfter),
-            FailureClass.KeyRejected => GatewayErrors.WriteAsync(context, StatusCodes.Status502BadGateway,
+            FailureKind.KeyRejected => GatewayErrors.WriteAsync(context, StatusCodes.Status502BadGateway,
                 $"the upstream of channel '{channel.Name}' rejected the channel's credentials; the gateway operator must fix the channel's apiKeys"),
-            FailureClass.HeadersTimeout or FailureClass.FirstContentTimeout => GatewayErrors.WriteAsync(context, StatusCodes.Status504GatewayTimeout,
+            FailureKind.HeadersTimeout or FailureKind.FirstContentTimeout => GatewayErrors.WriteAsync(context, StatusCodes.Status504GatewayTimeout,
                 $"the upstream of channel '{channel.Name}' did not answer in time ({reason})"),
             _ => GatewayErrors.WriteAsync(context, StatusCodes.Status502BadGateway,
                 $"the upstream of channel '{channel.Name}' failed ({reason})"),
@@ -648,13 +648,13 @@ internal sealed partial class ForwardingEndpoint
         var timedOut = attempt.UpstreamStatus is null && attemptCancellation.IsCancellationRequested && !context.RequestAborted.IsCancellationRequested;
         if (attempt.UpstreamStatus is null && error != ForwarderError.None && !context.RequestAborted.IsCancellationRequested)
         {
-            attempt.Failure = timedOut ? UpstreamFailure.HeadersTimeout : UpstreamFailure.Unreachable;
+            attempt.Failure = timedOut ? FailureKind.HeadersTimeout : FailureKind.Unreachable;
         }
 
         if (call.Capture is { } capture)
         {
             // Only a whole, successful answer is worth keeping: never an error, a cut or failed stream, a retried attempt.
-            capture.Completed = attempt is { Outcome: AttemptOutcome.Completed, Failure: UpstreamFailure.None, UpstreamStatus: StatusCodes.Status200OK };
+            capture.Completed = attempt is { Outcome: AttemptOutcome.Completed, Failure: FailureKind.None, UpstreamStatus: StatusCodes.Status200OK };
         }
 
         var report = Report(attempt, context.RequestAborted.IsCancellationRequested);
@@ -699,26 +699,13 @@ internal sealed partial class ForwardingEndpoint
     /// <summary>What the breakers learn from an attempt; upstream hints are capped by the breaker settings.</summary>
     private AttemptReport Report(UpstreamAttempt attempt, bool clientLeft)
     {
-        if (attempt.Failure == UpstreamFailure.None)
+        if (attempt.Failure == FailureKind.None)
         {
             return clientLeft && attempt.UpstreamStatus is null ? AttemptReport.Abandoned : AttemptReport.Success;
         }
 
-        var failure = attempt.Failure switch
-        {
-            UpstreamFailure.Unreachable => FailureClass.Unreachable,
-            UpstreamFailure.HeadersTimeout => FailureClass.HeadersTimeout,
-            UpstreamFailure.KeyRejected => FailureClass.KeyRejected,
-            UpstreamFailure.RateLimited => FailureClass.RateLimited,
-            UpstreamFailure.Overloaded => FailureClass.Overloaded,
-            UpstreamFailure.BadAnswer => FailureClass.BadAnswer,
-            UpstreamFailure.StreamFailed => FailureClass.StreamFailed,
-            UpstreamFailure.FirstContentTimeout => FailureClass.FirstContentTimeout,
-            UpstreamFailure.IdleTimeout => FailureClass.IdleTimeout,
-            _ => FailureClass.ServerError,
-        };
         var retryAfter = attempt.RetryAfter is { } wait && wait > _health.Options.MaxCooldown ? _health.Options.MaxCooldown : attempt.RetryAfter;
-        return AttemptReport.Failed(failure, retryAfter);
+        return AttemptReport.Failed(attempt.Failure, retryAfter);
     }
 
     private static Task WriteTokenEstimateAsync(HttpContext context, long tokens)

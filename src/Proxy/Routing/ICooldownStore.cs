@@ -1,4 +1,4 @@
-using CcxProxy.Channels.Health;
+using CcxProxy.Transforms.Vocabulary;
 
 namespace CcxProxy.Routing;
 
@@ -7,7 +7,7 @@ namespace CcxProxy.Routing;
 /// <param name="KeyFingerprint">The upstream key's fingerprint, or null for the whole channel.</param>
 /// <param name="Reason">What the upstream said.</param>
 /// <param name="Remaining">Time left, by the store's clock.</param>
-public sealed record CooldownEntry(string Channel, string? KeyFingerprint, FailureClass Reason, TimeSpan Remaining);
+public sealed record CooldownEntry(string Channel, string? KeyFingerprint, FailureKind Reason, TimeSpan Remaining);
 
 /// <summary>
 /// Where replicas share the cooldowns they learnt from upstreams (a <c>retry-after</c>, a refused key), so

@@ -1,10 +1,12 @@
+using CcxProxy.Transforms.Vocabulary;
+
 namespace CcxProxy.Routing;
 
 /// <summary>The in-memory <see cref="ICooldownStore"/>: for one instance (nothing to share) and for tests.</summary>
 public sealed class InMemoryCooldownStore(TimeProvider time) : ICooldownStore
 {
     private readonly Lock _lock = new();
-    private readonly Dictionary<(string Channel, string? Key, Channels.Health.FailureClass Reason), DateTimeOffset> _until = [];
+    private readonly Dictionary<(string Channel, string? Key, FailureKind Reason), DateTimeOffset> _until = [];
 
     /// <inheritdoc />
     public Task PublishAsync(CooldownEntry cooldown, CancellationToken cancellationToken)

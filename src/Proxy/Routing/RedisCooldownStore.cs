@@ -1,7 +1,7 @@
 using System.Globalization;
-using CcxProxy.Channels.Health;
 using CcxProxy.Limits;
 using CcxProxy.Redis;
+using CcxProxy.Transforms.Vocabulary;
 using StackExchange.Redis;
 
 namespace CcxProxy.Routing;
@@ -80,7 +80,7 @@ public sealed class RedisCooldownStore(RedisConnection connection) : ICooldownSt
     private static CooldownEntry? Parse(string member, TimeSpan remaining)
     {
         var parts = member.Split('\n');
-        return parts.Length == 3 && Enum.TryParse<FailureClass>(parts[2], out var reason) && parts[0].Length > 0
+        return parts.Length == 3 && Enum.TryParse<FailureKind>(parts[2], out var reason) && parts[0].Length > 0
             ? new CooldownEntry(parts[0], parts[1].Length == 0 ? null : parts[1], reason, remaining)
             : null;
     }

@@ -3,6 +3,7 @@ using System.Diagnostics.Metrics;
 using CcxProxy.Channels;
 using CcxProxy.Channels.Health;
 using CcxProxy.Redis;
+using CcxProxy.Transforms.Vocabulary;
 
 namespace CcxProxy.Telemetry;
 
@@ -38,7 +39,7 @@ internal sealed class GatewayTelemetry
         _timeToFirstToken = Meter.CreateHistogram<double>("gen_ai.server.time_to_first_token", "s", "Streams: time from the request's arrival to the first content event sent to the client.");
         _tokenUsage = Meter.CreateHistogram<long>("gen_ai.client.token.usage", "{token}", "Tokens per request, by gen_ai.token.type (input, output), as the upstream reported them.");
         _tokens = Meter.CreateCounter<long>("ccx.tokens", "{token}", "Tokens by type: input, output, cache_read, cache_write.");
-        _attempts = Meter.CreateCounter<long>("ccx.upstream.attempts", "{attempt}", "Upstream attempts by channel and outcome (success, or the failure class).");
+        _attempts = Meter.CreateCounter<long>("ccx.upstream.attempts", "{attempt}", "Upstream attempts by channel and outcome (success, or the failure kind).");
         _rateLimited = Meter.CreateCounter<long>("ccx.ratelimit.rejections", "{request}", "Requests refused by the caller's own limits (429) or quota (402).");
         _activeStreams = Meter.CreateUpDownCounter<long>("ccx.streams.active", "{stream}", "Streamed answers being relayed now.");
         Meter.CreateObservableGauge("ccx.breaker.state", () => BreakerStates(channels.Current, health), "{state}",
@@ -74,7 +75,7 @@ internal sealed class GatewayTelemetry
     }
 
     /// <summary>Counts one upstream attempt.</summary>
-    public void Attempt(string channel, FailureClass? failure)
+    public void Attempt(string channel, FailureKind? failure)
     {
         if (_attempts.Enabled)
         {

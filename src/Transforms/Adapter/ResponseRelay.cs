@@ -78,8 +78,8 @@ internal static class ResponseRelay
                 return;
             }
 
-            var failure = ex is ResponseTooLargeException ? UpstreamFailure.BadAnswer : UpstreamFailure.StreamFailed;
-            if (attempt.Failure == UpstreamFailure.None)
+            var failure = ex is ResponseTooLargeException ? FailureKind.BadAnswer : FailureKind.StreamFailed;
+            if (attempt.Failure == FailureKind.None)
             {
                 attempt.Failure = failure;
             }
@@ -106,13 +106,13 @@ internal static class ResponseRelay
     }
 
     /// <summary>What an upstream error status says about the upstream; the client's own mistakes are not its failures.</summary>
-    internal static UpstreamFailure Classify(int status) => status switch
+    internal static FailureKind Classify(int status) => status switch
     {
-        401 or 403 => UpstreamFailure.KeyRejected,
-        429 => UpstreamFailure.RateLimited,
-        503 or 529 => UpstreamFailure.Overloaded,
-        >= 500 => UpstreamFailure.ServerError,
-        _ => UpstreamFailure.None,
+        401 or 403 => FailureKind.KeyRejected,
+        429 => FailureKind.RateLimited,
+        503 or 529 => FailureKind.Overloaded,
+        >= 500 => FailureKind.ServerError,
+        _ => FailureKind.None,
     };
 
     private static async Task RelayJsonAsync(HttpResponse response, HttpResponseMessage upstream, UpstreamCall call, UpstreamAttempt attempt, CancellationToken cancellationToken)
@@ -120,13 +120,13 @@ internal static class ResponseRelay
         var body = await ReadBoundedAsync(upstream, call.MaxResponseBytes, cancellationToken).ConfigureAwait(false);
         if (!RequestJson.IsJsonObject(body.Span) && call.MayFailOver)
         {
-            RetryWith(response, attempt, body.Length == 0 ? "empty answer" : "an answer that is not JSON", UpstreamFailure.BadAnswer);
+            RetryWith(response, attempt, body.Length == 0 ? "empty answer" : "an answer that is not JSON", FailureKind.BadAnswer);
             return;
         }
 
         if (!RequestJson.IsJsonObject(body.Span))
         {
-            attempt.Failure = UpstreamFailure.BadAnswer;
+            attempt.Failure = FailureKind.BadAnswer;
             // A wrong baseUrl landing on a web page, a captive portal, a CDN challenge: not an answer the
             // client's SDK can read, so say what came back instead of relaying it.
             await WriteAsync(response, StatusCodes.Status502BadGateway, ErrorBodies.For(call.WireProtocol, 502,
@@ -143,7 +143,7 @@ internal static class ResponseRelay
         catch (Exception ex) when (ex is System.Text.Json.JsonException or InvalidOperationException or FormatException or KeyNotFoundException)
         {
             // JSON, but not an answer of the upstream's protocol (a wrong baseUrl or type on the channel).
-            attempt.Failure = UpstreamFailure.BadAnswer;
+            attempt.Failure = FailureKind.BadAnswer;
             await WriteAsync(response, StatusCodes.Status502BadGateway, ErrorBodies.For(call.WireProtocol, 502,
                 $"the upstream of channel '{call.ChannelName}' answered with JSON that is not a valid {(call.UpstreamProtocol == WireProtocol.OpenAI ? "chat completion" : "message")}",
                 call.RequestId), cancellationToken).ConfigureAwait(false);
@@ -156,7 +156,7 @@ internal static class ResponseRelay
     }
 
     /// <summary>Undoes what the forwarder copied onto the (unstarted) response and marks the attempt for the next candidate.</summary>
-    private static void RetryWith(HttpResponse response, UpstreamAttempt attempt, string reason, UpstreamFailure failure)
+    private static void RetryWith(HttpResponse response, UpstreamAttempt attempt, string reason, FailureKind failure)
     {
         response.Clear();
         attempt.Outcome = AttemptOutcome.Retryable;
@@ -261,10 +261,10 @@ internal static class ResponseRelay
                 var seconds = call.FirstContentTimeout.TotalSeconds;
                 if (held is not null)
                 {
-                    return Retry(response, attempt, $"no content within {seconds:0.###} s", UpstreamFailure.FirstContentTimeout);
+                    return Retry(response, attempt, $"no content within {seconds:0.###} s", FailureKind.FirstContentTimeout);
                 }
 
-                attempt.Failure = UpstreamFailure.FirstContentTimeout;
+                attempt.Failure = FailureKind.FirstContentTimeout;
                 converter.Fail("timeout_error", $"the upstream sent no content within {seconds:0.###} s; the stream was ended", client);
                 await TryFlushAsync(client, cancellationToken).ConfigureAwait(false);
                 return AttemptOutcome.FirstContentTimeout;
@@ -273,10 +273,10 @@ internal static class ResponseRelay
             {
                 if (held is not null)
                 {
-                    return Retry(response, attempt, "the stream went silent before its first content", UpstreamFailure.IdleTimeout);
+                    return Retry(response, attempt, "the stream went silent before its first content", FailureKind.IdleTimeout);
                 }
 
-                attempt.Failure = UpstreamFailure.IdleTimeout;
+                attempt.Failure = FailureKind.IdleTimeout;
                 converter.Fail("timeout_error", $"the upstream sent nothing for {call.IdleTimeout.TotalSeconds:0} s; the stream was ended", client);
                 await TryFlushAsync(client, cancellationToken).ConfigureAwait(false);
                 return AttemptOutcome.IdleTimeout;
@@ -285,10 +285,10 @@ internal static class ResponseRelay
             {
                 if (held is not null)
                 {
-                    return Retry(response, attempt, "the stream broke before its first content", UpstreamFailure.StreamFailed);
+                    return Retry(response, attempt, "the stream broke before its first content", FailureKind.StreamFailed);
                 }
 
-                attempt.Failure = UpstreamFailure.StreamFailed;
+                attempt.Failure = FailureKind.StreamFailed;
                 converter.Fail("api_error", "the upstream stream broke before it finished", client);
                 await TryFlushAsync(client, cancellationToken).ConfigureAwait(false);
                 return AttemptOutcome.UpstreamCut;
@@ -298,14 +298,14 @@ internal static class ResponseRelay
             {
                 if (held is not null)
                 {
-                    return Retry(response, attempt, "the stream ended before its first content", UpstreamFailure.StreamFailed);
+                    return Retry(response, attempt, "the stream ended before its first content", FailureKind.StreamFailed);
                 }
 
                 var complete = converter.End(client);
                 await TryFlushAsync(client, cancellationToken).ConfigureAwait(false);
                 if (!complete)
                 {
-                    attempt.Failure = UpstreamFailure.StreamFailed;
+                    attempt.Failure = FailureKind.StreamFailed;
                 }
 
                 return complete ? AttemptOutcome.Completed : AttemptOutcome.UpstreamCut;
@@ -315,7 +315,7 @@ internal static class ResponseRelay
             {
                 if (held is not null && IsUpstreamError(item, call.UpstreamProtocol))
                 {
-                    return Retry(response, attempt, "an error event before its first content", UpstreamFailure.StreamFailed);
+                    return Retry(response, attempt, "an error event before its first content", FailureKind.StreamFailed);
                 }
 
                 sawContent = IsCommitPoint(item, call.UpstreamProtocol);
@@ -344,7 +344,7 @@ internal static class ResponseRelay
             if (converter.Finished && isError)
             {
                 // The upstream's error, relayed as the client's: the stream errored.
-                attempt.Failure = UpstreamFailure.StreamFailed;
+                attempt.Failure = FailureKind.StreamFailed;
             }
 
             if (held is null && client.UnflushedBytes > 0)
@@ -396,7 +396,7 @@ internal static class ResponseRelay
         }
     }
 
-    private static AttemptOutcome Retry(HttpResponse response, UpstreamAttempt attempt, string reason, UpstreamFailure failure)
+    private static AttemptOutcome Retry(HttpResponse response, UpstreamAttempt attempt, string reason, FailureKind failure)
     {
         RetryWith(response, attempt, reason, failure);
         return AttemptOutcome.Retryable;

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using CcxProxy.Transforms.Vocabulary;
 
 namespace CcxProxy.Transforms.Forwarding;
 
@@ -64,11 +65,11 @@ public sealed class UpstreamAttempt
 
     /// <summary>
     /// Why the upstream failed, for every failure of the upstream whether or not the attempt could fail over;
-    /// <see cref="UpstreamFailure.None"/> for an answer, a client mistake (4xx other than 401, 403, 429) or a
-    /// client that went away. The relay sets it; the host sets <see cref="UpstreamFailure.Unreachable"/> and
-    /// <see cref="UpstreamFailure.HeadersTimeout"/>, which happen before the relay runs.
+    /// <see cref="FailureKind.None"/> for an answer, a client mistake (4xx other than 401, 403, 429) or a
+    /// client that went away. The relay sets it; the host sets <see cref="FailureKind.Unreachable"/> and
+    /// <see cref="FailureKind.HeadersTimeout"/>, which happen before the relay runs.
     /// </summary>
-    public UpstreamFailure Failure { get; set; }
+    public FailureKind Failure { get; set; }
 
     /// <summary>
     /// How long the upstream asked callers to wait (<c>retry-after-ms</c>, <c>retry-after</c>, or the reset of an

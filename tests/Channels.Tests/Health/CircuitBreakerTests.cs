@@ -1,4 +1,5 @@
 using CcxProxy.Channels.Health;
+using CcxProxy.Transforms.Vocabulary;
 using NUnit.Framework;
 
 namespace CcxProxy.Channels.Tests;
@@ -15,7 +16,7 @@ public sealed class CircuitBreakerTests
     // The default: failures from at least two callers open a breaker.
     private static readonly BreakerOptions TwoCallers = Options with { MinimumCallers = 2 };
 
-    private static void Fail(CircuitBreaker breaker, DateTimeOffset now, int times = 1, FailureClass failure = FailureClass.ServerError)
+    private static void Fail(CircuitBreaker breaker, DateTimeOffset now, int times = 1, FailureKind failure = FailureKind.ServerError)
     {
         for (var i = 0; i < times; i++)
         {
@@ -54,12 +55,12 @@ public sealed class CircuitBreakerTests
         Fail(breaker, T0, Options.ConsecutiveFailures - 1);
         Assert.That(breaker.TryEnter(T0), Is.EqualTo(BreakerPermit.Allowed), "one failure short of the threshold");
 
-        breaker.OnFailure(T0, BreakerPermit.Allowed, FailureClass.ServerError);
+        breaker.OnFailure(T0, BreakerPermit.Allowed, FailureKind.ServerError);
         Assert.Multiple(() =>
         {
             Assert.That(breaker.TryEnter(T0), Is.EqualTo(BreakerPermit.Denied));
             Assert.That(breaker.IsAvailable(T0), Is.False);
-            Assert.That(breaker.OpenReason, Is.EqualTo(FailureClass.ServerError));
+            Assert.That(breaker.OpenReason, Is.EqualTo(FailureKind.ServerError));
             Assert.That(breaker.AvailableAt(T0), Is.EqualTo(T0 + Options.BaseCooldown));
         });
     }
@@ -94,11 +95,11 @@ public sealed class CircuitBreakerTests
         Succeed(breaker, T0);
         Assert.That(breaker.TryEnter(T0), Is.EqualTo(BreakerPermit.Allowed), "9 attempts: below MinimumAttempts");
 
-        breaker.OnFailure(T0, BreakerPermit.Allowed, FailureClass.BadAnswer);
+        breaker.OnFailure(T0, BreakerPermit.Allowed, FailureKind.BadAnswer);
         Assert.Multiple(() =>
         {
             Assert.That(breaker.TryEnter(T0), Is.EqualTo(BreakerPermit.Denied), "10 attempts, 5 failed: ratio 0.5 reached");
-            Assert.That(breaker.OpenReason, Is.EqualTo(FailureClass.BadAnswer));
+            Assert.That(breaker.OpenReason, Is.EqualTo(FailureKind.BadAnswer));
         });
     }
 
@@ -201,7 +202,7 @@ public sealed class CircuitBreakerTests
         {
             var permit = breaker.TryEnter(now);
             Assert.That(permit, Is.EqualTo(BreakerPermit.Probe));
-            breaker.OnFailure(now, permit, FailureClass.Overloaded);
+            breaker.OnFailure(now, permit, FailureKind.Overloaded);
             Assert.Multiple(() =>
             {
                 Assert.That(breaker.Report(now).OpenUntil, Is.EqualTo(now + cooldown));
@@ -216,7 +217,7 @@ public sealed class CircuitBreakerTests
     {
         var breaker = Tripped();
         var now = T0 + Options.BaseCooldown;
-        breaker.OnFailure(now, breaker.TryEnter(now), FailureClass.ServerError); // reopened for 2 x base
+        breaker.OnFailure(now, breaker.TryEnter(now), FailureKind.ServerError); // reopened for 2 x base
         now += 2 * Options.BaseCooldown;
         breaker.OnSuccess(now, breaker.TryEnter(now));
         Assert.That(breaker.TryEnter(now), Is.EqualTo(BreakerPermit.Allowed));
@@ -276,12 +277,12 @@ public sealed class CircuitBreakerTests
     {
         var breaker = Breaker();
         var until = T0 + TimeSpan.FromSeconds(17);
-        var returned = breaker.CoolDown(T0, until, FailureClass.RateLimited);
+        var returned = breaker.CoolDown(T0, until, FailureKind.RateLimited);
 
         Assert.Multiple(() =>
         {
             Assert.That(returned, Is.EqualTo(until));
-            Assert.That(breaker.OpenReason, Is.EqualTo(FailureClass.RateLimited));
+            Assert.That(breaker.OpenReason, Is.EqualTo(FailureKind.RateLimited));
             Assert.That(breaker.AvailableAt(T0), Is.EqualTo(until));
             Assert.That(breaker.TryEnter(until - Tick), Is.EqualTo(BreakerPermit.Denied));
             Assert.That(breaker.TryEnter(until), Is.EqualTo(BreakerPermit.Probe));
@@ -293,7 +294,7 @@ public sealed class CircuitBreakerTests
     public void CoolDown_BeyondMaxCooldown_CappedAtMaxCooldown()
     {
         var breaker = Breaker();
-        var returned = breaker.CoolDown(T0, T0 + TimeSpan.FromHours(1), FailureClass.Overloaded);
+        var returned = breaker.CoolDown(T0, T0 + TimeSpan.FromHours(1), FailureKind.Overloaded);
 
         Assert.Multiple(() =>
         {
@@ -307,14 +308,14 @@ public sealed class CircuitBreakerTests
     {
         var breaker = Breaker();
         var longer = T0 + TimeSpan.FromSeconds(20);
-        breaker.CoolDown(T0, longer, FailureClass.Overloaded);
+        breaker.CoolDown(T0, longer, FailureKind.Overloaded);
 
-        var returned = breaker.CoolDown(T0 + TimeSpan.FromSeconds(1), T0 + TimeSpan.FromSeconds(5), FailureClass.RateLimited);
+        var returned = breaker.CoolDown(T0 + TimeSpan.FromSeconds(1), T0 + TimeSpan.FromSeconds(5), FailureKind.RateLimited);
         Assert.Multiple(() =>
         {
             Assert.That(returned, Is.EqualTo(longer));
             Assert.That(breaker.TryEnter(T0 + TimeSpan.FromSeconds(10)), Is.EqualTo(BreakerPermit.Denied));
-            Assert.That(breaker.OpenReason, Is.EqualTo(FailureClass.Overloaded));
+            Assert.That(breaker.OpenReason, Is.EqualTo(FailureKind.Overloaded));
         });
     }
 
@@ -322,8 +323,8 @@ public sealed class CircuitBreakerTests
     public void CoolDown_LongerThanRunningOpenPeriod_ExtendsIt()
     {
         var breaker = Breaker();
-        breaker.CoolDown(T0, T0 + TimeSpan.FromSeconds(5), FailureClass.RateLimited);
-        var returned = breaker.CoolDown(T0, T0 + TimeSpan.FromSeconds(25), FailureClass.RateLimited);
+        breaker.CoolDown(T0, T0 + TimeSpan.FromSeconds(5), FailureKind.RateLimited);
+        var returned = breaker.CoolDown(T0, T0 + TimeSpan.FromSeconds(25), FailureKind.RateLimited);
 
         Assert.Multiple(() =>
         {
@@ -344,7 +345,7 @@ public sealed class CircuitBreakerTests
             Assert.Multiple(() =>
             {
                 Assert.That(until, Is.EqualTo(now + cooldown));
-                Assert.That(breaker.OpenReason, Is.EqualTo(FailureClass.KeyRejected));
+                Assert.That(breaker.OpenReason, Is.EqualTo(FailureKind.KeyRejected));
                 Assert.That(breaker.TryEnter(until - Tick), Is.EqualTo(BreakerPermit.Denied));
             });
 
@@ -376,12 +377,12 @@ public sealed class CircuitBreakerTests
     {
         var breaker = Breaker();
         var until = T0 + TimeSpan.FromSeconds(42);
-        breaker.Apply(T0, until, FailureClass.RateLimited);
+        breaker.Apply(T0, until, FailureKind.RateLimited);
 
         Assert.Multiple(() =>
         {
             Assert.That(breaker.TryEnter(until - Tick), Is.EqualTo(BreakerPermit.Denied));
-            Assert.That(breaker.OpenReason, Is.EqualTo(FailureClass.RateLimited));
+            Assert.That(breaker.OpenReason, Is.EqualTo(FailureKind.RateLimited));
             Assert.That(breaker.Report(T0).OpenUntil, Is.EqualTo(until));
             Assert.That(breaker.Report(T0).WindowAttempts, Is.Zero, "another replica's attempt is not counted here");
             Assert.That(breaker.TryEnter(until), Is.EqualTo(BreakerPermit.Probe));
@@ -392,8 +393,8 @@ public sealed class CircuitBreakerTests
     public void Apply_UntilInPast_DoesNothing()
     {
         var breaker = Breaker();
-        breaker.Apply(T0, T0 - TimeSpan.FromSeconds(1), FailureClass.RateLimited);
-        breaker.Apply(T0, T0, FailureClass.RateLimited);
+        breaker.Apply(T0, T0 - TimeSpan.FromSeconds(1), FailureKind.RateLimited);
+        breaker.Apply(T0, T0, FailureKind.RateLimited);
 
         Assert.Multiple(() =>
         {
@@ -408,10 +409,10 @@ public sealed class CircuitBreakerTests
     public void Report_Closed_CountsAttemptsFailuresAndErrorClasses()
     {
         var breaker = Breaker();
-        Fail(breaker, T0, failure: FailureClass.RateLimited);
+        Fail(breaker, T0, failure: FailureKind.RateLimited);
         Succeed(breaker, T0);
-        Fail(breaker, T0, failure: FailureClass.RateLimited);
-        Fail(breaker, T0 + TimeSpan.FromSeconds(1), failure: FailureClass.HeadersTimeout);
+        Fail(breaker, T0, failure: FailureKind.RateLimited);
+        Fail(breaker, T0 + TimeSpan.FromSeconds(1), failure: FailureKind.HeadersTimeout);
 
         var report = breaker.Report(T0 + TimeSpan.FromSeconds(2));
         Assert.Multiple(() =>
@@ -423,7 +424,7 @@ public sealed class CircuitBreakerTests
             Assert.That(report.WindowAttempts, Is.EqualTo(4));
             Assert.That(report.WindowFailures, Is.EqualTo(3));
             Assert.That(report.RecentErrors, Is.EquivalentTo(new Dictionary<string, int> { ["rate_limited"] = 2, ["headers_timeout"] = 1 }));
-            Assert.That(report.LastFailure, Is.EqualTo(FailureClass.HeadersTimeout));
+            Assert.That(report.LastFailure, Is.EqualTo(FailureKind.HeadersTimeout));
             Assert.That(report.LastFailureAt, Is.EqualTo(T0 + TimeSpan.FromSeconds(1)));
         });
     }
@@ -432,7 +433,7 @@ public sealed class CircuitBreakerTests
     public void Report_OpenThenHalfOpen_ShowsStateUntilAndReason()
     {
         var breaker = Breaker();
-        Fail(breaker, T0, Options.ConsecutiveFailures, FailureClass.StreamFailed);
+        Fail(breaker, T0, Options.ConsecutiveFailures, FailureKind.StreamFailed);
 
         var open = breaker.Report(T0);
         var halfOpen = breaker.Report(T0 + Options.BaseCooldown);
@@ -440,13 +441,13 @@ public sealed class CircuitBreakerTests
         {
             Assert.That(open.State, Is.EqualTo(BreakerState.Open));
             Assert.That(open.OpenUntil, Is.EqualTo(T0 + Options.BaseCooldown));
-            Assert.That(open.Reason, Is.EqualTo(FailureClass.StreamFailed));
+            Assert.That(open.Reason, Is.EqualTo(FailureKind.StreamFailed));
             Assert.That(open.ConsecutiveFailures, Is.EqualTo(Options.ConsecutiveFailures));
             Assert.That(open.RecentErrors, Is.EquivalentTo(new Dictionary<string, int> { ["stream_failed"] = 3 }));
 
             Assert.That(halfOpen.State, Is.EqualTo(BreakerState.HalfOpen), "the cooldown is over: the next attempt probes");
             Assert.That(halfOpen.OpenUntil, Is.Null);
-            Assert.That(halfOpen.Reason, Is.EqualTo(FailureClass.StreamFailed));
+            Assert.That(halfOpen.Reason, Is.EqualTo(FailureKind.StreamFailed));
         });
     }
 
@@ -454,8 +455,8 @@ public sealed class CircuitBreakerTests
     public void Report_AfterWindow_RecentErrorsDropOut()
     {
         var breaker = Breaker();
-        Fail(breaker, T0, failure: FailureClass.RateLimited);
-        Fail(breaker, T0, failure: FailureClass.Unreachable);
+        Fail(breaker, T0, failure: FailureKind.RateLimited);
+        Fail(breaker, T0, failure: FailureKind.Unreachable);
 
         var report = breaker.Report(T0 + Options.Window);
         Assert.Multiple(() =>
@@ -463,7 +464,7 @@ public sealed class CircuitBreakerTests
             Assert.That(report.RecentErrors, Is.Empty);
             Assert.That(report.WindowAttempts, Is.Zero);
             Assert.That(report.WindowFailures, Is.Zero);
-            Assert.That(report.LastFailure, Is.EqualTo(FailureClass.Unreachable), "the last failure is kept however old");
+            Assert.That(report.LastFailure, Is.EqualTo(FailureKind.Unreachable), "the last failure is kept however old");
         });
     }
 
@@ -565,7 +566,7 @@ public sealed class CircuitBreakerTests
 
         for (var i = 0; i < Options.MinimumAttempts * 3; i++)
         {
-            breaker.OnFailure(T0, breaker.TryEnter(T0), FailureClass.ServerError, "key-1@10.0.0.7");
+            breaker.OnFailure(T0, breaker.TryEnter(T0), FailureKind.ServerError, "key-1@10.0.0.7");
         }
 
         Assert.That(breaker.TryEnter(T0), Is.EqualTo(BreakerPermit.Allowed));
@@ -578,10 +579,10 @@ public sealed class CircuitBreakerTests
         var breaker = new CircuitBreaker(TwoCallers);
         for (var i = 0; i < Options.ConsecutiveFailures - 1; i++)
         {
-            breaker.OnFailure(T0, breaker.TryEnter(T0), FailureClass.ServerError, "key-1@10.0.0.7");
+            breaker.OnFailure(T0, breaker.TryEnter(T0), FailureKind.ServerError, "key-1@10.0.0.7");
         }
 
-        breaker.OnFailure(T0, breaker.TryEnter(T0), FailureClass.ServerError, "key-2@10.0.0.8");
+        breaker.OnFailure(T0, breaker.TryEnter(T0), FailureKind.ServerError, "key-2@10.0.0.8");
 
         Assert.That(breaker.TryEnter(T0), Is.EqualTo(BreakerPermit.Denied));
     }
@@ -590,12 +591,12 @@ public sealed class CircuitBreakerTests
     public void OnFailure_SuccessBetween_StreakCallersStartAfresh()
     {
         var breaker = new CircuitBreaker(TwoCallers);
-        breaker.OnFailure(T0, breaker.TryEnter(T0), FailureClass.ServerError, "other@10.0.0.8");
+        breaker.OnFailure(T0, breaker.TryEnter(T0), FailureKind.ServerError, "other@10.0.0.8");
         Succeed(breaker, T0);
 
         for (var i = 0; i < Options.ConsecutiveFailures; i++)
         {
-            breaker.OnFailure(T0, breaker.TryEnter(T0), FailureClass.ServerError, "key-1@10.0.0.7");
+            breaker.OnFailure(T0, breaker.TryEnter(T0), FailureKind.ServerError, "key-1@10.0.0.7");
         }
 
         Assert.That(breaker.TryEnter(T0), Is.EqualTo(BreakerPermit.Allowed), "the other caller's failure was before a success");
@@ -608,7 +609,7 @@ public sealed class CircuitBreakerTests
 
         for (var i = 0; i < Options.ConsecutiveFailures; i++)
         {
-            breaker.OnFailure(T0, breaker.TryEnter(T0), FailureClass.ServerError, "key-1@10.0.0.7");
+            breaker.OnFailure(T0, breaker.TryEnter(T0), FailureKind.ServerError, "key-1@10.0.0.7");
         }
 
         Assert.That(breaker.TryEnter(T0), Is.EqualTo(BreakerPermit.Denied));
@@ -627,7 +628,7 @@ public sealed class CircuitBreakerTests
             }
             else
             {
-                breaker.OnFailure(at, breaker.TryEnter(at), FailureClass.ServerError, i < 5 ? "key-1@a" : "key-2@b");
+                breaker.OnFailure(at, breaker.TryEnter(at), FailureKind.ServerError, i < 5 ? "key-1@a" : "key-2@b");
             }
         }
 

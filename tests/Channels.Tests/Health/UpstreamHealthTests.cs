@@ -1,5 +1,6 @@
 using CcxProxy.Channels.Health;
 using CcxProxy.Channels.Routing;
+using CcxProxy.Transforms.Vocabulary;
 using NUnit.Framework;
 
 namespace CcxProxy.Channels.Tests;
@@ -63,7 +64,7 @@ public sealed class UpstreamHealthTests
     public void IsAvailable_ChannelBreakerOpen_False()
     {
         var channel = Channel();
-        _health.For(channel).Channel.CoolDown(Now, Now + TimeSpan.FromSeconds(10), FailureClass.Overloaded);
+        _health.For(channel).Channel.CoolDown(Now, Now + TimeSpan.FromSeconds(10), FailureKind.Overloaded);
         Assert.That(_health.IsAvailable(channel), Is.False);
 
         _time.Advance(TimeSpan.FromSeconds(10));
@@ -76,7 +77,7 @@ public sealed class UpstreamHealthTests
         var channel = Channel(keys: 3);
         var health = _health.For(channel);
         health.Key(channel.ApiKeys[0].Fingerprint).Reject(Now);
-        health.Key(channel.ApiKeys[1].Fingerprint).CoolDown(Now, Now + TimeSpan.FromSeconds(30), FailureClass.RateLimited);
+        health.Key(channel.ApiKeys[1].Fingerprint).CoolDown(Now, Now + TimeSpan.FromSeconds(30), FailureKind.RateLimited);
         Assert.That(_health.IsAvailable(channel), Is.True, "one key is still fine");
 
         health.Key(channel.ApiKeys[2].Fingerprint).Reject(Now);
@@ -88,10 +89,10 @@ public sealed class UpstreamHealthTests
     {
         var channel = Channel(urls: 2);
         var health = _health.For(channel);
-        health.Destination(channel.BaseUrls[0]).Apply(Now, Now + TimeSpan.FromSeconds(5), FailureClass.Unreachable);
+        health.Destination(channel.BaseUrls[0]).Apply(Now, Now + TimeSpan.FromSeconds(5), FailureKind.Unreachable);
         Assert.That(_health.IsAvailable(channel), Is.True, "one destination is still fine");
 
-        health.Destination(channel.BaseUrls[1]).Apply(Now, Now + TimeSpan.FromSeconds(5), FailureClass.Unreachable);
+        health.Destination(channel.BaseUrls[1]).Apply(Now, Now + TimeSpan.FromSeconds(5), FailureKind.Unreachable);
         Assert.That(_health.IsAvailable(channel), Is.False);
     }
 
@@ -100,13 +101,13 @@ public sealed class UpstreamHealthTests
     {
         var channel = Channel();
         var cooled = channel.ApiKeys[1].Fingerprint;
-        _health.Apply(new SharedCooldown("a", cooled, Now + TimeSpan.FromSeconds(30), FailureClass.RateLimited));
+        _health.Apply(new SharedCooldown("a", cooled, Now + TimeSpan.FromSeconds(30), FailureKind.RateLimited));
 
         var health = _health.For(channel);
         Assert.Multiple(() =>
         {
             Assert.That(health.Key(cooled).IsAvailable(Now), Is.False);
-            Assert.That(health.Key(cooled).OpenReason, Is.EqualTo(FailureClass.RateLimited));
+            Assert.That(health.Key(cooled).OpenReason, Is.EqualTo(FailureKind.RateLimited));
             Assert.That(health.Key(channel.ApiKeys[0].Fingerprint).IsAvailable(Now), Is.True);
             Assert.That(health.Channel.IsAvailable(Now), Is.True);
             Assert.That(_health.IsAvailable(channel), Is.True);
@@ -117,14 +118,14 @@ public sealed class UpstreamHealthTests
     public void Apply_NullFingerprint_CoolsChannel()
     {
         var channel = Channel();
-        _health.Apply(new SharedCooldown("a", null, Now + TimeSpan.FromSeconds(30), FailureClass.Overloaded));
+        _health.Apply(new SharedCooldown("a", null, Now + TimeSpan.FromSeconds(30), FailureKind.Overloaded));
 
         var health = _health.For(channel);
         Assert.Multiple(() =>
         {
             Assert.That(health.Channel.IsAvailable(Now), Is.False);
             Assert.That(health.Channel.AvailableAt(Now), Is.EqualTo(Now + TimeSpan.FromSeconds(30)));
-            Assert.That(health.Channel.OpenReason, Is.EqualTo(FailureClass.Overloaded));
+            Assert.That(health.Channel.OpenReason, Is.EqualTo(FailureKind.Overloaded));
             Assert.That(_health.IsAvailable(channel), Is.False);
         });
     }
@@ -133,8 +134,8 @@ public sealed class UpstreamHealthTests
     public void Apply_AnyCooldown_NotAnnounced()
     {
         var channel = Channel();
-        _health.Apply(new SharedCooldown("a", null, Now + TimeSpan.FromSeconds(30), FailureClass.Overloaded));
-        _health.Apply(new SharedCooldown("a", channel.ApiKeys[0].Fingerprint, Now + TimeSpan.FromMinutes(5), FailureClass.KeyRejected));
+        _health.Apply(new SharedCooldown("a", null, Now + TimeSpan.FromSeconds(30), FailureKind.Overloaded));
+        _health.Apply(new SharedCooldown("a", channel.ApiKeys[0].Fingerprint, Now + TimeSpan.FromMinutes(5), FailureKind.KeyRejected));
         Assert.That(_announced, Is.Empty, "a cooldown learnt from another replica must not echo back");
     }
 
@@ -142,11 +143,11 @@ public sealed class UpstreamHealthTests
     public void Report_KeyRejected_Announced()
     {
         var channel = Channel();
-        var target = Attempt(channel, AttemptReport.Failed(FailureClass.KeyRejected));
+        var target = Attempt(channel, AttemptReport.Failed(FailureKind.KeyRejected));
 
         Assert.That(_announced, Is.EqualTo(new[]
         {
-            new SharedCooldown("a", target.Key.Fingerprint, Now + Options.KeyRejectedCooldown, FailureClass.KeyRejected),
+            new SharedCooldown("a", target.Key.Fingerprint, Now + Options.KeyRejectedCooldown, FailureKind.KeyRejected),
         }));
     }
 
@@ -154,13 +155,13 @@ public sealed class UpstreamHealthTests
     public void Report_RateLimitedWithRetryAfter_KeyCooldownAnnounced()
     {
         var channel = Channel();
-        var target = Attempt(channel, AttemptReport.Failed(FailureClass.RateLimited, TimeSpan.FromSeconds(12)));
+        var target = Attempt(channel, AttemptReport.Failed(FailureKind.RateLimited, TimeSpan.FromSeconds(12)));
 
         Assert.Multiple(() =>
         {
             Assert.That(_announced, Is.EqualTo(new[]
             {
-                new SharedCooldown("a", target.Key.Fingerprint, Now + TimeSpan.FromSeconds(12), FailureClass.RateLimited),
+                new SharedCooldown("a", target.Key.Fingerprint, Now + TimeSpan.FromSeconds(12), FailureKind.RateLimited),
             }));
             Assert.That(_health.For(channel).Key(target.Key.Fingerprint).IsAvailable(Now), Is.False);
         });
@@ -170,11 +171,11 @@ public sealed class UpstreamHealthTests
     public void Report_OverloadedWithRetryAfter_ChannelCooldownAnnounced()
     {
         var channel = Channel();
-        Attempt(channel, AttemptReport.Failed(FailureClass.Overloaded, TimeSpan.FromSeconds(20)));
+        Attempt(channel, AttemptReport.Failed(FailureKind.Overloaded, TimeSpan.FromSeconds(20)));
 
         Assert.Multiple(() =>
         {
-            Assert.That(_announced, Is.EqualTo(new[] { new SharedCooldown("a", null, Now + TimeSpan.FromSeconds(20), FailureClass.Overloaded) }));
+            Assert.That(_announced, Is.EqualTo(new[] { new SharedCooldown("a", null, Now + TimeSpan.FromSeconds(20), FailureKind.Overloaded) }));
             Assert.That(_health.For(channel).Channel.IsAvailable(Now), Is.False);
         });
     }
@@ -183,16 +184,16 @@ public sealed class UpstreamHealthTests
     public void Report_RetryAfterBeyondMaxCooldown_AnnouncesCappedUntil()
     {
         var channel = Channel();
-        Attempt(channel, AttemptReport.Failed(FailureClass.Overloaded, TimeSpan.FromHours(2)));
+        Attempt(channel, AttemptReport.Failed(FailureKind.Overloaded, TimeSpan.FromHours(2)));
         Assert.That(_announced.Single().Until, Is.EqualTo(Now + Options.MaxCooldown));
     }
 
-    [TestCase(FailureClass.RateLimited)]
-    [TestCase(FailureClass.Overloaded)]
-    [TestCase(FailureClass.ServerError)]
-    [TestCase(FailureClass.Unreachable)]
-    [TestCase(FailureClass.StreamFailed)]
-    public void Report_FailureWithoutRetryAfter_NotAnnounced(FailureClass failure)
+    [TestCase(FailureKind.RateLimited)]
+    [TestCase(FailureKind.Overloaded)]
+    [TestCase(FailureKind.ServerError)]
+    [TestCase(FailureKind.Unreachable)]
+    [TestCase(FailureKind.StreamFailed)]
+    public void Report_FailureWithoutRetryAfter_NotAnnounced(FailureKind failure)
     {
         Attempt(Channel(), AttemptReport.Failed(failure));
         Assert.That(_announced, Is.Empty);
@@ -202,7 +203,7 @@ public sealed class UpstreamHealthTests
     public void Report_ServerErrorWithRetryAfter_NotAnnounced()
     {
         // Only 429 (the key) and 529/503 (the channel) cool for retry-after; a 500 goes through the breaker.
-        Attempt(Channel(), AttemptReport.Failed(FailureClass.ServerError, TimeSpan.FromSeconds(30)));
+        Attempt(Channel(), AttemptReport.Failed(FailureKind.ServerError, TimeSpan.FromSeconds(30)));
         Assert.That(_announced, Is.Empty);
     }
 
@@ -221,8 +222,8 @@ public sealed class UpstreamHealthTests
         var b = Channel("b");
         var aHealth = _health.For(a);
         var bHealth = _health.For(b);
-        aHealth.Channel.CoolDown(Now, Now + TimeSpan.FromSeconds(30), FailureClass.Overloaded);
-        bHealth.Channel.CoolDown(Now, Now + TimeSpan.FromSeconds(30), FailureClass.Overloaded);
+        aHealth.Channel.CoolDown(Now, Now + TimeSpan.FromSeconds(30), FailureKind.Overloaded);
+        bHealth.Channel.CoolDown(Now, Now + TimeSpan.FromSeconds(30), FailureKind.Overloaded);
 
         _health.Retain(HealthTestData.Snapshot(2, b));
         Assert.Multiple(() =>
@@ -252,7 +253,7 @@ public sealed class UpstreamHealthTests
 
         foreach (var url in full.BaseUrls)
         {
-            health.Destination(url).Apply(Now, Now + TimeSpan.FromSeconds(5), FailureClass.Unreachable);
+            health.Destination(url).Apply(Now, Now + TimeSpan.FromSeconds(5), FailureKind.Unreachable);
         }
 
         var trimmed = full with { ApiKeys = [full.ApiKeys[0]], BaseUrls = [full.BaseUrls[0]] };
@@ -296,7 +297,7 @@ public sealed class UpstreamHealthTests
             Assert.That(report.Channel.State, Is.EqualTo(BreakerState.Closed));
             Assert.That(report.Keys.Select(k => k.Fingerprint), Is.EqualTo(channel.ApiKeys.Select(k => k.Fingerprint)));
             Assert.That(report.Keys.Select(k => k.Breaker.State), Is.EqualTo(new[] { BreakerState.Closed, BreakerState.Open, BreakerState.Closed }));
-            Assert.That(report.Keys[1].Breaker.Reason, Is.EqualTo(FailureClass.KeyRejected));
+            Assert.That(report.Keys[1].Breaker.Reason, Is.EqualTo(FailureKind.KeyRejected));
             Assert.That(report.Destinations.Select(d => d.BaseUrl), Is.EqualTo(new[] { "https://a-0.example.com", "https://a-1.example.com" }));
             Assert.That(report.Keys.Select(k => k.Fingerprint), Has.All.Match("^[0-9a-f]{8}$"), "fingerprints, not secrets");
             foreach (var key in channel.ApiKeys)

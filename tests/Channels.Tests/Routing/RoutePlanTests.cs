@@ -1,5 +1,6 @@
 using CcxProxy.Channels.Health;
 using CcxProxy.Channels.Routing;
+using CcxProxy.Transforms.Vocabulary;
 using NUnit.Framework;
 
 namespace CcxProxy.Channels.Tests;
@@ -38,10 +39,10 @@ public sealed class RoutePlanTests
 
     private static (string Channel, string Key, Uri BaseUrl) Triple(UpstreamTarget target) => (target.Channel.Name, target.Key.Fingerprint, target.BaseUrl);
 
-    private static AttemptReport Failed(FailureClass failure, int retryAfterSeconds) =>
+    private static AttemptReport Failed(FailureKind failure, int retryAfterSeconds) =>
         AttemptReport.Failed(failure, retryAfterSeconds > 0 ? TimeSpan.FromSeconds(retryAfterSeconds) : null);
 
-    private static IEnumerable<FailureClass> AllFailures => Enum.GetValues<FailureClass>();
+    private static IEnumerable<FailureKind> AllFailures => Enum.GetValues<FailureKind>().Where(f => f != FailureKind.None);
 
     [Test]
     public void TryNext_First_FirstCandidateChannel()
@@ -109,10 +110,10 @@ public sealed class RoutePlanTests
         Assert.That(order, Is.EqualTo(new[] { 0, 1, 2, 0, 1, 2, 0 }));
     }
 
-    [TestCase(FailureClass.KeyRejected, 0)]
-    [TestCase(FailureClass.RateLimited, 0)]
-    [TestCase(FailureClass.RateLimited, 30)]
-    public void TryNext_AfterKeyFailure_SameChannelDifferentKey(FailureClass failure, int retryAfterSeconds)
+    [TestCase(FailureKind.KeyRejected, 0)]
+    [TestCase(FailureKind.RateLimited, 0)]
+    [TestCase(FailureKind.RateLimited, 30)]
+    public void TryNext_AfterKeyFailure_SameChannelDifferentKey(FailureKind failure, int retryAfterSeconds)
     {
         var plan = Plan(Channel("a"), Channel("b"));
         var first = Next(plan);
@@ -127,9 +128,9 @@ public sealed class RoutePlanTests
         });
     }
 
-    [TestCase(FailureClass.Unreachable)]
-    [TestCase(FailureClass.HeadersTimeout)]
-    public void TryNext_AfterDestinationFailure_SameChannelAndKeyDifferentDestination(FailureClass failure)
+    [TestCase(FailureKind.Unreachable)]
+    [TestCase(FailureKind.HeadersTimeout)]
+    public void TryNext_AfterDestinationFailure_SameChannelAndKeyDifferentDestination(FailureKind failure)
     {
         var plan = Plan(Channel("a"), Channel("b"));
         var first = Next(plan);
@@ -144,24 +145,24 @@ public sealed class RoutePlanTests
         });
     }
 
-    [TestCase(FailureClass.ServerError)]
-    [TestCase(FailureClass.Overloaded)]
-    [TestCase(FailureClass.BadAnswer)]
-    [TestCase(FailureClass.StreamFailed)]
-    [TestCase(FailureClass.FirstContentTimeout)]
-    [TestCase(FailureClass.IdleTimeout)]
-    public void TryNext_AfterChannelFailure_NextChannel(FailureClass failure)
+    [TestCase(FailureKind.ServerError)]
+    [TestCase(FailureKind.Overloaded)]
+    [TestCase(FailureKind.BadAnswer)]
+    [TestCase(FailureKind.StreamFailed)]
+    [TestCase(FailureKind.FirstContentTimeout)]
+    [TestCase(FailureKind.IdleTimeout)]
+    public void TryNext_AfterChannelFailure_NextChannel(FailureKind failure)
     {
         var plan = Plan(Channel("a"), Channel("b"), Channel("c"));
         plan.Report(Next(plan), AttemptReport.Failed(failure));
         Assert.That(Next(plan).Channel.Name, Is.EqualTo("b"));
     }
 
-    [TestCase(FailureClass.KeyRejected, 1, 2)]
-    [TestCase(FailureClass.RateLimited, 1, 2)]
-    [TestCase(FailureClass.Unreachable, 2, 1)]
-    [TestCase(FailureClass.HeadersTimeout, 2, 1)]
-    public void TryNext_PreferredMoveImpossible_NextChannel(FailureClass failure, int keys, int urls)
+    [TestCase(FailureKind.KeyRejected, 1, 2)]
+    [TestCase(FailureKind.RateLimited, 1, 2)]
+    [TestCase(FailureKind.Unreachable, 2, 1)]
+    [TestCase(FailureKind.HeadersTimeout, 2, 1)]
+    public void TryNext_PreferredMoveImpossible_NextChannel(FailureKind failure, int keys, int urls)
     {
         var plan = Plan(Channel("a", keys, urls), Channel("b"));
         plan.Report(Next(plan), AttemptReport.Failed(failure));
@@ -173,11 +174,11 @@ public sealed class RoutePlanTests
     {
         var plan = Plan(Channel("a", keys: 1, urls: 2), Channel("b", keys: 1, urls: 1));
         var first = Next(plan);
-        plan.Report(first, AttemptReport.Failed(FailureClass.ServerError));
+        plan.Report(first, AttemptReport.Failed(FailureKind.ServerError));
         var second = Next(plan);
-        plan.Report(second, AttemptReport.Failed(FailureClass.ServerError));
+        plan.Report(second, AttemptReport.Failed(FailureKind.ServerError));
         var third = Next(plan);
-        plan.Report(third, AttemptReport.Failed(FailureClass.ServerError));
+        plan.Report(third, AttemptReport.Failed(FailureKind.ServerError));
 
         Assert.Multiple(() =>
         {
@@ -194,8 +195,8 @@ public sealed class RoutePlanTests
     {
         var plan = Plan(Channel("a", keys: 1, urls: 2), Channel("b", keys: 1, urls: 1));
         var first = Next(plan);
-        plan.Report(first, AttemptReport.Failed(FailureClass.ServerError));
-        plan.Report(Next(plan), AttemptReport.Failed(FailureClass.KeyRejected)); // b's only key refused
+        plan.Report(first, AttemptReport.Failed(FailureKind.ServerError));
+        plan.Report(Next(plan), AttemptReport.Failed(FailureKind.KeyRejected)); // b's only key refused
 
         var third = Next(plan);
         Assert.Multiple(() =>
@@ -205,9 +206,9 @@ public sealed class RoutePlanTests
         });
     }
 
-    [TestCase(FailureClass.RateLimited)]
-    [TestCase(FailureClass.Unreachable)]
-    public void TryNext_WhatFailedInThisRequest_NotTriedAgainWithAnotherPartner(FailureClass failure)
+    [TestCase(FailureKind.RateLimited)]
+    [TestCase(FailureKind.Unreachable)]
+    public void TryNext_WhatFailedInThisRequest_NotTriedAgainWithAnotherPartner(FailureKind failure)
     {
         _health = new UpstreamHealth(Lenient, _time);
         var plan = Plan(Channel("a", keys: 2, urls: 2));
@@ -218,11 +219,11 @@ public sealed class RoutePlanTests
         while (plan.TryNext(out var target))
         {
             rest.Add(target);
-            plan.Report(target, AttemptReport.Failed(FailureClass.ServerError));
+            plan.Report(target, AttemptReport.Failed(FailureKind.ServerError));
         }
 
         Assert.That(rest, Is.Not.Empty);
-        if (failure == FailureClass.RateLimited)
+        if (failure == FailureKind.RateLimited)
         {
             Assert.That(rest.Select(t => t.Key.Fingerprint), Has.None.EqualTo(first.Key.Fingerprint), "a key that answered 429 is not retried in this request");
         }
@@ -233,7 +234,7 @@ public sealed class RoutePlanTests
     }
 
     [TestCaseSource(nameof(AllFailures))]
-    public void TryNext_EveryAttemptFails_NeverTheSameTargetTwice(FailureClass failure)
+    public void TryNext_EveryAttemptFails_NeverTheSameTargetTwice(FailureKind failure)
     {
         var plan = Plan(Channel("a"), Channel("b"));
         var seen = new List<(string, string, Uri)>();
@@ -262,7 +263,7 @@ public sealed class RoutePlanTests
         {
             Assert.That(target.Attempt, Is.EqualTo(seen.Count + 1));
             seen.Add(Triple(target));
-            plan.Report(target, AttemptReport.Failed(FailureClass.ServerError));
+            plan.Report(target, AttemptReport.Failed(FailureKind.ServerError));
             Assert.That(seen, Has.Count.LessThanOrEqualTo(7), "a plan must end");
         }
 
@@ -281,7 +282,7 @@ public sealed class RoutePlanTests
         const ulong Affinity = 42;
         var refused = Next(Plan(Affinity, a));
         var plan = Plan(Affinity, a);
-        plan.Report(Next(plan), AttemptReport.Failed(FailureClass.KeyRejected));
+        plan.Report(Next(plan), AttemptReport.Failed(FailureKind.KeyRejected));
 
         Assert.That(Next(Plan(Affinity, a)).Key, Is.Not.SameAs(refused.Key), "left out while cooling down");
         _time.Advance(Options.KeyRejectedCooldown - TimeSpan.FromTicks(1));
@@ -311,19 +312,19 @@ public sealed class RoutePlanTests
     {
         var a = Channel("a", keys: 1, urls: 1);
         var plan = Plan(a);
-        plan.Report(Next(plan), AttemptReport.Failed(FailureClass.KeyRejected));
+        plan.Report(Next(plan), AttemptReport.Failed(FailureKind.KeyRejected));
         _time.Advance(Options.KeyRejectedCooldown);
 
         var probePlan = Plan(a);
         var probe = Next(probePlan);
         Assert.That(probe.IsProbe, Is.True);
-        probePlan.Report(probe, AttemptReport.Failed(FailureClass.KeyRejected));
+        probePlan.Report(probe, AttemptReport.Failed(FailureKind.KeyRejected));
 
         var later = Plan(a);
         Assert.Multiple(() =>
         {
             Assert.That(later.TryNext(out _), Is.False);
-            Assert.That(later.Unavailable(), Is.EqualTo(new RouteUnavailable(Now + 2 * Options.KeyRejectedCooldown, FailureClass.KeyRejected, "a")));
+            Assert.That(later.Unavailable(), Is.EqualTo(new RouteUnavailable(Now + 2 * Options.KeyRejectedCooldown, FailureKind.KeyRejected, "a")));
         });
     }
 
@@ -338,7 +339,7 @@ public sealed class RoutePlanTests
             var plan = Plan(Affinity, a);
             var first = Next(plan);
             Assert.That(first.BaseUrl, Is.EqualTo(bad));
-            plan.Report(first, AttemptReport.Failed(FailureClass.Unreachable));
+            plan.Report(first, AttemptReport.Failed(FailureKind.Unreachable));
             plan.Report(Next(plan), AttemptReport.Success);
         }
 
@@ -350,7 +351,7 @@ public sealed class RoutePlanTests
     {
         var a = Channel("a");
         var b = Channel("b");
-        _health.Apply(new SharedCooldown("a", null, Now + TimeSpan.FromSeconds(30), FailureClass.Overloaded));
+        _health.Apply(new SharedCooldown("a", null, Now + TimeSpan.FromSeconds(30), FailureKind.Overloaded));
 
         var plan = Plan(a, b);
         Assert.Multiple(() =>
@@ -367,13 +368,13 @@ public sealed class RoutePlanTests
         var a = Channel("a", keys: 2, urls: 1);
         var b = Channel("b", keys: 1, urls: 1);
         var plan = Plan(a, b);
-        plan.Report(Next(plan), AttemptReport.Failed(FailureClass.RateLimited, TimeSpan.FromSeconds(30)));
-        plan.Report(Next(plan), AttemptReport.Failed(FailureClass.RateLimited, TimeSpan.FromSeconds(30)));
+        plan.Report(Next(plan), AttemptReport.Failed(FailureKind.RateLimited, TimeSpan.FromSeconds(30)));
+        plan.Report(Next(plan), AttemptReport.Failed(FailureKind.RateLimited, TimeSpan.FromSeconds(30)));
         var last = Next(plan);
         Assert.That(last.Channel, Is.SameAs(b), "both of a's keys are rate limited");
-        plan.Report(last, AttemptReport.Failed(FailureClass.Overloaded, TimeSpan.FromSeconds(60)));
+        plan.Report(last, AttemptReport.Failed(FailureKind.Overloaded, TimeSpan.FromSeconds(60)));
 
-        var expected = new RouteUnavailable(Now + TimeSpan.FromSeconds(30), FailureClass.RateLimited, "a");
+        var expected = new RouteUnavailable(Now + TimeSpan.FromSeconds(30), FailureKind.RateLimited, "a");
         var fresh = Plan(a, b);
         Assert.Multiple(() =>
         {
@@ -382,7 +383,7 @@ public sealed class RoutePlanTests
             Assert.That(plan.Unavailable(), Is.EqualTo(expected));
             Assert.That(fresh.TryNext(out _), Is.False, "a new request finds nothing either");
             Assert.That(fresh.Unavailable(), Is.EqualTo(expected));
-            Assert.That(Plan(b).Unavailable(), Is.EqualTo(new RouteUnavailable(Now + TimeSpan.FromSeconds(60), FailureClass.Overloaded, "b")));
+            Assert.That(Plan(b).Unavailable(), Is.EqualTo(new RouteUnavailable(Now + TimeSpan.FromSeconds(60), FailureKind.Overloaded, "b")));
         });
 
         _time.Advance(TimeSpan.FromSeconds(30));
@@ -398,8 +399,8 @@ public sealed class RoutePlanTests
     public void TryNext_Forced_UsesChannelEvenWhenOpen()
     {
         var a = Channel("a", keys: 1, urls: 1);
-        _health.Apply(new SharedCooldown("a", null, Now + TimeSpan.FromSeconds(30), FailureClass.Overloaded));
-        _health.Apply(new SharedCooldown("a", a.ApiKeys[0].Fingerprint, Now + TimeSpan.FromMinutes(5), FailureClass.KeyRejected));
+        _health.Apply(new SharedCooldown("a", null, Now + TimeSpan.FromSeconds(30), FailureKind.Overloaded));
+        _health.Apply(new SharedCooldown("a", a.ApiKeys[0].Fingerprint, Now + TimeSpan.FromMinutes(5), FailureKind.KeyRejected));
         Assert.That(Plan(a).TryNext(out _), Is.False, "not forced: skipped");
 
         var forced = new RoutePlan(_health, [a], affinity: null, forced: true);
@@ -427,7 +428,7 @@ public sealed class RoutePlanTests
 
         var other = Plan(a, b);
         Next(other);
-        _health.Apply(new SharedCooldown("b", null, Now + TimeSpan.FromSeconds(30), FailureClass.Overloaded));
+        _health.Apply(new SharedCooldown("b", null, Now + TimeSpan.FromSeconds(30), FailureKind.Overloaded));
         Assert.Multiple(() =>
         {
             Assert.That(other.HasAlternative(), Is.False, "b is untried but open");
@@ -439,7 +440,7 @@ public sealed class RoutePlanTests
     public void Report_SuccessOnProbe_ClosesBreaker()
     {
         var a = Channel("a", keys: 1, urls: 1);
-        _health.Apply(new SharedCooldown("a", null, Now + TimeSpan.FromSeconds(10), FailureClass.Overloaded));
+        _health.Apply(new SharedCooldown("a", null, Now + TimeSpan.FromSeconds(10), FailureKind.Overloaded));
         _time.Advance(TimeSpan.FromSeconds(10));
 
         var plan = Plan(a);
@@ -462,7 +463,7 @@ public sealed class RoutePlanTests
         for (var i = 0; i < Options.ConsecutiveFailures; i++)
         {
             var failing = Plan(a);
-            failing.Report(Next(failing), AttemptReport.Failed(FailureClass.ServerError));
+            failing.Report(Next(failing), AttemptReport.Failed(FailureKind.ServerError));
         }
 
         Assert.That(Plan(a).TryNext(out _), Is.False, "the channel's breaker opened");
@@ -470,16 +471,16 @@ public sealed class RoutePlanTests
         var plan = Plan(a);
         var probe = Next(plan);
         Assert.That(probe.IsProbe, Is.True);
-        plan.Report(probe, AttemptReport.Failed(FailureClass.BadAnswer));
+        plan.Report(probe, AttemptReport.Failed(FailureKind.BadAnswer));
 
-        Assert.That(Plan(a).Unavailable(), Is.EqualTo(new RouteUnavailable(Now + 2 * Options.BaseCooldown, FailureClass.BadAnswer, "a")));
+        Assert.That(Plan(a).Unavailable(), Is.EqualTo(new RouteUnavailable(Now + 2 * Options.BaseCooldown, FailureKind.BadAnswer, "a")));
     }
 
     [Test]
     public void Report_AbandonedProbe_NextRequestProbes()
     {
         var a = Channel("a", keys: 1, urls: 1);
-        _health.Apply(new SharedCooldown("a", null, Now + TimeSpan.FromSeconds(10), FailureClass.Overloaded));
+        _health.Apply(new SharedCooldown("a", null, Now + TimeSpan.FromSeconds(10), FailureKind.Overloaded));
         _time.Advance(TimeSpan.FromSeconds(10));
 
         var plan = Plan(a);
@@ -507,8 +508,8 @@ public sealed class RoutePlanTests
         var a = Channel("a", keys: 1, urls: 1);
         var plan = Plan(a);
         var target = Next(plan);
-        plan.Report(target, AttemptReport.Failed(FailureClass.ServerError));
-        plan.Report(target, AttemptReport.Failed(FailureClass.ServerError));
+        plan.Report(target, AttemptReport.Failed(FailureKind.ServerError));
+        plan.Report(target, AttemptReport.Failed(FailureKind.ServerError));
         plan.Report(target, AttemptReport.Success);
 
         var report = _health.Report(a).Channel;
@@ -526,9 +527,9 @@ public sealed class RoutePlanTests
         var a = Channel("a", keys: 1, urls: 1);
         var plan = Plan(a);
         var target = Next(plan);
-        plan.Report(target, AttemptReport.Failed(FailureClass.KeyRejected));
-        plan.Report(target, AttemptReport.Failed(FailureClass.KeyRejected));
+        plan.Report(target, AttemptReport.Failed(FailureKind.KeyRejected));
+        plan.Report(target, AttemptReport.Failed(FailureKind.KeyRejected));
 
-        Assert.That(Plan(a).Unavailable(), Is.EqualTo(new RouteUnavailable(Now + Options.KeyRejectedCooldown, FailureClass.KeyRejected, "a")));
+        Assert.That(Plan(a).Unavailable(), Is.EqualTo(new RouteUnavailable(Now + Options.KeyRejectedCooldown, FailureKind.KeyRejected, "a")));
     }
 }

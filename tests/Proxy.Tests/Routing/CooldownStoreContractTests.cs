@@ -1,9 +1,9 @@
 using System.Globalization;
-using CcxProxy.Channels.Health;
 using CcxProxy.Redis;
 using CcxProxy.Routing;
 using CcxProxy.TestSupport;
 using CcxProxy.Tests.Keys;
+using CcxProxy.Transforms.Vocabulary;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace CcxProxy.Tests.Routing;
@@ -31,7 +31,7 @@ public abstract class CooldownStoreContractTests
     [SetUp]
     public async Task SetUpStoreAsync() => Store = await CreateStoreAsync();
 
-    private protected Task PublishAsync(string channel, string? key, FailureClass reason, TimeSpan duration) =>
+    private protected Task PublishAsync(string channel, string? key, FailureKind reason, TimeSpan duration) =>
         Store.PublishAsync(new CooldownEntry(channel, key, reason, duration), default).WaitAsync(Timeout);
 
     private protected async Task<IReadOnlyList<CooldownEntry>> ReadAsync() => await Store.ReadAsync(default).WaitAsync(Timeout);
@@ -40,13 +40,13 @@ public abstract class CooldownStoreContractTests
     public async Task Publish_ThenRead_EntryWithRemainingAboutTheDuration()
     {
         var duration = TimeSpan.FromSeconds(5);
-        await PublishAsync("a", "0a1b2c3d", FailureClass.RateLimited, duration);
+        await PublishAsync("a", "0a1b2c3d", FailureKind.RateLimited, duration);
 
         var entry = (await ReadAsync()).Single();
 
         Assert.That(entry.Channel, Is.EqualTo("a"));
         Assert.That(entry.KeyFingerprint, Is.EqualTo("0a1b2c3d"));
-        Assert.That(entry.Reason, Is.EqualTo(FailureClass.RateLimited));
+        Assert.That(entry.Reason, Is.EqualTo(FailureKind.RateLimited));
         Assert.That(entry.Remaining, Is.InRange(duration - Tolerance, duration));
     }
 
@@ -60,8 +60,8 @@ public abstract class CooldownStoreContractTests
     public async Task Publish_ShorterAfterLonger_LongerKept()
     {
         var longer = TimeSpan.FromSeconds(20);
-        await PublishAsync("a", "0a1b2c3d", FailureClass.RateLimited, longer);
-        await PublishAsync("a", "0a1b2c3d", FailureClass.RateLimited, TimeSpan.FromSeconds(5));
+        await PublishAsync("a", "0a1b2c3d", FailureKind.RateLimited, longer);
+        await PublishAsync("a", "0a1b2c3d", FailureKind.RateLimited, TimeSpan.FromSeconds(5));
 
         var entry = (await ReadAsync()).Single();
 
@@ -72,8 +72,8 @@ public abstract class CooldownStoreContractTests
     public async Task Publish_LongerAfterShorter_Extended()
     {
         var longer = TimeSpan.FromSeconds(20);
-        await PublishAsync("a", null, FailureClass.Overloaded, TimeSpan.FromSeconds(5));
-        await PublishAsync("a", null, FailureClass.Overloaded, longer);
+        await PublishAsync("a", null, FailureKind.Overloaded, TimeSpan.FromSeconds(5));
+        await PublishAsync("a", null, FailureKind.Overloaded, longer);
 
         var entry = (await ReadAsync()).Single();
 
@@ -84,19 +84,19 @@ public abstract class CooldownStoreContractTests
     public async Task Publish_KeyAndWholeChannelAndOtherReason_Distinct()
     {
         var duration = TimeSpan.FromSeconds(5);
-        await PublishAsync("a", "0a1b2c3d", FailureClass.RateLimited, duration);
-        await PublishAsync("a", null, FailureClass.RateLimited, duration * 2);
-        await PublishAsync("a", "0a1b2c3d", FailureClass.KeyRejected, duration * 3);
-        await PublishAsync("b", "0a1b2c3d", FailureClass.RateLimited, duration * 4);
+        await PublishAsync("a", "0a1b2c3d", FailureKind.RateLimited, duration);
+        await PublishAsync("a", null, FailureKind.RateLimited, duration * 2);
+        await PublishAsync("a", "0a1b2c3d", FailureKind.KeyRejected, duration * 3);
+        await PublishAsync("b", "0a1b2c3d", FailureKind.RateLimited, duration * 4);
 
         var entries = await ReadAsync();
 
-        Assert.That(entries.Select(e => (e.Channel, e.KeyFingerprint, e.Reason)), Is.EquivalentTo(new (string, string?, FailureClass)[]
+        Assert.That(entries.Select(e => (e.Channel, e.KeyFingerprint, e.Reason)), Is.EquivalentTo(new (string, string?, FailureKind)[]
         {
-            ("a", "0a1b2c3d", FailureClass.RateLimited),
-            ("a", null, FailureClass.RateLimited),
-            ("a", "0a1b2c3d", FailureClass.KeyRejected),
-            ("b", "0a1b2c3d", FailureClass.RateLimited),
+            ("a", "0a1b2c3d", FailureKind.RateLimited),
+            ("a", null, FailureKind.RateLimited),
+            ("a", "0a1b2c3d", FailureKind.KeyRejected),
+            ("b", "0a1b2c3d", FailureKind.RateLimited),
         }));
         Assert.That(entries.Single(e => e.KeyFingerprint is null).Remaining, Is.InRange(duration * 2 - Tolerance, duration * 2),
             "the whole channel's entry is its own, not the key's");
@@ -105,8 +105,8 @@ public abstract class CooldownStoreContractTests
     [Test]
     public async Task Read_EndedCooldown_NotReturned()
     {
-        await PublishAsync("a", "0a1b2c3d", FailureClass.RateLimited, TimeSpan.FromMilliseconds(300));
-        await PublishAsync("b", null, FailureClass.Overloaded, TimeSpan.FromSeconds(30));
+        await PublishAsync("a", "0a1b2c3d", FailureKind.RateLimited, TimeSpan.FromMilliseconds(300));
+        await PublishAsync("b", null, FailureKind.Overloaded, TimeSpan.FromSeconds(30));
 
         await ElapseAsync(TimeSpan.FromMilliseconds(700));
         var entries = await ReadAsync();
@@ -120,7 +120,7 @@ public abstract class CooldownStoreContractTests
         var targets = Enumerable.Range(0, 40)
             .SelectMany(c => new[] { ($"channel-{c}", (string?)$"{c:x8}"), ($"channel-{c}", (string?)null) })
             .ToList();
-        await Task.WhenAll(targets.Select((t, i) => PublishAsync(t.Item1, t.Item2, FailureClass.RateLimited, TimeSpan.FromSeconds(10 + i % 5))));
+        await Task.WhenAll(targets.Select((t, i) => PublishAsync(t.Item1, t.Item2, FailureKind.RateLimited, TimeSpan.FromSeconds(10 + i % 5))));
 
         var entries = await ReadAsync();
 
@@ -151,7 +151,7 @@ public sealed class InMemoryCooldownStoreTests : CooldownStoreContractTests
     [Test]
     public async Task Read_ClockMoved_RemainingCountsDown_EndsExactlyAtItsEnd()
     {
-        await PublishAsync("a", null, FailureClass.Overloaded, TimeSpan.FromSeconds(5));
+        await PublishAsync("a", null, FailureKind.Overloaded, TimeSpan.FromSeconds(5));
 
         _time.Advance(TimeSpan.FromSeconds(2));
         Assert.That((await ReadAsync()).Single().Remaining, Is.EqualTo(TimeSpan.FromSeconds(3)));
@@ -197,9 +197,9 @@ public sealed class RedisCooldownStoreTests : CooldownStoreContractTests
     [Test]
     public async Task Publish_SetExpiresByItself_WithItsLongestEntry()
     {
-        await PublishAsync("a", "0a1b2c3d", FailureClass.RateLimited, TimeSpan.FromSeconds(4));
-        await PublishAsync("a", null, FailureClass.Overloaded, TimeSpan.FromSeconds(8));
-        await PublishAsync("b", null, FailureClass.Overloaded, TimeSpan.FromSeconds(2));
+        await PublishAsync("a", "0a1b2c3d", FailureKind.RateLimited, TimeSpan.FromSeconds(4));
+        await PublishAsync("a", null, FailureKind.Overloaded, TimeSpan.FromSeconds(8));
+        await PublishAsync("b", null, FailureKind.Overloaded, TimeSpan.FromSeconds(2));
 
         var ttl = long.Parse(await _redis.CommandAsync("PTTL", RedisCooldownStore.Key), CultureInfo.InvariantCulture);
 
@@ -221,15 +221,15 @@ public sealed class RedisCooldownStoreTests : CooldownStoreContractTests
             Score(31), "a\n0a1b2c3d\nSomeNewReason",
             Score(32), "a\nb\nc\nRateLimited",
             Score(33), "\n0a1b2c3d\nRateLimited"), Is.EqualTo("4"));
-        await PublishAsync("a", "0a1b2c3d", FailureClass.RateLimited, TimeSpan.FromSeconds(5));
-        await PublishAsync("z", null, FailureClass.Overloaded, TimeSpan.FromSeconds(60));
+        await PublishAsync("a", "0a1b2c3d", FailureKind.RateLimited, TimeSpan.FromSeconds(5));
+        await PublishAsync("z", null, FailureKind.Overloaded, TimeSpan.FromSeconds(60));
 
         var entries = await ReadAsync();
 
-        Assert.That(entries.Select(e => (e.Channel, e.KeyFingerprint, e.Reason)), Is.EquivalentTo(new (string, string?, FailureClass)[]
+        Assert.That(entries.Select(e => (e.Channel, e.KeyFingerprint, e.Reason)), Is.EquivalentTo(new (string, string?, FailureKind)[]
         {
-            ("a", "0a1b2c3d", FailureClass.RateLimited),
-            ("z", null, FailureClass.Overloaded),
+            ("a", "0a1b2c3d", FailureKind.RateLimited),
+            ("z", null, FailureKind.Overloaded),
         }));
     }
 }

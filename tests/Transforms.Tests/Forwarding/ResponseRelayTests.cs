@@ -69,25 +69,25 @@ public sealed class ResponseRelayTests
 
     private const string ErrorBody = """{"type":"error","error":{"type":"x","message":"m"}}""";
 
-    [TestCase(401, true, UpstreamFailure.KeyRejected, AttemptOutcome.Retryable)]
-    [TestCase(401, false, UpstreamFailure.KeyRejected, AttemptOutcome.Completed)]
-    [TestCase(403, true, UpstreamFailure.KeyRejected, AttemptOutcome.Retryable)]
-    [TestCase(403, false, UpstreamFailure.KeyRejected, AttemptOutcome.Completed)]
-    [TestCase(429, true, UpstreamFailure.RateLimited, AttemptOutcome.Retryable)]
-    [TestCase(429, false, UpstreamFailure.RateLimited, AttemptOutcome.Completed)]
-    [TestCase(529, true, UpstreamFailure.Overloaded, AttemptOutcome.Retryable)]
-    [TestCase(503, false, UpstreamFailure.Overloaded, AttemptOutcome.Completed)]
-    [TestCase(500, true, UpstreamFailure.ServerError, AttemptOutcome.Retryable)]
-    [TestCase(502, false, UpstreamFailure.ServerError, AttemptOutcome.Completed)]
-    [TestCase(504, true, UpstreamFailure.ServerError, AttemptOutcome.Completed)]
-    [TestCase(520, false, UpstreamFailure.ServerError, AttemptOutcome.Completed)]
-    [TestCase(400, true, UpstreamFailure.None, AttemptOutcome.Completed)]
-    [TestCase(404, true, UpstreamFailure.None, AttemptOutcome.Completed)]
-    [TestCase(408, false, UpstreamFailure.None, AttemptOutcome.Completed)]
-    [TestCase(409, false, UpstreamFailure.None, AttemptOutcome.Completed)]
-    [TestCase(413, true, UpstreamFailure.None, AttemptOutcome.Completed)]
-    [TestCase(422, false, UpstreamFailure.None, AttemptOutcome.Completed)]
-    public async Task ErrorStatus_Classified(int status, bool mayFailOver, UpstreamFailure failure, AttemptOutcome outcome)
+    [TestCase(401, true, FailureKind.KeyRejected, AttemptOutcome.Retryable)]
+    [TestCase(401, false, FailureKind.KeyRejected, AttemptOutcome.Completed)]
+    [TestCase(403, true, FailureKind.KeyRejected, AttemptOutcome.Retryable)]
+    [TestCase(403, false, FailureKind.KeyRejected, AttemptOutcome.Completed)]
+    [TestCase(429, true, FailureKind.RateLimited, AttemptOutcome.Retryable)]
+    [TestCase(429, false, FailureKind.RateLimited, AttemptOutcome.Completed)]
+    [TestCase(529, true, FailureKind.Overloaded, AttemptOutcome.Retryable)]
+    [TestCase(503, false, FailureKind.Overloaded, AttemptOutcome.Completed)]
+    [TestCase(500, true, FailureKind.ServerError, AttemptOutcome.Retryable)]
+    [TestCase(502, false, FailureKind.ServerError, AttemptOutcome.Completed)]
+    [TestCase(504, true, FailureKind.ServerError, AttemptOutcome.Completed)]
+    [TestCase(520, false, FailureKind.ServerError, AttemptOutcome.Completed)]
+    [TestCase(400, true, FailureKind.None, AttemptOutcome.Completed)]
+    [TestCase(404, true, FailureKind.None, AttemptOutcome.Completed)]
+    [TestCase(408, false, FailureKind.None, AttemptOutcome.Completed)]
+    [TestCase(409, false, FailureKind.None, AttemptOutcome.Completed)]
+    [TestCase(413, true, FailureKind.None, AttemptOutcome.Completed)]
+    [TestCase(422, false, FailureKind.None, AttemptOutcome.Completed)]
+    public async Task ErrorStatus_Classified(int status, bool mayFailOver, FailureKind failure, AttemptOutcome outcome)
     {
         var relayed = await RelayAsync(JsonAnswer(status, ErrorBody), Call(mayFailOver));
 
@@ -103,7 +103,7 @@ public sealed class ResponseRelayTests
         var relayed = await RelayAsync(JsonAnswer(429, ErrorBody, "retry-after: 7"), Call(mayFailOver));
 
         Assert.That(relayed.Attempt.RetryAfter, Is.EqualTo(TimeSpan.FromSeconds(7)));
-        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.RateLimited));
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(FailureKind.RateLimited));
     }
 
     [Test]
@@ -117,7 +117,7 @@ public sealed class ResponseRelayTests
         var relayed = await RelayAsync(JsonAnswer(400, ErrorBody, "retry-after: 3"), Call(true));
 
         Assert.That(relayed.Attempt.RetryAfter, Is.EqualTo(TimeSpan.FromSeconds(3)));
-        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.None));
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(FailureKind.None));
     }
 
     [Test]
@@ -126,7 +126,7 @@ public sealed class ResponseRelayTests
         var relayed = await RelayAsync(JsonAnswer(200, """{"type":"message","content":[]}""", "retry-after: 3"), Call(false));
 
         Assert.That(relayed.Attempt.RetryAfter, Is.Null);
-        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.None));
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(FailureKind.None));
         Assert.That(relayed.Attempt.Outcome, Is.EqualTo(AttemptOutcome.Completed));
     }
 
@@ -139,7 +139,7 @@ public sealed class ResponseRelayTests
     {
         var relayed = await RelayAsync(JsonAnswer(200, body), Call(mayFailOver));
 
-        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.BadAnswer));
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(FailureKind.BadAnswer));
         Assert.That(relayed.Attempt.RetryReason, Is.EqualTo(reason));
         Assert.That(relayed.Attempt.Outcome, Is.EqualTo(reason is null ? AttemptOutcome.Completed : AttemptOutcome.Retryable));
         if (reason is null)
@@ -155,7 +155,7 @@ public sealed class ResponseRelayTests
         var relayed = await RelayAsync(EventStream(new MemoryStream(Encoding.UTF8.GetBytes(Frames(FakeAnthropic.TextStream(Model, "hello", 2))))), Call(mayFailOver));
 
         Assert.That(relayed.Attempt.Outcome, Is.EqualTo(AttemptOutcome.Completed));
-        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.None));
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(FailureKind.None));
         Assert.That(relayed.Body, Does.Contain("message_stop"));
     }
 
@@ -177,7 +177,7 @@ public sealed class ResponseRelayTests
     {
         var relayed = await RelayAsync(EventStream(new MemoryStream(Encoding.UTF8.GetBytes(upstream))), Call(mayFailOver));
 
-        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.StreamFailed));
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(FailureKind.StreamFailed));
         Assert.That(relayed.Attempt.Outcome, Is.EqualTo(outcome));
         Assert.That(relayed.Attempt.RetryReason, Is.EqualTo(reason));
         if (outcome != AttemptOutcome.Retryable)
@@ -204,7 +204,7 @@ public sealed class ResponseRelayTests
         var relayed = await RelayAsync(response, Call(mayFailOver: true));
         await cut;
 
-        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.StreamFailed));
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(FailureKind.StreamFailed));
         Assert.That(relayed.Attempt.Outcome, Is.EqualTo(outcome));
     }
 
@@ -217,7 +217,7 @@ public sealed class ResponseRelayTests
         var relayed = await RelayAsync(EventStream(new MemoryStream(Encoding.UTF8.GetBytes(upstream))), Call(mayFailOver: true, WireProtocol.OpenAI));
 
         Assert.That(relayed.Body, Does.Contain("event: error"));
-        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.StreamFailed));
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(FailureKind.StreamFailed));
     }
 
     [Test]
@@ -229,7 +229,7 @@ public sealed class ResponseRelayTests
         var relayed = await RelayAsync(response, Call(mayFailOver: false, firstContentSeconds: 1.5, pingSeconds: 0.2));
 
         Assert.That(relayed.Attempt.Outcome, Is.EqualTo(AttemptOutcome.FirstContentTimeout));
-        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.FirstContentTimeout));
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(FailureKind.FirstContentTimeout));
         Assert.That(relayed.Body, Does.Contain("event: ping"), "keep-alives while waiting");
         Assert.That(relayed.Body, Does.Contain("timeout_error").And.Contain("no content within 1.5 s"));
         Assert.That(relayed.Body, Does.Not.Contain("message_stop"));
@@ -246,7 +246,7 @@ public sealed class ResponseRelayTests
 
         Assert.That(relayed.Attempt.Outcome, Is.EqualTo(AttemptOutcome.Retryable));
         Assert.That(relayed.Attempt.RetryReason, Is.EqualTo("no content within 0.5 s"));
-        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.FirstContentTimeout));
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(FailureKind.FirstContentTimeout));
         Assert.That(relayed.Attempt.ClientResponseStarted, Is.False);
         Assert.That(relayed.Body, Is.Empty);
         await writer.CompleteAsync();
@@ -262,7 +262,7 @@ public sealed class ResponseRelayTests
         var relayed = await RelayAsync(response, Call(mayFailOver, idleSeconds: 0.5, firstContentSeconds: 15));
 
         Assert.That(relayed.Attempt.Outcome, Is.EqualTo(outcome));
-        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.IdleTimeout));
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(FailureKind.IdleTimeout));
         if (mayFailOver)
         {
             Assert.That(relayed.Attempt.RetryReason, Is.EqualTo("the stream went silent before its first content"));
@@ -294,7 +294,7 @@ public sealed class ResponseRelayTests
         await feed;
 
         Assert.That(relayed.Attempt.Outcome, Is.EqualTo(AttemptOutcome.Completed));
-        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.None));
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(FailureKind.None));
         Assert.That(relayed.Body, Does.Contain("message_stop").And.Not.Contain("event: error"));
     }
 
@@ -314,7 +314,7 @@ public sealed class ResponseRelayTests
         await feed;
 
         Assert.That(relayed.Attempt.Outcome, Is.EqualTo(AttemptOutcome.Completed));
-        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.None));
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(FailureKind.None));
     }
 
     [TestCase(true)]
@@ -328,7 +328,7 @@ public sealed class ResponseRelayTests
         var relayed = await RelayAsync(response, Call(mayFailOver, idleSeconds: 10, firstContentSeconds: 10), client.Token);
 
         Assert.That(relayed.Attempt.Outcome, Is.EqualTo(AttemptOutcome.ClientAborted));
-        Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.None));
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(FailureKind.None));
         await writer.CompleteAsync();
     }
 
@@ -339,7 +339,7 @@ public sealed class ResponseRelayTests
         var attempt = new UpstreamAttempt();
 
         Assert.That(attempt.StartedTimestamp, Is.InRange(before, System.Diagnostics.Stopwatch.GetTimestamp()));
-        Assert.That(attempt.Failure, Is.EqualTo(UpstreamFailure.None));
+        Assert.That(attempt.Failure, Is.EqualTo(FailureKind.None));
         Assert.That(attempt.RetryAfter, Is.Null);
     }
 
@@ -355,7 +355,7 @@ public sealed class ResponseRelayTests
         Assert.Multiple(() =>
         {
             Assert.That(relayed.Attempt.Outcome, Is.EqualTo(AttemptOutcome.Completed));
-            Assert.That(relayed.Attempt.Failure, Is.EqualTo(UpstreamFailure.None), "a finished answer whose [DONE] was lost is not an upstream failure");
+            Assert.That(relayed.Attempt.Failure, Is.EqualTo(FailureKind.None), "a finished answer whose [DONE] was lost is not an upstream failure");
             Assert.That(relayed.Body, Does.Contain("message_stop").And.Not.Contain("event: error"));
         });
     }
