@@ -1,3 +1,5 @@
+using CcxProxy.Transforms.Vocabulary;
+
 namespace CcxProxy.Channels.Routing;
 
 /// <summary>
@@ -20,7 +22,7 @@ internal static class Rendezvous
         var scores = new double[items.Length];
         for (var i = 0; i < items.Length; i++)
         {
-            scores[i] = Score(affinity, Hash(id(items[i])), weight(items[i]));
+            scores[i] = Score(affinity, StableHash.Of(id(items[i])), weight(items[i]));
         }
 
         scores.AsSpan().Sort(items);
@@ -29,28 +31,8 @@ internal static class Rendezvous
     /// <summary>The item's score: -ln(u)/weight, with u uniform in (0, 1] drawn from the two hashes. Lower wins.</summary>
     public static double Score(ulong affinity, ulong item, int weight)
     {
-        var h = Mix(affinity ^ Mix(item));
+        var h = StableHash.Mix(affinity ^ StableHash.Mix(item));
         var u = ((h >> 11) + 1) * (1.0 / (1UL << 53));
         return -Math.Log(u) / Math.Max(1, weight);
-    }
-
-    /// <summary>FNV-1a 64 over the string's UTF-16 code units, then <see cref="Mix"/>.</summary>
-    public static ulong Hash(string text)
-    {
-        var hash = 14695981039346656037UL;
-        foreach (var c in text)
-        {
-            hash = (hash ^ c) * 1099511628211UL;
-        }
-
-        return Mix(hash);
-    }
-
-    /// <summary>The splitmix64 finaliser: spreads every input bit over the whole output.</summary>
-    public static ulong Mix(ulong x)
-    {
-        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9UL;
-        x = (x ^ (x >> 27)) * 0x94d049bb133111ebUL;
-        return x ^ (x >> 31);
     }
 }

@@ -1,7 +1,7 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
+using CcxProxy.Transforms.Vocabulary;
 
 namespace CcxProxy.Transforms.Json;
 
@@ -13,9 +13,6 @@ namespace CcxProxy.Transforms.Json;
 /// </summary>
 public static class SessionAffinity
 {
-    private const ulong FnvOffsetBasis = 14695981039346656037;
-    private const ulong FnvPrime = 1099511628211;
-
     // Strings up to this many bytes are unescaped on the stack; longer ones in a rented array.
     private const int StackBytes = 256;
 
@@ -30,11 +27,11 @@ public static class SessionAffinity
     /// When present, the body is not read.</param>
     /// <param name="json">The request body (Messages, Chat Completions or legacy Completions).</param>
     /// <returns>
-    /// <see cref="StableHash"/> of UTF-8 <c>"session:" + id</c> for a session id (header or metadata). Otherwise
+    /// <see cref="StableHash.Of(ReadOnlySpan{byte})"/> of UTF-8 <c>"session:" + id</c> for a session id (header or metadata). Otherwise
     /// a hash under the prefix <c>"messages:"</c> of the <c>role</c> and the text of <c>content</c> of the
     /// opening of <c>messages</c>, up to and including the first <c>user</c> message (a string, or the <c>text</c> fields of its blocks; <c>cache_control</c> and
     /// every other block field ignored, so moving cache markers do not change it), or, for a legacy
-    /// Completions body, <see cref="StableHash"/> of <c>"messages:" + prompt</c> (its first element when an
+    /// Completions body, <see cref="StableHash.Of(ReadOnlySpan{byte})"/> of <c>"messages:" + prompt</c> (its first element when an
     /// array). Null for malformed JSON, never an exception.
     /// </returns>
     public static ulong? Key(string? sessionHeader, ReadOnlySpan<byte> json)
@@ -60,14 +57,6 @@ public static class SessionAffinity
     /// <returns>The trimmed, non-empty session id; null when there is none or the JSON is malformed.</returns>
     public static string? SessionIdFromMetadata(ReadOnlySpan<byte> json) =>
         Scan(json, hashMessages: false, wantSessionId: true, out var id) is not null ? id : null;
-
-    /// <summary>
-    /// A stable 64-bit hash: FNV-1a 64 followed by the splitmix64 finaliser (which spreads FNV's weak low bits).
-    /// Identical on every process and machine, unlike <see cref="string.GetHashCode()"/>: replicas agree on keys.
-    /// </summary>
-    /// <param name="data">The bytes to hash.</param>
-    /// <returns>The hash.</returns>
-    public static ulong StableHash(ReadOnlySpan<byte> data) => Finalise(Fnv(FnvOffsetBasis, data));
 
     /// <summary>One pass over the body; null when it is not one well-formed JSON object.</summary>
     private static (ulong? Session, ulong? Messages)? Scan(ReadOnlySpan<byte> json, bool hashMessages, bool wantSessionId, out string? sessionId)
@@ -211,7 +200,7 @@ public static class SessionAffinity
             sessionId = Encoding.UTF8.GetString(id);
         }
 
-        return Finalise(Fnv(Fnv(FnvOffsetBasis, "session:"u8), id));
+        return StableHash.Finish(StableHash.Add(StableHash.Add(StableHash.Start, "session:"u8), id));
     }
 
     /// <summary>The key of a session id given as text (the header), without allocating for ordinary ids.</summary>
@@ -223,7 +212,7 @@ public static class SessionAffinity
         try
         {
             var written = Encoding.UTF8.GetBytes(id, buffer);
-            return Finalise(Fnv(Fnv(FnvOffsetBasis, "session:"u8), buffer[..written]));
+            return StableHash.Finish(StableHash.Add(StableHash.Add(StableHash.Start, "session:"u8), buffer[..written]));
         }
         finally
         {
@@ -244,7 +233,7 @@ public static class SessionAffinity
     private static ulong? HashMessages(ref Utf8JsonReader reader, ref byte[]? scratch)
     {
         var depth = reader.CurrentDepth;
-        var state = Fnv(FnvOffsetBasis, "messages:"u8);
+        var state = StableHash.Add(StableHash.Start, "messages:"u8);
         var elements = 0;
         var hashed = 0;
         var opened = false;
@@ -253,8 +242,8 @@ public static class SessionAffinity
             if (!opened && elements++ < MaxOpeningMessages && reader.TokenType == JsonTokenType.StartObject)
             {
                 var (role, text) = HashMessage(ref reader, ref scratch);
-                state = Fnv(state, role);
-                state = Fnv(state, text);
+                state = StableHash.Add(state, role);
+                state = StableHash.Add(state, text);
                 hashed++;
                 opened = role == s_userRole;
             }
@@ -264,20 +253,20 @@ public static class SessionAffinity
             }
         }
 
-        return hashed > 0 ? Finalise(state) : null;
+        return hashed > 0 ? StableHash.Finish(state) : null;
     }
 
     private const int MaxOpeningMessages = 4;
 
     // The role hash HashMessage computes for "user".
-    private static readonly ulong s_userRole = Fnv(FnvOffsetBasis, "user"u8);
+    private static readonly ulong s_userRole = StableHash.Add(StableHash.Start, "user"u8);
 
     /// <summary>One message (the reader on its <c>{</c>, left on its <c>}</c>): hashes of its role and of its text.</summary>
     private static (ulong Role, ulong Text) HashMessage(ref Utf8JsonReader reader, ref byte[]? scratch)
     {
         var depth = reader.CurrentDepth;
-        var role = FnvOffsetBasis;
-        var text = FnvOffsetBasis;
+        var role = StableHash.Start;
+        var text = StableHash.Start;
         while (reader.Read() && !(reader.TokenType == JsonTokenType.EndObject && reader.CurrentDepth == depth))
         {
             var isRole = reader.ValueTextEquals("role"u8);
@@ -285,11 +274,11 @@ public static class SessionAffinity
             reader.Read();
             if (isRole && reader.TokenType == JsonTokenType.String)
             {
-                role = Fnv(role, Unescaped(ref reader, ref scratch));
+                role = StableHash.Add(role, Unescaped(ref reader, ref scratch));
             }
             else if (isContent && reader.TokenType == JsonTokenType.String)
             {
-                text = Fnv(text, Unescaped(ref reader, ref scratch));
+                text = StableHash.Add(text, Unescaped(ref reader, ref scratch));
             }
             else if (isContent && reader.TokenType == JsonTokenType.StartArray)
             {
@@ -327,7 +316,7 @@ public static class SessionAffinity
                 reader.Read();
                 if (isText && reader.TokenType == JsonTokenType.String)
                 {
-                    state = Fnv(state, Unescaped(ref reader, ref scratch));
+                    state = StableHash.Add(state, Unescaped(ref reader, ref scratch));
                 }
                 else
                 {
@@ -342,10 +331,10 @@ public static class SessionAffinity
     /// <summary>A legacy Completions <c>prompt</c>: a string, or the first element of an array when it is one.</summary>
     private static ulong? HashPrompt(ref Utf8JsonReader reader, ref byte[]? scratch)
     {
-        var prefix = Fnv(FnvOffsetBasis, "messages:"u8);
+        var prefix = StableHash.Add(StableHash.Start, "messages:"u8);
         if (reader.TokenType == JsonTokenType.String)
         {
-            return Finalise(Fnv(prefix, Unescaped(ref reader, ref scratch)));
+            return StableHash.Finish(StableHash.Add(prefix, Unescaped(ref reader, ref scratch)));
         }
 
         if (reader.TokenType != JsonTokenType.StartArray)
@@ -361,7 +350,7 @@ public static class SessionAffinity
         {
             if (first && reader.TokenType == JsonTokenType.String)
             {
-                key = Finalise(Fnv(prefix, Unescaped(ref reader, ref scratch)));
+                key = StableHash.Finish(StableHash.Add(prefix, Unescaped(ref reader, ref scratch)));
             }
 
             first = false;
@@ -392,30 +381,5 @@ public static class SessionAffinity
         }
 
         return scratch.AsSpan(0, reader.CopyString(scratch));
-    }
-
-    private static ulong Fnv(ulong state, ReadOnlySpan<byte> data)
-    {
-        foreach (var b in data)
-        {
-            state = (state ^ b) * FnvPrime;
-        }
-
-        return state;
-    }
-
-    private static ulong Fnv(ulong state, ulong value)
-    {
-        Span<byte> bytes = stackalloc byte[sizeof(ulong)];
-        BinaryPrimitives.WriteUInt64LittleEndian(bytes, value);
-        return Fnv(state, bytes);
-    }
-
-    /// <summary>splitmix64's finaliser (Steele, Lea, Flood 2014): every output bit depends on every input bit.</summary>
-    private static ulong Finalise(ulong z)
-    {
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
-        return z ^ (z >> 31);
     }
 }

@@ -1,4 +1,5 @@
 using CcxProxy.Channels.Routing;
+using CcxProxy.Transforms.Vocabulary;
 using NUnit.Framework;
 
 namespace CcxProxy.Channels.Tests;
@@ -25,8 +26,8 @@ public sealed class RendezvousTests
         // Every replica must pick the same channel for a conversation: this value may never change.
         Assert.Multiple(() =>
         {
-            Assert.That(Rendezvous.Hash("ccx-proxy"), Is.EqualTo(0x3a2d7a02a1cc995cUL));
-            Assert.That(Rendezvous.Hash(""), Is.EqualTo(0xf52a15e9a9b5e89bUL));
+            Assert.That(StableHash.Of("ccx-proxy"), Is.EqualTo(0x3a2d7a02a1cc995cUL));
+            Assert.That(StableHash.Of(""), Is.EqualTo(0xf52a15e9a9b5e89bUL));
         });
     }
 
@@ -162,7 +163,7 @@ public sealed class RendezvousTests
     [Test]
     public void Score_ZeroOrNegativeWeight_TreatedAsOne()
     {
-        var item = Rendezvous.Hash("x");
+        var item = StableHash.Of("x");
         Assert.Multiple(() =>
         {
             Assert.That(Rendezvous.Score(9UL, item, 0), Is.EqualTo(Rendezvous.Score(9UL, item, 1)));

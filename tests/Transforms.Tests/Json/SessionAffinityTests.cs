@@ -1,6 +1,7 @@
 using System.Text;
 using CcxProxy.TestSupport;
 using CcxProxy.Transforms.Json;
+using CcxProxy.Transforms.Vocabulary;
 using NUnit.Framework;
 
 namespace CcxProxy.Transforms.Tests.Json;
@@ -12,7 +13,7 @@ public sealed class SessionAffinityTests
 
     private static ulong? Key(string json, string? header = null) => SessionAffinity.Key(header, Encoding.UTF8.GetBytes(json));
 
-    private static ulong Hash(string text) => SessionAffinity.StableHash(Encoding.UTF8.GetBytes(text));
+    private static ulong Hash(string text) => StableHash.Of(text);
 
     // Pinned: replicas must agree on keys, so a change of the hash (or of what it covers) must be deliberate.
     [TestCase("", 0xF52A15E9A9B5E89BUL)]
