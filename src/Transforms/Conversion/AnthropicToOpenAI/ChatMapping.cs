@@ -25,48 +25,6 @@ internal static class ChatMapping
     public static string NewMessageId() => "msg_" + RandomNumberGenerator.GetString(IdAlphabet, 24);
 
     /// <summary>
-    /// Makes a tool-call id match <c>^[a-zA-Z0-9_-]+$</c> (Anthropic requires it; Kimi sends
-    /// <c>functions.Bash:0</c>). Deterministic and idempotent: a valid id is returned unchanged, an
-    /// invalid one has each bad character replaced by <c>_</c> plus <c>_</c> and 8 hex digits of the
-    /// original's SHA-256, so <c>a:b</c> and <c>a.b</c> stay distinct. Used for <c>tool_use.id</c> and
-    /// <c>tool_result.tool_use_id</c> alike, so pairs stay paired (§8 #8).
-    /// </summary>
-    public static string SanitizeToolId(string id)
-    {
-        if (id.Length == 0)
-        {
-            // An empty id cannot pair with anything (§8 #11); a fixed placeholder keeps the request valid.
-            return "toolu_empty";
-        }
-
-        var valid = true;
-        foreach (var c in id)
-        {
-            if (!IsIdChar(c))
-            {
-                valid = false;
-                break;
-            }
-        }
-
-        if (valid)
-        {
-            return id;
-        }
-
-        var builder = new StringBuilder(id.Length + 9);
-        foreach (var c in id)
-        {
-            builder.Append(IsIdChar(c) ? c : '_');
-        }
-
-        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(id)))[..8];
-        return builder.Append('_').Append(hash).ToString();
-    }
-
-    private static bool IsIdChar(char c) => char.IsAsciiLetterOrDigit(c) || c is '_' or '-';
-
-    /// <summary>
     /// OpenAI <c>finish_reason</c> → Anthropic <c>stop_reason</c> (§2.2). <paramref name="matchedStop"/>
     /// is the stop sequence the upstream says it matched (vLLM <c>stop_reason</c>, SGLang
     /// <c>matched_stop</c>), or null.

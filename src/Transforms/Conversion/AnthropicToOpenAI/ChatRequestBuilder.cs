@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using CcxProxy.Transforms.Protocols;
 
 namespace CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
 
@@ -429,7 +430,7 @@ internal static class ChatRequestBuilder
 
     private static void WriteToolResult(Utf8JsonWriter w, JsonElement block, List<UserPart> followUp)
     {
-        var toolUseId = ChatMapping.SanitizeToolId(ChatMapping.GetString(block, "tool_use_id") ?? string.Empty);
+        var toolUseId = AnthropicToolId.Sanitize(ChatMapping.GetString(block, "tool_use_id") ?? string.Empty);
         var text = new StringBuilder();
         if (block.TryGetProperty("content", out var content))
         {
@@ -618,7 +619,7 @@ internal static class ChatRequestBuilder
                 }
 
                 w.WriteStartObject();
-                w.WriteString("id"u8, ChatMapping.SanitizeToolId(ChatMapping.GetString(block, "id") ?? string.Empty));
+                w.WriteString("id"u8, AnthropicToolId.Sanitize(ChatMapping.GetString(block, "id") ?? string.Empty));
                 w.WriteString("type"u8, "function");
                 w.WriteStartObject("function"u8);
                 w.WriteString("name"u8, toolNames.ToUpstream(ChatMapping.GetString(block, "name") ?? string.Empty));

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 using System.Text.Json;
+using CcxProxy.Transforms.Protocols;
 
 namespace CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
 
@@ -158,8 +159,8 @@ internal static class ChatResponseReader
     /// </summary>
     public static string ToolUseId(string? upstreamId, string messageId, int ordinal) =>
         !string.IsNullOrEmpty(upstreamId)
-            ? ChatMapping.SanitizeToolId(upstreamId)
-            : ChatMapping.SanitizeToolId($"toolu_{(messageId.StartsWith("msg_", StringComparison.Ordinal) ? messageId[4..] : messageId)}_{ordinal}");
+            ? AnthropicToolId.Sanitize(upstreamId)
+            : AnthropicToolId.Sanitize($"toolu_{(messageId.StartsWith("msg_", StringComparison.Ordinal) ? messageId[4..] : messageId)}_{ordinal}");
 
     /// <summary><c>function.arguments</c> as text; some servers send an object instead of a JSON string.</summary>
     public static string? ArgumentsText(JsonElement function)

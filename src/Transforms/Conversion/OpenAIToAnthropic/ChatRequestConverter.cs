@@ -1,8 +1,7 @@
 using System.Buffers;
 using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
+using CcxProxy.Transforms.Protocols;
 
 namespace CcxProxy.Transforms.Conversion.OpenAIToAnthropic;
 
@@ -253,7 +252,7 @@ internal sealed class ChatRequestConverter
         var blocks = new List<Block>();
         AddUserContent(blocks, content, path, allowFiles: false);
         var turn = new Turn("user");
-        turn.ToolResults.Add(Block.ToolResult(SanitizeToolId(toolCallId), blocks));
+        turn.ToolResults.Add(Block.ToolResult(AnthropicToolId.Sanitize(toolCallId), blocks));
         return turn;
     }
 
@@ -283,7 +282,7 @@ internal sealed class ChatRequestConverter
                     throw Refuse(callPath + ".function.name: field required");
                 }
 
-                turn.Blocks.Add(Block.ToolUse(SanitizeToolId(id), name, function));
+                turn.Blocks.Add(Block.ToolUse(AnthropicToolId.Sanitize(id), name, function));
             }
         }
 
@@ -510,40 +509,6 @@ internal sealed class ChatRequestConverter
             _system.Add(Block.Text(JsonObjectInstruction, default));
         }
     }
-
-    /// <summary>
-    /// Ids from other providers (<c>functions.Bash:0</c>, ids with <c>.</c> or <c>|</c>) break Anthropic's
-    /// <c>^[a-zA-Z0-9_-]+$</c> (§8 #8). Bad characters become <c>_</c>, plus 8 hex digits of the original's hash so
-    /// that two ids cannot collide; tool_use and tool_result go through the same function, so they still pair.
-    /// </summary>
-    internal static string SanitizeToolId(string id)
-    {
-        var valid = true;
-        foreach (var c in id)
-        {
-            if (!IsIdChar(c))
-            {
-                valid = false;
-                break;
-            }
-        }
-
-        if (valid)
-        {
-            return id;
-        }
-
-        var builder = new StringBuilder(id.Length + 9);
-        foreach (var c in id)
-        {
-            builder.Append(IsIdChar(c) ? c : '_');
-        }
-
-        builder.Append('_').Append(System.Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(id)))[..8]);
-        return builder.ToString();
-    }
-
-    private static bool IsIdChar(char c) => char.IsAsciiLetterOrDigit(c) || c is '_' or '-';
 
     // ---- parameters -----------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using CcxProxy.Transforms.Conversion;
 using CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
+using CcxProxy.Transforms.Protocols;
 using CcxProxy.Transforms.Sse;
 using CcxProxy.Transforms.Tests.Sse;
 using NUnit.Framework;
@@ -586,7 +587,7 @@ public sealed class ChatToMessagesStreamTests
 
         var id = (string)Reassemble(events).Content[0]!["id"]!;
         Assert.That(id, Does.Match("^[a-zA-Z0-9_-]+$"));
-        Assert.That(id, Is.EqualTo(ChatMapping.SanitizeToolId("functions.Bash:0")));
+        Assert.That(id, Is.EqualTo(AnthropicToolId.Sanitize("functions.Bash:0")));
     }
 
     [Test]

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using CcxProxy.Transforms.Conversion;
 using CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
+using CcxProxy.Transforms.Protocols;
 using NUnit.Framework;
 
 namespace CcxProxy.Transforms.Tests.Conversion.AnthropicToOpenAI;
@@ -105,7 +106,7 @@ public sealed class MessagesToChatResponseTests
 
         var ids = message["content"]!.AsArray().Select(b => (string)b!["id"]!).ToArray();
         Assert.That(ids, Has.All.Match("^[a-zA-Z0-9_-]+$"));
-        Assert.That(ids[0], Is.EqualTo(ChatMapping.SanitizeToolId("functions.Bash:0")));
+        Assert.That(ids[0], Is.EqualTo(AnthropicToolId.Sanitize("functions.Bash:0")));
         Assert.That(ids[1], Is.EqualTo("toolu_fixed_1"));
     }
 
