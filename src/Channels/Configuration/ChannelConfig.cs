@@ -15,7 +15,6 @@ public sealed record ChannelConfig
     private readonly IReadOnlyList<string>? _models;
     private readonly IReadOnlyDictionary<string, string> _modelMapping = EmptyMap;
     private readonly CompiledModelMapping _compiledMapping = CompiledModelMapping.Empty;
-    private readonly KeyCursor _keyCursor = new();
 
     /// <summary>Unique channel name (<c>"name"</c>, default the file name without <c>.json</c>); also the YARP cluster id.</summary>
     public required string Name { get; init; }
@@ -180,24 +179,6 @@ public sealed record ChannelConfig
         return $"model '{requestModel}' would reach '{mapped}' through the model mapping key '{key}' of channel '{Name}', which this key's group's model allowlist does not name";
     }
 
-    /// <summary>Round-robin over <see cref="ApiKeys"/>: each call returns the next key (thread-safe).
-    /// The position lives with this channel instance, so a reload that changes the channel starts over.</summary>
-    /// <returns>The key to use for the next upstream request.</returns>
-    public UpstreamKey NextApiKey() => ApiKeys[NextKeyIndex()];
-
-    /// <summary>The index in <see cref="ApiKeys"/> of the next key in round-robin order (thread-safe).</summary>
-    internal int NextKeyIndex()
-    {
-        var count = ApiKeys.Count;
-        if (count == 1)
-        {
-            return 0;
-        }
-
-        var n = (uint)Interlocked.Increment(ref _keyCursor.Position) - 1;
-        return (int)(n % (uint)count);
-    }
-
     // Records print every member by default; this prints key fingerprints and masks header values.
     private bool PrintMembers(StringBuilder builder)
     {
@@ -223,11 +204,5 @@ public sealed record ChannelConfig
             .Append(", CaCertificateFiles = [").AppendJoin(", ", CaCertificateFiles).Append(']')
             .Append(", SourceFile = ").Append(SourceFile);
         return true;
-    }
-
-    /// <summary>Mutable rotation state kept by reference so record equality and <c>with</c> copies stay cheap.</summary>
-    private sealed class KeyCursor
-    {
-        public int Position;
     }
 }

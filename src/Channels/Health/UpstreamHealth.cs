@@ -108,10 +108,15 @@ public sealed class UpstreamHealth
     internal void Announce(SharedCooldown cooldown) => CooldownStarted?.Invoke(cooldown);
 }
 
-/// <summary>The breakers of one channel: the channel itself, each upstream key (by fingerprint), each destination (by base URL).</summary>
+/// <summary>
+/// The runtime state of one channel, kept apart from its configuration (a reload swaps the config, not this): the
+/// breakers of the channel itself, of each upstream key (by fingerprint) and of each destination (by base URL),
+/// and the position of its key rotation.
+/// </summary>
 public sealed class ChannelHealth
 {
     private readonly BreakerOptions _options;
+    private int _keyCursor;
     private readonly ConcurrentDictionary<string, CircuitBreaker> _keys = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, CircuitBreaker> _destinations = new(StringComparer.Ordinal);
 
@@ -131,6 +136,21 @@ public sealed class ChannelHealth
     /// <summary>The breaker of the destination <paramref name="baseUrl"/>: connections refused, reset or silent.</summary>
     public CircuitBreaker Destination(Uri baseUrl) =>
         _destinations.GetOrAdd(baseUrl.AbsoluteUri, static (_, options) => new CircuitBreaker(options), _options);
+
+    /// <summary>Round-robin over the channel's keys: each call gives the next index (thread-safe).</summary>
+    /// <param name="count">How many keys the channel has now.</param>
+    /// <returns>An index in 0..<paramref name="count"/>-1.</returns>
+    public int NextKeyIndex(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        if (count == 1)
+        {
+            return 0;
+        }
+
+        var n = (uint)Interlocked.Increment(ref _keyCursor) - 1;
+        return (int)(n % (uint)count);
+    }
 
     internal void Retain(ChannelConfig channel)
     {

@@ -396,7 +396,8 @@ public sealed class RoutePlan
         }
 
         var channel = _channels[c];
-        var keys = Order(channel.ApiKeys.Count, i => channel.ApiKeys[i].Fingerprint, channel.NextKeyIndex);
+        var health = _health.For(channel);
+        var keys = Order(channel.ApiKeys.Count, i => channel.ApiKeys[i].Fingerprint, () => health.NextKeyIndex(channel.ApiKeys.Count));
         var destinations = Order(channel.BaseUrls.Count, i => channel.BaseUrls[i].AbsoluteUri, () => Random.Shared.Next(channel.BaseUrls.Count));
         pairs = new (int, int)[keys.Length * destinations.Length];
         var n = 0;

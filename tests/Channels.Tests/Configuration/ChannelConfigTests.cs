@@ -61,21 +61,4 @@ public sealed class ChannelConfigTests
             Assert.That(new UpstreamKey("abc").Fingerprint, Is.EqualTo("ba7816bf"));
         });
     }
-
-    [Test]
-    public void NextApiKey_ThreeKeys_RotatesRoundRobin()
-    {
-        var channel = ChannelTestData.Channel("c") with { ApiKeys = [new UpstreamKey("a"), new UpstreamKey("b"), new UpstreamKey("c")] };
-        var picked = Enumerable.Range(0, 6).Select(_ => channel.NextApiKey().Value).ToArray();
-        Assert.That(picked, Is.EqualTo(new[] { "a", "b", "c", "a", "b", "c" }));
-    }
-
-    [Test]
-    public void NextApiKey_ConcurrentCalls_SpreadEvenly()
-    {
-        var channel = ChannelTestData.Channel("c") with { ApiKeys = [new UpstreamKey("a"), new UpstreamKey("b")] };
-        var counts = new int[2];
-        Parallel.For(0, 10_000, _ => Interlocked.Increment(ref counts[channel.NextApiKey().Value == "a" ? 0 : 1]));
-        Assert.That(counts, Is.EqualTo(new[] { 5_000, 5_000 }));
-    }
 }

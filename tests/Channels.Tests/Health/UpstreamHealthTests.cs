@@ -306,4 +306,38 @@ public sealed class UpstreamHealthTests
             }
         });
     }
+
+    [Test]
+    public void NextKeyIndex_ThreeKeys_RotatesRoundRobin()
+    {
+        var health = _health.For(ChannelTestData.Channel("c"));
+
+        var picked = Enumerable.Range(0, 6).Select(_ => health.NextKeyIndex(3)).ToArray();
+
+        Assert.That(picked, Is.EqualTo(new[] { 0, 1, 2, 0, 1, 2 }));
+    }
+
+    [Test]
+    public void NextKeyIndex_ConcurrentCalls_SpreadEvenly()
+    {
+        var health = _health.For(ChannelTestData.Channel("c"));
+        var counts = new int[2];
+
+        Parallel.For(0, 10_000, _ => Interlocked.Increment(ref counts[health.NextKeyIndex(2)]));
+
+        Assert.That(counts, Is.EqualTo(new[] { 5_000, 5_000 }));
+    }
+
+    [Test]
+    public void NextKeyIndex_OutlivesAReloadOfTheChannel()
+    {
+        var before = _health.For(ChannelTestData.Channel("c"));
+        before.NextKeyIndex(2);
+
+        // A reload makes a new config record; the rotation is runtime state and goes on where it was.
+        var after = _health.For(ChannelTestData.Channel("c") with { Priority = 3 });
+
+        Assert.That(after, Is.SameAs(before));
+        Assert.That(after.NextKeyIndex(2), Is.EqualTo(1));
+    }
 }
