@@ -227,7 +227,7 @@ internal sealed partial class ForwardingEndpoint
             }
             else
             {
-                served = await AttemptAsync(context, api, json, text, scan, route, api == InboundApi.CountTokens ? 1 : Math.Max(1, _options.MaxAttempts), record,
+                served = await AttemptAsync(context, api, json, text, scan, route, api == InboundApi.CountTokens ? 1 : _options.MaxAttempts, record,
                     settings, cache is { Write: true } ? cache.Config.MaxEntryBytes : null).ConfigureAwait(false);
                 record.Usage = served?.Usage;
                 if (lease is not null && served is { } result)

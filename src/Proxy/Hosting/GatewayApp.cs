@@ -55,7 +55,8 @@ public static partial class GatewayApp
     /// <summary>Registers the gateway's services (each with TryAdd, so tests can replace any of them first).</summary>
     public static IServiceCollection AddCcxProxy(this IServiceCollection services, IConfiguration configuration, string contentRoot)
     {
-        services.Configure<GatewayOptions>(configuration.GetSection(GatewayOptions.Section));
+        services.AddOptions<GatewayOptions>().Bind(configuration.GetSection(GatewayOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidation>();
         services.Configure<ShutdownOptions>(configuration.GetSection(ShutdownOptions.Section));
         services.TryAddSingleton<DrainState>();
 
@@ -91,7 +92,8 @@ public static partial class GatewayApp
             ? new RedisUsageStore(redis)
             : new InMemoryUsageStore());
         services.TryAddSingleton<RequestLimiter>();
-        services.Configure<RoutingOptions>(configuration.GetSection(RoutingOptions.Section));
+        services.AddOptions<RoutingOptions>().Bind(configuration.GetSection(RoutingOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<RoutingOptions>, RoutingOptionsValidation>();
         services.TryAddSingleton(sp => new UpstreamHealth(
             sp.GetRequiredService<IOptions<RoutingOptions>>().Value.Breaker.ToOptions(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<ICooldownStore>(sp => sp.GetRequiredService<RedisConnection>() is { IsConfigured: true } redis

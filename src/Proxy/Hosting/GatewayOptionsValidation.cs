@@ -1,0 +1,72 @@
+using CcxProxy.Routing;
+using Microsoft.Extensions.Options;
+
+namespace CcxProxy.Hosting;
+
+/// <summary>
+/// Checks the <c>Proxy</c> section when the gateway starts (<c>ValidateOnStart</c>): a value out of range stops the
+/// start with a message naming the setting, instead of being clamped or failing on the first request.
+/// </summary>
+public sealed class GatewayOptionsValidation : IValidateOptions<GatewayOptions>
+{
+    /// <inheritdoc/>
+    public ValidateOptionsResult Validate(string? name, GatewayOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var failures = new List<string>();
+        if (options.MaxRequestBodyBytes < 1)
+        {
+            failures.Add($"{GatewayOptions.Section}:MaxRequestBodyBytes must be at least 1 (was {options.MaxRequestBodyBytes})");
+        }
+
+        if (options.MaxResponseBodyBytes < 1)
+        {
+            failures.Add($"{GatewayOptions.Section}:MaxResponseBodyBytes must be at least 1 (was {options.MaxResponseBodyBytes})");
+        }
+
+        if (!(options.StreamKeepAliveSeconds > 0))
+        {
+            failures.Add($"{GatewayOptions.Section}:StreamKeepAliveSeconds must be more than 0 (was {options.StreamKeepAliveSeconds})");
+        }
+
+        if (options.MaxAttempts < 1)
+        {
+            failures.Add($"{GatewayOptions.Section}:MaxAttempts must be at least 1 (was {options.MaxAttempts})");
+        }
+
+        if (!(options.RetryDeadlineSeconds > 0))
+        {
+            failures.Add($"{GatewayOptions.Section}:RetryDeadlineSeconds must be more than 0 (was {options.RetryDeadlineSeconds})");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}
+
+/// <summary>Checks the <c>Routing</c> section when the gateway starts, the breaker settings included.</summary>
+public sealed class RoutingOptionsValidation : IValidateOptions<RoutingOptions>
+{
+    /// <inheritdoc/>
+    public ValidateOptionsResult Validate(string? name, RoutingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var failures = new List<string>();
+        if (!(options.CooldownSyncSeconds > 0))
+        {
+            failures.Add($"{RoutingOptions.Section}:CooldownSyncSeconds must be more than 0 (was {options.CooldownSyncSeconds})");
+        }
+
+        try
+        {
+            options.Breaker.ToOptions();
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            // BreakerOptions names its own member (Window); the file says WindowSeconds.
+            var setting = e.ParamName is { } member && typeof(BreakerSettings).GetProperty(member) is null ? member + "Seconds" : e.ParamName;
+            failures.Add($"{RoutingOptions.Section}:Breaker:{setting} {e.Message.Split(" (Parameter", 2)[0]} (was {e.ActualValue})");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}
