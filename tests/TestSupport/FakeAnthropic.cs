@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Http;
 namespace CcxProxy.TestSupport;
 
 /// <summary>
-/// Writes answers in the shapes of Anthropic's Messages API (see PROTOCOLS.md §0 and §5):
+/// Writes answers in the shapes of Anthropic's Messages API (see docs/protocols.md §0 and §5):
 /// JSON messages, SSE streams whose frames carry both <c>event:</c> and <c>data:</c>, and
 /// error bodies with a <c>request-id</c> header.
 /// </summary>

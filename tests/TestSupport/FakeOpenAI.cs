@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Http;
 namespace CcxProxy.TestSupport;
 
 /// <summary>
-/// Writes answers in the shapes of OpenAI's Chat Completions API (see PROTOCOLS.md §0 and §5):
+/// Writes answers in the shapes of OpenAI's Chat Completions API (see docs/protocols.md §0 and §5):
 /// JSON completions, data-only SSE chunks ended by <c>data: [DONE]</c>, and error bodies
 /// <c>{"error":{"message","type","param","code"}}</c>.
 /// </summary>

@@ -73,7 +73,7 @@ public sealed record StockAnswer(int Status, JsonNode? Json, IReadOnlyList<Strea
         return OfJson(404, FakeAnthropic.ErrorBody("not_found_error", $"fake upstream: no route for {request.Method} {request.Path}"));
     }
 
-    /// <summary>Anthropic's list shape when the caller sends <c>anthropic-version</c>, OpenAI's otherwise (PROTOCOLS.md §4).</summary>
+    /// <summary>Anthropic's list shape when the caller sends <c>anthropic-version</c>, OpenAI's otherwise (docs/protocols.md §4).</summary>
     private static JsonObject ModelList(RecordedRequest request)
     {
         if (request.Headers.ContainsKey("anthropic-version"))

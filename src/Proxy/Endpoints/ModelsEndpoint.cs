@@ -8,7 +8,7 @@ namespace CcxProxy.Endpoints;
 
 /// <summary>
 /// <c>GET /v1/models</c> and <c>GET /v1/models/{id}</c>: the model names the caller's group may request,
-/// in Anthropic's shape when the request carries <c>anthropic-version</c>, else in OpenAI's (PROTOCOLS.md §4).
+/// in Anthropic's shape when the request carries <c>anthropic-version</c>, else in OpenAI's (docs/protocols.md §4).
 /// A channel contributes the plain names of its <c>models</c> allowlist and the keys of its
 /// <c>modelMapping</c> that it serves; wildcard patterns are not names and are not listed.
 /// </summary>

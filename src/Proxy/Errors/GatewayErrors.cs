@@ -4,7 +4,7 @@ using CcxProxy.Transforms.Vocabulary;
 namespace CcxProxy.Errors;
 
 /// <summary>
-/// The one place the gateway writes its own error responses, in the caller's protocol (PROTOCOLS.md §5),
+/// The one place the gateway writes its own error responses, in the caller's protocol (docs/protocols.md §5),
 /// with the headers clients act on.
 /// </summary>
 public static class GatewayErrors

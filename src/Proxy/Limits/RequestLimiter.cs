@@ -92,7 +92,7 @@ internal sealed class RequestLimiter
             : $"rate limit exceeded for {decision.Scope}: {what} (limit {decision.Limit}){retry}";
     }
 
-    /// <summary>Rate-limit headers, named the way the caller's SDK knows them (PROTOCOLS.md §6).</summary>
+    /// <summary>Rate-limit headers, named the way the caller's SDK knows them (docs/protocols.md §6).</summary>
     private void WriteHeaders(HttpRequest request, IHeaderDictionary headers, LimitDecision decision)
     {
         if (decision.Limit is not { } limit)

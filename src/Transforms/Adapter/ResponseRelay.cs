@@ -360,7 +360,7 @@ internal static class ResponseRelay
             await client.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        // Finished: close promptly, since clients wait for EOF (PROTOCOLS.md §8 #22).
+        // Finished: close promptly, since clients wait for EOF (docs/protocols.md §8 #22).
         return AttemptOutcome.Completed;
     }
 
@@ -411,7 +411,7 @@ internal static class ResponseRelay
     /// <summary>
     /// Whether the event that finished the stream was an upstream error rather than its proper end: an error
     /// frame (<see cref="IsUpstreamError"/>), and for OpenAI also a named <c>event: error</c>, an <c>"error"</c>
-    /// key anywhere in the chunk, or OpenRouter's <c>finish_reason: "error"</c> (PROTOCOLS.md §5), as the
+    /// key anywhere in the chunk, or OpenRouter's <c>finish_reason: "error"</c> (docs/protocols.md §5), as the
     /// converters read them. Proper ends (<c>message_stop</c>, <c>[DONE]</c>, a usage chunk) have no such token.
     /// </summary>
     private static bool EndsWithError(in SseEvent item, WireProtocol upstream) =>

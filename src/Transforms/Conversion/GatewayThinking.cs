@@ -5,7 +5,7 @@ namespace CcxProxy.Transforms.Conversion;
 /// <c>reasoning_content</c>, OpenRouter's <c>reasoning</c>) carry no Anthropic signature. They are marked
 /// with a signature starting with <see cref="SignaturePrefix"/> so that, if the conversation later reaches
 /// a real Anthropic upstream, they can be stripped there, while blocks signed by Anthropic are kept byte
-/// for byte (PROTOCOLS.md §7, §8 #13–14).
+/// for byte (docs/protocols.md §7, §8 #13–14).
 /// </summary>
 public static class GatewayThinking
 {

@@ -16,7 +16,7 @@ public static class StreamFrames
     /// <summary>An SSE comment (OpenAI SDKs ignore comments; OpenRouter uses them the same way).</summary>
     public static void OpenAIPing(IBufferWriter<byte> output) => SseWriter.WriteComment(output, "keep-alive");
 
-    /// <summary><c>event: error</c> with an Anthropic error object (PROTOCOLS.md §5).</summary>
+    /// <summary><c>event: error</c> with an Anthropic error object (docs/protocols.md §5).</summary>
     public static void AnthropicError(IBufferWriter<byte> output, string type, string message) =>
         SseWriter.WriteEvent(output, "error", ErrorBodies.Anthropic(type, message, requestId: null));
 

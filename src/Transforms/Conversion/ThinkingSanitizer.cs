@@ -10,7 +10,7 @@ namespace CcxProxy.Transforms.Conversion;
 /// from another provider's reasoning (their signature is the <see cref="GatewayThinking"/> marker, which
 /// Anthropic would reject), keeping Anthropic-signed blocks byte for byte. When the last assistant turn
 /// loses its thinking, thinking is turned off for the request, since Anthropic requires that turn to
-/// start with a valid thinking block while thinking is on (PROTOCOLS.md §7).
+/// start with a valid thinking block while thinking is on (docs/protocols.md §7).
 /// </summary>
 public static class ThinkingSanitizer
 {

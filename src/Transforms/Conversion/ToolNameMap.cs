@@ -6,7 +6,7 @@ namespace CcxProxy.Transforms.Conversion;
 /// <summary>
 /// OpenAI limits function names to 64 characters of <c>[a-zA-Z0-9_-]</c>; Anthropic tool names may be
 /// longer. Long names are shortened deterministically (55 characters, <c>_</c>, 8 hex digits of their
-/// SHA-256) and mapped back in answers (PROTOCOLS.md §1.1, §8 #31).
+/// SHA-256) and mapped back in answers (docs/protocols.md §1.1, §8 #31).
 /// </summary>
 public sealed class ToolNameMap
 {

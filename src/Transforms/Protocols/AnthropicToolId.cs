@@ -6,7 +6,7 @@ namespace CcxProxy.Transforms.Protocols;
 
 /// <summary>
 /// Anthropic accepts tool-call ids matching <c>^[a-zA-Z0-9_-]+$</c> only; other providers send ids such as
-/// Kimi's <c>functions.Bash:0</c> (PROTOCOLS.md §8 #8). One function makes any id valid, for every direction of
+/// Kimi's <c>functions.Bash:0</c> (docs/protocols.md §8 #8). One function makes any id valid, for every direction of
 /// conversion, so that a <c>tool_use.id</c> and the <c>tool_result.tool_use_id</c> answering it stay paired.
 /// </summary>
 public static class AnthropicToolId

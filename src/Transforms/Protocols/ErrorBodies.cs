@@ -5,7 +5,7 @@ using CcxProxy.Transforms.Vocabulary;
 namespace CcxProxy.Transforms.Protocols;
 
 /// <summary>
-/// Error bodies in each protocol's own shape (PROTOCOLS.md §5), so a caller always gets the error
+/// Error bodies in each protocol's own shape (docs/protocols.md §5), so a caller always gets the error
 /// its SDK knows how to read, whichever part of the gateway or upstream produced it.
 /// </summary>
 public static class ErrorBodies

@@ -5,7 +5,7 @@ using System.Text.RegularExpressions;
 namespace CcxProxy.Transforms.Protocols;
 
 /// <summary>
-/// An upstream's error answer, shown to a client that speaks the other protocol (PROTOCOLS.md §5): the
+/// An upstream's error answer, shown to a client that speaks the other protocol (docs/protocols.md §5): the
 /// status the client's SDK expects (so its retry logic stays right) and a body in the client's shape.
 /// </summary>
 public static partial class ErrorMapping

@@ -5,7 +5,7 @@ namespace CcxProxy.Transforms.Protocols;
 
 /// <summary>
 /// Reads how long an upstream asked callers to wait before trying again, from the headers of a failed
-/// response (PROTOCOLS.md §6). In order of precedence: <c>retry-after-ms</c> (milliseconds, as OpenAI sends
+/// response (docs/protocols.md §6). In order of precedence: <c>retry-after-ms</c> (milliseconds, as OpenAI sends
 /// and its SDK reads); <c>retry-after</c> (delta-seconds or an HTTP-date, RFC 9110 §10.2.3); the reset time of
 /// the rate limits that are exhausted (remaining <c>0</c>), the longest of them: Anthropic's
 /// <c>anthropic-ratelimit-*-reset</c> (RFC 3339 timestamps) and OpenAI's <c>x-ratelimit-reset-*</c> (Go

@@ -6,7 +6,7 @@ namespace CcxProxy.Transforms.Protocols;
 
 /// <summary>
 /// Reads token usage from a whole (non-streamed) answer in either protocol, in Anthropic's terms:
-/// input excludes cached tokens (PROTOCOLS.md §2.3). Streams report usage through their converter.
+/// input excludes cached tokens (docs/protocols.md §2.3). Streams report usage through their converter.
 /// </summary>
 public static class UsageReader
 {

@@ -195,7 +195,7 @@ public sealed class AnthropicClientsTests
         using var response = await _gateway.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
 
-        // message_start goes out as soon as the upstream answers, before any token (PROTOCOLS.md §8 #24) ...
+        // message_start goes out as soon as the upstream answers, before any token (docs/protocols.md §8 #24) ...
         Assert.That(await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10)), Is.EqualTo("event: message_start"));
         await reader.ReadLineAsync();
         await reader.ReadLineAsync();

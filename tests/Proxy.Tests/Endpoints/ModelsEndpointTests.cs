@@ -7,7 +7,7 @@ namespace CcxProxy.Tests.Endpoints;
 
 /// <summary>
 /// <c>GET /v1/models</c> and <c>GET /v1/models/{id}</c>: the names the caller's group may ask for, in
-/// Anthropic's shape with <c>anthropic-version</c> and OpenAI's without (PROTOCOLS.md §4).
+/// Anthropic's shape with <c>anthropic-version</c> and OpenAI's without (docs/protocols.md §4).
 /// </summary>
 [TestFixture]
 [CancelAfter(60_000)]

@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 
 namespace CcxProxy.Tests.Support;
 
-/// <summary>Assertions on error answers as a client sees them (PROTOCOLS.md §5).</summary>
+/// <summary>Assertions on error answers as a client sees them (docs/protocols.md §5).</summary>
 public static class ErrorAssert
 {
     /// <summary>

@@ -9,7 +9,7 @@ namespace CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
 
 /// <summary>
 /// Mappings shared by the request, response and stream converters of the Anthropic-client /
-/// OpenAI-upstream direction (PROTOCOLS.md §1, §2, §5).
+/// OpenAI-upstream direction (docs/protocols.md §1, §2, §5).
 /// </summary>
 internal static class ChatMapping
 {

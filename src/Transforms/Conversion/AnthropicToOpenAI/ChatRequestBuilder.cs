@@ -7,7 +7,7 @@ using CcxProxy.Transforms.Protocols;
 namespace CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
 
 /// <summary>
-/// Anthropic Messages request → OpenAI Chat Completions request (PROTOCOLS.md §1). The output is built
+/// Anthropic Messages request → OpenAI Chat Completions request (docs/protocols.md §1). The output is built
 /// from a whitelist: every field written here is one OpenAI knows; everything else the client sent
 /// (<c>context_management</c>, <c>cache_control</c>, <c>container</c>, <c>mcp_servers</c>,
 /// <c>service_tier</c>, <c>thinking.display</c>, <c>top_k</c>, unknown fields) has no counterpart and is

@@ -6,7 +6,7 @@ using CcxProxy.Transforms.Protocols;
 namespace CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
 
 /// <summary>
-/// OpenAI <c>chat.completion</c> → Anthropic <c>message</c> (PROTOCOLS.md §2.1–2.3). Content order is
+/// OpenAI <c>chat.completion</c> → Anthropic <c>message</c> (docs/protocols.md §2.1–2.3). Content order is
 /// thinking → text → tool_use, as Claude itself answers (llms appends thinking last: §8 #34).
 /// </summary>
 internal static class ChatResponseReader

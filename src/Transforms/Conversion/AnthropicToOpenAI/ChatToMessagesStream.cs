@@ -7,7 +7,7 @@ namespace CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
 
 /// <summary>
 /// OpenAI Chat Completions SSE (data-only chunks ended by <c>data: [DONE]</c>) → Anthropic Messages SSE,
-/// as the state machine of PROTOCOLS.md §2.4. Every frame it writes has an <c>event:</c> line whose name
+/// as the state machine of docs/protocols.md §2.4. Every frame it writes has an <c>event:</c> line whose name
 /// equals the JSON's <c>type</c> (the Anthropic SDKs ignore data-only frames: §8 #32); it never writes
 /// <c>[DONE]</c> (§8 #23).
 /// </summary>

@@ -5,11 +5,11 @@ namespace CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
 /// <summary>
 /// Conversion for an Anthropic Messages client (Claude Code, the Anthropic SDKs) served by an OpenAI Chat
 /// Completions upstream (DeepSeek, Kimi, GLM, OpenRouter, vLLM, Ollama): the request one way, the answer,
-/// streamed or not, the other (PROTOCOLS.md §1, §2). Pure functions over UTF-8 JSON; no I/O.
+/// streamed or not, the other (docs/protocols.md §1, §2). Pure functions over UTF-8 JSON; no I/O.
 /// </summary>
 public static class MessagesToChat
 {
-    /// <summary>Anthropic Messages request (client) → OpenAI Chat Completions request (upstream). PROTOCOLS.md §1.</summary>
+    /// <summary>Anthropic Messages request (client) → OpenAI Chat Completions request (upstream). docs/protocols.md §1.</summary>
     /// <param name="messagesRequest">The client's <c>POST /v1/messages</c> body.</param>
     /// <param name="options">The channel's choices (upstream model, max_tokens limit, reasoning pass-back, ...).</param>
     /// <returns>The upstream body and the tool-name map, or <see cref="ConvertedRequest.Error"/> for a 400.</returns>

@@ -7,7 +7,7 @@ using CcxProxy.Transforms.Sse;
 namespace CcxProxy.Transforms.Conversion.Completions;
 
 /// <summary>
-/// OpenAI <c>chat.completion.chunk</c> SSE → legacy <c>text_completion</c> chunks (PROTOCOLS.md §3.4).
+/// OpenAI <c>chat.completion.chunk</c> SSE → legacy <c>text_completion</c> chunks (docs/protocols.md §3.4).
 /// </summary>
 /// <remarks>
 /// The id stays constant (§8 #35). Text and finish reason of one upstream chunk go out in one chunk (content

@@ -5,7 +5,7 @@ using CcxProxy.Transforms.Conversion.OpenAIToAnthropic;
 namespace CcxProxy.Transforms.Conversion.Completions;
 
 /// <summary>
-/// Legacy Completions request → Chat Completions request with one user message (PROTOCOLS.md §3.4). Fields
+/// Legacy Completions request → Chat Completions request with one user message (docs/protocols.md §3.4). Fields
 /// that need several upstream calls or per-token data are refused with a 400 rather than silently ignored:
 /// the client asked for something it would not get.
 /// </summary>

@@ -4,7 +4,7 @@ using CcxProxy.Transforms.Conversion.OpenAIToAnthropic;
 namespace CcxProxy.Transforms.Conversion.Completions;
 
 /// <summary>
-/// Legacy <c>POST /v1/completions</c> clients against OpenAI Chat Completions upstreams (PROTOCOLS.md §3.4).
+/// Legacy <c>POST /v1/completions</c> clients against OpenAI Chat Completions upstreams (docs/protocols.md §3.4).
 /// </summary>
 public static class CompletionsToChat
 {

@@ -9,7 +9,7 @@ namespace CcxProxy.Transforms.Conversion.OpenAIToAnthropic;
 internal sealed class ConversionRefusedException(string message) : Exception(message);
 
 /// <summary>
-/// OpenAI Chat Completions request → Anthropic Messages request (PROTOCOLS.md §3.1). The decisions that the
+/// OpenAI Chat Completions request → Anthropic Messages request (docs/protocols.md §3.1). The decisions that the
 /// spec leaves open are documented on <see cref="ChatToMessages.ConvertRequest"/>.
 /// </summary>
 internal sealed class ChatRequestConverter
@@ -101,7 +101,7 @@ internal sealed class ChatRequestConverter
             // Anthropic rejects forced tool use with thinking. The client's tool_choice is a hard constraint,
             // reasoning effort a preference: keep the tool choice, drop thinking. Inside a tool loop Anthropic
             // wants the assistant turn to start with a signed thinking block, which OpenAI clients never have
-            // (PROTOCOLS.md §7): thinking is dropped there too.
+            // (docs/protocols.md §7): thinking is dropped there too.
             thinkingBudget = null;
         }
 
@@ -261,7 +261,7 @@ internal sealed class ChatRequestConverter
         var turn = new Turn("assistant");
 
         // reasoning_content is dropped: Anthropic accepts thinking only with its own signature, and no OpenAI
-        // client has one (PROTOCOLS.md §3.1, §7).
+        // client has one (docs/protocols.md §3.1, §7).
         AddTextContent(turn.Blocks, content, path);
         if (message.TryGetProperty("tool_calls", out var toolCalls) && toolCalls.ValueKind == JsonValueKind.Array)
         {
@@ -396,7 +396,7 @@ internal sealed class ChatRequestConverter
                 case "file":
                     throw Refuse(partPath + ": files are not supported in tool results");
                 default:
-                    // input_audio has no Anthropic counterpart (dropped, as PROTOCOLS.md §3.1 says), nor do unknown parts.
+                    // input_audio has no Anthropic counterpart (dropped, as docs/protocols.md §3.1 says), nor do unknown parts.
                     break;
             }
         }

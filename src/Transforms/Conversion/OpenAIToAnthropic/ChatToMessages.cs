@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace CcxProxy.Transforms.Conversion.OpenAIToAnthropic;
 
 /// <summary>
-/// OpenAI Chat Completions clients against Anthropic Messages upstreams (PROTOCOLS.md §3): the request one
+/// OpenAI Chat Completions clients against Anthropic Messages upstreams (docs/protocols.md §3): the request one
 /// way, the answer (whole or streamed) the other.
 /// </summary>
 public static class ChatToMessages
@@ -12,7 +12,7 @@ public static class ChatToMessages
     /// OpenAI Chat Completions request (client) → Anthropic Messages request (upstream).
     /// </summary>
     /// <remarks>
-    /// Rules, with the choices PROTOCOLS.md leaves open:
+    /// Rules, with the choices docs/protocols.md leaves open:
     /// <list type="bullet">
     /// <item><c>system</c>/<c>developer</c> messages, wherever they are, become Anthropic <c>system</c> text blocks in
     /// order (cache_control on text parts is kept). <c>response_format: json_object</c> adds a system instruction;

@@ -7,7 +7,7 @@ namespace CcxProxy.Transforms.Conversion.OpenAIToAnthropic;
 
 /// <summary>
 /// Anthropic Messages SSE → OpenAI data-only SSE, as <c>chat.completion.chunk</c>s or as legacy
-/// <c>text_completion</c> chunks (PROTOCOLS.md §3.3, §3.4). One state machine serves both shapes so the
+/// <c>text_completion</c> chunks (docs/protocols.md §3.3, §3.4). One state machine serves both shapes so the
 /// rules (tool indices, finish, usage, errors, EOF) cannot drift apart.
 /// </summary>
 /// <remarks>

@@ -32,7 +32,7 @@ internal static class OpenAIWire
     }
 
     /// <summary>
-    /// Anthropic <c>stop_reason</c> → OpenAI <c>finish_reason</c> (PROTOCOLS.md §3.2). Unknown or missing values
+    /// Anthropic <c>stop_reason</c> → OpenAI <c>finish_reason</c> (docs/protocols.md §3.2). Unknown or missing values
     /// become <c>stop</c>: an Anthropic value never reaches an OpenAI client (§8 #18). Legacy Completions has
     /// no <c>tool_calls</c> reason (tools do not exist there), so a tool stop is a plain <c>stop</c>.
     /// </summary>
@@ -47,7 +47,7 @@ internal static class OpenAIWire
     /// <summary>
     /// Writes <c>"usage": {prompt_tokens, completion_tokens, total_tokens, prompt_tokens_details:{cached_tokens}}</c>.
     /// OpenAI's prompt count includes cached tokens; Anthropic's input count excludes both cache reads and
-    /// writes, so they are added back (PROTOCOLS.md §2.3, §8 #19).
+    /// writes, so they are added back (docs/protocols.md §2.3, §8 #19).
     /// </summary>
     public static void WriteUsage(Utf8JsonWriter json, StreamUsage usage)
     {

@@ -117,7 +117,7 @@ public sealed class ChatPassthroughStream : IStreamConverter
     /// <inheritdoc />
     public void Ping(IBufferWriter<byte> output) => StreamFrames.OpenAIPing(output);
 
-    // OpenAI's prompt_tokens include cached tokens; Anthropic's input_tokens do not (PROTOCOLS.md §2.3).
+    // OpenAI's prompt_tokens include cached tokens; Anthropic's input_tokens do not (docs/protocols.md §2.3).
     private void ReadUsage(ReadOnlyMemory<byte> chunk)
     {
         try

@@ -12,7 +12,7 @@ using static CcxProxy.Transforms.Tests.Conversion.AnthropicToOpenAI.StreamHarnes
 
 namespace CcxProxy.Transforms.Tests.Conversion.AnthropicToOpenAI;
 
-/// <summary>PROTOCOLS.md §2.4, §8 and §9 for OpenAI SSE → Anthropic SSE; every case whole and one byte per read.</summary>
+/// <summary>docs/protocols.md §2.4, §8 and §9 for OpenAI SSE → Anthropic SSE; every case whole and one byte per read.</summary>
 [TestFixture]
 public sealed class ChatToMessagesStreamTests
 {

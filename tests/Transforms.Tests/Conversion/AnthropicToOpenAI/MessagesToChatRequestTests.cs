@@ -9,7 +9,7 @@ using NUnit.Framework;
 
 namespace CcxProxy.Transforms.Tests.Conversion.AnthropicToOpenAI;
 
-/// <summary>PROTOCOLS.md §1 (Anthropic request → OpenAI request), §8 and §9 cases of this direction.</summary>
+/// <summary>docs/protocols.md §1 (Anthropic request → OpenAI request), §8 and §9 cases of this direction.</summary>
 [TestFixture]
 public sealed class MessagesToChatRequestTests
 {

@@ -9,7 +9,7 @@ using NUnit.Framework;
 
 namespace CcxProxy.Transforms.Tests.Conversion.AnthropicToOpenAI;
 
-/// <summary>PROTOCOLS.md §2.1–2.3: a non-streamed chat.completion → an Anthropic message.</summary>
+/// <summary>docs/protocols.md §2.1–2.3: a non-streamed chat.completion → an Anthropic message.</summary>
 [TestFixture]
 public sealed class MessagesToChatResponseTests
 {

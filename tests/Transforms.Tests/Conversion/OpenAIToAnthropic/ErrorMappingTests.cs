@@ -5,7 +5,7 @@ using NUnit.Framework;
 
 namespace CcxProxy.Transforms.Tests.Conversion.OpenAIToAnthropic;
 
-/// <summary>PROTOCOLS.md §5: upstream errors shown in the caller's protocol (ErrorMapping lives in Protocols; tested with the conversions).</summary>
+/// <summary>docs/protocols.md §5: upstream errors shown in the caller's protocol (ErrorMapping lives in Protocols; tested with the conversions).</summary>
 [TestFixture]
 public sealed class ErrorMappingTests
 {
