@@ -165,7 +165,7 @@ public sealed class RoutePlan
             // A key or a destination that failed is excluded from the rest of the plan (Usable), so the same channel
             // is tried first with another key or destination; a bad answer moves on to the channels after it.
             // Then anything left.
-            var stay = last.Failure is FailureKind.KeyRejected or FailureKind.RateLimited or FailureKind.Unreachable or FailureKind.HeadersTimeout;
+            var stay = last.Failure is { } failed && FailoverPolicy.Blame(failed) is FailureBlame.Key or FailureBlame.Destination;
             if ((stay && TryEnter(last.Channel, last.Channel + 1, now, out target))
                 || TryEnter(last.Channel + 1, _channels.Count, now, out target))
             {
@@ -194,13 +194,14 @@ public sealed class RoutePlan
         if (_last is { } last)
         {
             _last = last with { Failure = report.Failure };
-            if (report.Failure is FailureKind.KeyRejected or FailureKind.RateLimited)
+            switch (report.Failure is { } failed ? FailoverPolicy.Blame(failed) : (FailureBlame?)null)
             {
-                _failedKeys.Add((last.Channel, last.Key));
-            }
-            else if (report.Failure is FailureKind.Unreachable or FailureKind.HeadersTimeout)
-            {
-                _failedDestinations.Add((last.Channel, last.Destination));
+                case FailureBlame.Key:
+                    _failedKeys.Add((last.Channel, last.Key));
+                    break;
+                case FailureBlame.Destination:
+                    _failedDestinations.Add((last.Channel, last.Destination));
+                    break;
             }
         }
 

@@ -31,13 +31,12 @@ internal static class ResponseRelay
             var status = (int)upstream.StatusCode;
             if (status >= 400)
             {
-                attempt.Failure = Classify(status);
+                attempt.Failure = FailoverPolicy.Classify(status);
                 attempt.RetryAfter = RetryHints.Read(upstream.Headers, upstream.Content.Headers, TimeProvider.System.GetUtcNow());
             }
 
-            // Nothing has reached the client: let the next candidate answer instead. 401/403 mean the upstream
-            // refused this channel's key, which another channel's key may not share.
-            if (call.MayFailOver && status is 401 or 403 or 429 or 500 or 502 or 503 or 529)
+            // Nothing has reached the client: let the next candidate answer instead.
+            if (call.MayFailOver && FailoverPolicy.FailsOver(status))
             {
                 RetryWith(response, attempt, $"HTTP {status}", attempt.Failure);
                 return;
@@ -104,16 +103,6 @@ internal static class ResponseRelay
             attempt.ClientResponseStarted = true;
         }
     }
-
-    /// <summary>What an upstream error status says about the upstream; the client's own mistakes are not its failures.</summary>
-    internal static FailureKind Classify(int status) => status switch
-    {
-        401 or 403 => FailureKind.KeyRejected,
-        429 => FailureKind.RateLimited,
-        503 or 529 => FailureKind.Overloaded,
-        >= 500 => FailureKind.ServerError,
-        _ => FailureKind.None,
-    };
 
     private static async Task RelayJsonAsync(HttpResponse response, HttpResponseMessage upstream, UpstreamCall call, UpstreamAttempt attempt, CancellationToken cancellationToken)
     {
