@@ -200,6 +200,7 @@ internal sealed partial class ForwardingEndpoint
         var settings = new CallSettings(RequestIds.Get(context), _options.MaxResponseBodyBytes, TimeSpan.FromSeconds(_options.StreamKeepAliveSeconds), _drain.DrainDeadline)
         {
             Key = channel.ApiKeys[0],
+            Time = _time,
         };
 
         // count_tokens is not a model answer: never cached.
@@ -635,7 +636,7 @@ internal sealed partial class ForwardingEndpoint
         // Not linked to the drain deadline: the relay ends streams at the deadline with an error event itself.
         using var attemptCancellation = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         attemptCancellation.CancelAfter(headersTimeout);
-        var attempt = new UpstreamAttempt(() => attemptCancellation.CancelAfter(Timeout.InfiniteTimeSpan));
+        var attempt = new UpstreamAttempt(call.Time, () => attemptCancellation.CancelAfter(Timeout.InfiniteTimeSpan));
         var transformer = new GatewayTransformer(call, attempt);
 
         var error = await _forwarder.SendAsync(context, target.BaseUrl.AbsoluteUri.TrimEnd('/'), httpClient,

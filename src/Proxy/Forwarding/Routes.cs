@@ -153,6 +153,9 @@ internal static class Routes
 /// <summary>What every upstream call of one request shares.</summary>
 internal sealed record CallSettings(string? RequestId, int MaxResponseBytes, TimeSpan PingInterval, CancellationToken DrainDeadline = default)
 {
+    /// <summary>The host's clock.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     /// <summary>True when another candidate can take over if this attempt fails before answering.</summary>
     public bool MayFailOver { get; init; }
 
@@ -184,5 +187,6 @@ internal sealed record CallSettings(string? RequestId, int MaxResponseBytes, Tim
         DrainDeadline = DrainDeadline,
         Capture = Capture,
         Plan = plan,
+        Time = Time,
     };
 }

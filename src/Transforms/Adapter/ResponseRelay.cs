@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Diagnostics;
 using System.IO.Pipelines;
 using CcxProxy.Transforms.Conversion;
 using CcxProxy.Transforms.Forwarding;
@@ -32,7 +31,7 @@ internal static class ResponseRelay
             if (status >= 400)
             {
                 attempt.Failure = FailoverPolicy.Classify(status);
-                attempt.RetryAfter = RetryHints.Read(upstream.Headers, upstream.Content.Headers, TimeProvider.System.GetUtcNow());
+                attempt.RetryAfter = RetryHints.Read(upstream.Headers, upstream.Content.Headers, call.Time.GetUtcNow());
             }
 
             // Nothing has reached the client: let the next candidate answer instead.
@@ -200,7 +199,9 @@ internal static class ResponseRelay
             await client.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, call.DrainDeadline);
+        // The idle and first-content deadlines run on the call's clock; the client's and the drain's end them too.
+        using var deadline = new CancellationTokenSource(Timeout.InfiniteTimeSpan, call.Time);
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, call.DrainDeadline, deadline.Token);
         var upstreamBody = await upstream.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         await using var _ = upstreamBody.ConfigureAwait(false);
         var reader = new SseReader(upstreamBody);
@@ -216,7 +217,7 @@ internal static class ResponseRelay
                 // Until the first content event, a read also waits no longer than what is left of the first-content budget.
                 TimeSpan wait;
                 (wait, firstContentBound) = sawContent ? (call.IdleTimeout, false) : NextWait(call, attempt);
-                idle.CancelAfter(wait);
+                deadline.CancelAfter(wait);
             }
 
             try
@@ -225,7 +226,7 @@ internal static class ResponseRelay
                 // stream here, as the timeout it was armed for: the reader would hand out buffered events regardless.
                 idle.Token.ThrowIfCancellationRequested();
                 next = held is null
-                    ? await ReadWithKeepAliveAsync(reader, converter, client, call.PingInterval, idle.Token, cancellationToken).ConfigureAwait(false)
+                    ? await ReadWithKeepAliveAsync(reader, converter, client, call.PingInterval, call.Time, idle.Token, cancellationToken).ConfigureAwait(false)
                     : await reader.ReadAsync(idle.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -310,7 +311,7 @@ internal static class ResponseRelay
                 sawContent = IsCommitPoint(item, call.UpstreamProtocol);
                 if (sawContent)
                 {
-                    attempt.FirstContentTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
+                    attempt.FirstContentTimestamp = call.Time.GetTimestamp();
                 }
 
                 if (sawContent && held is not null)
@@ -365,7 +366,7 @@ internal static class ResponseRelay
             return (call.IdleTimeout, false);
         }
 
-        var left = call.FirstContentTimeout - Stopwatch.GetElapsedTime(attempt.StartedTimestamp);
+        var left = call.FirstContentTimeout - call.Time.GetElapsedTime(attempt.StartedTimestamp);
         if (left < TimeSpan.Zero)
         {
             left = TimeSpan.Zero;
@@ -442,7 +443,7 @@ internal static class ResponseRelay
 
     /// <summary>The next upstream event; while none comes, a keep-alive to the client every <paramref name="pingInterval"/>.</summary>
     private static async ValueTask<SseEvent?> ReadWithKeepAliveAsync(SseReader reader, IStreamConverter converter, PipeWriter client,
-        TimeSpan pingInterval, CancellationToken idleToken, CancellationToken clientToken)
+        TimeSpan pingInterval, TimeProvider time, CancellationToken idleToken, CancellationToken clientToken)
     {
         var read = reader.ReadAsync(idleToken);
         if (read.IsCompleted)
@@ -456,7 +457,7 @@ internal static class ResponseRelay
             try
             {
                 // WaitAsync's timer is released as soon as the read completes: no timer per event is left behind.
-                return await pending.WaitAsync(pingInterval, clientToken).ConfigureAwait(false);
+                return await pending.WaitAsync(pingInterval, time, clientToken).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using CcxProxy.Transforms.Vocabulary;
 
 namespace CcxProxy.Transforms.Forwarding;
@@ -36,18 +35,20 @@ public sealed class UpstreamAttempt
 {
     private readonly Action? _onResponseHeaders;
 
-    /// <summary>Creates an attempt record.</summary>
+    /// <summary>Creates an attempt record, started now.</summary>
+    /// <param name="time">The call's clock (<see cref="UpstreamCall.Time"/>).</param>
     /// <param name="onResponseHeaders">Called once when response headers arrive (the host disarms its
     /// time-to-headers timeout there).</param>
-    public UpstreamAttempt(Action? onResponseHeaders = null)
+    public UpstreamAttempt(TimeProvider time, Action? onResponseHeaders = null)
     {
+        ArgumentNullException.ThrowIfNull(time);
         _onResponseHeaders = onResponseHeaders;
-        StartedTimestamp = Stopwatch.GetTimestamp();
+        StartedTimestamp = time.GetTimestamp();
     }
 
     /// <summary>
-    /// When the attempt started, as a <see cref="Stopwatch.GetTimestamp"/> value: the first-content timeout
-    /// counts from here (use <see cref="Stopwatch.GetElapsedTime(long)"/>).
+    /// When the attempt started, as a timestamp of the call's clock: the first-content timeout counts from here
+    /// (<see cref="TimeProvider.GetElapsedTime(long)"/>).
     /// </summary>
     public long StartedTimestamp { get; }
 
@@ -79,7 +80,7 @@ public sealed class UpstreamAttempt
     public TimeSpan? RetryAfter { get; internal set; }
 
     /// <summary>
-    /// For streams: <see cref="System.Diagnostics.Stopwatch.GetTimestamp"/> when the first content event (text,
+    /// For streams: the call's clock's timestamp (<see cref="TimeProvider.GetTimestamp"/>) when the first content event (text,
     /// thinking, a tool call) came from the upstream and went to the client; null until then (time to first token).
     /// </summary>
     public long? FirstContentTimestamp { get; internal set; }

@@ -21,7 +21,7 @@ internal static class RelayHarness
     {
         using (upstream)
         {
-            var attempt = new UpstreamAttempt();
+            var attempt = new UpstreamAttempt(call.Time);
             var context = new DefaultHttpContext { RequestAborted = clientGone };
             using var body = new MemoryStream();
             context.Response.Body = body;
@@ -55,8 +55,7 @@ internal static class RelayHarness
     public static HttpResponseMessage EventStream(string text) => EventStream(new MemoryStream(Encoding.UTF8.GetBytes(text)));
 
     /// <summary>The SSE text of the frames among <paramref name="steps"/>.</summary>
-    public static string Frames(IEnumerable<StreamStep> steps) => string.Concat(steps.OfType<StreamStep.Frame>().Select(f =>
-        f.Name is null ? $"data: {f.Data}\n\n" : $"event: {f.Name}\ndata: {f.Data}\n\n"));
+    public static string Frames(IEnumerable<StreamStep> steps) => string.Concat(steps.OfType<StreamStep.Frame>().Select(f => f.WireText));
 
     public static string Frames(params StreamStep[] steps) => Frames((IEnumerable<StreamStep>)steps);
 }

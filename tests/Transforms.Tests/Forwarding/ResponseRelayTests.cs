@@ -9,6 +9,7 @@ using CcxProxy.Transforms.Forwarding;
 using CcxProxy.Transforms.Protocols;
 using CcxProxy.Transforms.Vocabulary;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Time.Testing;
 using NUnit.Framework;
 
 using static CcxProxy.Transforms.Tests.Forwarding.RelayHarness;
@@ -42,8 +43,9 @@ public sealed class ResponseRelayTests
     };
 
     private static UpstreamCall Call(bool mayFailOver, WireProtocol upstream = WireProtocol.Anthropic,
-        double idleSeconds = 20, double? firstContentSeconds = null, double pingSeconds = 20) => new()
+        double idleSeconds = 20, double? firstContentSeconds = null, double pingSeconds = 20, TimeProvider? time = null) => new()
     {
+        Time = time ?? TimeProvider.System,
         Body = ReadOnlyMemory<byte>.Empty,
         UpstreamPath = "/v1/messages",
         ClientModel = Model,
@@ -271,6 +273,30 @@ public sealed class ResponseRelayTests
         await writer.CompleteAsync();
     }
 
+    [Test]
+    public async Task SilentAfterContent_TheCallsClockDrivesKeepAlivesAndTheIdleTimeout()
+    {
+        // Ten minutes of silence on the call's clock, played in a moment: the relay waits on that clock, not the machine's.
+        var clock = new FakeTimeProvider();
+        var (response, writer) = OpenStream();
+        var steps = FakeAnthropic.TextStream(Model, "then nothing", 4).OfType<StreamStep.Frame>().ToList();
+        await WriteAsync(writer, Frames(steps.Take(4)));
+
+        var relaying = RelayAsync(response, Call(mayFailOver: false, idleSeconds: 600, pingSeconds: 60, time: clock));
+        while (!relaying.IsCompleted)
+        {
+            clock.Advance(TimeSpan.FromSeconds(30));
+            await Task.Delay(5);
+        }
+
+        var relayed = await relaying;
+        await writer.CompleteAsync();
+
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(FailureKind.IdleTimeout));
+        Assert.That(relayed.Body, Does.Contain("event: ping"), "keep-alives while the upstream was silent");
+        Assert.That(relayed.Body, Does.Contain("event: error").And.Not.Contain("message_stop"));
+    }
+
     [TestCase(true)]
     [TestCase(false)]
     public async Task AfterFirstContent_OnlyIdleTimeoutApplies(bool mayFailOver)
@@ -336,7 +362,7 @@ public sealed class ResponseRelayTests
     public void Attempt_StartedTimestamp_TakenAtCreation()
     {
         var before = System.Diagnostics.Stopwatch.GetTimestamp();
-        var attempt = new UpstreamAttempt();
+        var attempt = new UpstreamAttempt(TimeProvider.System);
 
         Assert.That(attempt.StartedTimestamp, Is.InRange(before, System.Diagnostics.Stopwatch.GetTimestamp()));
         Assert.That(attempt.Failure, Is.EqualTo(FailureKind.None));
