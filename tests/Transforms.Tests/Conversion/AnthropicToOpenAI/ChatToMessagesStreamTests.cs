@@ -12,7 +12,10 @@ using static CcxProxy.Transforms.Tests.Conversion.AnthropicToOpenAI.StreamHarnes
 
 namespace CcxProxy.Transforms.Tests.Conversion.AnthropicToOpenAI;
 
-/// <summary>docs/protocols.md §2.4, §8 and §9 for OpenAI SSE → Anthropic SSE; every case whole and one byte per read.</summary>
+/// <summary>
+/// docs/protocols.md §2.4, §8 and §9 for OpenAI SSE → Anthropic SSE (an Anthropic client on an OpenAI channel); every
+/// case whole and one byte per read. The opposite direction: OpenAIToAnthropic/MessagesStreamToChatStreamTests.cs.
+/// </summary>
 [TestFixture]
 public sealed class ChatToMessagesStreamTests
 {

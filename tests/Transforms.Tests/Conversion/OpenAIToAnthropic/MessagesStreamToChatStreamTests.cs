@@ -12,8 +12,12 @@ using static CcxProxy.Transforms.Tests.Conversion.OpenAIToAnthropic.AnthropicFix
 
 namespace CcxProxy.Transforms.Tests.Conversion.OpenAIToAnthropic;
 
+/// <summary>
+/// docs/protocols.md §3.3 for Anthropic SSE → OpenAI chunks (an OpenAI client on an Anthropic channel); the opposite
+/// direction is tested in Conversion/AnthropicToOpenAI/ChatToMessagesStreamTests.cs.
+/// </summary>
 [TestFixture]
-public sealed class ChatToMessagesStreamTests
+public sealed class MessagesStreamToChatStreamTests
 {
     private static IStreamConverter Converter(bool includeUsage = true) =>
         ChatToMessages.CreateStreamConverter("gpt-4o", includeUsage, StreamHarness.Created, "fixed");
