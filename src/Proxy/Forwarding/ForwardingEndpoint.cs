@@ -15,6 +15,7 @@ using CcxProxy.Transforms.Conversion;
 using CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
 using CcxProxy.Transforms.Forwarding;
 using CcxProxy.Transforms.Json;
+using CcxProxy.Transforms.Protocols;
 using CcxProxy.Transforms.Vocabulary;
 using CcxProxy.Usage;
 using Microsoft.Extensions.Options;
@@ -524,7 +525,7 @@ internal sealed partial class ForwardingEndpoint
             FailureKind.RateLimited => GatewayErrors.WriteAsync(context, StatusCodes.Status429TooManyRequests,
                 $"every channel for this model is rate limited by its upstream; retry in {seconds} s", "rate_limit_exceeded", RetryAfter),
             FailureKind.KeyRejected => GatewayErrors.WriteAsync(context, StatusCodes.Status502BadGateway,
-                $"the upstream refused the keys of channel '{unavailable.Channel}'; the gateway operator must fix the channel's apiKeys", null,
+                GatewayMessages.KeysRefused(unavailable.Channel), null,
                 headers => headers["x-should-retry"] = "false"),
             _ => GatewayErrors.WriteAsync(context, Overloaded(context),
                 $"every channel for this model is failing and is paused (circuit open); retry in {seconds} s", "upstream_unavailable", RetryAfter),
@@ -544,7 +545,7 @@ internal sealed partial class ForwardingEndpoint
             FailureKind.Overloaded => GatewayErrors.WriteAsync(context, Overloaded(context),
                 $"the upstream of channel '{channel.Name}' is overloaded", "upstream_overloaded", retryAfter),
             FailureKind.KeyRejected => GatewayErrors.WriteAsync(context, StatusCodes.Status502BadGateway,
-                $"the upstream of channel '{channel.Name}' rejected the channel's credentials; the gateway operator must fix the channel's apiKeys"),
+                GatewayMessages.KeysRefused(channel.Name), null, headers => headers["x-should-retry"] = "false"),
             FailureKind.HeadersTimeout or FailureKind.FirstContentTimeout => GatewayErrors.WriteAsync(context, StatusCodes.Status504GatewayTimeout,
                 $"the upstream of channel '{channel.Name}' did not answer in time ({reason})"),
             _ => GatewayErrors.WriteAsync(context, StatusCodes.Status502BadGateway,

@@ -162,7 +162,7 @@ internal static class ResponseRelay
             // would tell Claude Code that the caller's key is wrong. Report a gateway-side failure.
             response.Headers["x-should-retry"] = "false";
             await WriteAsync(response, StatusCodes.Status502BadGateway, ErrorBodies.For(call.WireProtocol, 502,
-                $"the upstream of channel '{call.ChannelName}' rejected the channel's credentials (HTTP {status}); the gateway operator must fix the channel's apiKeys",
+                GatewayMessages.KeysRefused(call.ChannelName, status),
                 call.RequestId), cancellationToken).ConfigureAwait(false);
             return;
         }
