@@ -172,15 +172,7 @@ internal sealed partial class ForwardingEndpoint
         var channel = route.Candidates[0];
         if (api == InboundApi.CountTokens && channel.Type == WireProtocol.OpenAI)
         {
-            // OpenAI-protocol upstreams cannot count tokens: answer with the gateway's documented estimate.
-            if (!MessagesToChat.TryEstimateInputTokens(text.Span, out var tokens))
-            {
-                await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest,
-                    "messages: must be an array of messages").ConfigureAwait(false);
-                return;
-            }
-
-            await WriteTokenEstimateAsync(context, tokens).ConfigureAwait(false);
+            await AnswerTokenEstimateAsync(context, text).ConfigureAwait(false);
             return;
         }
 
@@ -472,6 +464,14 @@ internal sealed partial class ForwardingEndpoint
         var ownHeaders = context.Response.Headers.ToArray();
         while (true)
         {
+            if (api == InboundApi.CountTokens && target.Channel.Type == WireProtocol.OpenAI)
+            {
+                // The Anthropic channel first in line is out (breaker open): the next one cannot count either.
+                plan.Report(target, AttemptReport.Abandoned);
+                await AnswerTokenEstimateAsync(context, text).ConfigureAwait(false);
+                return null;
+            }
+
             var mayFailOver = plan.Attempts < maxAttempts && _time.GetTimestamp() < deadline && plan.HasAlternative();
             var (call, error) = Routes.Build(api, target.Channel, json, text, scan, settings with
             {
@@ -708,6 +708,18 @@ internal sealed partial class ForwardingEndpoint
 
         var retryAfter = attempt.RetryAfter is { } wait && wait > _health.Options.MaxCooldown ? _health.Options.MaxCooldown : attempt.RetryAfter;
         return AttemptReport.Failed(attempt.Failure, retryAfter);
+    }
+
+    /// <summary>OpenAI-protocol upstreams cannot count tokens: the gateway's documented estimate answers instead.</summary>
+    private static async Task AnswerTokenEstimateAsync(HttpContext context, ReadOnlyMemory<byte> text)
+    {
+        if (!MessagesToChat.TryEstimateInputTokens(text.Span, out var tokens))
+        {
+            await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest, "messages: must be an array of messages").ConfigureAwait(false);
+            return;
+        }
+
+        await WriteTokenEstimateAsync(context, tokens).ConfigureAwait(false);
     }
 
     private static Task WriteTokenEstimateAsync(HttpContext context, long tokens)

@@ -181,6 +181,27 @@ public sealed class CircuitBreakerTests : TwoProviders
         Assert.That(a["keys"]!.AsArray().Select(k => Str(k!["breaker"]!["state"])), Is.All.EqualTo("closed"), "no key is blamed");
     }
 
+    [Test]
+    public async Task CountTokens_AnthropicChannelOut_NextIsOpenAI_AnsweredWithTheEstimateNot500()
+    {
+        A.AnswerEveryRequest(ServerError());
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
+        {
+            ["a.json"] = TestGateway.AnthropicChannel(A.BaseUrl(), """ "priority": 0 """),
+            ["b.json"] = TestGateway.OpenAIChannel(B.BaseUrl(), """ "priority": 1 """),
+        }, Breaker(1, 30));
+        await SendOkAsync(gateway, 1);
+
+        // a's breaker is open: the count goes to b, an OpenAI channel, which cannot count tokens.
+        var (response, json) = await gateway.SendAsync(gateway.Post("/v1/messages/count_tokens",
+            """{"model":"claude-sonnet-4-6","messages":[{"role":"user","content":"count these words please"}]}"""));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), json?.ToJsonString());
+        Assert.That(json!["input_tokens"]!.GetValue<int>(), Is.GreaterThan(0));
+        Assert.That(A.Received(), Has.Count.EqualTo(1), "the open channel is not asked");
+        Assert.That(B.Received().Select(r => r.Path), Has.None.Contains("count_tokens"));
+    }
+
     private static IResponseBuilder RateLimited(int seconds)
         => WireMockUpstream.AnthropicError(429, "rate_limit_error", "slow down", ("retry-after", seconds.ToString(CultureInfo.InvariantCulture)));
 
