@@ -126,7 +126,7 @@ internal static class Program
                 cases.Add(new BenchCase($"{input.Name} / AnthropicPassthroughStream", input, BenchCase.Passthrough,
                     () => new AnthropicPassthroughStream(AnthropicClientModel), "data: {\"type\":\"message_stop\"}"));
                 cases.Add(new BenchCase($"{input.Name} / ChatToMessages (→ OpenAI)", input, BenchCase.Convert,
-                    () => ChatToMessages.CreateStreamConverter(OpenAIClientModel, includeUsage: true), "data: [DONE]"));
+                    () => ChatToMessages.CreateStreamConverter(OpenAIClientModel, includeUsage: true, TimeProvider.System), "data: [DONE]"));
             }
         }
 

@@ -105,8 +105,8 @@ internal static class Routes
                     new ResponsePlan
                     {
                         MapError = (status, error) => ErrorMapping.AnthropicToOpenAI(status, error.Span),
-                        ConvertJson = json => ChatToMessages.ConvertResponse(json.Span, clientModel),
-                        CreateStreamConverter = () => ChatToMessages.CreateStreamConverter(clientModel, includeUsage),
+                        ConvertJson = json => ChatToMessages.ConvertResponse(json.Span, clientModel, settings.Time),
+                        CreateStreamConverter = () => ChatToMessages.CreateStreamConverter(clientModel, includeUsage, settings.Time),
                     }), null);
             }
 
@@ -122,8 +122,8 @@ internal static class Routes
                     new ResponsePlan
                     {
                         MapError = (status, error) => UpstreamErrors.OpenAIInShape(status, error, channel.Name),
-                        ConvertJson = json => CompletionsToChat.ConvertResponse(json.Span, clientModel),
-                        CreateStreamConverter = () => CompletionsToChat.CreateStreamConverter(clientModel, includeUsage),
+                        ConvertJson = json => CompletionsToChat.ConvertResponse(json.Span, clientModel, settings.Time),
+                        CreateStreamConverter = () => CompletionsToChat.CreateStreamConverter(clientModel, includeUsage, settings.Time),
                     }), null);
             }
 
@@ -139,8 +139,8 @@ internal static class Routes
                     new ResponsePlan
                     {
                         MapError = (status, error) => ErrorMapping.AnthropicToOpenAI(status, error.Span),
-                        ConvertJson = json => CompletionsToMessages.ConvertResponse(json.Span, clientModel),
-                        CreateStreamConverter = () => CompletionsToMessages.CreateStreamConverter(clientModel, includeUsage),
+                        ConvertJson = json => CompletionsToMessages.ConvertResponse(json.Span, clientModel, settings.Time),
+                        CreateStreamConverter = () => CompletionsToMessages.CreateStreamConverter(clientModel, includeUsage, settings.Time),
                     }), null);
             }
 
@@ -154,7 +154,7 @@ internal static class Routes
 internal sealed record CallSettings(string? RequestId, int MaxResponseBytes, TimeSpan PingInterval, CancellationToken DrainDeadline = default)
 {
     /// <summary>The host's clock.</summary>
-    public TimeProvider Time { get; init; } = TimeProvider.System;
+    public required TimeProvider Time { get; init; }
 
     /// <summary>True when another candidate can take over if this attempt fails before answering.</summary>
     public bool MayFailOver { get; init; }

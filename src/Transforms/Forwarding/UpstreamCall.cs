@@ -5,8 +5,8 @@ namespace CcxProxy.Transforms.Forwarding;
 /// <summary>Everything one upstream attempt sends, decided by the host before forwarding.</summary>
 public sealed class UpstreamCall
 {
-    /// <summary>The clock of the call's timeouts, keep-alives and timestamps: the host's, so tests can drive it.</summary>
-    public TimeProvider Time { get; init; } = TimeProvider.System;
+    /// <summary>The clock of the call's timeouts, keep-alives and timestamps: the host's (required, so the core never reads the system clock itself).</summary>
+    public required TimeProvider Time { get; init; }
 
     /// <summary>The request body to send, already rewritten (model mapped).</summary>
     public required ReadOnlyMemory<byte> Body { get; init; }

@@ -34,12 +34,13 @@ public sealed class ResponseCaptureTests
     private static ResponsePlan ChatFromAnthropic(string model = Model) => new()
     {
         MapError = (status, body) => ErrorMapping.AnthropicToOpenAI(status, body.Span),
-        ConvertJson = json => ChatToMessages.ConvertResponse(json.Span, model),
-        CreateStreamConverter = () => ChatToMessages.CreateStreamConverter(model, includeUsage: true),
+        ConvertJson = json => ChatToMessages.ConvertResponse(json.Span, model, TimeProvider.System),
+        CreateStreamConverter = () => ChatToMessages.CreateStreamConverter(model, includeUsage: true, TimeProvider.System),
     };
 
     private static UpstreamCall Call(ResponsePlan plan, ResponseCapture? capture, WireProtocol client = WireProtocol.Anthropic) => new()
     {
+        Time = TimeProvider.System,
         Body = ReadOnlyMemory<byte>.Empty,
         UpstreamPath = "/v1/messages",
         ClientModel = Model,

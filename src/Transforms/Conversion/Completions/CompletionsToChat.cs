@@ -32,10 +32,11 @@ public static class CompletionsToChat
     /// </summary>
     /// <param name="chatCompletion">The upstream's 200 body.</param>
     /// <param name="clientModel">The model name the client asked for.</param>
+    /// <param name="time">The host's clock, for <c>created</c>.</param>
     /// <returns>The <c>text_completion</c> body.</returns>
     /// <exception cref="JsonException">The body is not JSON.</exception>
-    public static byte[] ConvertResponse(ReadOnlySpan<byte> chatCompletion, string clientModel) =>
-        ConvertResponse(chatCompletion, clientModel, OpenAIWire.UnixNow(TimeProvider.System));
+    public static byte[] ConvertResponse(ReadOnlySpan<byte> chatCompletion, string clientModel, TimeProvider time) =>
+        ConvertResponse(chatCompletion, clientModel, OpenAIWire.UnixNow(time));
 
     /// <summary>
     /// <c>chat.completion.chunk</c> SSE → <c>text_completion</c> chunks (constant id, <c>choices[].text</c> deltas,
@@ -43,9 +44,10 @@ public static class CompletionsToChat
     /// </summary>
     /// <param name="clientModel">The model name the client asked for.</param>
     /// <param name="includeUsage">The client's <c>stream_options.include_usage</c>.</param>
+    /// <param name="time">The host\'s clock, for <c>created</c>.</param>
     /// <returns>A converter for one response.</returns>
-    public static IStreamConverter CreateStreamConverter(string clientModel, bool includeUsage) =>
-        new ChatChunksToCompletions(clientModel, includeUsage, OpenAIWire.UnixNow(TimeProvider.System), null);
+    public static IStreamConverter CreateStreamConverter(string clientModel, bool includeUsage, TimeProvider time) =>
+        new ChatChunksToCompletions(clientModel, includeUsage, OpenAIWire.UnixNow(time), null);
 
     /// <summary>The same, with <c>created</c> and the fallback id fixed (tests).</summary>
     internal static IStreamConverter CreateStreamConverter(string clientModel, bool includeUsage, long created, string? fallbackIdSuffix) =>

@@ -29,17 +29,19 @@ public static class CompletionsToMessages
     /// <summary>Anthropic message → <c>text_completion</c> (text blocks joined; thinking and tool calls dropped).</summary>
     /// <param name="anthropicMessage">The upstream's 200 body.</param>
     /// <param name="clientModel">The model name the client asked for.</param>
+    /// <param name="time">The host's clock, for <c>created</c>.</param>
     /// <returns>The <c>text_completion</c> body.</returns>
     /// <exception cref="JsonException">The body is not an Anthropic message.</exception>
-    public static byte[] ConvertResponse(ReadOnlySpan<byte> anthropicMessage, string clientModel) =>
-        ConvertResponse(anthropicMessage, clientModel, OpenAIWire.UnixNow(TimeProvider.System));
+    public static byte[] ConvertResponse(ReadOnlySpan<byte> anthropicMessage, string clientModel, TimeProvider time) =>
+        ConvertResponse(anthropicMessage, clientModel, OpenAIWire.UnixNow(time));
 
     /// <summary>Anthropic SSE → <c>text_completion</c> chunks, the usage chunk when asked for, <c>data: [DONE]</c>.</summary>
     /// <param name="clientModel">The model name the client asked for.</param>
     /// <param name="includeUsage">The client's <c>stream_options.include_usage</c>.</param>
+    /// <param name="time">The host\'s clock, for <c>created</c>.</param>
     /// <returns>A converter for one response.</returns>
-    public static IStreamConverter CreateStreamConverter(string clientModel, bool includeUsage) =>
-        CreateStreamConverter(clientModel, includeUsage, OpenAIWire.UnixNow(TimeProvider.System), null);
+    public static IStreamConverter CreateStreamConverter(string clientModel, bool includeUsage, TimeProvider time) =>
+        CreateStreamConverter(clientModel, includeUsage, OpenAIWire.UnixNow(time), null);
 
     /// <summary>The same, with <c>created</c> and the fallback id fixed (tests).</summary>
     internal static IStreamConverter CreateStreamConverter(string clientModel, bool includeUsage, long created, string? fallbackIdSuffix) =>

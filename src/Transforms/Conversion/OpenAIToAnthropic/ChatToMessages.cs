@@ -48,7 +48,7 @@ public static class ChatToMessages
 
     /// <summary>
     /// True when an OpenAI request (chat or legacy completions) asks for the usage chunk
-    /// (<c>stream_options.include_usage: true</c>): pass it to <see cref="CreateStreamConverter(string, bool)"/>.
+    /// (<c>stream_options.include_usage: true</c>): pass it to <see cref="CreateStreamConverter(string, bool, TimeProvider)"/>.
     /// </summary>
     /// <param name="openAIRequest">The client's request body.</param>
     /// <returns>Whether to write the usage chunk; false for malformed bodies.</returns>
@@ -73,17 +73,19 @@ public static class ChatToMessages
     /// <summary>Anthropic message (upstream, non-streamed) → OpenAI <c>chat.completion</c> (client).</summary>
     /// <param name="anthropicMessage">The upstream's 200 body.</param>
     /// <param name="clientModel">The model name the client asked for.</param>
+    /// <param name="time">The host's clock, for <c>created</c>.</param>
     /// <returns>The <c>chat.completion</c> body.</returns>
     /// <exception cref="JsonException">The body is not an Anthropic message.</exception>
-    public static byte[] ConvertResponse(ReadOnlySpan<byte> anthropicMessage, string clientModel) =>
-        ConvertResponse(anthropicMessage, clientModel, OpenAIWire.UnixNow(TimeProvider.System));
+    public static byte[] ConvertResponse(ReadOnlySpan<byte> anthropicMessage, string clientModel, TimeProvider time) =>
+        ConvertResponse(anthropicMessage, clientModel, OpenAIWire.UnixNow(time));
 
     /// <summary>Anthropic SSE → OpenAI <c>chat.completion.chunk</c> SSE (data-only, ending with <c>data: [DONE]</c>).</summary>
     /// <param name="clientModel">The model name the client asked for.</param>
     /// <param name="includeUsage">The client's <c>stream_options.include_usage</c>: write the usage chunk.</param>
+    /// <param name="time">The host\'s clock, for <c>created</c>.</param>
     /// <returns>A converter for one response.</returns>
-    public static IStreamConverter CreateStreamConverter(string clientModel, bool includeUsage) =>
-        CreateStreamConverter(clientModel, includeUsage, OpenAIWire.UnixNow(TimeProvider.System), null);
+    public static IStreamConverter CreateStreamConverter(string clientModel, bool includeUsage, TimeProvider time) =>
+        CreateStreamConverter(clientModel, includeUsage, OpenAIWire.UnixNow(time), null);
 
     /// <summary>The same, with <c>created</c> and the id used when the upstream gives none fixed (tests).</summary>
     internal static IStreamConverter CreateStreamConverter(string clientModel, bool includeUsage, long created, string? fallbackIdSuffix) =>

@@ -100,7 +100,7 @@ public sealed class ChatToMessagesResponseTests
     public void PublicOverload_UsesTheClock()
     {
         var before = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        var body = JsonNode.Parse(ChatToMessages.ConvertResponse(Encoding.UTF8.GetBytes(Message("""[]""")), "m"))!;
+        var body = JsonNode.Parse(ChatToMessages.ConvertResponse(Encoding.UTF8.GetBytes(Message("""[]""")), "m", TimeProvider.System))!;
 
         Assert.That(body["created"]!.GetValue<long>(), Is.InRange(before, before + 5));
     }
@@ -108,5 +108,5 @@ public sealed class ChatToMessagesResponseTests
     [TestCase("not json")]
     [TestCase("""{"type":"error","error":{"type":"api_error","message":"x"}}""")]
     public void NotAMessage_Throws(string body) =>
-        Assert.That(() => ChatToMessages.ConvertResponse(Encoding.UTF8.GetBytes(body), "m"), Throws.InstanceOf<JsonException>());
+        Assert.That(() => ChatToMessages.ConvertResponse(Encoding.UTF8.GetBytes(body), "m", TimeProvider.System), Throws.InstanceOf<JsonException>());
 }
