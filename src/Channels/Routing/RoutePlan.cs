@@ -194,14 +194,14 @@ public sealed class RoutePlan
         if (_last is { } last)
         {
             _last = last with { Failure = report.Failure };
-            switch (report.Failure is { } failed ? FailoverPolicy.Blame(failed) : (FailureBlame?)null)
+            var blame = report.Failure is { } failed ? FailoverPolicy.Blame(failed) : FailureBlame.Channel;
+            if (blame == FailureBlame.Key)
             {
-                case FailureBlame.Key:
-                    _failedKeys.Add((last.Channel, last.Key));
-                    break;
-                case FailureBlame.Destination:
-                    _failedDestinations.Add((last.Channel, last.Destination));
-                    break;
+                _failedKeys.Add((last.Channel, last.Key));
+            }
+            else if (blame == FailureBlame.Destination)
+            {
+                _failedDestinations.Add((last.Channel, last.Destination));
             }
         }
 

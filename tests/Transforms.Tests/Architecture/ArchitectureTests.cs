@@ -41,12 +41,9 @@ public sealed class ArchitectureTests
     [Test]
     public void Transforms_KnowsNothingOfChannelsOrTheHost()
     {
+        // Types of an assembly it does not reference cannot be used: the references say it all.
         var references = s_transforms.GetReferencedAssemblies().Select(a => a.Name);
-        var result = Types.InAssembly(s_transforms)
-            .ShouldNot().HaveDependencyOnAny("CcxProxy.Channels", "CcxProxy.Access", "CcxProxy.Forwarding", "CcxProxy.Errors", "CcxProxy.Routing")
-            .GetResult();
 
-        Assert.That(references, Has.None.EqualTo("CcxProxy.Channels").And.None.EqualTo("ccx-proxy"));
-        Assert.That(result.FailingTypeNames ?? [], Is.Empty);
+        Assert.That(references, Has.None.StartsWith("CcxProxy").And.None.EqualTo("ccx-proxy"));
     }
 }
