@@ -266,9 +266,9 @@ internal static class GatewayLatency
             var t0 = Stopwatch.GetTimestamp();
             var caller = await authentication.AuthenticateAsync(context);
             var ms = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-            if (caller is null)
+            if (caller.Failed(out var refused, out _))
             {
-                samples.Error($"{keyCase.Name}: refused with {context.Response.StatusCode}");
+                samples.Error($"{keyCase.Name}: refused with {refused.Status}");
             }
             else
             {

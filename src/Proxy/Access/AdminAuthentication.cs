@@ -1,5 +1,5 @@
 using System.Security.Cryptography;
-using CcxProxy.Errors;
+using CcxProxy.Transforms.Protocols;
 
 namespace CcxProxy.Access;
 
@@ -19,14 +19,12 @@ public sealed class AdminAuthentication
         _throttle = throttle;
     }
 
-    /// <summary>True when the request carries the admin key; otherwise writes the refusal (404, 429 or 401) and returns false.</summary>
-    public async ValueTask<bool> AuthenticateAsync(HttpContext context)
+    /// <summary>Null when the request carries the admin key; otherwise the refusal (404, 429 or 401).</summary>
+    public GatewayError? Authenticate(HttpContext context)
     {
         if (_hash is null)
         {
-            await GatewayErrors.WriteAsync(context, StatusCodes.Status404NotFound,
-                "no such endpoint: the ops endpoints are off (set Admin:AccessKey)").ConfigureAwait(false);
-            return false;
+            return new GatewayError(StatusCodes.Status404NotFound, "no such endpoint: the ops endpoints are off (set Admin:AccessKey)");
         }
 
         var address = context.Connection.RemoteIpAddress;
@@ -34,18 +32,16 @@ public sealed class AdminAuthentication
         var hash = presented is null ? null : AccessKeyHash.Compute(presented);
         if (_throttle.RetryAfter(address) is { } wait && (hash is null || !_throttle.IsKnownGood(address, hash)))
         {
-            await CallerAuthentication.WriteThrottledAsync(context, wait).ConfigureAwait(false);
-            return false;
+            return CallerAuthentication.Throttled(wait);
         }
 
         if (hash is null || !CryptographicOperations.FixedTimeEquals(hash, _hash))
         {
             _throttle.Failed(address);
-            await GatewayErrors.WriteAsync(context, StatusCodes.Status401Unauthorized, "this endpoint needs the admin key (Admin:AccessKey)").ConfigureAwait(false);
-            return false;
+            return new GatewayError(StatusCodes.Status401Unauthorized, "this endpoint needs the admin key (Admin:AccessKey)");
         }
 
         _throttle.Succeeded(address, hash);
-        return true;
+        return null;
     }
 }

@@ -1,6 +1,5 @@
-using System.Globalization;
-using CcxProxy.Errors;
 using CcxProxy.Keys;
+using CcxProxy.Transforms.Protocols;
 
 namespace CcxProxy.Access;
 
@@ -20,23 +19,20 @@ public sealed class CallerAuthentication
         _throttle = throttle;
     }
 
-    /// <summary>The caller, or null after writing the refusal in the caller's protocol.</summary>
-    public async ValueTask<Caller?> AuthenticateAsync(HttpContext context)
+    /// <summary>The caller, or the refusal to answer with.</summary>
+    public async ValueTask<GatewayResult<Caller>> AuthenticateAsync(HttpContext context)
     {
         var address = context.Connection.RemoteIpAddress;
         var key = ReadKey(context.Request);
         if (_throttle.RetryAfter(address) is { } wait && (key is null || !_throttle.IsKnownGood(address, AccessKeyHash.Compute(key))))
         {
-            await WriteThrottledAsync(context, wait).ConfigureAwait(false);
-            return null;
+            return Throttled(wait);
         }
 
         if (key is null)
         {
             _throttle.Failed(address);
-            await GatewayErrors.WriteAsync(context, StatusCodes.Status401Unauthorized,
-                "missing API key: send it as x-api-key or as Authorization: Bearer").ConfigureAwait(false);
-            return null;
+            return new GatewayError(StatusCodes.Status401Unauthorized, "missing API key: send it as x-api-key or as Authorization: Bearer");
         }
 
         KeyLookup lookup;
@@ -46,9 +42,7 @@ public sealed class CallerAuthentication
         }
         catch (KeyStoreUnavailableException)
         {
-            await GatewayErrors.WriteAsync(context, StatusCodes.Status503ServiceUnavailable,
-                "the key store is unavailable; try again shortly").ConfigureAwait(false);
-            return null;
+            return new GatewayError(StatusCodes.Status503ServiceUnavailable, "the key store is unavailable; try again shortly");
         }
 
         if (lookup is { Status: KeyLookupStatus.Found, Record: { } record })
@@ -70,15 +64,12 @@ public sealed class CallerAuthentication
             KeyLookupStatus.Expired => "this API key has expired",
             _ => "invalid API key",
         };
-        await GatewayErrors.WriteAsync(context, StatusCodes.Status401Unauthorized, message).ConfigureAwait(false);
-        return null;
+        return new GatewayError(StatusCodes.Status401Unauthorized, message);
     }
 
     /// <summary>The 429 for an address that keeps failing.</summary>
-    internal static Task WriteThrottledAsync(HttpContext context, TimeSpan wait) =>
-        GatewayErrors.WriteAsync(context, StatusCodes.Status429TooManyRequests,
-            "too many failed authentication attempts from this address; try again later",
-            headers: h => h.RetryAfter = Math.Ceiling(wait.TotalSeconds).ToString(CultureInfo.InvariantCulture));
+    internal static GatewayError Throttled(TimeSpan wait) =>
+        new(StatusCodes.Status429TooManyRequests, "too many failed authentication attempts from this address; try again later") { RetryAfter = wait };
 
     internal static string? ReadKey(HttpRequest request)
     {

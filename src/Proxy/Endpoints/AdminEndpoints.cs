@@ -1,5 +1,6 @@
 using CcxProxy.Access;
 using CcxProxy.Errors;
+using CcxProxy.Transforms.Protocols;
 using CcxProxy.Usage;
 
 namespace CcxProxy.Endpoints;
@@ -15,8 +16,9 @@ internal static class AdminEndpoints
     {
         endpoints.MapGet("/admin/usage", async (HttpContext context, AdminAuthentication admin, IUsageStore usage, TimeProvider time) =>
         {
-            if (!await admin.AuthenticateAsync(context).ConfigureAwait(false))
+            if (admin.Authenticate(context) is { } refused)
             {
+                await GatewayErrors.WriteAsync(context, refused).ConfigureAwait(false);
                 return;
             }
 
@@ -25,22 +27,22 @@ internal static class AdminEndpoints
             var name = query["name"].ToString();
             if (!UsageDimensions.All.Contains(dimension) || name.Length == 0)
             {
-                await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest,
-                    "dimension must be one of key, group, channel, model, and name is required").ConfigureAwait(false);
+                await GatewayErrors.WriteAsync(context, new GatewayError(StatusCodes.Status400BadRequest,
+                    "dimension must be one of key, group, channel, model, and name is required")).ConfigureAwait(false);
                 return;
             }
 
             var now = time.GetUtcNow();
             if (!UsageReport.TryParseInstant(query["from"], now.AddDays(-1), out var from) || !UsageReport.TryParseInstant(query["to"], now, out var to) || from > to)
             {
-                await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest,
-                    "from and to must be RFC 3339 instants (2026-11-23T00:00:00Z), from before to").ConfigureAwait(false);
+                await GatewayErrors.WriteAsync(context, new GatewayError(StatusCodes.Status400BadRequest,
+                    "from and to must be RFC 3339 instants (2026-11-23T00:00:00Z), from before to")).ConfigureAwait(false);
                 return;
             }
 
             if (UsageDimensions.CheckRange(from, to, now) is { } range)
             {
-                await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest, range).ConfigureAwait(false);
+                await GatewayErrors.WriteAsync(context, new GatewayError(StatusCodes.Status400BadRequest, range)).ConfigureAwait(false);
                 return;
             }
 

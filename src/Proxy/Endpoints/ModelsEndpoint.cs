@@ -2,6 +2,7 @@ using System.Globalization;
 using CcxProxy.Access;
 using CcxProxy.Channels;
 using CcxProxy.Errors;
+using CcxProxy.Transforms.Protocols;
 using CcxProxy.Transforms.Vocabulary;
 
 namespace CcxProxy.Endpoints;
@@ -47,8 +48,9 @@ internal static class ModelsEndpoint
 
     private static async Task ListAsync(HttpContext context, CallerAuthentication authentication, IChannelStore channels)
     {
-        if (await authentication.AuthenticateAsync(context).ConfigureAwait(false) is not { } caller)
+        if ((await authentication.AuthenticateAsync(context).ConfigureAwait(false)).Failed(out var refused, out var caller))
         {
+            await GatewayErrors.WriteAsync(context, refused).ConfigureAwait(false);
             return;
         }
 
@@ -69,7 +71,7 @@ internal static class ModelsEndpoint
 
         if (limit is < 1 or > MaxLimit)
         {
-            await GatewayErrors.WriteAsync(context, StatusCodes.Status400BadRequest, $"limit: must be a whole number between 1 and {MaxLimit}").ConfigureAwait(false);
+            await GatewayErrors.WriteAsync(context, new GatewayError(StatusCodes.Status400BadRequest, $"limit: must be a whole number between 1 and {MaxLimit}")).ConfigureAwait(false);
             return;
         }
 
@@ -102,16 +104,17 @@ internal static class ModelsEndpoint
 
     private static async Task GetAsync(string id, HttpContext context, CallerAuthentication authentication, IChannelStore channels)
     {
-        if (await authentication.AuthenticateAsync(context).ConfigureAwait(false) is not { } caller)
+        if ((await authentication.AuthenticateAsync(context).ConfigureAwait(false)).Failed(out var refused, out var caller))
         {
+            await GatewayErrors.WriteAsync(context, refused).ConfigureAwait(false);
             return;
         }
 
         var snapshot = channels.Current;
         if (snapshot.FindGroup(caller.Group)?.AllowsModel(id) == false || snapshot.Candidates(caller.Group, id, Random.Shared).Count == 0)
         {
-            await GatewayErrors.WriteAsync(context, StatusCodes.Status404NotFound,
-                $"model '{id}' is not served by any channel available to this key").ConfigureAwait(false);
+            await GatewayErrors.WriteAsync(context, new GatewayError(StatusCodes.Status404NotFound,
+                $"model '{id}' is not served by any channel available to this key")).ConfigureAwait(false);
             return;
         }
 

@@ -1,6 +1,7 @@
 using CcxProxy.Access;
 using CcxProxy.Channels;
 using CcxProxy.Channels.Health;
+using CcxProxy.Errors;
 using CcxProxy.Redis;
 using CcxProxy.Transforms.Vocabulary;
 
@@ -20,8 +21,9 @@ internal static class StatusEndpoint
         endpoints.MapGet(Path, async (HttpContext context, AdminAuthentication admin, IChannelStore channels, UpstreamHealth health, RedisConnection redis) =>
         {
             // Base URLs, groups, mappings and paths are the operators' business, not every caller's.
-            if (!await admin.AuthenticateAsync(context).ConfigureAwait(false))
+            if (admin.Authenticate(context) is { } refused)
             {
+                await GatewayErrors.WriteAsync(context, refused).ConfigureAwait(false);
                 return Results.Empty;
             }
 

@@ -23,7 +23,7 @@ public static class RequestIds
         RandomNumberGenerator.Fill(random);
         var id = "req_" + Convert.ToHexStringLower(random);
         context.Items[s_key] = id;
-        context.Response.Headers[Header] = id;
+        GatewayHeaders.Set(context, Header, id);
         return id;
     }
 }

@@ -23,14 +23,14 @@ internal static class Routes
     // OpenAI base URLs carry their version segment (https://api.deepseek.com/v1), as the OpenAI SDK takes them.
     public const string OpenAIChatPath = "/chat/completions";
 
-    /// <summary>The upstream call for <paramref name="api"/> on <paramref name="channel"/>, or the reason the request cannot be converted.</summary>
+    /// <summary>The upstream call for <paramref name="api"/> on <paramref name="channel"/>, or the 400 that says why the request cannot be converted.</summary>
     /// <param name="api">The inbound API.</param>
     /// <param name="channel">The attempt's channel.</param>
     /// <param name="body">The body as the client sent it: what passthrough forwards.</param>
     /// <param name="text">The same body with lone surrogates replaced (<see cref="LoneSurrogates"/>): what conversion reads.</param>
     /// <param name="scan">The scan of <paramref name="body"/>.</param>
     /// <param name="settings">What every attempt of the request shares.</param>
-    public static (UpstreamCall? Call, string? Error) Build(InboundApi api, ChannelConfig channel, ReadOnlyMemory<byte> body, ReadOnlyMemory<byte> text,
+    public static GatewayResult<UpstreamCall> Build(InboundApi api, ChannelConfig channel, ReadOnlyMemory<byte> body, ReadOnlyMemory<byte> text,
         in RequestScan scan, CallSettings settings)
     {
         var clientModel = scan.Model!;
@@ -52,14 +52,14 @@ internal static class Routes
             case (InboundApi.Messages or InboundApi.CountTokens, WireProtocol.Anthropic):
             {
                 var upstreamBody = RequestJson.Rewrite(body, scan, options.UpstreamModel, clamp, options.StripClaudeCodeAttribution);
-                return (settings.Call(channel, api == InboundApi.Messages ? AnthropicMessagesPath : AnthropicCountTokensPath,
+                return settings.Call(channel, api == InboundApi.Messages ? AnthropicMessagesPath : AnthropicCountTokensPath,
                     ThinkingSanitizer.StripGatewayThinking(upstreamBody), clientModel, WireProtocol.Anthropic, WireProtocol.Anthropic, keepQuery: true,
                     new ResponsePlan
                     {
                         MapError = (status, error) => UpstreamErrors.AnthropicInShape(status, error, channel.Name, requestId),
                         ConvertJson = json => RequestJson.ReplaceModelIfPresent(json, clientModel),
                         CreateStreamConverter = () => new AnthropicPassthroughStream(clientModel),
-                    }), null);
+                    });
             }
 
             case (InboundApi.Messages, WireProtocol.OpenAI):
@@ -67,30 +67,30 @@ internal static class Routes
                 var converted = MessagesToChat.ConvertRequest(text.Span, options);
                 if (converted.Error is not null)
                 {
-                    return (null, converted.Error);
+                    return new GatewayError(StatusCodes.Status400BadRequest, converted.Error);
                 }
 
                 MessagesToChat.TryEstimateInputTokens(text.Span, out var estimate);
-                return (settings.Call(channel, OpenAIChatPath, converted.Body!, clientModel, WireProtocol.Anthropic, WireProtocol.OpenAI, keepQuery: false,
+                return settings.Call(channel, OpenAIChatPath, converted.Body!, clientModel, WireProtocol.Anthropic, WireProtocol.OpenAI, keepQuery: false,
                     new ResponsePlan
                     {
                         MapError = (status, error) => ErrorMapping.OpenAIToAnthropic(status, error.Span, requestId),
                         ConvertJson = json => MessagesToChat.ConvertResponse(json.Span, clientModel, converted.ToolNames),
                         CreateStreamConverter = () => MessagesToChat.CreateStreamConverter(clientModel, converted.ToolNames, estimate),
-                    }), null);
+                    });
             }
 
             case (InboundApi.ChatCompletions, WireProtocol.OpenAI):
             {
                 // Same protocol: forwarded as sent, with the model mapped; streamed through as it arrives.
                 var upstreamBody = RequestJson.Rewrite(body, scan, options.UpstreamModel, clamp);
-                return (settings.Call(channel, OpenAIChatPath, upstreamBody, clientModel, WireProtocol.OpenAI, WireProtocol.OpenAI, keepQuery: true,
+                return settings.Call(channel, OpenAIChatPath, upstreamBody, clientModel, WireProtocol.OpenAI, WireProtocol.OpenAI, keepQuery: true,
                     new ResponsePlan
                     {
                         MapError = (status, error) => UpstreamErrors.OpenAIInShape(status, error, channel.Name),
                         ConvertJson = json => RequestJson.ReplaceModelIfPresent(json, clientModel),
                         CreateStreamConverter = () => new ChatPassthroughStream(clientModel),
-                    }), null);
+                    });
             }
 
             case (InboundApi.ChatCompletions, WireProtocol.Anthropic):
@@ -98,16 +98,16 @@ internal static class Routes
                 var converted = ChatToMessages.ConvertRequest(text.Span, options);
                 if (converted.Error is not null)
                 {
-                    return (null, converted.Error);
+                    return new GatewayError(StatusCodes.Status400BadRequest, converted.Error);
                 }
 
-                return (settings.Call(channel, AnthropicMessagesPath, converted.Body!, clientModel, WireProtocol.OpenAI, WireProtocol.Anthropic, keepQuery: false,
+                return settings.Call(channel, AnthropicMessagesPath, converted.Body!, clientModel, WireProtocol.OpenAI, WireProtocol.Anthropic, keepQuery: false,
                     new ResponsePlan
                     {
                         MapError = (status, error) => ErrorMapping.AnthropicToOpenAI(status, error.Span),
                         ConvertJson = json => ChatToMessages.ConvertResponse(json.Span, clientModel, settings.Time),
                         CreateStreamConverter = () => ChatToMessages.CreateStreamConverter(clientModel, includeUsage, settings.Time),
-                    }), null);
+                    });
             }
 
             case (InboundApi.Completions, WireProtocol.OpenAI):
@@ -115,16 +115,16 @@ internal static class Routes
                 var converted = CompletionsToChat.ConvertRequest(text.Span, options);
                 if (converted.Error is not null)
                 {
-                    return (null, converted.Error);
+                    return new GatewayError(StatusCodes.Status400BadRequest, converted.Error);
                 }
 
-                return (settings.Call(channel, OpenAIChatPath, converted.Body!, clientModel, WireProtocol.OpenAI, WireProtocol.OpenAI, keepQuery: false,
+                return settings.Call(channel, OpenAIChatPath, converted.Body!, clientModel, WireProtocol.OpenAI, WireProtocol.OpenAI, keepQuery: false,
                     new ResponsePlan
                     {
                         MapError = (status, error) => UpstreamErrors.OpenAIInShape(status, error, channel.Name),
                         ConvertJson = json => CompletionsToChat.ConvertResponse(json.Span, clientModel, settings.Time),
                         CreateStreamConverter = () => CompletionsToChat.CreateStreamConverter(clientModel, includeUsage, settings.Time),
-                    }), null);
+                    });
             }
 
             case (InboundApi.Completions, WireProtocol.Anthropic):
@@ -132,16 +132,16 @@ internal static class Routes
                 var converted = CompletionsToMessages.ConvertRequest(text.Span, options);
                 if (converted.Error is not null)
                 {
-                    return (null, converted.Error);
+                    return new GatewayError(StatusCodes.Status400BadRequest, converted.Error);
                 }
 
-                return (settings.Call(channel, AnthropicMessagesPath, converted.Body!, clientModel, WireProtocol.OpenAI, WireProtocol.Anthropic, keepQuery: false,
+                return settings.Call(channel, AnthropicMessagesPath, converted.Body!, clientModel, WireProtocol.OpenAI, WireProtocol.Anthropic, keepQuery: false,
                     new ResponsePlan
                     {
                         MapError = (status, error) => ErrorMapping.AnthropicToOpenAI(status, error.Span),
                         ConvertJson = json => CompletionsToMessages.ConvertResponse(json.Span, clientModel, settings.Time),
                         CreateStreamConverter = () => CompletionsToMessages.CreateStreamConverter(clientModel, includeUsage, settings.Time),
-                    }), null);
+                    });
             }
 
             default:

@@ -1,5 +1,6 @@
 using CcxProxy.Errors;
 using CcxProxy.Logging;
+using CcxProxy.Transforms.Protocols;
 
 namespace CcxProxy.Hosting;
 
@@ -20,14 +21,14 @@ internal sealed partial class ClientErrorMiddleware(RequestDelegate next, ILogge
         catch (BadHttpRequestException ex) when (!context.Response.HasStarted)
         {
             Log.MalformedRequest(logger, context.Request.Method, LogText.Escape(context.Request.Path.Value) ?? "", ex.StatusCode, LogText.Escape(ex.Message) ?? "");
-            await GatewayErrors.WriteAsync(context, ex.StatusCode is >= 400 and < 500 ? ex.StatusCode : StatusCodes.Status400BadRequest,
-                $"the request could not be read: {ex.Message}").ConfigureAwait(false);
+            await GatewayErrors.WriteAsync(context, new GatewayError(ex.StatusCode is >= 400 and < 500 ? ex.StatusCode : StatusCodes.Status400BadRequest,
+                $"the request could not be read: {ex.Message}")).ConfigureAwait(false);
         }
         catch (Exception ex) when (!context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested && ex is not OperationCanceledException)
         {
             Log.Unexpected(logger, ex);
-            await GatewayErrors.WriteAsync(context, StatusCodes.Status500InternalServerError,
-                $"the gateway failed to handle this request (request id {RequestIds.Get(context)}); this is a gateway bug, please report it").ConfigureAwait(false);
+            await GatewayErrors.WriteAsync(context, new GatewayError(StatusCodes.Status500InternalServerError,
+                $"the gateway failed to handle this request (request id {RequestIds.Get(context)}); this is a gateway bug, please report it")).ConfigureAwait(false);
         }
     }
 

@@ -1,19 +1,21 @@
 using CcxProxy.Access;
 using CcxProxy.Caching;
 using CcxProxy.Channels;
+using CcxProxy.Channels.Health;
 using CcxProxy.Endpoints;
 using CcxProxy.Errors;
 using CcxProxy.Forwarding;
 using CcxProxy.Keys;
 using CcxProxy.Lifecycle;
 using CcxProxy.Limits;
-using CcxProxy.Usage;
+using CcxProxy.Pipeline;
 using CcxProxy.Redis;
 using CcxProxy.Routing;
 using CcxProxy.Telemetry;
-using CcxProxy.Channels.Health;
-using Microsoft.Extensions.Options;
+using CcxProxy.Transforms.Protocols;
+using CcxProxy.Usage;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace CcxProxy.Hosting;
 
@@ -104,6 +106,7 @@ public static partial class GatewayApp
         services.TryAddSingleton<GatewayTelemetry>();
         services.TryAddSingleton<RequestTelemetry>();
         OtlpExport.Register(services, configuration);
+        services.AddForwardingPipeline();
         services.TryAddSingleton<ForwardingEndpoint>();
         return services;
     }
@@ -177,7 +180,7 @@ public static partial class GatewayApp
         var message = path.StartsWithSegments("/v1/v1")
             ? $"no such endpoint: {path}. The base URL must be the gateway's root: drop the trailing /v1 from it (for example ANTHROPIC_BASE_URL=http://host:3000)"
             : $"no such endpoint: {context.Request.Method} {path}";
-        return GatewayErrors.WriteAsync(context, StatusCodes.Status404NotFound, message);
+        return GatewayErrors.WriteAsync(context, new GatewayError(StatusCodes.Status404NotFound, message));
     }
 
     private static void WarnAboutAccessKeys(WebApplication app)

@@ -4,6 +4,7 @@ using CcxProxy.Channels;
 using CcxProxy.Errors;
 using CcxProxy.Keys;
 using CcxProxy.Transforms.Conversion;
+using CcxProxy.Transforms.Protocols;
 using CcxProxy.Transforms.Vocabulary;
 
 namespace CcxProxy.Limits;
@@ -44,36 +45,41 @@ internal sealed class RequestLimiter
         return scopes;
     }
 
-    /// <summary>Asks the store; on refusal writes the answer and returns null; on admission returns a lease to release.</summary>
-    public async Task<Lease?> AcquireAsync(HttpContext context, IReadOnlyList<LimitScope> scopes, long estimatedInputTokens)
+    /// <summary>
+    /// Asks the store: on admission, a lease to release (and the rate-limit headers set on the response); on
+    /// refusal, the error to answer with (429, 402 for a spent quota, 503 when the store cannot be asked).
+    /// </summary>
+    public async Task<GatewayResult<Lease>> AcquireAsync(HttpContext context, IReadOnlyList<LimitScope> scopes, long estimatedInputTokens)
     {
         var leaseId = RequestIds.Get(context) ?? Guid.NewGuid().ToString("N");
         var decision = await _store.AcquireAsync(scopes, leaseId, estimatedInputTokens, context.RequestAborted).ConfigureAwait(false);
+        var headers = Headers(context.Request, decision);
         if (decision.Admitted)
         {
-            WriteHeaders(context.Request, context.Response.Headers, decision);
+            foreach (var (name, value) in headers)
+            {
+                GatewayHeaders.Set(context, name, value);
+            }
+
             return new Lease(this, scopes, leaseId, estimatedInputTokens);
         }
 
         if (decision.IsUnavailable)
         {
-            await GatewayErrors.WriteAsync(context, StatusCodes.Status503ServiceUnavailable,
-                "limits cannot be checked right now (the shared store is unreachable) and this gateway fails closed; try again shortly",
-                headers: headers => headers.RetryAfter = "1").ConfigureAwait(false);
-            return null;
+            return new GatewayError(StatusCodes.Status503ServiceUnavailable,
+                "limits cannot be checked right now (the shared store is unreachable) and this gateway fails closed; try again shortly")
+            {
+                RetryAfter = TimeSpan.FromSeconds(1),
+            };
         }
 
         var quota = decision.Violated == LimitKind.Quota;
-        await GatewayErrors.WriteAsync(context, quota ? StatusCodes.Status402PaymentRequired : StatusCodes.Status429TooManyRequests,
-            Describe(decision), quota ? "insufficient_quota" : "rate_limit_exceeded", headers =>
-            {
-                WriteHeaders(context.Request, headers, decision);
-                if (decision.RetryAfter is { } wait)
-                {
-                    headers.RetryAfter = Math.Max(1, Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-                }
-            }).ConfigureAwait(false);
-        return null;
+        return new GatewayError(quota ? StatusCodes.Status402PaymentRequired : StatusCodes.Status429TooManyRequests, Describe(decision))
+        {
+            Code = quota ? "insufficient_quota" : "rate_limit_exceeded",
+            RetryAfter = decision.RetryAfter,
+            Headers = headers,
+        };
     }
 
     private static string Describe(LimitDecision decision)
@@ -93,11 +99,12 @@ internal sealed class RequestLimiter
     }
 
     /// <summary>Rate-limit headers, named the way the caller's SDK knows them (docs/protocols.md §6).</summary>
-    private void WriteHeaders(HttpRequest request, IHeaderDictionary headers, LimitDecision decision)
+    private List<KeyValuePair<string, string>> Headers(HttpRequest request, LimitDecision decision)
     {
+        var headers = new List<KeyValuePair<string, string>>(3);
         if (decision.Limit is not { } limit)
         {
-            return;
+            return headers;
         }
 
         var kind = decision.Violated ?? LimitKind.Requests;
@@ -106,9 +113,9 @@ internal sealed class RequestLimiter
         if (ClientProtocols.Of(request) == WireProtocol.OpenAI)
         {
             var name = kind is LimitKind.InputTokens or LimitKind.OutputTokens ? "tokens" : "requests";
-            headers[$"x-ratelimit-limit-{name}"] = limit.ToString(CultureInfo.InvariantCulture);
-            headers[$"x-ratelimit-remaining-{name}"] = remaining.ToString(CultureInfo.InvariantCulture);
-            headers[$"x-ratelimit-reset-{name}"] = $"{Math.Max(0, Math.Ceiling(reset.TotalSeconds)).ToString(CultureInfo.InvariantCulture)}s";
+            headers.Add(new($"x-ratelimit-limit-{name}", limit.ToString(CultureInfo.InvariantCulture)));
+            headers.Add(new($"x-ratelimit-remaining-{name}", remaining.ToString(CultureInfo.InvariantCulture)));
+            headers.Add(new($"x-ratelimit-reset-{name}", $"{Math.Max(0, Math.Ceiling(reset.TotalSeconds)).ToString(CultureInfo.InvariantCulture)}s"));
         }
         else
         {
@@ -118,10 +125,12 @@ internal sealed class RequestLimiter
                 LimitKind.OutputTokens => "output-tokens",
                 _ => "requests",
             };
-            headers[$"anthropic-ratelimit-{name}-limit"] = limit.ToString(CultureInfo.InvariantCulture);
-            headers[$"anthropic-ratelimit-{name}-remaining"] = remaining.ToString(CultureInfo.InvariantCulture);
-            headers[$"anthropic-ratelimit-{name}-reset"] = (_time.GetUtcNow() + reset).ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
+            headers.Add(new($"anthropic-ratelimit-{name}-limit", limit.ToString(CultureInfo.InvariantCulture)));
+            headers.Add(new($"anthropic-ratelimit-{name}-remaining", remaining.ToString(CultureInfo.InvariantCulture)));
+            headers.Add(new($"anthropic-ratelimit-{name}-reset", (_time.GetUtcNow() + reset).ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture)));
         }
+
+        return headers;
     }
 
     private static CallerLimits ToCallerLimits(GroupLimits limits) => new()

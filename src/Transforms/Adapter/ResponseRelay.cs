@@ -37,14 +37,13 @@ internal static class ResponseRelay
             // Nothing has reached the client: let the next candidate answer instead.
             if (call.MayFailOver && FailoverPolicy.FailsOver(status))
             {
-                RetryWith(response, attempt, $"HTTP {status}", attempt.Failure);
+                RetryWith(attempt, $"HTTP {status}", attempt.Failure);
                 return;
             }
 
             if (status >= 400)
             {
-                await RelayErrorAsync(response, upstream, call, cancellationToken).ConfigureAwait(false);
-                attempt.ClientResponseStarted = true;
+                await RelayErrorAsync(response, upstream, call, attempt, cancellationToken).ConfigureAwait(false);
                 attempt.Outcome = AttemptOutcome.Completed;
             }
             else if (string.Equals(upstream.Content.Headers.ContentType?.MediaType, "text/event-stream", StringComparison.OrdinalIgnoreCase))
@@ -56,7 +55,6 @@ internal static class ResponseRelay
                 await RelayJsonAsync(response, upstream, call, attempt, cancellationToken).ConfigureAwait(false);
                 if (attempt.Outcome != AttemptOutcome.Retryable)
                 {
-                    attempt.ClientResponseStarted = true;
                     attempt.Outcome = AttemptOutcome.Completed;
                 }
             }
@@ -69,7 +67,6 @@ internal static class ResponseRelay
         catch (Exception ex) when (ex is IOException or HttpRequestException or OperationCanceledException)
         {
             // Reading a non-streamed body failed part way (cut, or over the size the gateway holds).
-            attempt.ClientResponseStarted = response.HasStarted;
             attempt.Outcome = context.RequestAborted.IsCancellationRequested ? AttemptOutcome.ClientAborted : AttemptOutcome.UpstreamCut;
             if (attempt.Outcome != AttemptOutcome.UpstreamCut)
             {
@@ -92,14 +89,12 @@ internal static class ResponseRelay
                 : "an answer that broke off before it was complete";
             if (call.MayFailOver)
             {
-                RetryWith(response, attempt, reason, failure);
+                RetryWith(attempt, reason, failure);
                 return;
             }
 
             // Never a 200 with an empty body: the client learns what happened, in its own shape.
-            await TryWriteAsync(response, StatusCodes.Status502BadGateway,
-                ErrorBodies.For(call.WireProtocol, 502, $"the upstream of channel '{call.ChannelName}' sent {reason}", call.RequestId), cancellationToken).ConfigureAwait(false);
-            attempt.ClientResponseStarted = true;
+            attempt.Error = new GatewayError(StatusCodes.Status502BadGateway, $"the upstream of channel '{call.ChannelName}' sent {reason}");
         }
     }
 
@@ -108,7 +103,7 @@ internal static class ResponseRelay
         var body = await ReadBoundedAsync(upstream, call.MaxResponseBytes, cancellationToken).ConfigureAwait(false);
         if (!RequestJson.IsJsonObject(body.Span) && call.MayFailOver)
         {
-            RetryWith(response, attempt, body.Length == 0 ? "empty answer" : "an answer that is not JSON", FailureKind.BadAnswer);
+            RetryWith(attempt, body.Length == 0 ? "empty answer" : "an answer that is not JSON", FailureKind.BadAnswer);
             return;
         }
 
@@ -117,9 +112,8 @@ internal static class ResponseRelay
             attempt.Failure = FailureKind.BadAnswer;
             // A wrong baseUrl landing on a web page, a captive portal, a CDN challenge: not an answer the
             // client's SDK can read, so say what came back instead of relaying it.
-            await WriteAsync(response, StatusCodes.Status502BadGateway, ErrorBodies.For(call.WireProtocol, 502,
-                $"the upstream of channel '{call.ChannelName}' answered HTTP {(int)upstream.StatusCode} with {upstream.Content.Headers.ContentType?.MediaType ?? "no content type"}, not a JSON answer",
-                call.RequestId), cancellationToken).ConfigureAwait(false);
+            attempt.Error = new GatewayError(StatusCodes.Status502BadGateway,
+                $"the upstream of channel '{call.ChannelName}' answered HTTP {(int)upstream.StatusCode} with {upstream.Content.Headers.ContentType?.MediaType ?? "no content type"}, not a JSON answer");
             return;
         }
 
@@ -132,27 +126,25 @@ internal static class ResponseRelay
         {
             // JSON, but not an answer of the upstream's protocol (a wrong baseUrl or type on the channel).
             attempt.Failure = FailureKind.BadAnswer;
-            await WriteAsync(response, StatusCodes.Status502BadGateway, ErrorBodies.For(call.WireProtocol, 502,
-                $"the upstream of channel '{call.ChannelName}' answered with JSON that is not a valid {(call.UpstreamProtocol == WireProtocol.OpenAI ? "chat completion" : "message")}",
-                call.RequestId), cancellationToken).ConfigureAwait(false);
+            attempt.Error = new GatewayError(StatusCodes.Status502BadGateway,
+                $"the upstream of channel '{call.ChannelName}' answered with JSON that is not a valid {(call.UpstreamProtocol == WireProtocol.OpenAI ? "chat completion" : "message")}");
             return;
         }
 
         attempt.Usage = UsageReader.Read(call.WireProtocol, converted.Span);
         call.Capture?.Json(body);
-        await WriteAsync(response, response.StatusCode, SecretScrubber.Scrub(converted, SecretScrubber.SecretsOf(call)), cancellationToken).ConfigureAwait(false);
+        await WriteAnswerAsync(response, SecretScrubber.Scrub(converted, SecretScrubber.SecretsOf(call)), cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Undoes what the forwarder copied onto the (unstarted) response and marks the attempt for the next candidate.</summary>
-    private static void RetryWith(HttpResponse response, UpstreamAttempt attempt, string reason, FailureKind failure)
+    /// <summary>Marks the attempt for the next candidate (the host resets the unstarted response before that one answers).</summary>
+    private static void RetryWith(UpstreamAttempt attempt, string reason, FailureKind failure)
     {
-        response.Clear();
         attempt.Outcome = AttemptOutcome.Retryable;
         attempt.RetryReason = reason;
         attempt.Failure = failure;
     }
 
-    private static async Task RelayErrorAsync(HttpResponse response, HttpResponseMessage upstream, UpstreamCall call, CancellationToken cancellationToken)
+    private static async Task RelayErrorAsync(HttpResponse response, HttpResponseMessage upstream, UpstreamCall call, UpstreamAttempt attempt, CancellationToken cancellationToken)
     {
         var status = (int)upstream.StatusCode;
         var body = await ReadBoundedAsync(upstream, MaxErrorBodyBytes, cancellationToken).ConfigureAwait(false);
@@ -160,20 +152,12 @@ internal static class ResponseRelay
         {
             // The upstream refused the channel's own key: the caller cannot fix that, and passing a 401 on
             // would tell Claude Code that the caller's key is wrong. Report a gateway-side failure.
-            response.Headers["x-should-retry"] = "false";
-            await WriteAsync(response, StatusCodes.Status502BadGateway, ErrorBodies.For(call.WireProtocol, 502,
-                GatewayMessages.KeysRefused(call.ChannelName, status),
-                call.RequestId), cancellationToken).ConfigureAwait(false);
+            attempt.Error = new GatewayError(StatusCodes.Status502BadGateway, GatewayMessages.KeysRefused(call.ChannelName, status)) { ShouldRetry = false };
             return;
         }
 
         var (clientStatus, clientBody) = call.Plan.MapError(status, SecretScrubber.Scrub(body, SecretScrubber.SecretsOf(call)));
-        if (clientStatus == 402)
-        {
-            response.Headers["x-should-retry"] = "false";
-        }
-
-        await WriteAsync(response, clientStatus, clientBody, cancellationToken).ConfigureAwait(false);
+        await ErrorResponse.RelayAsync(response, clientStatus, clientBody, cancellationToken).ConfigureAwait(false);
     }
 
     private static async Task<AttemptOutcome> RelayStreamAsync(HttpResponse response, HttpResponseMessage upstream, UpstreamCall call, UpstreamAttempt attempt, CancellationToken cancellationToken)
@@ -190,7 +174,7 @@ internal static class ResponseRelay
         var held = call.MayFailOver ? new ArrayBufferWriter<byte>() : null;
         if (held is null)
         {
-            await CommitAsync(response, attempt, null, cancellationToken).ConfigureAwait(false);
+            await CommitAsync(response, null, cancellationToken).ConfigureAwait(false);
         }
 
         converter.Begin(held ?? (IBufferWriter<byte>)client);
@@ -237,7 +221,7 @@ internal static class ResponseRelay
             {
                 if (held is not null)
                 {
-                    await CommitAsync(response, attempt, held, cancellationToken).ConfigureAwait(false);
+                    await CommitAsync(response, held, cancellationToken).ConfigureAwait(false);
                     held = null;
                 }
 
@@ -251,7 +235,7 @@ internal static class ResponseRelay
                 var seconds = call.FirstContentTimeout.TotalSeconds;
                 if (held is not null)
                 {
-                    return Retry(response, attempt, $"no content within {seconds:0.###} s", FailureKind.FirstContentTimeout);
+                    return Retry(attempt, $"no content within {seconds:0.###} s", FailureKind.FirstContentTimeout);
                 }
 
                 attempt.Failure = FailureKind.FirstContentTimeout;
@@ -263,7 +247,7 @@ internal static class ResponseRelay
             {
                 if (held is not null)
                 {
-                    return Retry(response, attempt, "the stream went silent before its first content", FailureKind.IdleTimeout);
+                    return Retry(attempt, "the stream went silent before its first content", FailureKind.IdleTimeout);
                 }
 
                 attempt.Failure = FailureKind.IdleTimeout;
@@ -275,7 +259,7 @@ internal static class ResponseRelay
             {
                 if (held is not null)
                 {
-                    return Retry(response, attempt, "the stream broke before its first content", FailureKind.StreamFailed);
+                    return Retry(attempt, "the stream broke before its first content", FailureKind.StreamFailed);
                 }
 
                 attempt.Failure = FailureKind.StreamFailed;
@@ -288,7 +272,7 @@ internal static class ResponseRelay
             {
                 if (held is not null)
                 {
-                    return Retry(response, attempt, "the stream ended before its first content", FailureKind.StreamFailed);
+                    return Retry(attempt, "the stream ended before its first content", FailureKind.StreamFailed);
                 }
 
                 var complete = converter.End(client);
@@ -305,7 +289,7 @@ internal static class ResponseRelay
             {
                 if (held is not null && IsUpstreamError(item, call.UpstreamProtocol))
                 {
-                    return Retry(response, attempt, "an error event before its first content", FailureKind.StreamFailed);
+                    return Retry(attempt, "an error event before its first content", FailureKind.StreamFailed);
                 }
 
                 sawContent = IsCommitPoint(item, call.UpstreamProtocol);
@@ -316,7 +300,7 @@ internal static class ResponseRelay
 
                 if (sawContent && held is not null)
                 {
-                    await CommitAsync(response, attempt, held, cancellationToken).ConfigureAwait(false);
+                    await CommitAsync(response, held, cancellationToken).ConfigureAwait(false);
                     held = null;
                 }
             }
@@ -346,7 +330,7 @@ internal static class ResponseRelay
         if (held is not null)
         {
             // Finished without any content event (an empty answer that still ended properly): send it as it is.
-            await CommitAsync(response, attempt, held, cancellationToken).ConfigureAwait(false);
+            await CommitAsync(response, held, cancellationToken).ConfigureAwait(false);
             await client.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
 
@@ -376,19 +360,18 @@ internal static class ResponseRelay
     }
 
     /// <summary>Sends the headers (and whatever was held back); from here on the client has this candidate's answer.</summary>
-    private static async Task CommitAsync(HttpResponse response, UpstreamAttempt attempt, ArrayBufferWriter<byte>? held, CancellationToken cancellationToken)
+    private static async Task CommitAsync(HttpResponse response, ArrayBufferWriter<byte>? held, CancellationToken cancellationToken)
     {
         await response.StartAsync(cancellationToken).ConfigureAwait(false);
-        attempt.ClientResponseStarted = true;
         if (held is { WrittenCount: > 0 })
         {
             await response.BodyWriter.WriteAsync(held.WrittenMemory, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private static AttemptOutcome Retry(HttpResponse response, UpstreamAttempt attempt, string reason, FailureKind failure)
+    private static AttemptOutcome Retry(UpstreamAttempt attempt, string reason, FailureKind failure)
     {
-        RetryWith(response, attempt, reason, failure);
+        RetryWith(attempt, reason, failure);
         return AttemptOutcome.Retryable;
     }
 
@@ -479,21 +462,9 @@ internal static class ResponseRelay
         }
     }
 
-    private static async Task TryWriteAsync(HttpResponse response, int status, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    /// <summary>Writes a converted JSON answer under the status the upstream gave.</summary>
+    private static async Task WriteAnswerAsync(HttpResponse response, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
     {
-        try
-        {
-            await WriteAsync(response, status, body, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
-        {
-            // The client is gone too.
-        }
-    }
-
-    private static async Task WriteAsync(HttpResponse response, int status, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
-    {
-        response.StatusCode = status;
         response.ContentType = "application/json";
         response.ContentLength = body.Length;
         await response.Body.WriteAsync(body, cancellationToken).ConfigureAwait(false);

@@ -65,6 +65,25 @@ public sealed class GatewayLimitsTests
     }
 
     [Test]
+    public async Task AdmittedRequest_UpstreamUnreachable_502KeepsTheGatewaysOwnHeaders()
+    {
+        // The error is written on a response reset to what the gateway itself said (request id, rate-limit state),
+        // not on a blank one: the caller still learns how much of its limit is left.
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
+        {
+            ["main.json"] = TestGateway.AnthropicChannel(FreePort.ClosedUrl()),
+            ["groups.json"] = """{"groups": {"default": {"limits": {"requestsPerMinute": 5}}}}""",
+        });
+
+        var (failed, json) = await gateway.SendAsync(gateway.Post("/v1/messages", Body()));
+
+        Assert.That(failed.StatusCode, Is.EqualTo(HttpStatusCode.BadGateway));
+        Assert.That(json!["error"]!["message"]!.GetValue<string>(), Does.Contain("could not reach the upstream"));
+        Assert.That(failed.Headers.GetValues("anthropic-ratelimit-requests-limit").Single(), Is.EqualTo("5"));
+        Assert.That(failed.Headers.GetValues("x-request-id").Single(), Is.EqualTo(json["request_id"]!.GetValue<string>()));
+    }
+
+    [Test]
     public async Task RequestsPerMinute_OpenAIClient_OpenAIShapedErrorAndHeaders()
     {
         await using var gateway = await TestGateway.StartAsync(Files("""{"requestsPerMinute": 1}"""));

@@ -99,8 +99,8 @@ public sealed class FirstContentTimeoutTests : TwoUpstreams
     [Test]
     public async Task ContentBeforeDeadline_ThenSlowSteadyStream_Completes()
     {
-        // First content at about 0.5 s (budget 1.5 s), then an event every 0.5 s for over 3 s (idle 2 s):
-        // the first-content budget stops applying once content has come.
+        // First content at about 0.5 s (budget 2.5 s: a loaded machine may be late), then an event every
+        // 0.5 s for over 3 s (idle 2 s): the first-content budget stops applying once content has come.
         var pieces = Enumerable.Range(0, 7).Select(i => $"part{i} ").ToArray();
         var steps = new List<StreamStep>
         {
@@ -118,7 +118,7 @@ public sealed class FirstContentTimeoutTests : TwoUpstreams
         A.Handler = (_, ctx) => FakeAnthropic.WriteStreamAsync(ctx, steps, ctx.RequestAborted);
         await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
-            ["a-only.json"] = TestGateway.AnthropicChannel(A.BaseUrl, """ "timeouts": { "firstContent": 1.5, "idle": 2 } """),
+            ["a-only.json"] = TestGateway.AnthropicChannel(A.BaseUrl, """ "timeouts": { "firstContent": 2.5, "idle": 2 } """),
         });
 
         var (response, _) = await gateway.SendAsync(gateway.Post("/v1/messages", Body()));

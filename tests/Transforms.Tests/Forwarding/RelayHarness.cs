@@ -5,15 +5,17 @@ using CcxProxy.TestSupport;
 using CcxProxy.Transforms.Adapter;
 using CcxProxy.Transforms.Forwarding;
 using Microsoft.AspNetCore.Http;
+using NUnit.Framework;
 
 namespace CcxProxy.Transforms.Tests.Forwarding;
 
 /// <summary>What the relay did with one upstream answer: the attempt's verdict and what the client got.</summary>
-internal sealed record Relayed(UpstreamAttempt Attempt, int Status, string Body);
+internal sealed record Relayed(AttemptResult Attempt, int Status, string Body);
 
 /// <summary>
 /// The relay in process: a <see cref="DefaultHttpContext"/> as the client, an <see cref="HttpResponseMessage"/> as
-/// the upstream's answer.
+/// the upstream's answer. An error the relay hands back (<see cref="AttemptResult.Error"/>) is written as the host
+/// writes it, through <see cref="ErrorResponse"/>.
 /// </summary>
 internal static class RelayHarness
 {
@@ -21,12 +23,19 @@ internal static class RelayHarness
     {
         using (upstream)
         {
-            var attempt = new UpstreamAttempt(call.Time);
+            using var attempt = new UpstreamAttempt(call.Time, Timeout.InfiniteTimeSpan, clientGone);
             var context = new DefaultHttpContext { RequestAborted = clientGone };
             using var body = new MemoryStream();
             context.Response.Body = body;
             await ResponseRelay.RelayAsync(context, upstream, call, attempt, clientGone).WaitAsync(TimeSpan.FromSeconds(20));
-            return new Relayed(attempt, context.Response.StatusCode, Encoding.UTF8.GetString(body.ToArray()));
+            var result = attempt.Result();
+            if (result.Error is { } error)
+            {
+                Assert.That(body.Length, Is.Zero, "an error handed back to the host comes with nothing written");
+                await ErrorResponse.WriteAsync(context.Response, call.WireProtocol, error, call.RequestId, CancellationToken.None);
+            }
+
+            return new Relayed(result, context.Response.StatusCode, Encoding.UTF8.GetString(body.ToArray()));
         }
     }
 

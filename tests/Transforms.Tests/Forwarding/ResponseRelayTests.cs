@@ -249,7 +249,6 @@ public sealed class ResponseRelayTests
         Assert.That(relayed.Attempt.Outcome, Is.EqualTo(AttemptOutcome.Retryable));
         Assert.That(relayed.Attempt.RetryReason, Is.EqualTo("no content within 0.5 s"));
         Assert.That(relayed.Attempt.Failure, Is.EqualTo(FailureKind.FirstContentTimeout));
-        Assert.That(relayed.Attempt.ClientResponseStarted, Is.False);
         Assert.That(relayed.Body, Is.Empty);
         await writer.CompleteAsync();
     }
@@ -362,11 +361,11 @@ public sealed class ResponseRelayTests
     public void Attempt_StartedTimestamp_TakenAtCreation()
     {
         var before = System.Diagnostics.Stopwatch.GetTimestamp();
-        var attempt = new UpstreamAttempt(TimeProvider.System);
+        using var attempt = new UpstreamAttempt(TimeProvider.System, Timeout.InfiniteTimeSpan, CancellationToken.None);
 
         Assert.That(attempt.StartedTimestamp, Is.InRange(before, System.Diagnostics.Stopwatch.GetTimestamp()));
-        Assert.That(attempt.Failure, Is.EqualTo(FailureKind.None));
-        Assert.That(attempt.RetryAfter, Is.Null);
+        Assert.That(attempt.Result().Failure, Is.EqualTo(FailureKind.None));
+        Assert.That(attempt.Result().RetryAfter, Is.Null);
     }
 
     [Test]

@@ -1,0 +1,37 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace CcxProxy.Pipeline;
+
+/// <summary>Registers the forwarded request's stages, and the one place their order is written.</summary>
+internal static class PipelineServiceCollectionExtensions
+{
+    public static IServiceCollection AddForwardingPipeline(this IServiceCollection services)
+    {
+        services.TryAddSingleton<AuthenticateStage>();
+        services.TryAddSingleton<ReadBodyStage>();
+        services.TryAddSingleton<PlanRouteStage>();
+        services.TryAddSingleton<EstimateTokensStage>();
+        services.TryAddSingleton<AdmitStage>();
+        services.TryAddSingleton<AccountStage>();
+        services.TryAddSingleton<CompleteResponseStage>();
+        services.TryAddSingleton<CacheStage>();
+        services.TryAddSingleton<FailoverStage>();
+        services.TryAddSingleton<AttemptStage>();
+        services.TryAddSingleton<UpstreamCalls>();
+        services.TryAddSingleton(provider => new RequestPipeline(
+        [
+            provider.GetRequiredService<AuthenticateStage>(),
+            provider.GetRequiredService<ReadBodyStage>(),
+            provider.GetRequiredService<PlanRouteStage>(),
+            provider.GetRequiredService<EstimateTokensStage>(),
+            provider.GetRequiredService<AdmitStage>(),
+            // Wraps what follows: accounts the answer once it has ended.
+            provider.GetRequiredService<AccountStage>(),
+            // Wraps what follows: ends the response before the accounting above.
+            provider.GetRequiredService<CompleteResponseStage>(),
+            provider.GetRequiredService<CacheStage>(),
+            provider.GetRequiredService<FailoverStage>(),
+        ]));
+        return services;
+    }
+}
