@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using CcxProxy.Hosting;
 using CcxProxy.Keys;
 using CcxProxy.Redis;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -139,14 +140,14 @@ internal static partial class KeysCommand
         }
 
         var configuration = CliApp.BuildConfiguration(context, parsed.ConfigurationArgs);
-        var redis = configuration["Redis:Configuration"];
-        if (string.IsNullOrWhiteSpace(redis))
+        var settings = configuration.GetSection(RedisSettings.Section).Get<RedisSettings>() ?? new RedisSettings();
+        if (settings.Configuration is not { } redis || string.IsNullOrWhiteSpace(redis))
         {
             await context.Error.WriteLineAsync($"error: {NoRedisMessage}").ConfigureAwait(false);
             return CliApp.Usage;
         }
 
-        using var connection = new RedisConnection(redis, NullLogger<RedisConnection>.Instance, configuration["Redis:CaCertificate"]);
+        using var connection = new RedisConnection(redis, NullLogger<RedisConnection>.Instance, settings.CaCertificate);
         var store = new RedisKeyStore(connection);
         using var timeout = new CancellationTokenSource(context.Timeout);
         var json = parsed.Has("json");

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using CcxProxy.Hosting;
 using CcxProxy.Redis;
 using CcxProxy.Usage;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -58,15 +59,15 @@ internal static class UsageCommand
         }
 
         var configuration = CliApp.BuildConfiguration(context, parsed.ConfigurationArgs);
-        var redis = configuration["Redis:Configuration"];
-        if (string.IsNullOrWhiteSpace(redis))
+        var settings = configuration.GetSection(RedisSettings.Section).Get<RedisSettings>() ?? new RedisSettings();
+        if (settings.Configuration is not { } redis || string.IsNullOrWhiteSpace(redis))
         {
             await context.Error.WriteLineAsync(
                 "error: without Redis each gateway keeps its usage in its own memory: read it with GET /admin/usage, or configure Redis:Configuration").ConfigureAwait(false);
             return CliApp.Usage;
         }
 
-        using var connection = new RedisConnection(redis, NullLogger<RedisConnection>.Instance, configuration["Redis:CaCertificate"]);
+        using var connection = new RedisConnection(redis, NullLogger<RedisConnection>.Instance, settings.CaCertificate);
         if (!(await connection.MultiplexerAsync.ConfigureAwait(false) is { IsConnected: true }))
         {
             await context.Error.WriteLineAsync("error: cannot reach Redis").ConfigureAwait(false);

@@ -1,4 +1,5 @@
 using CcxProxy.Channels;
+using CcxProxy.Hosting;
 
 namespace CcxProxy.Cli;
 
@@ -39,7 +40,7 @@ internal static class ValidateCommand
         }
 
         var configuration = CliApp.BuildConfiguration(context, parsed.ConfigurationArgs);
-        var directory = Path.GetFullPath(parsed.Value("channels") ?? configuration["Channels:Directory"] ?? "channels", context.WorkingDirectory);
+        var directory = Path.GetFullPath(parsed.Value("channels") ?? (configuration.GetSection(ChannelsSettings.Section).Get<ChannelsSettings>() ?? new ChannelsSettings()).Directory, context.WorkingDirectory);
         if (!Directory.Exists(directory))
         {
             await context.Error.WriteLineAsync($"error: the channel directory {directory} does not exist").ConfigureAwait(false);

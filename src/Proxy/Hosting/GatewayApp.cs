@@ -66,29 +66,41 @@ public static partial class GatewayApp
         services.AddHostedService<GracefulShutdown>();
         var shutdown = configuration.GetSection(ShutdownOptions.Section).Get<ShutdownOptions>() ?? new ShutdownOptions();
         services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(shutdown.DelaySeconds + shutdown.DrainSeconds + 5));
+        services.AddOptions<ChannelsSettings>().Bind(configuration.GetSection(ChannelsSettings.Section)).ValidateOnStart();
+        services.AddOptions<RedisSettings>().Bind(configuration.GetSection(RedisSettings.Section));
+        services.AddOptions<AccessSettings>().Bind(configuration.GetSection(AccessSettings.Section)).ValidateOnStart();
+        services.AddOptions<AdminSettings>().Bind(configuration.GetSection(AdminSettings.Section));
+        services.AddSingleton<IValidateOptions<ChannelsSettings>, HostSettingsValidation>();
+        services.AddSingleton<IValidateOptions<AccessSettings>, HostSettingsValidation>();
+        var channels = configuration.GetSection(ChannelsSettings.Section).Get<ChannelsSettings>() ?? new ChannelsSettings();
         services.AddCcxChannels(
             options =>
             {
-                options.Directory = Path.GetFullPath(configuration["Channels:Directory"] ?? "channels", contentRoot);
-                if (double.TryParse(configuration["Channels:PollIntervalSeconds"], System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds > 0)
+                options.Directory = Path.GetFullPath(channels.Directory, contentRoot);
+                if (channels.PollIntervalSeconds > 0)
                 {
-                    options.PollInterval = TimeSpan.FromSeconds(seconds);
+                    // Out of range stops the start (HostSettingsValidation) before the watcher would use it.
+                    options.PollInterval = TimeSpan.FromSeconds(channels.PollIntervalSeconds);
                 }
             },
             name => configuration[name]);
         services.AddReverseProxy();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IAccessKeyStore, EnvironmentAccessKeyStore>();
-        services.TryAddSingleton(sp => new RedisConnection(configuration["Redis:Configuration"], sp.GetRequiredService<ILogger<RedisConnection>>(), configuration["Redis:CaCertificate"]));
+        services.TryAddSingleton(sp =>
+        {
+            var redis = sp.GetRequiredService<IOptions<RedisSettings>>().Value;
+            return new RedisConnection(redis.Configuration, sp.GetRequiredService<ILogger<RedisConnection>>(), redis.CaCertificate);
+        });
         services.TryAddSingleton<IKeyStore>(sp => sp.GetRequiredService<RedisConnection>() is { IsConfigured: true } redis
             ? new RedisKeyStore(redis)
             : new InMemoryKeyStore());
         services.TryAddSingleton(sp => new KeyDirectory(sp.GetRequiredService<IKeyStore>(), configuration,
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<KeyDirectory>>()));
         services.TryAddSingleton(sp => new FailedAuthThrottle(sp.GetRequiredService<TimeProvider>(),
-            int.TryParse(configuration["Access:MaxFailedAuthPerMinute"], System.Globalization.CultureInfo.InvariantCulture, out var max) && max > 0 ? max : 30));
+            sp.GetRequiredService<IOptions<AccessSettings>>().Value.MaxFailedAuthPerMinute));
         services.TryAddSingleton(sp => new CallerAuthentication(sp.GetRequiredService<KeyDirectory>(), sp.GetRequiredService<FailedAuthThrottle>()));
-        services.TryAddSingleton(sp => new AdminAuthentication(sp.GetRequiredService<IConfiguration>()["Admin:AccessKey"], sp.GetRequiredService<FailedAuthThrottle>()));
+        services.TryAddSingleton(sp => new AdminAuthentication(sp.GetRequiredService<IOptions<AdminSettings>>().Value.AccessKey, sp.GetRequiredService<FailedAuthThrottle>()));
         services.AddCcxLimits();
         services.TryAddSingleton<IUsageStore>(sp => sp.GetRequiredService<RedisConnection>() is { IsConfigured: true } redis
             ? new RedisUsageStore(redis)

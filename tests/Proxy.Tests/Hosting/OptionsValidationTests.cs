@@ -23,6 +23,8 @@ public sealed class OptionsValidationTests
     [TestCase("Routing:Breaker:ConsecutiveFailures", "0", "Routing:Breaker:ConsecutiveFailures must be at least 1 (was 0)")]
     [TestCase("Routing:Breaker:MinimumCallers", "11", "Routing:Breaker:MinimumCallers must be from 1 to 10 (was 11)")]
     [TestCase("Routing:Breaker:WindowSeconds", "0", "Routing:Breaker:WindowSeconds")]
+    [TestCase("Channels:PollIntervalSeconds", "0", "Channels:PollIntervalSeconds must be more than 0 (was 0)")]
+    [TestCase("Access:MaxFailedAuthPerMinute", "-5", "Access:MaxFailedAuthPerMinute must be at least 1 (was -5)")]
     public async Task OutOfRange_StartStops_NamingTheSettingAndValue(string setting, string value, string says)
     {
         var error = await Assert.CatchAsync(async () =>
