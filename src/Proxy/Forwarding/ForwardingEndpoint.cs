@@ -10,7 +10,7 @@ namespace CcxProxy.Forwarding;
 /// plan the route, admit, fail over over single attempts, account), and the error it may come back with is
 /// written here, in the caller's protocol.
 /// </summary>
-internal sealed class ForwardingEndpoint(RequestPipeline pipeline, RequestTelemetry telemetry)
+internal sealed class ForwardingEndpoint(RequestPipeline pipeline, RequestTelemetry telemetry, TimeProvider time)
 {
     /// <summary>Handles <c>POST /v1/messages</c>.</summary>
     public Task HandleMessagesAsync(HttpContext context) => HandleAsync(context, InboundApi.Messages, "messages");
@@ -26,7 +26,7 @@ internal sealed class ForwardingEndpoint(RequestPipeline pipeline, RequestTeleme
 
     private async Task HandleAsync(HttpContext context, InboundApi api, string name)
     {
-        var record = RequestRecord.Start(context);
+        var record = RequestRecord.Start(context, time);
         record.Api = name;
         try
         {

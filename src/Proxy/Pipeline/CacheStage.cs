@@ -77,7 +77,7 @@ internal sealed partial class CacheStage(ResponseCache cache, UpstreamCalls call
         {
             response.ContentType = "text/event-stream; charset=utf-8";
             response.Headers.CacheControl = "no-cache";
-            request.Record.FirstTokenTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
+            request.Record.FirstTokenTimestamp = time.GetTimestamp();
         }
         else
         {

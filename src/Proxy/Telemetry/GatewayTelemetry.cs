@@ -113,12 +113,12 @@ internal sealed class GatewayTelemetry
         _duration.Record(seconds, tags);
         if (record.FirstByteTimestamp is { } firstByte)
         {
-            _timeToFirstByte.Record(Stopwatch.GetElapsedTime(record.StartedTimestamp, firstByte).TotalSeconds, tags);
+            _timeToFirstByte.Record(record.Time.GetElapsedTime(record.StartedTimestamp, firstByte).TotalSeconds, tags);
         }
 
         if (record.FirstTokenTimestamp is { } first)
         {
-            _timeToFirstToken.Record(Stopwatch.GetElapsedTime(record.StartedTimestamp, first).TotalSeconds, tags);
+            _timeToFirstToken.Record(record.Time.GetElapsedTime(record.StartedTimestamp, first).TotalSeconds, tags);
         }
 
         if (record.Usage is { } usage)

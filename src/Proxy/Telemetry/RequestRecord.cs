@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using CcxProxy.Transforms.Conversion;
 
 namespace CcxProxy.Telemetry;
@@ -12,8 +11,17 @@ internal sealed class RequestRecord
 {
     private static readonly object s_key = new();
 
-    /// <summary>When the request arrived (<see cref="Stopwatch.GetTimestamp"/>).</summary>
-    public long StartedTimestamp { get; } = Stopwatch.GetTimestamp();
+    private RequestRecord(TimeProvider time)
+    {
+        Time = time;
+        StartedTimestamp = time.GetTimestamp();
+    }
+
+    /// <summary>The host's clock, which every timestamp of the record (and of the attempts) is read from.</summary>
+    public TimeProvider Time { get; }
+
+    /// <summary>When the request arrived (<see cref="TimeProvider.GetTimestamp"/> of <see cref="Time"/>).</summary>
+    public long StartedTimestamp { get; }
 
     /// <summary>The API (<c>messages</c>, <c>count_tokens</c>, <c>chat.completions</c>, <c>completions</c>).</summary>
     public string? Api { get; set; }
@@ -48,23 +56,24 @@ internal sealed class RequestRecord
     /// <summary>The answer's token usage, when known.</summary>
     public StreamUsage? Usage { get; set; }
 
-    /// <summary>When the response headers went to the client (<see cref="Stopwatch"/> timestamp).</summary>
+    /// <summary>When the response headers went to the client (a timestamp of <see cref="Time"/>).</summary>
     public long? FirstByteTimestamp { get; set; }
 
-    /// <summary>When the first content event reached the client (streams), as a <see cref="Stopwatch"/> timestamp.</summary>
+    /// <summary>When the first content event reached the client (streams), as a timestamp of <see cref="Time"/>.</summary>
     public long? FirstTokenTimestamp { get; set; }
 
     /// <summary>The record of this request, or null outside the API routes.</summary>
     public static RequestRecord? Of(HttpContext context) => context.Items.TryGetValue(s_key, out var value) ? value as RequestRecord : null;
 
     /// <summary>Starts the record of this request.</summary>
-    public static RequestRecord Start(HttpContext context)
+    public static RequestRecord Start(HttpContext context, TimeProvider time)
     {
-        var record = new RequestRecord();
+        var record = new RequestRecord(time);
         context.Items[s_key] = record;
         context.Response.OnStarting(static state =>
         {
-            ((RequestRecord)state).FirstByteTimestamp = Stopwatch.GetTimestamp();
+            var started = (RequestRecord)state;
+            started.FirstByteTimestamp = started.Time.GetTimestamp();
             return Task.CompletedTask;
         }, record);
         return record;

@@ -14,7 +14,7 @@ internal sealed partial class RequestTelemetry(GatewayTelemetry telemetry, ILogg
     public void End(HttpContext context, RequestRecord record)
     {
         var status = context.Response.StatusCode;
-        var elapsed = Stopwatch.GetElapsedTime(record.StartedTimestamp);
+        var elapsed = record.Time.GetElapsedTime(record.StartedTimestamp);
         if (status >= 400 && record.ErrorType is null)
         {
             record.ErrorType = status.ToString(System.Globalization.CultureInfo.InvariantCulture);

@@ -16,7 +16,7 @@ public sealed class RequestPipelineTests
     private static ForwardedRequest Request()
     {
         var context = new DefaultHttpContext();
-        return new ForwardedRequest(context, InboundApi.Messages, RequestRecord.Start(context));
+        return new ForwardedRequest(context, InboundApi.Messages, RequestRecord.Start(context, TimeProvider.System));
     }
 
     private sealed class Step(string name, List<string> log, GatewayError? refuse = null) : IRequestStage
