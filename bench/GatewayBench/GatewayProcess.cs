@@ -74,6 +74,38 @@ internal sealed class GatewayProcess : IAsyncDisposable
         return _process.HasExited ? TimeSpan.Zero : _process.TotalProcessorTime;
     }
 
+    /// <summary>Context switches of all the gateway's threads so far (voluntary and not, from <c>/proc/PID/task/*/status</c>), or null.</summary>
+    public long? ContextSwitches()
+    {
+        try
+        {
+            long total = 0;
+            foreach (var task in Directory.EnumerateDirectories($"/proc/{_process.Id.ToString(CultureInfo.InvariantCulture)}/task"))
+            {
+                try
+                {
+                    foreach (var line in File.ReadLines(Path.Combine(task, "status")))
+                    {
+                        if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal) || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
+                        {
+                            total += long.Parse(line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim(), CultureInfo.InvariantCulture);
+                        }
+                    }
+                }
+                catch (IOException)
+                {
+                    // A thread that ended while it was read.
+                }
+            }
+
+            return total;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>A field of <c>/proc/PID/status</c> (e.g. <c>VmHWM</c>, the peak resident set) in bytes, or null.</summary>
     public long? ProcStatusBytes(string field)
     {

@@ -26,6 +26,25 @@ internal sealed record Scenario(string Name, string Model, bool Stream, int Upst
     /// <summary>True when the request goes to the fake in OpenAI's protocol (direct target of an OpenAI upstream).</summary>
     public bool SpeaksOpenAI(Target target) => OpenAIUpstream && target.Name == Targets.Direct;
 
+    /// <summary>The request for <paramref name="target"/>: the body and the credentials in the protocol it is asked in.</summary>
+    public HttpRequestMessage CreateRequest(Target target, Uri uri)
+    {
+        var openAI = SpeaksOpenAI(target);
+        var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = new ByteArrayContent(openAI ? OpenAIBody : Body) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        if (openAI)
+        {
+            request.Headers.TryAddWithoutValidation("Authorization", "Bearer " + target.ApiKey);
+        }
+        else
+        {
+            request.Headers.TryAddWithoutValidation("x-api-key", target.ApiKey);
+            request.Headers.TryAddWithoutValidation("anthropic-version", "2023-06-01");
+        }
+
+        return request;
+    }
+
     /// <summary>The last frame of a complete stream for this target: <c>message_stop</c>, or OpenAI's <c>[DONE]</c>.</summary>
     public byte[] EndMarker(Target target) => SpeaksOpenAI(target) ? "[DONE]"u8.ToArray() : "message_stop"u8.ToArray();
 }
@@ -67,7 +86,6 @@ internal sealed record CellResult(
 internal sealed class LoadRunner
 {
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(30);
-    private static readonly MediaTypeHeaderValue Json = new("application/json");
 
     private readonly HttpClient _client;
 
@@ -123,8 +141,6 @@ internal sealed class LoadRunner
     private async Task<WorkerResult> WorkerAsync(Scenario scenario, Target target, Uri uri, long deadline, int maxRequests, Func<int> next, CancellationToken ct)
     {
         var result = new WorkerResult();
-        var openAI = scenario.SpeaksOpenAI(target);
-        var body = openAI ? scenario.OpenAIBody : scenario.Body;
         var endMarker = scenario.EndMarker(target);
         var buffer = new byte[16 * 1024];
         var tail = new byte[64];
@@ -133,18 +149,7 @@ internal sealed class LoadRunner
             var begin = Stopwatch.GetTimestamp();
             try
             {
-                using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = new ByteArrayContent(body) };
-                request.Content.Headers.ContentType = Json;
-                if (openAI)
-                {
-                    request.Headers.TryAddWithoutValidation("Authorization", "Bearer " + target.ApiKey);
-                }
-                else
-                {
-                    request.Headers.TryAddWithoutValidation("x-api-key", target.ApiKey);
-                    request.Headers.TryAddWithoutValidation("anthropic-version", "2023-06-01");
-                }
-
+                using var request = scenario.CreateRequest(target, uri);
                 if (scenario.Cached)
                 {
                     request.Headers.TryAddWithoutValidation("x-ccx-cache", "use");

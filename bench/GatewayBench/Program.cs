@@ -85,13 +85,23 @@ internal static class Program
             // The small and stream requests answered from the gateway's response cache (the hit path).
             new("cached", "small-1", Stream: false, UpstreamIndex: 0, Cached: true),
             new("cached-stream", "stream-1", Stream: true, UpstreamIndex: 1, Cached: true),
+            // Trickling streams: thousands open at once, an event every --interval-ms (passthrough, then converted).
+            new("trickle", "trickle-1", Stream: true, UpstreamIndex: 3),
+            new("trickle-convert", "tconvert-1", Stream: true, UpstreamIndex: 4, OpenAIUpstream: true),
         ];
         var scenarios = allScenarios.Where(s => options.Scenarios.Contains(s.Name)).ToArray();
-        FakeUpstreamOptions[] upstreamOptions = [new(), new() { TextEvents = options.StreamEvents }, new() { TextEvents = options.StreamEvents }];
+        // A trickling answer lasts beyond the ramp and the window, so every stream is still open when the window ends.
+        var trickle = new FakeUpstreamOptions
+        {
+            TextEvents = (int)Math.Ceiling((options.Interval + options.Window + TimeSpan.FromSeconds(20)) / options.Interval),
+            EventDelay = options.Interval,
+        };
+        FakeUpstreamOptions[] upstreamOptions = [new(), new() { TextEvents = options.StreamEvents }, new() { TextEvents = options.StreamEvents }, trickle, trickle];
         var upstreams = new FakeUpstream?[upstreamOptions.Length];
         var channels = Directory.CreateTempSubdirectory("ccx-bench-channels-");
         GatewayProcess? gateway = null;
         var cells = new List<Cell>();
+        var trickles = new List<TrickleResult>();
         try
         {
             for (var i = 0; i < upstreams.Length; i++)
@@ -103,6 +113,8 @@ internal static class Program
             WriteChannel(channels.FullName, "stream.json", "anthropic", upstreams[1]!.BaseUrl.OriginalString, "stream-*");
             // An openai channel's baseUrl includes the version segment; the gateway appends /chat/completions.
             WriteChannel(channels.FullName, "convert.json", "openai", upstreams[2]!.BaseUrl.OriginalString + "/v1", "convert-*");
+            WriteChannel(channels.FullName, "trickle.json", "anthropic", upstreams[3]!.BaseUrl.OriginalString, "trickle-*");
+            WriteChannel(channels.FullName, "tconvert.json", "openai", upstreams[4]!.BaseUrl.OriginalString + "/v1", "tconvert-*");
             // The response cache, only for requests that ask for it: the other scenarios never look it up.
             File.WriteAllText(Path.Combine(channels.FullName, "groups.json"),
                 """{"groups": {"default": {"cache": {"ttlSeconds": 3600, "mode": "on-request"}}}}""");
@@ -116,6 +128,10 @@ internal static class Program
                 ["Logging__LogLevel__Default"] = "Warning",
                 ["ASPNETCORE_ENVIRONMENT"] = "Production",
             };
+            foreach (var (name, value) in options.GatewayEnvironment)
+            {
+                environment[name] = value;
+            }
             Console.WriteLine($"gateway-bench: starting {dll}");
             gateway = await GatewayProcess.StartAsync(dll, root, FreePort.Get(), environment, ReadyTimeout, ct);
             Console.WriteLine($"gateway-bench: gateway pid {gateway.Id} ready on {gateway.BaseUrl.OriginalString}; " +
@@ -125,7 +141,63 @@ internal static class Program
             using var client = LoadRunner.CreateClient();
             var runner = new LoadRunner(client);
             var duration = TimeSpan.FromSeconds(options.Seconds);
-            foreach (var scenario in scenarios)
+            using var trickleClient = TrickleRunner.CreateClient();
+            var trickleRunner = new TrickleRunner(trickleClient);
+            foreach (var scenario in scenarios.Where(s => s.Name.StartsWith("trickle", StringComparison.Ordinal)))
+            {
+                foreach (var streams in options.Streams)
+                {
+                    foreach (var targetName in new[] { Targets.Direct, Targets.Gateway })
+                    {
+                        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+                        var index = scenario.UpstreamIndex;
+                        var target = targetName == Targets.Direct
+                            ? new Target(targetName, upstreams[index]!.BaseUrl, UpstreamKey)
+                            : new Target(targetName, gateway.BaseUrl, AccessKey);
+                        if (targetName == Targets.Direct)
+                        {
+                            // A short warm-up (JIT, pools, the first connections) that is not measured.
+                            await trickleRunner.RunAsync(scenario, target, Math.Min(200, streams), options.Interval, TimeSpan.FromSeconds(1), null, ct);
+                            await Task.Delay(TimeSpan.FromSeconds(2), ct);
+                        }
+                        // The gateway's cell runs on a gateway of its own, started for it, so the resident set it
+                        // grows by is this cell's and not what earlier cells left behind.
+                        GatewayProcess? fresh = null;
+                        if (targetName == Targets.Gateway)
+                        {
+                            fresh = await GatewayProcess.StartAsync(dll, root, FreePort.Get(), environment, ReadyTimeout, ct);
+                            target = new Target(targetName, fresh.BaseUrl, AccessKey);
+                            await trickleRunner.RunAsync(scenario, target, Math.Min(200, streams), options.Interval, TimeSpan.FromSeconds(1), null, ct);
+                            await Task.Delay(TimeSpan.FromSeconds(2), ct);
+                        }
+
+                        TrickleResult result;
+                        try
+                        {
+                            result = await trickleRunner.RunAsync(scenario, target, streams, options.Interval, options.Window, fresh, ct);
+                        }
+                        finally
+                        {
+                            if (fresh is not null)
+                            {
+                                await fresh.DisposeAsync();
+                            }
+                        }
+
+                        trickles.Add(result);
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"  {scenario.Name,-15} streams={streams,-5} {targetName,-7} events {result.Events,7} in {result.Window.TotalSeconds:0.0} s  " +
+                            $"CPU/event {result.CpuPerEventMicroseconds?.ToString("0.0", CultureInfo.InvariantCulture) ?? "–",6} µs  " +
+                            $"switches/event {result.SwitchesPerEvent?.ToString("0.00", CultureInfo.InvariantCulture) ?? "–",5}  " +
+                            $"RSS/stream {result.RssPerStreamKib?.ToString("0.0", CultureInfo.InvariantCulture) ?? "–",6} KiB  " +
+                            $"TTFE p99 {CellResult.Percentile(result.TtfeMs, 0.99),7:0.0} ms  open {result.OpenAtEnd}  failed {result.Failed}"));
+                        // Let the cut streams' connections close on both sides before the next cell.
+                        await Task.Delay(TimeSpan.FromSeconds(3), ct);
+                    }
+                }
+            }
+
+            foreach (var scenario in scenarios.Where(s => !s.Name.StartsWith("trickle", StringComparison.Ordinal)))
             {
                 foreach (var concurrency in options.Concurrency)
                 {
@@ -156,14 +228,14 @@ internal static class Program
                 }
             }
 
-            var report = Report.Render(options, cells, gateway.ProcStatusBytes("VmHWM"), gateway.ProcStatusBytes("VmRSS"), started);
+            var report = Report.Render(options, cells, trickles, gateway.ProcStatusBytes("VmHWM"), gateway.ProcStatusBytes("VmRSS"), started);
             Console.WriteLine();
             Console.WriteLine(report);
             var output = Path.GetFullPath(options.Output ?? Path.Combine(root, "bench", "results", "latest.md"));
             Directory.CreateDirectory(Path.GetDirectoryName(output)!);
             await File.WriteAllTextAsync(output, report, ct);
             Console.WriteLine($"gateway-bench: wrote {output}");
-            return cells.Any(c => c.Result.Errors > 0 || c.Result.Ok == 0) ? 3 : 0;
+            return cells.Any(c => c.Result.Errors > 0 || c.Result.Ok == 0) || trickles.Any(t => t.Failed > 0 || t.OpenAtEnd < t.Streams) ? 3 : 0;
         }
         finally
         {

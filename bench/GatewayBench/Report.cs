@@ -10,7 +10,8 @@ internal sealed record Cell(Scenario Scenario, int Concurrency, string Target, C
 /// <summary>Renders the cells as Markdown: raw numbers, then the gateway's cost relative to direct.</summary>
 internal static class Report
 {
-    public static string Render(BenchOptions options, IReadOnlyList<Cell> cells, long? peakWorkingSet, long? finalWorkingSet, DateTimeOffset started)
+    public static string Render(BenchOptions options, IReadOnlyList<Cell> cells, IReadOnlyList<TrickleResult> trickles, long? peakWorkingSet, long? finalWorkingSet,
+        DateTimeOffset started)
     {
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
@@ -54,6 +55,7 @@ internal static class Report
                 $"| {(direct.RequestsPerSecond > 0 ? (gateway.RequestsPerSecond / direct.RequestsPerSecond).ToString("0.00", inv) : "–")} |");
         }
 
+        RenderTrickle(sb, options, trickles);
         RenderConversion(sb, options, cells);
         RenderCache(sb, options, cells);
         sb.AppendLine();
@@ -155,6 +157,29 @@ internal static class Report
         foreach (var row in rows)
         {
             sb.AppendLine(row);
+        }
+    }
+
+    private static void RenderTrickle(StringBuilder sb, BenchOptions options, IReadOnlyList<TrickleResult> trickles)
+    {
+        if (trickles.Count == 0)
+        {
+            return;
+        }
+
+        var inv = CultureInfo.InvariantCulture;
+        sb.AppendLine();
+        sb.AppendLine(string.Create(inv, $"Trickling streams: N streams opened over {options.Interval.TotalMilliseconds:0} ms and held open, one event every {options.Interval.TotalMilliseconds:0} ms each; ")
+            + string.Create(inv, $"measured over {options.Window.TotalSeconds:0.#} s once all are open. CPU/event = gateway CPU ÷ events the clients received; RSS/stream = gateway VmRSS growth ÷ N; ")
+            + "TTFE = time from sending the request to the first body bytes.");
+        sb.AppendLine();
+        sb.AppendLine("| Scenario | Streams | Target | events | events/s | gateway CPU µs/event | gateway context switches/event | gateway RSS KiB/stream | TTFE p50 ms | TTFE p99 ms | open at end | failed |");
+        sb.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var t in trickles)
+        {
+            sb.AppendLine(inv, $"| {t.Scenario.Name} | {t.Streams} | {t.Target} | {t.Events} | {t.Events / t.Window.TotalSeconds:0} " +
+                $"| {t.CpuPerEventMicroseconds?.ToString("0.0", inv) ?? "–"} | {t.SwitchesPerEvent?.ToString("0.00", inv) ?? "–"} | {t.RssPerStreamKib?.ToString("0.0", inv) ?? "–"} " +
+                $"| {Ms(CellResult.Percentile(t.TtfeMs, 0.50))} | {Ms(CellResult.Percentile(t.TtfeMs, 0.99))} | {t.OpenAtEnd} | {t.Failed}{(t.FirstError is { } e ? $" ({e})" : "")} |");
         }
     }
 

@@ -5,7 +5,16 @@ namespace CcxProxy.Forwarding;
 /// <summary>Reads a request body once, refusing it as soon as it passes the configured limit.</summary>
 internal static class RequestBody
 {
+    private const int ReadSize = 16 * 1024;
+
+    // Spare room beyond this is given back by copying the body into an array of its size.
+    private const int TrimAbove = 1024;
+
     /// <summary>The body; null when it is larger than <paramref name="limit"/>.</summary>
+    /// <remarks>
+    /// The body lives as long as the request (passthrough forwards it, every attempt converts it), which for a
+    /// stream is minutes: it is held in an array of its own size, not in a read buffer's spare room.
+    /// </remarks>
     /// <exception cref="MalformedBodyException">The body's framing is broken (a bad chunk size, a body cut short).</exception>
     public static async Task<ReadOnlyMemory<byte>?> ReadAsync(HttpRequest request, long limit, CancellationToken cancellationToken)
     {
@@ -14,16 +23,18 @@ internal static class RequestBody
             return null;
         }
 
-        var buffer = new ArrayBufferWriter<byte>((int)Math.Clamp(request.ContentLength ?? 16 * 1024, 1, limit));
+        // With a Content-Length Kestrel delivers exactly that many bytes (or fails the read); chunked bodies grow
+        // in 16 KiB steps and are trimmed at the end.
+        var buffer = new ArrayBufferWriter<byte>((int)Math.Clamp(request.ContentLength is { } length ? length + 1 : ReadSize, 1, limit + 1));
         try
         {
             while (true)
             {
-                var memory = buffer.GetMemory(16 * 1024);
+                var memory = buffer.GetMemory(request.ContentLength is null ? ReadSize : 1);
                 var read = await request.Body.ReadAsync(memory, cancellationToken).ConfigureAwait(false);
                 if (read == 0)
                 {
-                    return buffer.WrittenMemory;
+                    return buffer.FreeCapacity > TrimAbove ? buffer.WrittenMemory.ToArray() : buffer.WrittenMemory;
                 }
 
                 buffer.Advance(read);

@@ -22,6 +22,8 @@ namespace CcxProxy.Hosting;
 /// <summary>Builds the gateway: the same code path for <c>dotnet run</c>, the container and the tests.</summary>
 public static partial class GatewayApp
 {
+    private const string InlineSocketCompletions = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+
     /// <summary>Where the gateway listens when neither <c>--urls</c> nor <c>ASPNETCORE_URLS</c> says otherwise.</summary>
     public const string DefaultUrls = "http://*:3000";
 
@@ -42,6 +44,14 @@ public static partial class GatewayApp
         builder.WebHost.UseUrls(urls);
 
         var gateway = builder.Configuration.GetSection(GatewayOptions.Section).Get<GatewayOptions>() ?? new GatewayOptions();
+        if (gateway.InlineIoScheduling && Environment.GetEnvironmentVariable(InlineSocketCompletions) is null)
+        {
+            // The runtime's half of inline scheduling (HttpClient's sockets to the upstreams). Read once, when the
+            // process opens its first socket: set before the host does. A value the operator set is left alone.
+            Environment.SetEnvironmentVariable(InlineSocketCompletions, "1");
+        }
+
+        builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = gateway.InlineIoScheduling);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;

@@ -31,4 +31,13 @@ public sealed class GatewayOptions
     /// attempt's answer, whatever it is, goes to the client. Default 300.
     /// </summary>
     public double RetryDeadlineSeconds { get; set; } = 300;
+
+    /// <summary>
+    /// Runs the gateway's request code on the socket threads that read the bytes, instead of handing every read and
+    /// every send to another thread (Kestrel's <c>UnsafePreferInlineScheduling</c>, and inline socket completions for
+    /// the upstream connections). A trickled stream event then costs a fraction of a thread wake-up instead of about
+    /// two, but bursts of events queue behind each other on those few threads (see bench/README.md, "Trickling
+    /// streams"). Nothing on the request path blocks a thread, so it is safe to turn on. Default false.
+    /// </summary>
+    public bool InlineIoScheduling { get; set; }
 }

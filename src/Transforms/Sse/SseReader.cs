@@ -110,6 +110,24 @@ public sealed class SseReader : IAsyncDisposable
                 return ReadAtEndOfStream(out item) ? item : null;
             }
 
+            if (_start == _end)
+            {
+                // Nothing buffered: wait for the next bytes without holding the buffer, as Kestrel and YARP do
+                // (a zero-byte read). Thousands of quiet streams would otherwise pin a buffer each between events.
+                // A stream that cannot wait so completes the read at once, and the real read below waits instead.
+                var ready = _stream.ReadAsync(Memory<byte>.Empty, cancellationToken);
+                if (!ready.IsCompletedSuccessfully)
+                {
+                    ReturnBuffer(ref _buffer);
+                    await ready.ConfigureAwait(false);
+                    _buffer = ArrayPool<byte>.Shared.Rent(InitialBufferSize);
+                }
+                else
+                {
+                    _ = ready.Result;
+                }
+            }
+
             var free = PrepareBufferForRead();
             var read = await _stream.ReadAsync(free, cancellationToken).ConfigureAwait(false);
             if (read == 0)

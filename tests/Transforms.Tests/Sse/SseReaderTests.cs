@@ -207,6 +207,25 @@ public sealed class SseReaderTests
         });
     }
 
+    [Test]
+    public async Task ReadAsync_NothingBuffered_WaitsWithAZeroByteRead_HoldingNoBuffer()
+    {
+        // Thousands of quiet streams each waiting with a 4 KiB buffer in hand is megabytes held for nothing: the
+        // reader waits with a zero-byte read (as Kestrel and YARP do) and takes a buffer only when bytes are there.
+        var stream = new GatedStream(Encoding.UTF8.GetBytes("data: a\n\n"));
+        await using var reader = new SseReader(stream);
+        using var cts = new CancellationTokenSource(TestTimeout);
+
+        var pending = reader.ReadAsync(cts.Token).AsTask();
+        await stream.Waiting.WaitAsync(TestTimeout);
+
+        Assert.That(pending.IsCompleted, Is.False);
+        Assert.That(stream.ReadSizes, Is.EqualTo(new[] { 0 }), "only a zero-byte read while nothing has come");
+        stream.Open();
+        Assert.That(await pending.WaitAsync(TestTimeout), Is.EqualTo(Event(null, "a")));
+        Assert.That(stream.ReadSizes[1], Is.GreaterThan(0));
+    }
+
     [TestCaseSource(nameof(NewlineNames))]
     public async Task ReadAsync_FrameEndsAtEndOfRead_ReturnedWithoutWaitingForMoreBytes(string newline)
     {

@@ -11,6 +11,9 @@ public abstract class ReadOnlyTestStream : Stream
 
     public int ReadCount { get; private set; }
 
+    /// <summary>Bytes not yet read.</summary>
+    protected int Remaining => _data.Length - _position;
+
     public override bool CanRead => true;
 
     public override bool CanSeek => false;
@@ -103,6 +106,12 @@ public sealed class StallingStream(byte[] data) : ReadOnlyTestStream(data)
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        // A zero-byte read says "wait until there are bytes", as a socket's does: at once while some remain.
+        if (buffer.IsEmpty && Remaining > 0)
+        {
+            return 0;
+        }
+
         var read = await base.ReadAsync(buffer, cancellationToken);
         if (read > 0)
         {
@@ -111,5 +120,36 @@ public sealed class StallingStream(byte[] data) : ReadOnlyTestStream(data)
 
         await Task.Delay(Timeout.Infinite, cancellationToken);
         return 0;
+    }
+}
+
+/// <summary>
+/// Holds every read, a zero-byte one included, until <see cref="Open"/> (as a socket's read waits for bytes), then
+/// returns everything the caller's buffer can hold. Records the size of every read asked for.
+/// </summary>
+public sealed class GatedStream(byte[] data) : ReadOnlyTestStream(data)
+{
+    private readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _waiting = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public List<int> ReadSizes { get; } = [];
+
+    /// <summary>Completes when a read is waiting for <see cref="Open"/>.</summary>
+    public Task Waiting => _waiting.Task;
+
+    public void Open() => _open.TrySetResult();
+
+    protected override int ChunkSize(int readIndex, int remaining) => remaining;
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        ReadSizes.Add(buffer.Length);
+        if (!_open.Task.IsCompleted)
+        {
+            _waiting.TrySetResult();
+            await _open.Task.WaitAsync(cancellationToken);
+        }
+
+        return await base.ReadAsync(buffer, cancellationToken);
     }
 }
