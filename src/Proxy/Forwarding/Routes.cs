@@ -70,7 +70,7 @@ internal static class Routes
                     return new GatewayError(StatusCodes.Status400BadRequest, converted.Error);
                 }
 
-                MessagesToChat.TryEstimateInputTokens(text.Span, out var estimate);
+                var estimate = settings.InputTokens();
                 return settings.Call(channel, OpenAIChatPath, converted.Body!, clientModel, WireProtocol.Anthropic, WireProtocol.OpenAI, keepQuery: false,
                     new ResponsePlan
                     {
@@ -155,6 +155,9 @@ internal sealed record CallSettings(string? RequestId, int MaxResponseBytes, Tim
 {
     /// <summary>The host's clock.</summary>
     public required TimeProvider Time { get; init; }
+
+    /// <summary>The request's input-token estimate, worked out once per request however many attempts read it.</summary>
+    public required Func<long> InputTokens { get; init; }
 
     /// <summary>True when another candidate can take over if this attempt fails before answering.</summary>
     public bool MayFailOver { get; init; }

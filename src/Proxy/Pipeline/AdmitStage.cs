@@ -19,7 +19,7 @@ internal sealed class AdmitStage(RequestLimiter limiter, GatewayTelemetry teleme
             return await next(request).ConfigureAwait(false);
         }
 
-        if ((await limiter.AcquireAsync(request.Http, scopes, TokenEstimate.ForLimits(request)).ConfigureAwait(false)).Failed(out var refused, out var lease))
+        if ((await limiter.AcquireAsync(request.Http, scopes, request.InputTokenEstimate).ConfigureAwait(false)).Failed(out var refused, out var lease))
         {
             telemetry.RateLimited(request.Record, refused.Status);
             return refused;

@@ -24,8 +24,8 @@ internal static class TokenEstimate
     /// <summary>Whether an upstream of <paramref name="protocol"/> has a count endpoint (only Anthropic's does).</summary>
     public static bool UpstreamCounts(WireProtocol protocol) => protocol == WireProtocol.Anthropic;
 
-    /// <summary>What to reserve against input-token limits before the real count is known.</summary>
-    public static long ForLimits(ForwardedRequest request) =>
+    /// <summary>The estimate of a request's input tokens (read through <see cref="ForwardedRequest.InputTokenEstimate"/>, which keeps it).</summary>
+    public static long Of(ForwardedRequest request) =>
         request.Api == InboundApi.Messages && MessagesToChat.TryEstimateInputTokens(request.Text.Span, out var tokens) ? tokens : Math.Max(1, request.Text.Length / 4);
 
     /// <summary>Answers <c>count_tokens</c> with the estimate, said in a header too (<c>x-ccx-token-count: estimate</c>).</summary>

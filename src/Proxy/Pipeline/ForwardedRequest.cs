@@ -20,6 +20,7 @@ internal sealed class ForwardedRequest(HttpContext http, InboundApi api, Request
     private Caller? _caller;
     private RoutePlan? _route;
     private ReadOnlyMemory<byte>? _body;
+    private long? _inputTokens;
 
     /// <summary>The HTTP exchange.</summary>
     public HttpContext Http { get; } = http;
@@ -55,6 +56,13 @@ internal sealed class ForwardedRequest(HttpContext http, InboundApi api, Request
 
     /// <summary>The one scan of the body (<see cref="ReadBodyStage"/>).</summary>
     public RequestScan Scan { get; set; }
+
+    /// <summary>
+    /// The gateway's estimate of the request's input tokens, worked out on first use and then kept: what the limits
+    /// reserve and what a converted stream reports before the upstream's count arrives. One parse of the body per
+    /// request, not one per reader.
+    /// </summary>
+    public long InputTokenEstimate => _inputTokens ??= TokenEstimate.Of(this);
 
     /// <summary>The model the caller asked for (<see cref="ReadBodyStage"/>).</summary>
     public string Model => Scan.Model ?? throw Unsettled(nameof(Model));

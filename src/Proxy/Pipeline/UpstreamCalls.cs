@@ -26,6 +26,7 @@ internal sealed class UpstreamCalls(IOptions<GatewayOptions> options, DrainState
             {
                 Key = key,
                 Time = time,
+                InputTokens = () => request.InputTokenEstimate,
                 MayFailOver = mayFailOver,
                 Capture = capture,
             });
