@@ -1,5 +1,6 @@
 using CcxProxy.Redis;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace CcxProxy.Limits;
 
@@ -18,11 +19,12 @@ public static class LimitsServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         services.AddMetrics();
         services.TryAddSingleton(TimeProvider.System);
-        // Limits:RedisTimeoutMilliseconds: how long one decision may wait on Redis before falling back (default 250).
-        services.TryAddSingleton(sp => int.TryParse(sp.GetService<IConfiguration>()?["Limits:RedisTimeoutMilliseconds"],
-            System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms) && ms > 0
-                ? new LimitStoreOptions { RedisTimeout = TimeSpan.FromMilliseconds(ms) }
-                : new LimitStoreOptions());
+        services.AddOptions<LimitsSettings>().BindConfiguration(LimitsSettings.Section).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<LimitsSettings>, LimitsSettingsValidation>());
+        services.TryAddSingleton(sp => new LimitStoreOptions
+        {
+            RedisTimeout = TimeSpan.FromMilliseconds(sp.GetRequiredService<IOptions<LimitsSettings>>().Value.RedisTimeoutMilliseconds),
+        });
         services.TryAddSingleton<LimitsMetrics>();
         services.TryAddSingleton<ILimitStore>(sp =>
         {
@@ -35,9 +37,9 @@ public static class LimitsServiceCollectionExtensions
                 return memory;
             }
 
-            // Limits:OnRedisFailure: "open" (default) admits under per-replica limits while Redis is away,
-            // "closed" refuses limited requests (503) until it returns.
-            if (string.Equals(sp.GetService<IConfiguration>()?["Limits:OnRedisFailure"], "closed", StringComparison.OrdinalIgnoreCase))
+            // "open" (default) admits under per-replica limits while Redis is away, "closed" refuses limited requests
+            // (503) until it returns.
+            if (sp.GetRequiredService<IOptions<LimitsSettings>>().Value.FailsClosed)
             {
                 return new FailClosedLimitStore(new RedisLimitStore(redis, options), options,
                     sp.GetRequiredService<LimitsMetrics>(), sp.GetRequiredService<ILogger<FailClosedLimitStore>>());
