@@ -3,9 +3,8 @@ using System.Runtime;
 using System.Runtime.InteropServices;
 using System.Text;
 using CcxProxy.Transforms.Conversion;
-using CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
-using CcxProxy.Transforms.Conversion.OpenAIToAnthropic;
-using CcxProxy.Transforms.Conversion.Passthrough;
+using CcxProxy.Transforms.Conversion.Anthropic;
+using CcxProxy.Transforms.Conversion.OpenAIChat;
 
 namespace CcxProxy.Bench.Conversion;
 
@@ -118,15 +117,15 @@ internal static class Program
             {
                 cases.Add(new BenchCase($"{input.Name} / ChatPassthroughStream", input, BenchCase.Passthrough,
                     () => new ChatPassthroughStream(OpenAIClientModel), "data: [DONE]"));
-                cases.Add(new BenchCase($"{input.Name} / MessagesToChat (→ Anthropic)", input, BenchCase.Convert,
-                    () => MessagesToChat.CreateStreamConverter(AnthropicClientModel, ToolNameMap.Identity, 1200), "data: {\"type\":\"message_stop\"}"));
+                cases.Add(new BenchCase($"{input.Name} / ChatUpstream (→ Anthropic)", input, BenchCase.Convert,
+                    () => ChatUpstream.CreateStreamConverter(AnthropicClientModel, ToolNameMap.Identity, 1200), "data: {\"type\":\"message_stop\"}"));
             }
             else
             {
                 cases.Add(new BenchCase($"{input.Name} / AnthropicPassthroughStream", input, BenchCase.Passthrough,
                     () => new AnthropicPassthroughStream(AnthropicClientModel), "data: {\"type\":\"message_stop\"}"));
-                cases.Add(new BenchCase($"{input.Name} / ChatToMessages (→ OpenAI)", input, BenchCase.Convert,
-                    () => ChatToMessages.CreateStreamConverter(OpenAIClientModel, includeUsage: true, TimeProvider.System), "data: [DONE]"));
+                cases.Add(new BenchCase($"{input.Name} / ChatClient (→ OpenAI)", input, BenchCase.Convert,
+                    () => ChatClient.CreateStreamConverter(OpenAIClientModel, includeUsage: true, TimeProvider.System), "data: [DONE]"));
             }
         }
 

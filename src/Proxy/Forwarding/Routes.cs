@@ -1,9 +1,8 @@
 using CcxProxy.Channels;
 using CcxProxy.Transforms.Conversion;
-using CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
+using CcxProxy.Transforms.Conversion.Anthropic;
 using CcxProxy.Transforms.Conversion.Completions;
-using CcxProxy.Transforms.Conversion.OpenAIToAnthropic;
-using CcxProxy.Transforms.Conversion.Passthrough;
+using CcxProxy.Transforms.Conversion.OpenAIChat;
 using CcxProxy.Transforms.Forwarding;
 using CcxProxy.Transforms.Json;
 using CcxProxy.Transforms.Protocols;
@@ -64,7 +63,7 @@ internal static class Routes
 
             case (InboundApi.Messages, WireProtocol.OpenAI):
             {
-                var converted = MessagesToChat.ConvertRequest(text.Span, options);
+                var converted = ChatUpstream.ConvertRequest(text.Span, options);
                 if (converted.Error is not null)
                 {
                     return new GatewayError(StatusCodes.Status400BadRequest, converted.Error);
@@ -75,8 +74,8 @@ internal static class Routes
                     new ResponsePlan
                     {
                         MapError = (status, error) => ErrorMapping.OpenAIToAnthropic(status, error.Span, requestId),
-                        ConvertJson = json => MessagesToChat.ConvertResponse(json.Span, clientModel, converted.ToolNames),
-                        CreateStreamConverter = () => MessagesToChat.CreateStreamConverter(clientModel, converted.ToolNames, estimate),
+                        ConvertJson = json => ChatUpstream.ConvertResponse(json.Span, clientModel, converted.ToolNames),
+                        CreateStreamConverter = () => ChatUpstream.CreateStreamConverter(clientModel, converted.ToolNames, estimate),
                     });
             }
 
@@ -95,7 +94,7 @@ internal static class Routes
 
             case (InboundApi.ChatCompletions, WireProtocol.Anthropic):
             {
-                var converted = ChatToMessages.ConvertRequest(text.Span, options);
+                var converted = ChatClient.ConvertRequest(text.Span, options);
                 if (converted.Error is not null)
                 {
                     return new GatewayError(StatusCodes.Status400BadRequest, converted.Error);
@@ -105,8 +104,8 @@ internal static class Routes
                     new ResponsePlan
                     {
                         MapError = (status, error) => ErrorMapping.AnthropicToOpenAI(status, error.Span),
-                        ConvertJson = json => ChatToMessages.ConvertResponse(json.Span, clientModel, settings.Time),
-                        CreateStreamConverter = () => ChatToMessages.CreateStreamConverter(clientModel, includeUsage, settings.Time),
+                        ConvertJson = json => ChatClient.ConvertResponse(json.Span, clientModel, settings.Time),
+                        CreateStreamConverter = () => ChatClient.CreateStreamConverter(clientModel, includeUsage, settings.Time),
                     });
             }
 

@@ -19,7 +19,10 @@ public static class LimitsServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         services.AddMetrics();
         services.TryAddSingleton(TimeProvider.System);
-        services.AddOptions<LimitsSettings>().BindConfiguration(LimitsSettings.Section).ValidateOnStart();
+        // Bound from the host's configuration when there is one (a bare service collection gets the defaults).
+        services.AddOptions<LimitsSettings>()
+            .Configure<IServiceProvider>((settings, provider) => provider.GetService<IConfiguration>()?.GetSection(LimitsSettings.Section).Bind(settings))
+            .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<LimitsSettings>, LimitsSettingsValidation>());
         services.TryAddSingleton(sp => new LimitStoreOptions
         {

@@ -1,6 +1,6 @@
 using System.Text;
 using CcxProxy.Forwarding;
-using CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
+using CcxProxy.Transforms.Conversion.OpenAIChat;
 using CcxProxy.Transforms.Protocols;
 using CcxProxy.Transforms.Vocabulary;
 
@@ -26,12 +26,12 @@ internal static class TokenEstimate
 
     /// <summary>The estimate of a request's input tokens (read through <see cref="ForwardedRequest.InputTokenEstimate"/>, which keeps it).</summary>
     public static long Of(ForwardedRequest request) =>
-        request.Api == InboundApi.Messages && MessagesToChat.TryEstimateInputTokens(request.Text.Span, out var tokens) ? tokens : Math.Max(1, request.Text.Length / 4);
+        request.Api == InboundApi.Messages && ChatUpstream.TryEstimateInputTokens(request.Text.Span, out var tokens) ? tokens : Math.Max(1, request.Text.Length / 4);
 
     /// <summary>Answers <c>count_tokens</c> with the estimate, said in a header too (<c>x-ccx-token-count: estimate</c>).</summary>
     public static async ValueTask<GatewayError?> AnswerAsync(ForwardedRequest request)
     {
-        if (!MessagesToChat.TryEstimateInputTokens(request.Text.Span, out var tokens))
+        if (!ChatUpstream.TryEstimateInputTokens(request.Text.Span, out var tokens))
         {
             return new GatewayError(StatusCodes.Status400BadRequest, "messages: must be an array of messages");
         }

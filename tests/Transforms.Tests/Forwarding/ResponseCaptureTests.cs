@@ -1,8 +1,8 @@
 using System.Text;
 using System.Text.Json;
 using CcxProxy.TestSupport;
-using CcxProxy.Transforms.Conversion.OpenAIToAnthropic;
-using CcxProxy.Transforms.Conversion.Passthrough;
+using CcxProxy.Transforms.Conversion.Anthropic;
+using CcxProxy.Transforms.Conversion.OpenAIChat;
 using CcxProxy.Transforms.Forwarding;
 using CcxProxy.Transforms.Json;
 using CcxProxy.Transforms.Protocols;
@@ -34,8 +34,8 @@ public sealed class ResponseCaptureTests
     private static ResponsePlan ChatFromAnthropic(string model = Model) => new()
     {
         MapError = (status, body) => ErrorMapping.AnthropicToOpenAI(status, body.Span),
-        ConvertJson = json => ChatToMessages.ConvertResponse(json.Span, model, TimeProvider.System),
-        CreateStreamConverter = () => ChatToMessages.CreateStreamConverter(model, includeUsage: true, TimeProvider.System),
+        ConvertJson = json => ChatClient.ConvertResponse(json.Span, model, TimeProvider.System),
+        CreateStreamConverter = () => ChatClient.CreateStreamConverter(model, includeUsage: true, TimeProvider.System),
     };
 
     private static UpstreamCall Call(ResponsePlan plan, ResponseCapture? capture, WireProtocol client = WireProtocol.Anthropic) => new()

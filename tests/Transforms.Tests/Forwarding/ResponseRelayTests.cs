@@ -3,8 +3,8 @@ using System.Text;
 using System.Text.Json;
 using CcxProxy.TestSupport;
 using CcxProxy.Transforms.Conversion;
-using CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
-using CcxProxy.Transforms.Conversion.Passthrough;
+using CcxProxy.Transforms.Conversion.Anthropic;
+using CcxProxy.Transforms.Conversion.OpenAIChat;
 using CcxProxy.Transforms.Forwarding;
 using CcxProxy.Transforms.Protocols;
 using CcxProxy.Transforms.Vocabulary;
@@ -38,8 +38,8 @@ public sealed class ResponseRelayTests
     private static readonly ResponsePlan OpenAIPlan = new()
     {
         MapError = (status, body) => ErrorMapping.OpenAIToAnthropic(status, body.Span, null),
-        ConvertJson = json => MessagesToChat.ConvertResponse(json.Span, Model, ToolNameMap.Identity),
-        CreateStreamConverter = () => MessagesToChat.CreateStreamConverter(Model, ToolNameMap.Identity),
+        ConvertJson = json => ChatUpstream.ConvertResponse(json.Span, Model, ToolNameMap.Identity),
+        CreateStreamConverter = () => ChatUpstream.CreateStreamConverter(Model, ToolNameMap.Identity),
     };
 
     private static UpstreamCall Call(bool mayFailOver, WireProtocol upstream = WireProtocol.Anthropic,

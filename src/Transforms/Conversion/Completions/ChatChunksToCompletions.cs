@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
-using CcxProxy.Transforms.Conversion.OpenAIToAnthropic;
+using CcxProxy.Transforms.Conversion.OpenAIChat;
 using CcxProxy.Transforms.Protocols;
 using CcxProxy.Transforms.Sse;
 

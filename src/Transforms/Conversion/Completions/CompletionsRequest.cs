@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
-using CcxProxy.Transforms.Conversion.OpenAIToAnthropic;
+using CcxProxy.Transforms.Conversion.OpenAIChat;
 
 namespace CcxProxy.Transforms.Conversion.Completions;
 

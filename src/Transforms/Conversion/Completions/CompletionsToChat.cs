@@ -1,5 +1,5 @@
 using System.Text.Json;
-using CcxProxy.Transforms.Conversion.OpenAIToAnthropic;
+using CcxProxy.Transforms.Conversion.OpenAIChat;
 
 namespace CcxProxy.Transforms.Conversion.Completions;
 

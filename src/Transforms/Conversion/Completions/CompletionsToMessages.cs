@@ -1,11 +1,11 @@
 using System.Text.Json;
-using CcxProxy.Transforms.Conversion.OpenAIToAnthropic;
+using CcxProxy.Transforms.Conversion.OpenAIChat;
 
 namespace CcxProxy.Transforms.Conversion.Completions;
 
 /// <summary>
 /// Legacy <c>POST /v1/completions</c> clients against Anthropic Messages upstreams: the prompt becomes one
-/// user message (through the same rules as <see cref="ChatToMessages"/>), the answer a <c>text_completion</c>.
+/// user message (through the same rules as <see cref="ChatClient"/>), the answer a <c>text_completion</c>.
 /// </summary>
 public static class CompletionsToMessages
 {
@@ -23,7 +23,7 @@ public static class CompletionsToMessages
             completionsRequest,
             options with { MaxTokensField = "max_tokens" },
             defaultMaxTokens: ChatRequestConverter.DefaultMaxTokens);
-        return chat.Body is null ? chat : ChatToMessages.ConvertRequest(chat.Body, options);
+        return chat.Body is null ? chat : ChatClient.ConvertRequest(chat.Body, options);
     }
 
     /// <summary>Anthropic message → <c>text_completion</c> (text blocks joined; thinking and tool calls dropped).</summary>
@@ -45,7 +45,7 @@ public static class CompletionsToMessages
 
     /// <summary>The same, with <c>created</c> and the fallback id fixed (tests).</summary>
     internal static IStreamConverter CreateStreamConverter(string clientModel, bool includeUsage, long created, string? fallbackIdSuffix) =>
-        new MessagesStreamToOpenAI(OpenAIWire.Shape.TextCompletion, clientModel, includeUsage, created, fallbackIdSuffix);
+        new MessagesStreamToChat(OpenAIWire.Shape.TextCompletion, clientModel, includeUsage, created, fallbackIdSuffix);
 
     /// <summary>The same, with <c>created</c> fixed (tests).</summary>
     internal static byte[] ConvertResponse(ReadOnlySpan<byte> anthropicMessage, string clientModel, long created)

@@ -3,10 +3,10 @@ using System.Text;
 using System.Text.Json.Nodes;
 using CcxProxy.Transforms.Conversion;
 using CcxProxy.Transforms.Conversion.Completions;
-using CcxProxy.Transforms.Tests.Conversion.OpenAIToAnthropic;
+using CcxProxy.Transforms.Tests.Conversion.OpenAIChat.ClientSide;
 using CcxProxy.Transforms.Tests.Sse;
 using NUnit.Framework;
-using static CcxProxy.Transforms.Tests.Conversion.OpenAIToAnthropic.AnthropicFixtures;
+using static CcxProxy.Transforms.Tests.Conversion.OpenAIChat.ClientSide.AnthropicFixtures;
 
 namespace CcxProxy.Transforms.Tests.Conversion.Completions;
 

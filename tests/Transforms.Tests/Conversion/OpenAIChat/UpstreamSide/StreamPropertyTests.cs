@@ -2,15 +2,15 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CcxProxy.Transforms.Conversion;
-using CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
+using CcxProxy.Transforms.Conversion.OpenAIChat;
 using CcxProxy.Transforms.Tests.Sse;
 using FsCheck;
 using FsCheck.Fluent;
 using NUnit.Framework;
-using static CcxProxy.Transforms.Tests.Conversion.AnthropicToOpenAI.Chunks;
-using static CcxProxy.Transforms.Tests.Conversion.AnthropicToOpenAI.StreamHarness;
+using static CcxProxy.Transforms.Tests.Conversion.OpenAIChat.UpstreamSide.Chunks;
+using static CcxProxy.Transforms.Tests.Conversion.OpenAIChat.UpstreamSide.StreamHarness;
 
-namespace CcxProxy.Transforms.Tests.Conversion.AnthropicToOpenAI;
+namespace CcxProxy.Transforms.Tests.Conversion.OpenAIChat.UpstreamSide;
 
 /// <summary>
 /// Properties of the stream converter: read boundaries never change the output (byte for byte), and the
@@ -150,26 +150,26 @@ public sealed class StreamPropertyTests
     {
         yield return new TestCaseData(
             Upstream(Text("Hello"), Text(", world"), Finish("stop"), Usage(12, 3), Done),
-            MessagesToChatResponseTests.Completion("""{"role":"assistant","content":"Hello, world"}""", "stop", """{"prompt_tokens":12,"completion_tokens":3}""")).SetName("Equivalent(text)");
+            ChatUpstreamResponseTests.Completion("""{"role":"assistant","content":"Hello, world"}""", "stop", """{"prompt_tokens":12,"completion_tokens":3}""")).SetName("Equivalent(text)");
         yield return new TestCaseData(
             Upstream(Reasoning("Think"), Reasoning("ing."), Text("I'll run it."), ToolStart(0, "call_1", "Bash", "{\"command\":"), ToolArgs(0, "\"ls\"}"), ToolStart(1, "call_2", "Read", "{\"file_path\":\"a\"}"), Finish("tool_calls"), Usage(1000, 40, cached: 800), Done),
-            MessagesToChatResponseTests.Completion("""{"role":"assistant","content":"I'll run it.","reasoning_content":"Thinking.","tool_calls":[{"id":"call_1","type":"function","function":{"name":"Bash","arguments":"{\"command\":\"ls\"}"}},{"id":"call_2","type":"function","function":{"name":"Read","arguments":"{\"file_path\":\"a\"}"}}]}""", "tool_calls", """{"prompt_tokens":1000,"completion_tokens":40,"prompt_tokens_details":{"cached_tokens":800}}""")).SetName("Equivalent(reasoning text tools)");
+            ChatUpstreamResponseTests.Completion("""{"role":"assistant","content":"I'll run it.","reasoning_content":"Thinking.","tool_calls":[{"id":"call_1","type":"function","function":{"name":"Bash","arguments":"{\"command\":\"ls\"}"}},{"id":"call_2","type":"function","function":{"name":"Read","arguments":"{\"file_path\":\"a\"}"}}]}""", "tool_calls", """{"prompt_tokens":1000,"completion_tokens":40,"prompt_tokens_details":{"cached_tokens":800}}""")).SetName("Equivalent(reasoning text tools)");
         yield return new TestCaseData(
             Upstream(ToolStart(0, "call_a", "A", "{\"x\":"), ToolStart(1, "call_b", "B", "{\"y\":"), ToolArgs(0, "1}"), ToolArgs(1, "2}"), Finish("stop"), Usage(5, 5), Done),
-            MessagesToChatResponseTests.Completion("""{"role":"assistant","content":null,"tool_calls":[{"id":"call_a","type":"function","function":{"name":"A","arguments":"{\"x\":1}"}},{"id":"call_b","type":"function","function":{"name":"B","arguments":"{\"y\":2}"}}]}""", "stop", """{"prompt_tokens":5,"completion_tokens":5}""")).SetName("Equivalent(interleaved tools, stop)");
+            ChatUpstreamResponseTests.Completion("""{"role":"assistant","content":null,"tool_calls":[{"id":"call_a","type":"function","function":{"name":"A","arguments":"{\"x\":1}"}},{"id":"call_b","type":"function","function":{"name":"B","arguments":"{\"y\":2}"}}]}""", "stop", """{"prompt_tokens":5,"completion_tokens":5}""")).SetName("Equivalent(interleaved tools, stop)");
         yield return new TestCaseData(
             Upstream(Text("1 2 3"), Chunk("{}", "stop", ""","stop_reason":"4" """.TrimEnd()), Usage(3, 3), Done),
-            MessagesToChatResponseTests.Completion("""{"role":"assistant","content":"1 2 3"}""", "stop", """{"prompt_tokens":3,"completion_tokens":3}""", ""","stop_reason":"4" """.TrimEnd())).SetName("Equivalent(stop sequence)");
+            ChatUpstreamResponseTests.Completion("""{"role":"assistant","content":"1 2 3"}""", "stop", """{"prompt_tokens":3,"completion_tokens":3}""", ""","stop_reason":"4" """.TrimEnd())).SetName("Equivalent(stop sequence)");
         yield return new TestCaseData(
             Upstream(Chunk("""{"refusal":"No."}"""), Finish("stop"), Usage(3, 1), Done),
-            MessagesToChatResponseTests.Completion("""{"role":"assistant","content":null,"refusal":"No."}""", "stop", """{"prompt_tokens":3,"completion_tokens":1}""")).SetName("Equivalent(refusal)");
+            ChatUpstreamResponseTests.Completion("""{"role":"assistant","content":null,"refusal":"No."}""", "stop", """{"prompt_tokens":3,"completion_tokens":1}""")).SetName("Equivalent(refusal)");
     }
 
     [TestCaseSource(nameof(EquivalentPairs))]
     public async Task StreamedAndNonStreamed_SameMessage(string upstreamSse, string completion)
     {
         var streamed = Reassemble(await RunAsync(upstreamSse, Delivery.Trickle)).Message!;
-        var direct = JsonNode.Parse(MessagesToChat.ConvertResponse(Encoding.UTF8.GetBytes(completion), Model, ToolNameMap.Identity, MessageId))!;
+        var direct = JsonNode.Parse(ChatUpstream.ConvertResponse(Encoding.UTF8.GetBytes(completion), Model, ToolNameMap.Identity, MessageId))!;
 
         Assert.That(streamed.ToJsonString(), Is.EqualTo(direct.ToJsonString()));
     }

@@ -1,26 +1,26 @@
 using System.Text;
 using System.Text.Json.Nodes;
 using CcxProxy.Transforms.Conversion;
-using CcxProxy.Transforms.Conversion.OpenAIToAnthropic;
+using CcxProxy.Transforms.Conversion.OpenAIChat;
 using NUnit.Framework;
 
-namespace CcxProxy.Transforms.Tests.Conversion.OpenAIToAnthropic;
+namespace CcxProxy.Transforms.Tests.Conversion.OpenAIChat.ClientSide;
 
 [TestFixture]
-public sealed class ChatToMessagesRequestTests
+public sealed class ChatClientRequestTests
 {
     private static readonly ConversionOptions Options = new() { UpstreamModel = "claude-sonnet-4-5" };
 
     private static JsonObject Convert(string json, ConversionOptions? options = null)
     {
-        var result = ChatToMessages.ConvertRequest(Encoding.UTF8.GetBytes(json), options ?? Options);
+        var result = ChatClient.ConvertRequest(Encoding.UTF8.GetBytes(json), options ?? Options);
         Assert.That(result.Error, Is.Null, "conversion refused");
         return JsonNode.Parse(result.Body)!.AsObject();
     }
 
     private static string Refused(string json, ConversionOptions? options = null)
     {
-        var result = ChatToMessages.ConvertRequest(Encoding.UTF8.GetBytes(json), options ?? Options);
+        var result = ChatClient.ConvertRequest(Encoding.UTF8.GetBytes(json), options ?? Options);
         Assert.That(result.Body, Is.Null);
         return result.Error!;
     }
@@ -419,7 +419,7 @@ public sealed class ChatToMessagesRequestTests
     [Test]
     public void Stream_IsForwarded_AndReported()
     {
-        var result = ChatToMessages.ConvertRequest(Encoding.UTF8.GetBytes(Req("\"stream\":true,\"stream_options\":{\"include_usage\":true}")), Options);
+        var result = ChatClient.ConvertRequest(Encoding.UTF8.GetBytes(Req("\"stream\":true,\"stream_options\":{\"include_usage\":true}")), Options);
 
         Assert.That(result.Stream, Is.True);
         var body = JsonNode.Parse(result.Body)!;
@@ -432,7 +432,7 @@ public sealed class ChatToMessagesRequestTests
     [TestCase("""{}""", false)]
     [TestCase("""nope""", false)]
     public void WantsStreamUsage_ReadsStreamOptions(string body, bool expected) =>
-        Assert.That(ChatToMessages.WantsStreamUsage(Encoding.UTF8.GetBytes(body)), Is.EqualTo(expected));
+        Assert.That(ChatClient.WantsStreamUsage(Encoding.UTF8.GetBytes(body)), Is.EqualTo(expected));
 
     [Test]
     public void UnknownAndUnsupportedFields_AreDropped_LogprobsIncluded()
@@ -477,7 +477,7 @@ public sealed class ChatToMessagesRequestTests
     [Test]
     public void NonAsciiText_IsWrittenAsUtf8NotEscaped()
     {
-        var result = ChatToMessages.ConvertRequest(Encoding.UTF8.GetBytes("""{"model":"m","messages":[{"role":"user","content":"日本語 😀 \"q\""}]}"""), Options);
+        var result = ChatClient.ConvertRequest(Encoding.UTF8.GetBytes("""{"model":"m","messages":[{"role":"user","content":"日本語 😀 \"q\""}]}"""), Options);
 
         Assert.That(Encoding.UTF8.GetString(result.Body!), Does.Contain("日本語"));
     }

@@ -3,15 +3,15 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CcxProxy.Transforms.Conversion;
-using CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
+using CcxProxy.Transforms.Conversion.OpenAIChat;
 using CcxProxy.Transforms.Protocols;
 using NUnit.Framework;
 
-namespace CcxProxy.Transforms.Tests.Conversion.AnthropicToOpenAI;
+namespace CcxProxy.Transforms.Tests.Conversion.OpenAIChat.UpstreamSide;
 
 /// <summary>docs/protocols.md §2.1–2.3: a non-streamed chat.completion → an Anthropic message.</summary>
 [TestFixture]
-public sealed class MessagesToChatResponseTests
+public sealed class ChatUpstreamResponseTests
 {
     private static readonly JsonSerializerOptions Relaxed = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
@@ -22,7 +22,7 @@ public sealed class MessagesToChatResponseTests
         + ""","logprobs":null,"finish_reason":""" + (finish is null ? "null" : JsonSerializer.Serialize(finish)) + extraChoice + """}],"usage":""" + usage + "}";
 
     private static JsonObject Convert(string completion, ToolNameMap? names = null) =>
-        JsonNode.Parse(MessagesToChat.ConvertResponse(Encoding.UTF8.GetBytes(completion), "claude-sonnet-4-6", names ?? ToolNameMap.Identity, "msg_fixed"))!.AsObject();
+        JsonNode.Parse(ChatUpstream.ConvertResponse(Encoding.UTF8.GetBytes(completion), "claude-sonnet-4-6", names ?? ToolNameMap.Identity, "msg_fixed"))!.AsObject();
 
     [Test]
     public void PlainText_FullMessage()
@@ -35,8 +35,8 @@ public sealed class MessagesToChatResponseTests
     [Test]
     public void NoMessageId_RandomMsgId()
     {
-        var a = JsonNode.Parse(MessagesToChat.ConvertResponse(Encoding.UTF8.GetBytes(Completion("""{"role":"assistant","content":"x"}""")), "m", ToolNameMap.Identity))!;
-        var b = JsonNode.Parse(MessagesToChat.ConvertResponse(Encoding.UTF8.GetBytes(Completion("""{"role":"assistant","content":"x"}""")), "m", ToolNameMap.Identity))!;
+        var a = JsonNode.Parse(ChatUpstream.ConvertResponse(Encoding.UTF8.GetBytes(Completion("""{"role":"assistant","content":"x"}""")), "m", ToolNameMap.Identity))!;
+        var b = JsonNode.Parse(ChatUpstream.ConvertResponse(Encoding.UTF8.GetBytes(Completion("""{"role":"assistant","content":"x"}""")), "m", ToolNameMap.Identity))!;
 
         Assert.That((string)a["id"]!, Does.Match("^msg_[A-Za-z0-9]{24}$"));
         Assert.That((string)a["id"]!, Is.Not.EqualTo((string)b["id"]!));
@@ -170,7 +170,7 @@ public sealed class MessagesToChatResponseTests
     [Test]
     public void ErrorBodyIn200_AnthropicError()
     {
-        var body = MessagesToChat.ConvertResponse("""{"error":{"message":"context too long","type":"invalid_request_error","code":"context_length_exceeded"}}"""u8, "m", ToolNameMap.Identity);
+        var body = ChatUpstream.ConvertResponse("""{"error":{"message":"context too long","type":"invalid_request_error","code":"context_length_exceeded"}}"""u8, "m", ToolNameMap.Identity);
 
         Assert.That(Encoding.UTF8.GetString(body), Is.EqualTo("""{"type":"error","error":{"type":"invalid_request_error","message":"context too long"}}"""));
     }
@@ -178,7 +178,7 @@ public sealed class MessagesToChatResponseTests
     [Test]
     public void MalformedBody_AnthropicApiError()
     {
-        var body = JsonNode.Parse(MessagesToChat.ConvertResponse("{oops"u8, "m", ToolNameMap.Identity))!;
+        var body = JsonNode.Parse(ChatUpstream.ConvertResponse("{oops"u8, "m", ToolNameMap.Identity))!;
 
         Assert.That((string)body["error"]!["type"]!, Is.EqualTo("api_error"));
     }

@@ -1,12 +1,12 @@
 using System.Text.Json;
 
-namespace CcxProxy.Transforms.Conversion.OpenAIToAnthropic;
+namespace CcxProxy.Transforms.Conversion.OpenAIChat;
 
 /// <summary>
 /// OpenAI Chat Completions clients against Anthropic Messages upstreams (docs/protocols.md §3): the request one
 /// way, the answer (whole or streamed) the other.
 /// </summary>
-public static class ChatToMessages
+public static class ChatClient
 {
     /// <summary>
     /// OpenAI Chat Completions request (client) → Anthropic Messages request (upstream).
@@ -89,7 +89,7 @@ public static class ChatToMessages
 
     /// <summary>The same, with <c>created</c> and the id used when the upstream gives none fixed (tests).</summary>
     internal static IStreamConverter CreateStreamConverter(string clientModel, bool includeUsage, long created, string? fallbackIdSuffix) =>
-        new MessagesStreamToOpenAI(OpenAIWire.Shape.Chat, clientModel, includeUsage, created, fallbackIdSuffix);
+        new MessagesStreamToChat(OpenAIWire.Shape.Chat, clientModel, includeUsage, created, fallbackIdSuffix);
 
     /// <summary>The same, with <c>created</c> fixed (tests).</summary>
     internal static byte[] ConvertResponse(ReadOnlySpan<byte> anthropicMessage, string clientModel, long created)

@@ -5,7 +5,7 @@ using CcxProxy.Transforms.Conversion;
 using CcxProxy.Transforms.Sse;
 using CcxProxy.Transforms.Tests.Sse;
 
-namespace CcxProxy.Transforms.Tests.Conversion.OpenAIToAnthropic;
+namespace CcxProxy.Transforms.Tests.Conversion.OpenAIChat.ClientSide;
 
 /// <summary>Feeds upstream SSE bytes through <see cref="SseReader"/> into a converter, as the gateway does.</summary>
 internal static class StreamHarness

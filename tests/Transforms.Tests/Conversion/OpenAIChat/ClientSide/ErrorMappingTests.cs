@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 using CcxProxy.Transforms.Protocols;
 using NUnit.Framework;
 
-namespace CcxProxy.Transforms.Tests.Conversion.OpenAIToAnthropic;
+namespace CcxProxy.Transforms.Tests.Conversion.OpenAIChat.ClientSide;
 
 /// <summary>docs/protocols.md §5: upstream errors shown in the caller's protocol (ErrorMapping lives in Protocols; tested with the conversions).</summary>
 [TestFixture]

@@ -5,7 +5,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 
-namespace CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
+namespace CcxProxy.Transforms.Conversion.OpenAIChat;
 
 /// <summary>
 /// Mappings shared by the request, response and stream converters of the Anthropic-client /

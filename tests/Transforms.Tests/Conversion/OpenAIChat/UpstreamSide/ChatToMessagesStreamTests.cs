@@ -2,15 +2,15 @@ using System.Buffers;
 using System.Text;
 using System.Text.Json.Nodes;
 using CcxProxy.Transforms.Conversion;
-using CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
+using CcxProxy.Transforms.Conversion.OpenAIChat;
 using CcxProxy.Transforms.Protocols;
 using CcxProxy.Transforms.Sse;
 using CcxProxy.Transforms.Tests.Sse;
 using NUnit.Framework;
-using static CcxProxy.Transforms.Tests.Conversion.AnthropicToOpenAI.Chunks;
-using static CcxProxy.Transforms.Tests.Conversion.AnthropicToOpenAI.StreamHarness;
+using static CcxProxy.Transforms.Tests.Conversion.OpenAIChat.UpstreamSide.Chunks;
+using static CcxProxy.Transforms.Tests.Conversion.OpenAIChat.UpstreamSide.StreamHarness;
 
-namespace CcxProxy.Transforms.Tests.Conversion.AnthropicToOpenAI;
+namespace CcxProxy.Transforms.Tests.Conversion.OpenAIChat.UpstreamSide;
 
 /// <summary>
 /// docs/protocols.md §2.4, §8 and §9 for OpenAI SSE → Anthropic SSE (an Anthropic client on an OpenAI channel); every
@@ -43,7 +43,7 @@ public sealed class ChatToMessagesStreamTests
     public async Task Begin_BeforeAnyUpstreamByte_WritesMessageStart()
     {
         // §8 #24: bytes go to the client as soon as the upstream answers, before the first token.
-        var converter = MessagesToChat.CreateStreamConverter(Model, ToolNameMap.Identity, 123);
+        var converter = ChatUpstream.CreateStreamConverter(Model, ToolNameMap.Identity, 123);
         var output = new ArrayBufferWriter<byte>();
         converter.Begin(output);
         converter.Ping(output);

@@ -2,15 +2,15 @@ using System.Buffers;
 using System.Text;
 using System.Text.Json.Nodes;
 using CcxProxy.Transforms.Conversion;
-using CcxProxy.Transforms.Conversion.OpenAIToAnthropic;
+using CcxProxy.Transforms.Conversion.OpenAIChat;
 using CcxProxy.Transforms.Sse;
 using CcxProxy.Transforms.Tests.Sse;
 using FsCheck;
 using FsCheck.Fluent;
 using NUnit.Framework;
-using static CcxProxy.Transforms.Tests.Conversion.OpenAIToAnthropic.AnthropicFixtures;
+using static CcxProxy.Transforms.Tests.Conversion.OpenAIChat.ClientSide.AnthropicFixtures;
 
-namespace CcxProxy.Transforms.Tests.Conversion.OpenAIToAnthropic;
+namespace CcxProxy.Transforms.Tests.Conversion.OpenAIChat.ClientSide;
 
 /// <summary>
 /// docs/protocols.md §3.3 for Anthropic SSE → OpenAI chunks (an OpenAI client on an Anthropic channel); the opposite
@@ -20,7 +20,7 @@ namespace CcxProxy.Transforms.Tests.Conversion.OpenAIToAnthropic;
 public sealed class MessagesStreamToChatStreamTests
 {
     private static IStreamConverter Converter(bool includeUsage = true) =>
-        ChatToMessages.CreateStreamConverter("gpt-4o", includeUsage, StreamHarness.Created, "fixed");
+        ChatClient.CreateStreamConverter("gpt-4o", includeUsage, StreamHarness.Created, "fixed");
 
     private static string Chunk(string delta, string? finish = null, string id = "chatcmpl-msg_1") =>
         """{"id":""" + "\"" + id + "\"" + ""","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o","choices":[{"index":0,"delta":""" +
@@ -304,7 +304,7 @@ public sealed class MessagesStreamToChatStreamTests
     public async Task ReassembledStream_EqualsConvertResponse(byte[] stream, string message)
     {
         var streamed = StreamHarness.Reassemble(await RunAsync(stream, trickle: true));
-        var whole = JsonNode.Parse(ChatToMessages.ConvertResponse(Encoding.UTF8.GetBytes(message), "gpt-4o", StreamHarness.Created))!;
+        var whole = JsonNode.Parse(ChatClient.ConvertResponse(Encoding.UTF8.GetBytes(message), "gpt-4o", StreamHarness.Created))!;
 
         Assert.That(streamed["id"]!.GetValue<string>(), Is.EqualTo(whole["id"]!.GetValue<string>()));
         Assert.That(streamed["message"]!.ToJsonString(), Is.EqualTo(whole["choices"]![0]!["message"]!.ToJsonString()));

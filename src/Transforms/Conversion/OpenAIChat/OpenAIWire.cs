@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 
-namespace CcxProxy.Transforms.Conversion.OpenAIToAnthropic;
+namespace CcxProxy.Transforms.Conversion.OpenAIChat;
 
 /// <summary>
 /// The pieces of the OpenAI wire format (Chat Completions and legacy Completions) that the Anthropic → OpenAI

@@ -1,16 +1,16 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using CcxProxy.Transforms.Conversion.OpenAIToAnthropic;
+using CcxProxy.Transforms.Conversion.OpenAIChat;
 using NUnit.Framework;
 
-namespace CcxProxy.Transforms.Tests.Conversion.OpenAIToAnthropic;
+namespace CcxProxy.Transforms.Tests.Conversion.OpenAIChat.ClientSide;
 
 [TestFixture]
-public sealed class ChatToMessagesResponseTests
+public sealed class ChatClientResponseTests
 {
     private static JsonObject Convert(string anthropic) =>
-        JsonNode.Parse(ChatToMessages.ConvertResponse(Encoding.UTF8.GetBytes(anthropic), "gpt-4o", StreamHarness.Created))!.AsObject();
+        JsonNode.Parse(ChatClient.ConvertResponse(Encoding.UTF8.GetBytes(anthropic), "gpt-4o", StreamHarness.Created))!.AsObject();
 
     private static string Message(string content, string stopReason = "end_turn", string usage = """{"input_tokens":5,"output_tokens":7}""") =>
         """{"id":"msg_01","type":"message","role":"assistant","model":"claude","content":""" + content +
@@ -100,7 +100,7 @@ public sealed class ChatToMessagesResponseTests
     public void PublicOverload_UsesTheClock()
     {
         var before = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        var body = JsonNode.Parse(ChatToMessages.ConvertResponse(Encoding.UTF8.GetBytes(Message("""[]""")), "m", TimeProvider.System))!;
+        var body = JsonNode.Parse(ChatClient.ConvertResponse(Encoding.UTF8.GetBytes(Message("""[]""")), "m", TimeProvider.System))!;
 
         Assert.That(body["created"]!.GetValue<long>(), Is.InRange(before, before + 5));
     }
@@ -108,5 +108,5 @@ public sealed class ChatToMessagesResponseTests
     [TestCase("not json")]
     [TestCase("""{"type":"error","error":{"type":"api_error","message":"x"}}""")]
     public void NotAMessage_Throws(string body) =>
-        Assert.That(() => ChatToMessages.ConvertResponse(Encoding.UTF8.GetBytes(body), "m", TimeProvider.System), Throws.InstanceOf<JsonException>());
+        Assert.That(() => ChatClient.ConvertResponse(Encoding.UTF8.GetBytes(body), "m", TimeProvider.System), Throws.InstanceOf<JsonException>());
 }

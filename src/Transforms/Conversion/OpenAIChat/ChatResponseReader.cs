@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using CcxProxy.Transforms.Protocols;
 
-namespace CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
+namespace CcxProxy.Transforms.Conversion.OpenAIChat;
 
 /// <summary>
 /// OpenAI <c>chat.completion</c> → Anthropic <c>message</c> (docs/protocols.md §2.1–2.3). Content order is

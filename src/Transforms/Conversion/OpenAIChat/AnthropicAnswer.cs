@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 
-namespace CcxProxy.Transforms.Conversion.OpenAIToAnthropic;
+namespace CcxProxy.Transforms.Conversion.OpenAIChat;
 
 /// <summary>
 /// One non-streamed Anthropic message, reduced to what an OpenAI answer can carry: the text of every text

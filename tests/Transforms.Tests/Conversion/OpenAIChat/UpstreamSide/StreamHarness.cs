@@ -2,12 +2,12 @@ using System.Buffers;
 using System.Text;
 using System.Text.Json.Nodes;
 using CcxProxy.Transforms.Conversion;
-using CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
+using CcxProxy.Transforms.Conversion.OpenAIChat;
 using CcxProxy.Transforms.Sse;
 using CcxProxy.Transforms.Tests.Sse;
 using NUnit.Framework;
 
-namespace CcxProxy.Transforms.Tests.Conversion.AnthropicToOpenAI;
+namespace CcxProxy.Transforms.Tests.Conversion.OpenAIChat.UpstreamSide;
 
 public enum Delivery
 {

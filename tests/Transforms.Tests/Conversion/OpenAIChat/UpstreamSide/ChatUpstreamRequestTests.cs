@@ -4,20 +4,20 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using CcxProxy.TestSupport;
 using CcxProxy.Transforms.Conversion;
-using CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
+using CcxProxy.Transforms.Conversion.OpenAIChat;
 using NUnit.Framework;
 
-namespace CcxProxy.Transforms.Tests.Conversion.AnthropicToOpenAI;
+namespace CcxProxy.Transforms.Tests.Conversion.OpenAIChat.UpstreamSide;
 
 /// <summary>docs/protocols.md §1 (Anthropic request → OpenAI request), §8 and §9 cases of this direction.</summary>
 [TestFixture]
-public sealed class MessagesToChatRequestTests
+public sealed class ChatUpstreamRequestTests
 {
     private static readonly ConversionOptions Options = new() { UpstreamModel = "deepseek-chat" };
 
     private static JsonObject Convert(string json, ConversionOptions? options = null)
     {
-        var result = MessagesToChat.ConvertRequest(Encoding.UTF8.GetBytes(json), options ?? Options);
+        var result = ChatUpstream.ConvertRequest(Encoding.UTF8.GetBytes(json), options ?? Options);
         Assert.That(result.Error, Is.Null);
         return JsonNode.Parse(result.Body)!.AsObject();
     }
@@ -38,7 +38,7 @@ public sealed class MessagesToChatRequestTests
         var original = JsonNode.Parse(body)!.AsObject();
         var options = new ConversionOptions { UpstreamModel = "deepseek-chat", MaxTokensLimit = 8192, StripClaudeCodeAttribution = true };
 
-        var result = MessagesToChat.ConvertRequest(body, options);
+        var result = ChatUpstream.ConvertRequest(body, options);
 
         Assert.That(result.Error, Is.Null);
         Assert.That(result.Stream, Is.True);
@@ -137,7 +137,7 @@ public sealed class MessagesToChatRequestTests
     [Test]
     public void NotStreaming_NoStreamOptions()
     {
-        var result = MessagesToChat.ConvertRequest(Encoding.UTF8.GetBytes(Request("""[{"role":"user","content":"hi"}]""", ""","stream":false""")), Options);
+        var result = ChatUpstream.ConvertRequest(Encoding.UTF8.GetBytes(Request("""[{"role":"user","content":"hi"}]""", ""","stream":false""")), Options);
         var converted = JsonNode.Parse(result.Body)!.AsObject();
 
         Assert.That(result.Stream, Is.False);
@@ -209,7 +209,7 @@ public sealed class MessagesToChatRequestTests
     [TestCase("""{"model":"x","messages":[{"role":"user"}]}""", "messages.0.content")]
     public void BadRequest_FailureWithReason(string json, string error)
     {
-        var result = MessagesToChat.ConvertRequest(Encoding.UTF8.GetBytes(json), Options);
+        var result = ChatUpstream.ConvertRequest(Encoding.UTF8.GetBytes(json), Options);
 
         Assert.That(result.Body, Is.Null);
         Assert.That(result.Error, Does.Contain(error));
@@ -411,7 +411,7 @@ public sealed class MessagesToChatRequestTests
     public void Case31_LongToolName_ShortenedAndMapKnowsTheWayBack()
     {
         var longName = "mcp__server__" + new string('a', 80);
-        var result = MessagesToChat.ConvertRequest(Encoding.UTF8.GetBytes(Request(
+        var result = ChatUpstream.ConvertRequest(Encoding.UTF8.GetBytes(Request(
             $$$"""[{"role":"user","content":"q"},{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"{{{longName}}}","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"x"}]}]""",
             $$$""","tools":[{"name":"{{{longName}}}","input_schema":{"type":"object"}}],"tool_choice":{"type":"tool","name":"{{{longName}}}"}""")), Options);
         var converted = JsonNode.Parse(result.Body)!;
@@ -472,7 +472,7 @@ public sealed class MessagesToChatRequestTests
     [Test]
     public void CjkAndEmoji_CjkKeptAsUtf8_EmojiRoundTrips()
     {
-        var result = MessagesToChat.ConvertRequest(Encoding.UTF8.GetBytes(Request("""[{"role":"user","content":"你好 👋"}]""")), Options);
+        var result = ChatUpstream.ConvertRequest(Encoding.UTF8.GetBytes(Request("""[{"role":"user","content":"你好 👋"}]""")), Options);
 
         // System.Text.Json escapes characters outside the BMP (\uD83D\uDC4B) even with the relaxed encoder: valid JSON.
         Assert.That(Encoding.UTF8.GetString(result.Body!), Does.Contain("你好"));
@@ -484,18 +484,18 @@ public sealed class MessagesToChatRequestTests
     [Test]
     public void EstimateInputTokens_BytesOverFour_AtLeastOne()
     {
-        Assert.That(MessagesToChat.EstimateInputTokens("""{"model":"m","messages":[{"role":"user","content":"12345678"}]}"""u8), Is.EqualTo(2));
-        Assert.That(MessagesToChat.EstimateInputTokens("""{"model":"m","messages":[]}"""u8), Is.EqualTo(1));
-        Assert.That(MessagesToChat.EstimateInputTokens("""{"messages":[{"role":"user","content":[{"type":"image","source":{"type":"url","url":"u"}}]}]}"""u8), Is.EqualTo(1600));
-        Assert.That(MessagesToChat.TryEstimateInputTokens("nope"u8, out _), Is.False);
-        Assert.Throws<FormatException>(() => MessagesToChat.EstimateInputTokens("[1]"u8));
+        Assert.That(ChatUpstream.EstimateInputTokens("""{"model":"m","messages":[{"role":"user","content":"12345678"}]}"""u8), Is.EqualTo(2));
+        Assert.That(ChatUpstream.EstimateInputTokens("""{"model":"m","messages":[]}"""u8), Is.EqualTo(1));
+        Assert.That(ChatUpstream.EstimateInputTokens("""{"messages":[{"role":"user","content":[{"type":"image","source":{"type":"url","url":"u"}}]}]}"""u8), Is.EqualTo(1600));
+        Assert.That(ChatUpstream.TryEstimateInputTokens("nope"u8, out _), Is.False);
+        Assert.Throws<FormatException>(() => ChatUpstream.EstimateInputTokens("[1]"u8));
     }
 
     [Test]
     public void EstimateInputTokens_ClaudeCodeRequest_Plausible()
     {
         var body = RecordedRequests.ClaudeCodeFirstTurnBody("2.1.197");
-        var estimate = MessagesToChat.EstimateInputTokens(body);
+        var estimate = ChatUpstream.EstimateInputTokens(body);
 
         // The request is ~100 kB, mostly prompt and tool schemas: tens of thousands of tokens.
         Assert.That(estimate, Is.InRange(body.Length / 8, body.Length / 3));

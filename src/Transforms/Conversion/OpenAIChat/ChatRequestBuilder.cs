@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json;
 using CcxProxy.Transforms.Protocols;
 
-namespace CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
+namespace CcxProxy.Transforms.Conversion.OpenAIChat;
 
 /// <summary>
 /// Anthropic Messages request → OpenAI Chat Completions request (docs/protocols.md §1). The output is built

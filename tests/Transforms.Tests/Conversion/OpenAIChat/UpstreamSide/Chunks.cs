@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace CcxProxy.Transforms.Tests.Conversion.AnthropicToOpenAI;
+namespace CcxProxy.Transforms.Tests.Conversion.OpenAIChat.UpstreamSide;
 
 /// <summary>Builders of OpenAI chat.completion.chunk JSON, shaped like the real providers' chunks.</summary>
 public static class Chunks

@@ -1,13 +1,13 @@
 using System.Text.Json;
 
-namespace CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
+namespace CcxProxy.Transforms.Conversion.OpenAIChat;
 
 /// <summary>
 /// Conversion for an Anthropic Messages client (Claude Code, the Anthropic SDKs) served by an OpenAI Chat
 /// Completions upstream (DeepSeek, Kimi, GLM, OpenRouter, vLLM, Ollama): the request one way, the answer,
 /// streamed or not, the other (docs/protocols.md §1, §2). Pure functions over UTF-8 JSON; no I/O.
 /// </summary>
-public static class MessagesToChat
+public static class ChatUpstream
 {
     /// <summary>Anthropic Messages request (client) → OpenAI Chat Completions request (upstream). docs/protocols.md §1.</summary>
     /// <param name="messagesRequest">The client's <c>POST /v1/messages</c> body.</param>

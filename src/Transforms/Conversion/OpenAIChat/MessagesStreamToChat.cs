@@ -3,7 +3,7 @@ using System.Text.Json;
 using CcxProxy.Transforms.Protocols;
 using CcxProxy.Transforms.Sse;
 
-namespace CcxProxy.Transforms.Conversion.OpenAIToAnthropic;
+namespace CcxProxy.Transforms.Conversion.OpenAIChat;
 
 /// <summary>
 /// Anthropic Messages SSE → OpenAI data-only SSE, as <c>chat.completion.chunk</c>s or as legacy
@@ -23,7 +23,7 @@ namespace CcxProxy.Transforms.Conversion.OpenAIToAnthropic;
 /// error object, and a <c>[DONE]</c> after it would only look like a success to hand-written clients (§8 #21).</item>
 /// </list>
 /// </remarks>
-internal sealed class MessagesStreamToOpenAI : IStreamConverter
+internal sealed class MessagesStreamToChat : IStreamConverter
 {
     // The upstream event types with a meaning here; "type" is matched on its bytes, without a string.
     private static readonly string[] KnownEventTypes =
@@ -51,7 +51,7 @@ internal sealed class MessagesStreamToOpenAI : IStreamConverter
     private bool _finishSent;
     private string? _stopReason;
 
-    public MessagesStreamToOpenAI(OpenAIWire.Shape shape, string clientModel, bool includeUsage, long created, string? fallbackIdSuffix)
+    public MessagesStreamToChat(OpenAIWire.Shape shape, string clientModel, bool includeUsage, long created, string? fallbackIdSuffix)
     {
         _shape = shape;
         _clientModel = clientModel;

@@ -3,14 +3,14 @@ using System.Globalization;
 using System.Text.Json;
 using CcxProxy.Transforms.Protocols;
 
-namespace CcxProxy.Transforms.Conversion.OpenAIToAnthropic;
+namespace CcxProxy.Transforms.Conversion.OpenAIChat;
 
 /// <summary>A request the gateway refuses; the message is shown to the caller (400).</summary>
 internal sealed class ConversionRefusedException(string message) : Exception(message);
 
 /// <summary>
 /// OpenAI Chat Completions request → Anthropic Messages request (docs/protocols.md §3.1). The decisions that the
-/// spec leaves open are documented on <see cref="ChatToMessages.ConvertRequest"/>.
+/// spec leaves open are documented on <see cref="ChatClient.ConvertRequest"/>.
 /// </summary>
 internal sealed class ChatRequestConverter
 {

@@ -1,4 +1,4 @@
-namespace CcxProxy.Transforms.Tests.Conversion.OpenAIToAnthropic;
+namespace CcxProxy.Transforms.Tests.Conversion.OpenAIChat.ClientSide;
 
 /// <summary>Anthropic upstream answers, each streamed and whole, for the A→O answer converters.</summary>
 internal static class AnthropicFixtures

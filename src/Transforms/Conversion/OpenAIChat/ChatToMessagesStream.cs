@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using CcxProxy.Transforms.Sse;
 
-namespace CcxProxy.Transforms.Conversion.AnthropicToOpenAI;
+namespace CcxProxy.Transforms.Conversion.OpenAIChat;
 
 /// <summary>
 /// OpenAI Chat Completions SSE (data-only chunks ended by <c>data: [DONE]</c>) → Anthropic Messages SSE,

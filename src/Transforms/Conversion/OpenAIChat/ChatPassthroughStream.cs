@@ -3,7 +3,7 @@ using System.Text.Json;
 using CcxProxy.Transforms.Json;
 using CcxProxy.Transforms.Sse;
 
-namespace CcxProxy.Transforms.Conversion.Passthrough;
+namespace CcxProxy.Transforms.Conversion.OpenAIChat;
 
 /// <summary>
 /// An OpenAI Chat Completions stream relayed to an OpenAI client as it arrives, with each chunk's model

@@ -3,7 +3,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using CcxProxy.Transforms.Sse;
 
-namespace CcxProxy.Transforms.Conversion.Passthrough;
+namespace CcxProxy.Transforms.Conversion.Anthropic;
 
 /// <summary>
 /// An Anthropic stream relayed to an Anthropic client: every event as the upstream sent it, except that
