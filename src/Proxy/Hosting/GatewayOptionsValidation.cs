@@ -14,9 +14,10 @@ public sealed class GatewayOptionsValidation : IValidateOptions<GatewayOptions>
     {
         ArgumentNullException.ThrowIfNull(options);
         var failures = new List<string>();
-        if (options.MaxRequestBodyBytes < 1)
+        if (options.MaxRequestBodyBytes < 1 || options.MaxRequestBodyBytes >= Array.MaxLength)
         {
-            failures.Add($"{GatewayOptions.Section}:MaxRequestBodyBytes must be at least 1 (was {options.MaxRequestBodyBytes})");
+            // The body is held in one array.
+            failures.Add($"{GatewayOptions.Section}:MaxRequestBodyBytes must be from 1 to {Array.MaxLength - 1} (was {options.MaxRequestBodyBytes})");
         }
 
         if (options.MaxResponseBodyBytes < 1)

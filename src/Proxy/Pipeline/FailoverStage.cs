@@ -41,6 +41,7 @@ internal sealed partial class FailoverStage(IOptions<GatewayOptions> options, Up
             {
                 // The channel first in line that could count is out (breaker open): the next one cannot count either.
                 plan.Report(target, AttemptReport.Abandoned);
+                record.ErrorType = null;
                 return await TokenEstimate.AnswerAsync(request).ConfigureAwait(false);
             }
 
@@ -49,6 +50,8 @@ internal sealed partial class FailoverStage(IOptions<GatewayOptions> options, Up
             if (calls.Build(request, target.Channel, target.Key, mayFailOver, capture).Failed(out var refused, out var call))
             {
                 plan.Report(target, AttemptReport.Abandoned);
+                // The caller's request, not an earlier attempt's upstream, is what failed now.
+                record.ErrorType = null;
                 return refused;
             }
 
@@ -72,8 +75,9 @@ internal sealed partial class FailoverStage(IOptions<GatewayOptions> options, Up
             var failed = target;
             if (!plan.TryNext(out target))
             {
-                // The failure itself closed the last way out (its breaker opened): say what happened.
-                return plan.Unavailable() is { } unavailable ? Unavailable(request, unavailable) : Failure(request, failed.Channel, report, result.RetryReason!);
+                // The failure itself closed the last way out (its breaker opened, or it left out the only key or
+                // destination there was): say what happened, not that everything is paused.
+                return Failure(request, failed.Channel, report, result.RetryReason!);
             }
 
             Log.FailedOver(logger, failed.Channel.Name, failed.Key.Fingerprint, result.RetryReason!, target.Channel.Name, target.Key.Fingerprint);

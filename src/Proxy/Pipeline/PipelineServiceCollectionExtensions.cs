@@ -24,10 +24,11 @@ internal static class PipelineServiceCollectionExtensions
             provider.GetRequiredService<ReadBodyStage>(),
             provider.GetRequiredService<PlanRouteStage>(),
             provider.GetRequiredService<EstimateTokensStage>(),
-            provider.GetRequiredService<AdmitStage>(),
-            // Wraps what follows: accounts the answer once it has ended.
+            // Wraps what follows: accounts the answer once it has ended and the limits' lease is released.
             provider.GetRequiredService<AccountStage>(),
-            // Wraps what follows: ends the response before the accounting above.
+            // Wraps what follows: releases the lease with the tokens really spent, once the response has ended.
+            provider.GetRequiredService<AdmitStage>(),
+            // Wraps what follows: ends the response (an error included) before the two stages above do their part.
             provider.GetRequiredService<CompleteResponseStage>(),
             provider.GetRequiredService<CacheStage>(),
             provider.GetRequiredService<FailoverStage>(),

@@ -17,6 +17,7 @@ public sealed class OptionsValidationTests
     };
 
     [TestCase("Proxy:MaxAttempts", "0", "Proxy:MaxAttempts must be at least 1 (was 0)")]
+    [TestCase("Proxy:MaxRequestBodyBytes", "9223372036854775807", "Proxy:MaxRequestBodyBytes must be from 1 to")]
     [TestCase("Proxy:StreamKeepAliveSeconds", "-1", "Proxy:StreamKeepAliveSeconds must be more than 0 (was -1)")]
     [TestCase("Proxy:RetryDeadlineSeconds", "0", "Proxy:RetryDeadlineSeconds must be more than 0 (was 0)")]
     [TestCase("Routing:CooldownSyncSeconds", "0", "Routing:CooldownSyncSeconds must be more than 0 (was 0)")]

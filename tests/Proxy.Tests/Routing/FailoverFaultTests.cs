@@ -23,6 +23,23 @@ public sealed class FailoverFaultTests : TwoUpstreams
         $$"""{"model":"claude-sonnet-4-6","max_tokens":8,"stream":{{(stream ? "true" : "false")}},"messages":[{"role":"user","content":"hi"}]}""";
 
     [Test]
+    public async Task OnlyDestinationUnreachable_TwoKeys_TheCallerHearsWhatFailed_NotThatEverythingIsPaused()
+    {
+        // A refused connection is the destination's fault, and both keys share the one destination: after the first
+        // attempt nothing is left to try. The answer says what happened (502, no connection), not "circuit open".
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
+        {
+            ["a.json"] = $$"""{ "type": "anthropic", "baseUrl": "{{FreePort.ClosedUrl()}}", "apiKeys": ["sk-a-first-key-0d1e", "sk-a-second-key-77c4"] }""",
+        });
+
+        var (response, json) = await gateway.SendAsync(gateway.Post("/v1/messages", Body()));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadGateway), json?.ToJsonString());
+        Assert.That(json!["error"]!["message"]!.GetValue<string>(), Does.Contain("connection failed").And.Not.Contain("circuit open"));
+        Assert.That(response.Headers.Contains("Retry-After"), Is.False);
+    }
+
+    [Test]
     public async Task FirstChannelResetsTheConnection_SecondAnswers_ClientSeesOneCleanAnswer()
     {
         A.Handler = (_, ctx) => Faults.AbortAsync(ctx);
