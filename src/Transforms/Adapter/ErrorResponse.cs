@@ -37,9 +37,7 @@ public static class ErrorResponse
             response.Headers.RetryAfter = Math.Max(1, Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
         }
 
-        var body = protocol == WireProtocol.OpenAI
-            ? ErrorBodies.OpenAI(ErrorBodies.OpenAIType(error.Status), error.Message, error.Code)
-            : ErrorBodies.Anthropic(ErrorBodies.AnthropicType(error.Status), error.Message, requestId);
+        var body = ErrorBodies.For(protocol, error.Status, error.Message, requestId, error.Code);
         return WriteAsync(response, error.Status, error.ShouldRetry, body, cancellationToken);
     }
 

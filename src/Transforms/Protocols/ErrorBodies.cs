@@ -40,10 +40,13 @@ public static class ErrorBodies
         _ => "invalid_request_error",
     };
 
-    /// <summary>An error body for <paramref name="status"/> in <paramref name="protocol"/>'s shape.</summary>
-    public static byte[] For(WireProtocol protocol, int status, string message, string? requestId) =>
+    /// <summary>
+    /// An error body for <paramref name="status"/> in <paramref name="protocol"/>'s shape: OpenAI's carries
+    /// <paramref name="code"/>, Anthropic's the <paramref name="requestId"/>.
+    /// </summary>
+    public static byte[] For(WireProtocol protocol, int status, string message, string? requestId, string? code = null) =>
         protocol == WireProtocol.OpenAI
-            ? OpenAI(OpenAIType(status), message, code: null)
+            ? OpenAI(OpenAIType(status), message, code)
             : Anthropic(AnthropicType(status), message, requestId);
 
     /// <summary><c>{"type":"error","error":{"type","message"},"request_id"}</c>.</summary>
