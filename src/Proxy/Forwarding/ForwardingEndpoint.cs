@@ -1,6 +1,7 @@
 using CcxProxy.Errors;
 using CcxProxy.Pipeline;
 using CcxProxy.Telemetry;
+using CcxProxy.Transforms.Vocabulary;
 
 namespace CcxProxy.Forwarding;
 

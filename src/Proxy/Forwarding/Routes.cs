@@ -1,8 +1,6 @@
 using CcxProxy.Channels;
 using CcxProxy.Transforms.Conversion;
-using CcxProxy.Transforms.Conversion.Anthropic;
-using CcxProxy.Transforms.Conversion.Completions;
-using CcxProxy.Transforms.Conversion.OpenAIChat;
+using CcxProxy.Transforms.Conversion.Hub;
 using CcxProxy.Transforms.Forwarding;
 using CcxProxy.Transforms.Json;
 using CcxProxy.Transforms.Protocols;
@@ -11,17 +9,11 @@ using CcxProxy.Transforms.Vocabulary;
 namespace CcxProxy.Forwarding;
 
 /// <summary>
-/// For each pair of client API and channel protocol: the upstream path, the request body to send and
-/// the plan that turns the answer back into the client's protocol. The one table of what converts to what.
+/// The upstream call of a request on one channel: the channel's choices handed to <see cref="ConversionTable"/>,
+/// which says what to send and how the answer comes back, and the host's settings added.
 /// </summary>
 internal static class Routes
 {
-    public const string AnthropicMessagesPath = "/v1/messages";
-    public const string AnthropicCountTokensPath = "/v1/messages/count_tokens";
-
-    // OpenAI base URLs carry their version segment (https://api.deepseek.com/v1), as the OpenAI SDK takes them.
-    public const string OpenAIChatPath = "/chat/completions";
-
     /// <summary>The upstream call for <paramref name="api"/> on <paramref name="channel"/>, or the 400 that says why the request cannot be converted.</summary>
     /// <param name="api">The inbound API.</param>
     /// <param name="channel">The attempt's channel.</param>
@@ -32,120 +24,27 @@ internal static class Routes
     public static GatewayResult<UpstreamCall> Build(InboundApi api, ChannelConfig channel, ReadOnlyMemory<byte> body, ReadOnlyMemory<byte> text,
         in RequestScan scan, CallSettings settings)
     {
-        var clientModel = scan.Model!;
-        var options = new ConversionOptions
+        var context = new ConversionContext
         {
-            UpstreamModel = channel.MapModel(clientModel),
-            MaxTokensLimit = channel.MaxTokens,
-            MaxTokensField = channel.MaxTokensField,
-            IncludeStreamUsage = channel.StreamUsage,
-            PassBackReasoning = channel.PassBackReasoning,
-            StripClaudeCodeAttribution = channel.StripClaudeCodeAttribution,
+            ClientModel = scan.Model!,
+            Options = new ConversionOptions
+            {
+                UpstreamModel = channel.MapModel(scan.Model!),
+                MaxTokensLimit = channel.MaxTokens,
+                MaxTokensField = channel.MaxTokensField,
+                IncludeStreamUsage = channel.StreamUsage,
+                PassBackReasoning = channel.PassBackReasoning,
+                StripClaudeCodeAttribution = channel.StripClaudeCodeAttribution,
+            },
+            Time = settings.Time,
+            ChannelName = channel.Name,
+            RequestId = settings.RequestId,
+            IncludeUsage = scan.IncludeUsage,
+            InputTokens = settings.InputTokens,
         };
-        var clamp = scan.MaxTokens > channel.MaxTokens ? channel.MaxTokens : null;
-        var requestId = settings.RequestId;
-        var includeUsage = scan.IncludeUsage;
-
-        switch (api, channel.Type)
-        {
-            case (InboundApi.Messages or InboundApi.CountTokens, WireProtocol.Anthropic):
-            {
-                var upstreamBody = RequestJson.Rewrite(body, scan, options.UpstreamModel, clamp, options.StripClaudeCodeAttribution);
-                return settings.Call(channel, api == InboundApi.Messages ? AnthropicMessagesPath : AnthropicCountTokensPath,
-                    ThinkingSanitizer.StripGatewayThinking(upstreamBody), clientModel, WireProtocol.Anthropic, WireProtocol.Anthropic, keepQuery: true,
-                    new ResponsePlan
-                    {
-                        MapError = (status, error) => UpstreamErrors.AnthropicInShape(status, error, channel.Name, requestId),
-                        ConvertJson = json => RequestJson.ReplaceModelIfPresent(json, clientModel),
-                        CreateStreamConverter = () => new AnthropicPassthroughStream(clientModel),
-                    });
-            }
-
-            case (InboundApi.Messages, WireProtocol.OpenAI):
-            {
-                var converted = ChatUpstream.ConvertRequest(text.Span, options);
-                if (converted.Error is not null)
-                {
-                    return new GatewayError(StatusCodes.Status400BadRequest, converted.Error);
-                }
-
-                var estimate = settings.InputTokens();
-                return settings.Call(channel, OpenAIChatPath, converted.Body!, clientModel, WireProtocol.Anthropic, WireProtocol.OpenAI, keepQuery: false,
-                    new ResponsePlan
-                    {
-                        MapError = (status, error) => ErrorMapping.OpenAIToAnthropic(status, error.Span, requestId),
-                        ConvertJson = json => ChatUpstream.ConvertResponse(json.Span, clientModel, converted.ToolNames),
-                        CreateStreamConverter = () => ChatUpstream.CreateStreamConverter(clientModel, converted.ToolNames, estimate),
-                    });
-            }
-
-            case (InboundApi.ChatCompletions, WireProtocol.OpenAI):
-            {
-                // Same protocol: forwarded as sent, with the model mapped; streamed through as it arrives.
-                var upstreamBody = RequestJson.Rewrite(body, scan, options.UpstreamModel, clamp);
-                return settings.Call(channel, OpenAIChatPath, upstreamBody, clientModel, WireProtocol.OpenAI, WireProtocol.OpenAI, keepQuery: true,
-                    new ResponsePlan
-                    {
-                        MapError = (status, error) => UpstreamErrors.OpenAIInShape(status, error, channel.Name),
-                        ConvertJson = json => RequestJson.ReplaceModelIfPresent(json, clientModel),
-                        CreateStreamConverter = () => new ChatPassthroughStream(clientModel),
-                    });
-            }
-
-            case (InboundApi.ChatCompletions, WireProtocol.Anthropic):
-            {
-                var converted = ChatClient.ConvertRequest(text.Span, options);
-                if (converted.Error is not null)
-                {
-                    return new GatewayError(StatusCodes.Status400BadRequest, converted.Error);
-                }
-
-                return settings.Call(channel, AnthropicMessagesPath, converted.Body!, clientModel, WireProtocol.OpenAI, WireProtocol.Anthropic, keepQuery: false,
-                    new ResponsePlan
-                    {
-                        MapError = (status, error) => ErrorMapping.AnthropicToOpenAI(status, error.Span),
-                        ConvertJson = json => ChatClient.ConvertResponse(json.Span, clientModel, settings.Time),
-                        CreateStreamConverter = () => ChatClient.CreateStreamConverter(clientModel, includeUsage, settings.Time),
-                    });
-            }
-
-            case (InboundApi.Completions, WireProtocol.OpenAI):
-            {
-                var converted = CompletionsToChat.ConvertRequest(text.Span, options);
-                if (converted.Error is not null)
-                {
-                    return new GatewayError(StatusCodes.Status400BadRequest, converted.Error);
-                }
-
-                return settings.Call(channel, OpenAIChatPath, converted.Body!, clientModel, WireProtocol.OpenAI, WireProtocol.OpenAI, keepQuery: false,
-                    new ResponsePlan
-                    {
-                        MapError = (status, error) => UpstreamErrors.OpenAIInShape(status, error, channel.Name),
-                        ConvertJson = json => CompletionsToChat.ConvertResponse(json.Span, clientModel, settings.Time),
-                        CreateStreamConverter = () => CompletionsToChat.CreateStreamConverter(clientModel, includeUsage, settings.Time),
-                    });
-            }
-
-            case (InboundApi.Completions, WireProtocol.Anthropic):
-            {
-                var converted = CompletionsToMessages.ConvertRequest(text.Span, options);
-                if (converted.Error is not null)
-                {
-                    return new GatewayError(StatusCodes.Status400BadRequest, converted.Error);
-                }
-
-                return settings.Call(channel, AnthropicMessagesPath, converted.Body!, clientModel, WireProtocol.OpenAI, WireProtocol.Anthropic, keepQuery: false,
-                    new ResponsePlan
-                    {
-                        MapError = (status, error) => ErrorMapping.AnthropicToOpenAI(status, error.Span),
-                        ConvertJson = json => CompletionsToMessages.ConvertResponse(json.Span, clientModel, settings.Time),
-                        CreateStreamConverter = () => CompletionsToMessages.CreateStreamConverter(clientModel, includeUsage, settings.Time),
-                    });
-            }
-
-            default:
-                throw new InvalidOperationException($"no route for {api} on a {channel.Type} channel");
-        }
+        return ConversionTable.Route(api, channel.Type, new ConversionRequest(body, text, scan), context).Failed(out var error, out var route)
+            ? error
+            : settings.Call(channel, route, context.ClientModel, api.Protocol());
     }
 }
 
@@ -167,11 +66,15 @@ internal sealed record CallSettings(string? RequestId, int MaxResponseBytes, Tim
     /// <summary>Records this attempt's answer for the response cache; null when it is not to be kept.</summary>
     public ResponseCapture? Capture { get; init; }
 
-    public UpstreamCall Call(ChannelConfig channel, string path, ReadOnlyMemory<byte> body, string clientModel,
-        WireProtocol client, WireProtocol upstream, bool keepQuery, ResponsePlan plan) => new()
+    /// <summary>The call that sends <paramref name="route"/> to <paramref name="channel"/>.</summary>
+    /// <param name="channel">The attempt's channel.</param>
+    /// <param name="route">What to send and how the answer comes back.</param>
+    /// <param name="clientModel">The model the client asked for.</param>
+    /// <param name="client">The protocol the client reads.</param>
+    public UpstreamCall Call(ChannelConfig channel, ConversionRoute route, string clientModel, WireProtocol client) => new()
     {
-        Body = body,
-        UpstreamPath = path,
+        Body = route.Body,
+        UpstreamPath = route.UpstreamPath,
         ClientModel = clientModel,
         UpstreamKey = Key.Value,
         Auth = channel.Auth,
@@ -183,12 +86,12 @@ internal sealed record CallSettings(string? RequestId, int MaxResponseBytes, Tim
         RequestId = RequestId,
         ChannelName = channel.Name,
         WireProtocol = client,
-        UpstreamProtocol = upstream,
-        KeepQuery = keepQuery,
+        UpstreamProtocol = channel.Type,
+        KeepQuery = route.KeepQuery,
         MayFailOver = MayFailOver,
         DrainDeadline = DrainDeadline,
         Capture = Capture,
-        Plan = plan,
+        Plan = route.Plan,
         Time = Time,
     };
 }

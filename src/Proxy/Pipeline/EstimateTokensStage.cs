@@ -1,5 +1,4 @@
 using System.Text;
-using CcxProxy.Forwarding;
 using CcxProxy.Transforms.Conversion.OpenAIChat;
 using CcxProxy.Transforms.Protocols;
 using CcxProxy.Transforms.Vocabulary;

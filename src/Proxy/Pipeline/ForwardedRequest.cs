@@ -1,12 +1,12 @@
 using CcxProxy.Access;
 using CcxProxy.Caching;
-using CcxProxy.Channels;
 using CcxProxy.Channels.Routing;
-using CcxProxy.Forwarding;
+using CcxProxy.Channels;
 using CcxProxy.Telemetry;
 using CcxProxy.Transforms.Conversion;
 using CcxProxy.Transforms.Forwarding;
 using CcxProxy.Transforms.Json;
+using CcxProxy.Transforms.Vocabulary;
 
 namespace CcxProxy.Pipeline;
 

@@ -1,7 +1,7 @@
-using CcxProxy.Forwarding;
 using CcxProxy.Pipeline;
 using CcxProxy.Telemetry;
 using CcxProxy.Transforms.Protocols;
+using CcxProxy.Transforms.Vocabulary;
 using Microsoft.AspNetCore.Http;
 
 namespace CcxProxy.Tests.Forwarding;

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text.Json;
 using CcxProxy.Transforms.Conversion.OpenAIChat;
+using CcxProxy.Transforms.Protocols;
 
 namespace CcxProxy.Transforms.Conversion.Completions;
 
@@ -12,7 +13,7 @@ namespace CcxProxy.Transforms.Conversion.Completions;
 internal static class CompletionsRequest
 {
     /// <summary>Converts; <paramref name="defaultMaxTokens"/> is written when the client sent no max_tokens.</summary>
-    public static ConvertedRequest ToChat(ReadOnlySpan<byte> body, ConversionOptions options, long? defaultMaxTokens)
+    public static GatewayResult<ConvertedRequest> ToChat(ReadOnlySpan<byte> body, ConversionOptions options, long? defaultMaxTokens)
     {
         ArgumentNullException.ThrowIfNull(options);
         JsonDocument doc;
@@ -23,7 +24,7 @@ internal static class CompletionsRequest
         }
         catch (JsonException ex)
         {
-            return ConvertedRequest.Failure("malformed JSON: " + ex.Message.Split(" Path:", 2)[0]);
+            return ConvertedRequest.Refused("malformed JSON: " + ex.Message.Split(" Path:", 2)[0]);
         }
 
         using (doc)
@@ -31,13 +32,13 @@ internal static class CompletionsRequest
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
             {
-                return ConvertedRequest.Failure("the request body must be a JSON object");
+                return ConvertedRequest.Refused("the request body must be a JSON object");
             }
 
             var refusal = Validate(root, out var prompt);
             if (refusal is not null)
             {
-                return ConvertedRequest.Failure(refusal);
+                return ConvertedRequest.Refused(refusal);
             }
 
             var stream = root.TryGetProperty("stream", out var s) && s.ValueKind == JsonValueKind.True;
@@ -90,7 +91,7 @@ internal static class CompletionsRequest
                 json.WriteEndObject();
             }
 
-            return ConvertedRequest.Success(buffer.WrittenSpan.ToArray(), stream, ToolNameMap.Identity);
+            return new ConvertedRequest(buffer.WrittenSpan.ToArray(), stream, ToolNameMap.Identity);
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using CcxProxy.Transforms.Conversion.OpenAIChat;
+using CcxProxy.Transforms.Protocols;
 
 namespace CcxProxy.Transforms.Conversion.Completions;
 
@@ -23,7 +24,7 @@ public static class CompletionsToChat
     /// <param name="completionsRequest">The client's request body.</param>
     /// <param name="options">The channel's decisions.</param>
     /// <returns>The chat request, or the reason it cannot be made.</returns>
-    public static ConvertedRequest ConvertRequest(ReadOnlySpan<byte> completionsRequest, ConversionOptions options) =>
+    public static GatewayResult<ConvertedRequest> ConvertRequest(ReadOnlySpan<byte> completionsRequest, ConversionOptions options) =>
         CompletionsRequest.ToChat(completionsRequest, options, defaultMaxTokens: null);
 
     /// <summary>

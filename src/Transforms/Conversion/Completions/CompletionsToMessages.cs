@@ -1,5 +1,6 @@
 using System.Text.Json;
 using CcxProxy.Transforms.Conversion.OpenAIChat;
+using CcxProxy.Transforms.Protocols;
 
 namespace CcxProxy.Transforms.Conversion.Completions;
 
@@ -16,14 +17,13 @@ public static class CompletionsToMessages
     /// <param name="completionsRequest">The client's request body.</param>
     /// <param name="options">The channel's decisions.</param>
     /// <returns>The Anthropic request, or the reason it cannot be made.</returns>
-    public static ConvertedRequest ConvertRequest(ReadOnlySpan<byte> completionsRequest, ConversionOptions options)
+    public static GatewayResult<ConvertedRequest> ConvertRequest(ReadOnlySpan<byte> completionsRequest, ConversionOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var chat = CompletionsRequest.ToChat(
-            completionsRequest,
-            options with { MaxTokensField = "max_tokens" },
-            defaultMaxTokens: ChatRequestConverter.DefaultMaxTokens);
-        return chat.Body is null ? chat : ChatClient.ConvertRequest(chat.Body, options);
+        return CompletionsRequest.ToChat(completionsRequest, options with { MaxTokensField = "max_tokens" }, defaultMaxTokens: ChatRequestConverter.DefaultMaxTokens)
+            .Failed(out var error, out var chat)
+            ? error
+            : ChatClient.ConvertRequest(chat.Body, options);
     }
 
     /// <summary>Anthropic message → <c>text_completion</c> (text blocks joined; thinking and tool calls dropped).</summary>

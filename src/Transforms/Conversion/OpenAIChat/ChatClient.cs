@@ -1,4 +1,5 @@
 using System.Text.Json;
+using CcxProxy.Transforms.Protocols;
 
 namespace CcxProxy.Transforms.Conversion.OpenAIChat;
 
@@ -43,7 +44,7 @@ public static class ChatClient
     /// <param name="chatRequest">The client's request body.</param>
     /// <param name="options">The channel's decisions (upstream model, max_tokens limit).</param>
     /// <returns>The Anthropic request, or the reason it cannot be made (answer 400).</returns>
-    public static ConvertedRequest ConvertRequest(ReadOnlySpan<byte> chatRequest, ConversionOptions options) =>
+    public static GatewayResult<ConvertedRequest> ConvertRequest(ReadOnlySpan<byte> chatRequest, ConversionOptions options) =>
         ChatRequestConverter.Convert(chatRequest, options);
 
     /// <summary>

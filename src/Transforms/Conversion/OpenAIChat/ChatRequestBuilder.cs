@@ -24,12 +24,12 @@ internal static class ChatRequestBuilder
     /// <summary>OpenAI limits <c>user</c> to 64 characters; longer ids are hashed.</summary>
     private const int MaxUserLength = 64;
 
-    public static ConvertedRequest Convert(ReadOnlySpan<byte> body, ConversionOptions options)
+    public static GatewayResult<ConvertedRequest> Convert(ReadOnlySpan<byte> body, ConversionOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         if (body.IsEmpty)
         {
-            return ConvertedRequest.Failure("the request body is empty: send a JSON object");
+            return ConvertedRequest.Refused("the request body is empty: send a JSON object");
         }
 
         JsonDocument document;
@@ -43,7 +43,7 @@ internal static class ChatRequestBuilder
         }
         catch (JsonException ex)
         {
-            return ConvertedRequest.Failure($"malformed JSON: {ex.Message}");
+            return ConvertedRequest.Refused($"malformed JSON: {ex.Message}");
         }
 
         using (document)
@@ -51,17 +51,17 @@ internal static class ChatRequestBuilder
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
             {
-                return ConvertedRequest.Failure("the request body must be a JSON object");
+                return ConvertedRequest.Refused("the request body must be a JSON object");
             }
 
             if (!root.TryGetProperty("messages", out var messages) || messages.ValueKind != JsonValueKind.Array)
             {
-                return ConvertedRequest.Failure("messages: field required (an array of messages)");
+                return ConvertedRequest.Refused("messages: field required (an array of messages)");
             }
 
             if (Validate(root, messages) is { } error)
             {
-                return ConvertedRequest.Failure(error);
+                return ConvertedRequest.Refused(error);
             }
 
             var toolNames = new ToolNameMap();
@@ -75,10 +75,10 @@ internal static class ChatRequestBuilder
             catch (InvalidOperationException ex)
             {
                 // A field of a JSON type the validation above did not foresee: still the client's mistake.
-                return ConvertedRequest.Failure($"a field has a value of the wrong type ({ex.Message})");
+                return ConvertedRequest.Refused($"a field has a value of the wrong type ({ex.Message})");
             }
 
-            return ConvertedRequest.Success(buffer.WrittenSpan.ToArray(), stream, toolNames);
+            return new ConvertedRequest(buffer.WrittenSpan.ToArray(), stream, toolNames);
         }
     }
 

@@ -36,7 +36,7 @@ internal sealed class ChatRequestConverter
 
     private ChatRequestConverter(ConversionOptions options) => _options = options;
 
-    public static ConvertedRequest Convert(ReadOnlySpan<byte> body, ConversionOptions options)
+    public static GatewayResult<ConvertedRequest> Convert(ReadOnlySpan<byte> body, ConversionOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         JsonDocument doc;
@@ -47,7 +47,7 @@ internal sealed class ChatRequestConverter
         }
         catch (JsonException ex)
         {
-            return ConvertedRequest.Failure("malformed JSON: " + (ex.Message.Split(" Path:", 2)[0]));
+            return ConvertedRequest.Refused("malformed JSON: " + (ex.Message.Split(" Path:", 2)[0]));
         }
 
         using (doc)
@@ -56,16 +56,16 @@ internal sealed class ChatRequestConverter
             {
                 var converter = new ChatRequestConverter(options);
                 var (bytes, stream) = converter.Build(doc.RootElement);
-                return ConvertedRequest.Success(bytes, stream, ToolNameMap.Identity);
+                return new ConvertedRequest(bytes, stream, ToolNameMap.Identity);
             }
             catch (ConversionRefusedException ex)
             {
-                return ConvertedRequest.Failure(ex.Message);
+                return ConvertedRequest.Refused(ex.Message);
             }
             catch (InvalidOperationException ex)
             {
                 // A field of a JSON type the checks did not foresee: still the client's mistake.
-                return ConvertedRequest.Failure($"a field has a value of the wrong type ({ex.Message})");
+                return ConvertedRequest.Refused($"a field has a value of the wrong type ({ex.Message})");
             }
         }
     }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using CcxProxy.Transforms.Protocols;
 
 namespace CcxProxy.Transforms.Conversion.OpenAIChat;
 
@@ -12,8 +13,8 @@ public static class ChatUpstream
     /// <summary>Anthropic Messages request (client) → OpenAI Chat Completions request (upstream). docs/protocols.md §1.</summary>
     /// <param name="messagesRequest">The client's <c>POST /v1/messages</c> body.</param>
     /// <param name="options">The channel's choices (upstream model, max_tokens limit, reasoning pass-back, ...).</param>
-    /// <returns>The upstream body and the tool-name map, or <see cref="ConvertedRequest.Error"/> for a 400.</returns>
-    public static ConvertedRequest ConvertRequest(ReadOnlySpan<byte> messagesRequest, ConversionOptions options) =>
+    /// <returns>The upstream body and the tool-name map, or the 400 (<see cref="ConvertedRequest.Refused"/>) that says why not.</returns>
+    public static GatewayResult<ConvertedRequest> ConvertRequest(ReadOnlySpan<byte> messagesRequest, ConversionOptions options) =>
         ChatRequestBuilder.Convert(messagesRequest, options);
 
     /// <summary>OpenAI <c>chat.completion</c> (upstream, not streamed) → Anthropic <c>message</c> (client). §2.1–2.3.</summary>

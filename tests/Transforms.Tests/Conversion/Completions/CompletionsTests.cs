@@ -1,8 +1,9 @@
 using System.Buffers;
-using System.Text;
 using System.Text.Json.Nodes;
-using CcxProxy.Transforms.Conversion;
+using System.Text;
 using CcxProxy.Transforms.Conversion.Completions;
+using CcxProxy.Transforms.Conversion;
+using CcxProxy.Transforms.Protocols;
 using CcxProxy.Transforms.Tests.Conversion.OpenAIChat.ClientSide;
 using CcxProxy.Transforms.Tests.Sse;
 using NUnit.Framework;
@@ -16,15 +17,11 @@ public sealed class CompletionsTests
     private static readonly ConversionOptions ToChat = new() { UpstreamModel = "deepseek-chat" };
     private static readonly ConversionOptions ToClaude = new() { UpstreamModel = "claude-haiku-4-5" };
 
-    private static ConvertedRequest Request(bool anthropic, string body) => anthropic
+    private static GatewayResult<ConvertedRequest> Request(bool anthropic, string body) => anthropic
         ? CompletionsToMessages.ConvertRequest(Encoding.UTF8.GetBytes(body), ToClaude)
         : CompletionsToChat.ConvertRequest(Encoding.UTF8.GetBytes(body), ToChat);
 
-    private static JsonObject Body(ConvertedRequest result)
-    {
-        Assert.That(result.Error, Is.Null);
-        return JsonNode.Parse(result.Body)!.AsObject();
-    }
+    private static JsonObject Body(GatewayResult<ConvertedRequest> result) => JsonNode.Parse(result.Converted().Body)!.AsObject();
 
     private static string TextChunk(string text, string? finish, string id = "cmpl-abc") =>
         "{\"id\":\"" + id + "\",\"object\":\"text_completion\",\"created\":1700000000,\"model\":\"gpt-3.5-turbo-instruct\",\"choices\":[{\"text\":" +
@@ -67,7 +64,7 @@ public sealed class CompletionsTests
     {
         var result = Request(false, """{"model":"m","prompt":"x","stream":true}""");
 
-        Assert.That(result.Stream, Is.True);
+        Assert.That(result.Converted().Stream, Is.True);
         Assert.That(Body(result)["stream_options"]!.ToJsonString(), Is.EqualTo("""{"include_usage":true}"""));
     }
 
@@ -77,7 +74,7 @@ public sealed class CompletionsTests
         var result = Request(true, """{"model":"gpt-3.5-turbo-instruct","prompt":"Say hi","stop":"END","temperature":1.5,"stream":true,"stream_options":{"include_usage":true}}""");
         var body = Body(result);
 
-        Assert.That(result.Stream, Is.True);
+        Assert.That(result.Converted().Stream, Is.True);
         Assert.That(body.ToJsonString(), Is.EqualTo(
             """{"model":"claude-haiku-4-5","max_tokens":4096,"messages":[{"role":"user","content":[{"type":"text","text":"Say hi"}]}],"stop_sequences":["END"],"temperature":1,"stream":true}"""));
     }
@@ -107,8 +104,7 @@ public sealed class CompletionsTests
         foreach (var anthropic in new[] { false, true })
         {
             var result = Request(anthropic, body);
-            Assert.That(result.Body, Is.Null);
-            Assert.That(result.Error, Does.Contain(expected), anthropic ? "to Anthropic" : "to chat");
+            Assert.That(result.Refusal(), Does.Contain(expected), anthropic ? "to Anthropic" : "to chat");
         }
     }
 

@@ -1,7 +1,7 @@
-using System.Text;
 using System.Text.Json.Nodes;
-using CcxProxy.Transforms.Conversion;
+using System.Text;
 using CcxProxy.Transforms.Conversion.OpenAIChat;
+using CcxProxy.Transforms.Conversion;
 using NUnit.Framework;
 
 namespace CcxProxy.Transforms.Tests.Conversion.OpenAIChat.ClientSide;
@@ -14,15 +14,13 @@ public sealed class ChatClientRequestTests
     private static JsonObject Convert(string json, ConversionOptions? options = null)
     {
         var result = ChatClient.ConvertRequest(Encoding.UTF8.GetBytes(json), options ?? Options);
-        Assert.That(result.Error, Is.Null, "conversion refused");
-        return JsonNode.Parse(result.Body)!.AsObject();
+        return JsonNode.Parse(result.Converted().Body)!.AsObject();
     }
 
     private static string Refused(string json, ConversionOptions? options = null)
     {
         var result = ChatClient.ConvertRequest(Encoding.UTF8.GetBytes(json), options ?? Options);
-        Assert.That(result.Body, Is.Null);
-        return result.Error!;
+        return result.Refusal();
     }
 
     private static string Compact(JsonNode? node) => node?.ToJsonString() ?? "null";
@@ -421,8 +419,8 @@ public sealed class ChatClientRequestTests
     {
         var result = ChatClient.ConvertRequest(Encoding.UTF8.GetBytes(Req("\"stream\":true,\"stream_options\":{\"include_usage\":true}")), Options);
 
-        Assert.That(result.Stream, Is.True);
-        var body = JsonNode.Parse(result.Body)!;
+        Assert.That(result.Converted().Stream, Is.True);
+        var body = JsonNode.Parse(result.Converted().Body)!;
         Assert.That(body["stream"]!.GetValue<bool>(), Is.True);
         Assert.That(body.AsObject().ContainsKey("stream_options"), Is.False);
     }
@@ -479,6 +477,6 @@ public sealed class ChatClientRequestTests
     {
         var result = ChatClient.ConvertRequest(Encoding.UTF8.GetBytes("""{"model":"m","messages":[{"role":"user","content":"日本語 😀 \"q\""}]}"""), Options);
 
-        Assert.That(Encoding.UTF8.GetString(result.Body!), Does.Contain("日本語"));
+        Assert.That(Encoding.UTF8.GetString(result.Converted().Body), Does.Contain("日本語"));
     }
 }

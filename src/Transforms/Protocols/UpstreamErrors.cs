@@ -1,9 +1,7 @@
-using CcxProxy.Transforms.Protocols;
-
-namespace CcxProxy.Forwarding;
+namespace CcxProxy.Transforms.Protocols;
 
 /// <summary>Upstream errors passed on to a client of the same protocol: kept when already in shape, wrapped otherwise.</summary>
-internal static class UpstreamErrors
+public static class UpstreamErrors
 {
     /// <summary>An Anthropic upstream's error for an Anthropic client.</summary>
     public static (int Status, byte[] Body) AnthropicInShape(int status, ReadOnlyMemory<byte> body, string channel, string? requestId) =>

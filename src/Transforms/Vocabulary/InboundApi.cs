@@ -1,0 +1,30 @@
+namespace CcxProxy.Transforms.Vocabulary;
+
+/// <summary>The client-facing APIs the gateway serves.</summary>
+public enum InboundApi
+{
+    /// <summary><c>POST /v1/messages</c> (Anthropic).</summary>
+    Messages,
+
+    /// <summary><c>POST /v1/messages/count_tokens</c> (Anthropic).</summary>
+    CountTokens,
+
+    /// <summary><c>POST /v1/chat/completions</c> (OpenAI).</summary>
+    ChatCompletions,
+
+    /// <summary><c>POST /v1/completions</c> (OpenAI, legacy).</summary>
+    Completions,
+}
+
+/// <summary>What follows from the API a client called.</summary>
+public static class InboundApis
+{
+    /// <summary>The protocol the client reads: the shape of its answers and errors.</summary>
+    /// <param name="api">The API the client called.</param>
+    public static WireProtocol Protocol(this InboundApi api) => api switch
+    {
+        InboundApi.Messages or InboundApi.CountTokens => WireProtocol.Anthropic,
+        InboundApi.ChatCompletions or InboundApi.Completions => WireProtocol.OpenAI,
+        _ => throw new ArgumentOutOfRangeException(nameof(api), api, null),
+    };
+}
