@@ -5,13 +5,15 @@ using CcxProxy.Transforms.Protocols;
 
 namespace CcxProxy.Transforms.Conversion.OpenAIChat;
 
-/// <summary>A request the gateway refuses; the message is shown to the caller (400).</summary>
-internal sealed class ConversionRefusedException(string message) : Exception(message);
-
 /// <summary>
 /// OpenAI Chat Completions request → Anthropic Messages request (docs/protocols.md §3.1). The decisions that the
 /// spec leaves open are documented on <see cref="ChatClient.ConvertRequest"/>.
 /// </summary>
+/// <remarks>
+/// The request is read into turns and blocks first, then written. A method that can refuse the request returns
+/// the refusal (the message for the caller's 400) and null when all is well, and hands what it read back through
+/// <c>out</c> parameters, as <see cref="ChatRequestBuilder"/> does in the other direction.
+/// </remarks>
 internal sealed class ChatRequestConverter
 {
     /// <summary>Anthropic requires max_tokens; used when the client sent none.</summary>
@@ -54,13 +56,7 @@ internal sealed class ChatRequestConverter
         {
             try
             {
-                var converter = new ChatRequestConverter(options);
-                var (bytes, stream) = converter.Build(doc.RootElement);
-                return new ConvertedRequest(bytes, stream, ToolNameMap.Identity);
-            }
-            catch (ConversionRefusedException ex)
-            {
-                return ConvertedRequest.Refused(ex.Message);
+                return new ChatRequestConverter(options).Build(doc.RootElement);
             }
             catch (InvalidOperationException ex)
             {
@@ -70,32 +66,50 @@ internal sealed class ChatRequestConverter
         }
     }
 
-    private (byte[] Body, bool Stream) Build(JsonElement root)
+    private GatewayResult<ConvertedRequest> Build(JsonElement root)
     {
         if (root.ValueKind != JsonValueKind.Object)
         {
-            throw Refuse("the request body must be a JSON object");
+            return ConvertedRequest.Refused("the request body must be a JSON object");
         }
 
         if (OpenAIWire.TryGetLong(root, "n", out var n) && n > 1)
         {
-            throw Refuse("n > 1 is not supported: Anthropic returns one choice");
+            return ConvertedRequest.Refused("n > 1 is not supported: Anthropic returns one choice");
         }
 
         if (!root.TryGetProperty("messages", out var messages) || messages.ValueKind != JsonValueKind.Array)
         {
-            throw Refuse("messages: field required (an array)");
+            return ConvertedRequest.Refused("messages: field required (an array)");
         }
 
         var stream = root.TryGetProperty("stream", out var s) && s.ValueKind == JsonValueKind.True;
-        ReadMessages(messages);
-        AddResponseFormatInstruction(root);
-        var turns = NormaliseTurns();
+        if (ReadMessages(messages) is { } badMessage)
+        {
+            return ConvertedRequest.Refused(badMessage);
+        }
 
-        // max_tokens (required by Anthropic) and thinking, which must fit under it.
-        var maxTokens = ReadMaxTokens(root);
-        var toolChoice = ReadToolChoice(root, out var hasTools);
-        var thinkingBudget = ReadThinkingBudget(root, out var thinkingDisabled);
+        AddResponseFormatInstruction(root);
+
+        // max_tokens (required by Anthropic) and thinking, which must fit under it; then the tools and the format.
+        var refusal = NormaliseTurns(out var turns);
+        long maxTokens = DefaultMaxTokens;
+        ToolChoice toolChoice = default;
+        var hasTools = false;
+        long? thinkingBudget = null;
+        var thinkingDisabled = false;
+        List<Tool> tools = [];
+        JsonElement outputSchema = default;
+        refusal ??= ReadMaxTokens(root, out maxTokens);
+        refusal ??= ReadToolChoice(root, out toolChoice, out hasTools);
+        refusal ??= ReadThinkingBudget(root, out thinkingBudget, out thinkingDisabled);
+        refusal ??= ReadTools(root, out tools);
+        refusal ??= ReadOutputSchema(root, out outputSchema);
+        if (refusal is not null)
+        {
+            return ConvertedRequest.Refused(refusal);
+        }
+
         if (thinkingBudget is not null && (toolChoice.Forced || InToolLoop(turns)))
         {
             // Anthropic rejects forced tool use with thinking. The client's tool_choice is a hard constraint,
@@ -153,7 +167,7 @@ internal sealed class ChatRequestConverter
 
             if (hasTools)
             {
-                WriteTools(root, json);
+                WriteTools(json, tools);
                 toolChoice.Write?.Invoke(json);
             }
 
@@ -179,7 +193,7 @@ internal sealed class ChatRequestConverter
                 json.WriteEndObject();
             }
 
-            WriteOutputFormat(root, json);
+            WriteOutputFormat(json, outputSchema);
             if (stream)
             {
                 json.WriteBoolean("stream"u8, true);
@@ -188,81 +202,84 @@ internal sealed class ChatRequestConverter
             json.WriteEndObject();
         }
 
-        return (buffer.WrittenSpan.ToArray(), stream);
+        return new ConvertedRequest(buffer.WrittenSpan.ToArray(), stream, ToolNameMap.Identity);
     }
-
-    private static ConversionRefusedException Refuse(string message) => new(message);
 
     // ---- messages -------------------------------------------------------------------------------------
 
-    private void ReadMessages(JsonElement messages)
+    private string? ReadMessages(JsonElement messages)
     {
         var i = 0;
         foreach (var message in messages.EnumerateArray())
         {
             var path = string.Create(CultureInfo.InvariantCulture, $"messages[{i++}]");
-            if (message.ValueKind != JsonValueKind.Object)
+            if (ReadMessage(message, path) is { } refusal)
             {
-                throw Refuse(path + ": must be an object");
+                return refusal;
             }
+        }
 
-            var role = OpenAIWire.GetString(message, "role") ?? throw Refuse(path + ".role: field required");
-            message.TryGetProperty("content", out var content);
-            switch (role)
-            {
-                case "system" or "developer":
-                    // Hoisted into Anthropic's system, in order (Anthropic's own compatibility layer does the same).
-                    AddTextContent(_system, content, path);
-                    break;
-                case "user":
-                    var user = new Turn("user");
-                    AddUserContent(user.Blocks, content, path, allowFiles: true);
-                    _turns.Add(user);
-                    break;
-                case "assistant":
-                    _turns.Add(ReadAssistant(message, content, path));
-                    break;
-                case "tool":
-                    var toolCallId = OpenAIWire.GetString(message, "tool_call_id");
-                    if (string.IsNullOrEmpty(toolCallId))
-                    {
-                        throw Refuse(path + ".tool_call_id: field required (the id of the tool call this answers)");
-                    }
+        return null;
+    }
 
-                    _turns.Add(ToolResultTurn(toolCallId, content, path));
-                    break;
-                case "function":
-                    // Legacy: answers the oldest unanswered function_call.
-                    var id = _pendingLegacyCalls.Count > 0 ? _pendingLegacyCalls.Dequeue() : null;
-                    if (id is null)
-                    {
-                        throw Refuse(path + ": a \"function\" message must follow an assistant message with function_call");
-                    }
+    private string? ReadMessage(JsonElement message, string path)
+    {
+        if (message.ValueKind != JsonValueKind.Object)
+        {
+            return path + ": must be an object";
+        }
 
-                    _turns.Add(ToolResultTurn(id, content, path));
-                    break;
-                default:
-                    throw Refuse($"{path}.role: unknown role '{role}'");
-            }
+        var role = OpenAIWire.GetString(message, "role");
+        message.TryGetProperty("content", out var content);
+        switch (role)
+        {
+            case null:
+                return path + ".role: field required";
+            case "system" or "developer":
+                // Hoisted into Anthropic's system, in order (Anthropic's own compatibility layer does the same).
+                return AddTextContent(_system, content, path);
+            case "user":
+                var user = new Turn("user");
+                _turns.Add(user);
+                return AddUserContent(user.Blocks, content, path, allowFiles: true);
+            case "assistant":
+                return ReadAssistant(message, content, path);
+            case "tool":
+                var toolCallId = OpenAIWire.GetString(message, "tool_call_id");
+                return string.IsNullOrEmpty(toolCallId)
+                    ? path + ".tool_call_id: field required (the id of the tool call this answers)"
+                    : AddToolResult(toolCallId, content, path);
+            case "function":
+                // Legacy: answers the oldest unanswered function_call.
+                return _pendingLegacyCalls.TryDequeue(out var id)
+                    ? AddToolResult(id, content, path)
+                    : path + ": a \"function\" message must follow an assistant message with function_call";
+            default:
+                return $"{path}.role: unknown role '{role}'";
         }
     }
 
-    private Turn ToolResultTurn(string toolCallId, JsonElement content, string path)
+    private string? AddToolResult(string toolCallId, JsonElement content, string path)
     {
         var blocks = new List<Block>();
-        AddUserContent(blocks, content, path, allowFiles: false);
         var turn = new Turn("user");
-        turn.ToolResults.Add(Block.ToolResult(AnthropicToolId.Sanitize(toolCallId), blocks));
-        return turn;
+        turn.ToolResults.Add(new ToolResultBlock(AnthropicToolId.Sanitize(toolCallId), blocks));
+        _turns.Add(turn);
+        return AddUserContent(blocks, content, path, allowFiles: false);
     }
 
-    private Turn ReadAssistant(JsonElement message, JsonElement content, string path)
+    private string? ReadAssistant(JsonElement message, JsonElement content, string path)
     {
         var turn = new Turn("assistant");
+        _turns.Add(turn);
 
         // reasoning_content is dropped: Anthropic accepts thinking only with its own signature, and no OpenAI
         // client has one (docs/protocols.md §3.1, §7).
-        AddTextContent(turn.Blocks, content, path);
+        if (AddTextContent(turn.Blocks, content, path) is { } badContent)
+        {
+            return badContent;
+        }
+
         if (message.TryGetProperty("tool_calls", out var toolCalls) && toolCalls.ValueKind == JsonValueKind.Array)
         {
             var j = 0;
@@ -272,17 +289,17 @@ internal sealed class ChatRequestConverter
                 var id = OpenAIWire.GetString(call, "id");
                 if (string.IsNullOrEmpty(id))
                 {
-                    throw Refuse(callPath + ".id: field required");
+                    return callPath + ".id: field required";
                 }
 
                 var function = call.TryGetProperty("function", out var f) ? f : default;
                 var name = OpenAIWire.GetString(function, "name");
                 if (string.IsNullOrEmpty(name))
                 {
-                    throw Refuse(callPath + ".function.name: field required");
+                    return callPath + ".function.name: field required";
                 }
 
-                turn.Blocks.Add(Block.ToolUse(AnthropicToolId.Sanitize(id), name, function));
+                turn.Blocks.Add(new ToolUseBlock(AnthropicToolId.Sanitize(id), name, OpenAIWire.GetString(function, "arguments")));
             }
         }
 
@@ -291,30 +308,34 @@ internal sealed class ChatRequestConverter
             var name = OpenAIWire.GetString(legacy, "name");
             if (string.IsNullOrEmpty(name))
             {
-                throw Refuse(path + ".function_call.name: field required");
+                return path + ".function_call.name: field required";
             }
 
             var id = string.Create(CultureInfo.InvariantCulture, $"toolu_legacy_{_legacyCallCount++}");
             _pendingLegacyCalls.Enqueue(id);
-            turn.Blocks.Add(Block.ToolUse(id, name, legacy));
+            turn.Blocks.Add(new ToolUseBlock(id, name, OpenAIWire.GetString(legacy, "arguments")));
         }
 
-        return turn;
+        return null;
     }
 
     /// <summary>System, developer and assistant content: a string, or an array of text (and refusal) parts.</summary>
-    private static void AddTextContent(List<Block> blocks, JsonElement content, string path)
+    private static string? AddTextContent(List<Block> blocks, JsonElement content, string path)
     {
         switch (content.ValueKind)
         {
             case JsonValueKind.String:
                 AddText(blocks, content.GetString(), default);
-                break;
+                return null;
             case JsonValueKind.Array:
                 var j = 0;
                 foreach (var part in content.EnumerateArray())
                 {
-                    var type = PartType(part, string.Create(CultureInfo.InvariantCulture, $"{path}.content[{j++}]"));
+                    if (ReadPartType(part, string.Create(CultureInfo.InvariantCulture, $"{path}.content[{j++}]"), out var type) is { } refusal)
+                    {
+                        return refusal;
+                    }
+
                     if (type == "text")
                     {
                         AddText(blocks, OpenAIWire.GetString(part, "text"), part.TryGetProperty("cache_control", out var cc) ? cc : default);
@@ -325,23 +346,26 @@ internal sealed class ChatRequestConverter
                     }
                 }
 
-                break;
+                return null;
             case JsonValueKind.Undefined or JsonValueKind.Null:
-                break;
+                return null;
             default:
-                throw Refuse(path + ".content: must be a string or an array of parts");
+                return path + ".content: must be a string or an array of parts";
         }
     }
 
     /// <summary>A content part's type; a part that is not an object with a type is refused, never dropped.</summary>
-    private static string PartType(JsonElement part, string path)
+    private static string? ReadPartType(JsonElement part, string path, out string type)
     {
+        type = string.Empty;
         if (part.ValueKind != JsonValueKind.Object)
         {
-            throw Refuse(path + ": must be a content part object");
+            return path + ": must be a content part object";
         }
 
-        return OpenAIWire.GetString(part, "type") ?? throw Refuse(path + ".type: field required");
+        var read = OpenAIWire.GetString(part, "type");
+        type = read ?? string.Empty;
+        return read is null ? path + ".type: field required" : null;
     }
 
     /// <summary>Never sends an empty text block: Anthropic rejects them (§8 #9).</summary>
@@ -349,92 +373,113 @@ internal sealed class ChatRequestConverter
     {
         if (!string.IsNullOrEmpty(text))
         {
-            blocks.Add(Block.Text(text, cacheControl));
+            blocks.Add(new TextBlock(text, cacheControl));
         }
     }
 
     /// <summary>User (and tool result) content: text, images (data: or http(s) URLs), PDF files.</summary>
-    private static void AddUserContent(List<Block> blocks, JsonElement content, string path, bool allowFiles)
+    private static string? AddUserContent(List<Block> blocks, JsonElement content, string path, bool allowFiles)
     {
         switch (content.ValueKind)
         {
             case JsonValueKind.String:
                 AddText(blocks, content.GetString(), default);
-                return;
+                return null;
             case JsonValueKind.Undefined or JsonValueKind.Null:
-                return;
+                return null;
             case JsonValueKind.Array:
                 break;
             default:
-                throw Refuse(path + ".content: must be a string or an array of parts");
+                return path + ".content: must be a string or an array of parts";
         }
 
         var k = 0;
         foreach (var part in content.EnumerateArray())
         {
             var partPath = string.Create(CultureInfo.InvariantCulture, $"{path}.content[{k++}]");
-            switch (PartType(part, partPath))
+            if ((ReadPartType(part, partPath, out var type) ?? AddUserPart(blocks, part, type, partPath, allowFiles)) is { } refusal)
             {
-                case "text":
-                    AddText(blocks, OpenAIWire.GetString(part, "text"), part.TryGetProperty("cache_control", out var cc) ? cc : default);
-                    break;
-                case "image_url":
-                    var imageUrl = part.TryGetProperty("image_url", out var iu) ? iu : default;
-                    var url = iu.ValueKind == JsonValueKind.String ? iu.GetString() : OpenAIWire.GetString(imageUrl, "url");
-                    blocks.Add(MediaBlock(url, partPath + ".image_url.url"));
-                    break;
-                case "file" when allowFiles:
-                    var file = part.TryGetProperty("file", out var fe) ? fe : default;
-                    var data = OpenAIWire.GetString(file, "file_data");
-                    if (data is null)
-                    {
-                        throw Refuse(partPath + ".file: only inline file_data (a data: URL) is supported; file_id references are not");
-                    }
-
-                    blocks.Add(MediaBlock(data.StartsWith("data:", StringComparison.Ordinal) ? data : "data:application/pdf;base64," + data, partPath + ".file.file_data"));
-                    break;
-                case "file":
-                    throw Refuse(partPath + ": files are not supported in tool results");
-                default:
-                    // input_audio has no Anthropic counterpart (dropped, as docs/protocols.md §3.1 says), nor do unknown parts.
-                    break;
+                return refusal;
             }
         }
+
+        return null;
+    }
+
+    private static string? AddUserPart(List<Block> blocks, JsonElement part, string type, string path, bool allowFiles)
+    {
+        Block? media;
+        string? refusal;
+        switch (type)
+        {
+            case "text":
+                AddText(blocks, OpenAIWire.GetString(part, "text"), part.TryGetProperty("cache_control", out var cc) ? cc : default);
+                return null;
+            case "image_url":
+                var imageUrl = part.TryGetProperty("image_url", out var iu) ? iu : default;
+                var url = iu.ValueKind == JsonValueKind.String ? iu.GetString() : OpenAIWire.GetString(imageUrl, "url");
+                refusal = ReadMedia(url, path + ".image_url.url", out media);
+                break;
+            case "file" when allowFiles:
+                var file = part.TryGetProperty("file", out var fe) ? fe : default;
+                var data = OpenAIWire.GetString(file, "file_data");
+                if (data is null)
+                {
+                    return path + ".file: only inline file_data (a data: URL) is supported; file_id references are not";
+                }
+
+                refusal = ReadMedia(data.StartsWith("data:", StringComparison.Ordinal) ? data : "data:application/pdf;base64," + data, path + ".file.file_data", out media);
+                break;
+            case "file":
+                return path + ": files are not supported in tool results";
+            default:
+                // input_audio has no Anthropic counterpart (dropped, as docs/protocols.md §3.1 says), nor do unknown parts.
+                return null;
+        }
+
+        if (media is not null)
+        {
+            blocks.Add(media);
+        }
+
+        return refusal;
     }
 
     /// <summary>A data: URL → base64 image (or PDF document); an http(s) URL → a url image source.</summary>
-    private static Block MediaBlock(string? url, string path)
+    private static string? ReadMedia(string? url, string path, out Block? block)
     {
+        block = null;
         if (string.IsNullOrEmpty(url))
         {
-            throw Refuse(path + ": field required");
+            return path + ": field required";
         }
 
         if (url.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || url.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
         {
-            return Block.Media("image", "url", null, url);
+            block = new ImageUrlBlock(url);
+            return null;
         }
 
         if (!url.StartsWith("data:", StringComparison.OrdinalIgnoreCase))
         {
-            throw Refuse(path + ": must be an http(s) URL or a data: URL");
+            return path + ": must be an http(s) URL or a data: URL";
         }
 
         var comma = url.IndexOf(',', StringComparison.Ordinal);
         var header = comma < 0 ? string.Empty : url[5..comma];
         if (comma < 0 || !header.EndsWith(";base64", StringComparison.OrdinalIgnoreCase))
         {
-            throw Refuse(path + ": a data: URL must be base64 (data:<media type>;base64,<data>)");
+            return path + ": a data: URL must be base64 (data:<media type>;base64,<data>)";
         }
 
         var mediaType = header[..^";base64".Length].Split(';', 2)[0].Trim().ToLowerInvariant();
         if (mediaType.Length == 0)
         {
-            throw Refuse(path + ": the data: URL has no media type");
+            return path + ": the data: URL has no media type";
         }
 
-        var kind = mediaType == "application/pdf" ? "document" : "image";
-        return Block.Media(kind, "base64", mediaType, url[(comma + 1)..]);
+        block = new Base64Block(mediaType == "application/pdf" ? "document" : "image", mediaType, url[(comma + 1)..]);
+        return null;
     }
 
     /// <summary>
@@ -442,9 +487,9 @@ internal sealed class ChatRequestConverter
     /// tool results become one user turn: §8 #7), strips a prefill's trailing whitespace, and makes the first
     /// turn a user turn.
     /// </summary>
-    private List<Turn> NormaliseTurns()
+    private string? NormaliseTurns(out List<Turn> merged)
     {
-        var merged = new List<Turn>();
+        merged = [];
         foreach (var turn in _turns)
         {
             if (turn.IsEmpty)
@@ -464,10 +509,10 @@ internal sealed class ChatRequestConverter
         }
 
         // A final assistant turn is a prefill: Anthropic rejects one that ends with whitespace (§8 #29).
-        if (merged.Count > 0 && merged[^1].Role == "assistant" && merged[^1].Blocks[^1].Kind == BlockKind.Text)
+        if (merged.Count > 0 && merged[^1].Role == "assistant" && merged[^1].Blocks[^1] is TextBlock prefill)
         {
             var last = merged[^1];
-            var trimmed = last.Blocks[^1].TextValue!.TrimEnd();
+            var trimmed = prefill.Text.TrimEnd();
             if (trimmed.Length == 0)
             {
                 last.Blocks.RemoveAt(last.Blocks.Count - 1);
@@ -478,62 +523,61 @@ internal sealed class ChatRequestConverter
             }
             else
             {
-                last.Blocks[^1] = Block.Text(trimmed, last.Blocks[^1].Element);
+                last.Blocks[^1] = prefill with { Text = trimmed };
             }
         }
 
         if (merged.Count == 0)
         {
-            throw Refuse("messages: at least one user or assistant message with content is required");
+            return "messages: at least one user or assistant message with content is required";
         }
 
         if (merged[0].Role != "user")
         {
             var first = new Turn("user");
-            first.Blocks.Add(Block.Text(LeadingUserText, default));
+            first.Blocks.Add(new TextBlock(LeadingUserText, default));
             merged.Insert(0, first);
         }
 
-        return merged;
+        return null;
     }
 
     /// <summary>True when the conversation ends with tool results answering an assistant turn's tool calls.</summary>
     private static bool InToolLoop(List<Turn> turns) =>
         turns.Count >= 2 && turns[^1].Role == "user" && turns[^1].ToolResults.Count > 0
-        && turns[^2].Blocks.Exists(b => b.Kind == BlockKind.ToolUse);
+        && turns[^2].Blocks.Exists(b => b is ToolUseBlock);
 
     private void AddResponseFormatInstruction(JsonElement root)
     {
         if (root.TryGetProperty("response_format", out var format) && OpenAIWire.GetString(format, "type") == "json_object")
         {
-            _system.Add(Block.Text(JsonObjectInstruction, default));
+            _system.Add(new TextBlock(JsonObjectInstruction, default));
         }
     }
 
     // ---- parameters -----------------------------------------------------------------------------------
 
-    private static long ReadMaxTokens(JsonElement root)
+    private static string? ReadMaxTokens(JsonElement root, out long maxTokens)
     {
+        maxTokens = DefaultMaxTokens;
         foreach (var name in (ReadOnlySpan<string>)["max_completion_tokens", "max_tokens"])
         {
             if (root.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null)
             {
-                if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt64(out var n) || n < 1)
-                {
-                    throw Refuse(name + ": must be a positive integer");
-                }
-
-                return n;
+                return value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out maxTokens) && maxTokens >= 1
+                    ? null
+                    : name + ": must be a positive integer";
             }
         }
 
-        return DefaultMaxTokens;
+        return null;
     }
 
     /// <summary>reasoning_effort → a thinking budget; null when thinking is not asked for.</summary>
-    private static long? ReadThinkingBudget(JsonElement root, out bool disabled)
+    private static string? ReadThinkingBudget(JsonElement root, out long? budget, out bool disabled)
     {
         disabled = false;
+        budget = null;
         var effort = OpenAIWire.GetString(root, "reasoning_effort");
         if (effort is null && root.TryGetProperty("reasoning", out var reasoning))
         {
@@ -548,13 +592,16 @@ internal sealed class ChatRequestConverter
                 disabled = true;
                 return null;
             case "minimal" or "low":
-                return 1024;
+                budget = 1024;
+                return null;
             case "medium":
-                return 4096;
+                budget = 4096;
+                return null;
             case "high" or "xhigh" or "max":
-                return 16384;
+                budget = 16384;
+                return null;
             default:
-                throw Refuse($"reasoning_effort: unknown value '{effort}' (none, minimal, low, medium, high)");
+                return $"reasoning_effort: unknown value '{effort}' (none, minimal, low, medium, high)";
         }
     }
 
@@ -624,9 +671,13 @@ internal sealed class ChatRequestConverter
         }
     }
 
-    private static void WriteTools(JsonElement root, Utf8JsonWriter json)
+    /// <summary>A function tool as Anthropic takes it.</summary>
+    private sealed record Tool(string Name, string? Description, JsonElement Parameters);
+
+    /// <summary>tools (or legacy functions): function tools only; other tool types are refused.</summary>
+    private static string? ReadTools(JsonElement root, out List<Tool> read)
     {
-        json.WriteStartArray("tools"u8);
+        read = [];
         if (root.TryGetProperty("tools", out var tools) && tools.ValueKind == JsonValueKind.Array)
         {
             var i = 0;
@@ -635,16 +686,19 @@ internal sealed class ChatRequestConverter
                 var path = string.Create(CultureInfo.InvariantCulture, $"tools[{i++}]");
                 if (tool.ValueKind != JsonValueKind.Object)
                 {
-                    throw Refuse(path + ": must be a tool object");
+                    return path + ": must be a tool object";
                 }
 
                 var type = OpenAIWire.GetString(tool, "type") ?? "function";
                 if (type != "function")
                 {
-                    throw Refuse($"{path}.type: only function tools are supported (got '{type}')");
+                    return $"{path}.type: only function tools are supported (got '{type}')";
                 }
 
-                WriteTool(json, tool.TryGetProperty("function", out var f) ? f : default, path + ".function");
+                if (ReadTool(tool.TryGetProperty("function", out var f) ? f : default, path + ".function", read) is { } refusal)
+                {
+                    return refusal;
+                }
             }
         }
         else if (root.TryGetProperty("functions", out var functions) && functions.ValueKind == JsonValueKind.Array)
@@ -655,57 +709,72 @@ internal sealed class ChatRequestConverter
                 var path = string.Create(CultureInfo.InvariantCulture, $"functions[{i++}]");
                 if (function.ValueKind != JsonValueKind.Object)
                 {
-                    throw Refuse(path + ": must be a function object");
+                    return path + ": must be a function object";
                 }
 
-                WriteTool(json, function, path);
+                if (ReadTool(function, path, read) is { } refusal)
+                {
+                    return refusal;
+                }
             }
+        }
+
+        return null;
+    }
+
+    private static string? ReadTool(JsonElement function, string path, List<Tool> read)
+    {
+        var name = OpenAIWire.GetString(function, "name");
+        if (string.IsNullOrEmpty(name))
+        {
+            return path + ".name: field required";
+        }
+
+        read.Add(new Tool(name, OpenAIWire.GetString(function, "description"), function.TryGetProperty("parameters", out var parameters) ? parameters : default));
+        return null;
+    }
+
+    private static void WriteTools(Utf8JsonWriter json, List<Tool> tools)
+    {
+        json.WriteStartArray("tools"u8);
+        foreach (var tool in tools)
+        {
+            json.WriteStartObject();
+            json.WriteString("name"u8, tool.Name);
+            if (!string.IsNullOrEmpty(tool.Description))
+            {
+                json.WriteString("description"u8, tool.Description);
+            }
+
+            // parameters go over untouched (never merged with anything: §8 #31); strict has no counterpart.
+            json.WritePropertyName("input_schema"u8);
+            if (tool.Parameters.ValueKind == JsonValueKind.Object)
+            {
+                tool.Parameters.WriteTo(json);
+            }
+            else
+            {
+                json.WriteRawValue("""{"type":"object","properties":{}}"""u8, skipInputValidation: true);
+            }
+
+            json.WriteEndObject();
         }
 
         json.WriteEndArray();
     }
 
-    private static void WriteTool(Utf8JsonWriter json, JsonElement function, string path)
-    {
-        var name = OpenAIWire.GetString(function, "name");
-        if (string.IsNullOrEmpty(name))
-        {
-            throw Refuse(path + ".name: field required");
-        }
-
-        json.WriteStartObject();
-        json.WriteString("name"u8, name);
-        var description = OpenAIWire.GetString(function, "description");
-        if (!string.IsNullOrEmpty(description))
-        {
-            json.WriteString("description"u8, description);
-        }
-
-        // parameters go over untouched (never merged with anything: §8 #31); strict has no counterpart.
-        json.WritePropertyName("input_schema"u8);
-        if (function.TryGetProperty("parameters", out var parameters) && parameters.ValueKind == JsonValueKind.Object)
-        {
-            parameters.WriteTo(json);
-        }
-        else
-        {
-            json.WriteRawValue("""{"type":"object","properties":{}}"""u8, skipInputValidation: true);
-        }
-
-        json.WriteEndObject();
-    }
-
     private readonly record struct ToolChoice(bool Forced, Action<Utf8JsonWriter>? Write);
 
     /// <summary>tool_choice (or legacy function_call) and parallel_tool_calls → Anthropic's tool_choice.</summary>
-    private static ToolChoice ReadToolChoice(JsonElement root, out bool hasTools)
+    private static string? ReadToolChoice(JsonElement root, out ToolChoice toolChoice, out bool hasTools)
     {
+        toolChoice = default;
         hasTools = (root.TryGetProperty("tools", out var tools) && tools.ValueKind == JsonValueKind.Array && tools.GetArrayLength() > 0)
             || (root.TryGetProperty("functions", out var functions) && functions.ValueKind == JsonValueKind.Array && functions.GetArrayLength() > 0);
         if (!hasTools)
         {
             // tool_choice without tools is a 400 upstream (§8 #30).
-            return default;
+            return null;
         }
 
         var choice = root.TryGetProperty("tool_choice", out var tc) ? tc : root.TryGetProperty("function_call", out var fc) ? fc : default;
@@ -713,13 +782,20 @@ internal sealed class ChatRequestConverter
         string? name = null;
         if (choice.ValueKind == JsonValueKind.String)
         {
-            type = choice.GetString() switch
+            switch (choice.GetString())
             {
-                "auto" => "auto",
-                "required" => "any",
-                "none" => "none",
-                var other => throw Refuse($"tool_choice: unknown value '{other}' (auto, required, none, or a function)"),
-            };
+                case "auto":
+                    type = "auto";
+                    break;
+                case "required":
+                    type = "any";
+                    break;
+                case "none":
+                    type = "none";
+                    break;
+                case var other:
+                    return $"tool_choice: unknown value '{other}' (auto, required, none, or a function)";
+            }
         }
         else if (choice.ValueKind == JsonValueKind.Object)
         {
@@ -727,7 +803,7 @@ internal sealed class ChatRequestConverter
             name = OpenAIWire.GetString(choice.TryGetProperty("function", out var f) ? f : choice, "name");
             if (string.IsNullOrEmpty(name))
             {
-                throw Refuse("tool_choice.function.name: field required");
+                return "tool_choice.function.name: field required";
             }
 
             type = "tool";
@@ -740,10 +816,10 @@ internal sealed class ChatRequestConverter
         var noParallel = root.TryGetProperty("parallel_tool_calls", out var p) && p.ValueKind == JsonValueKind.False;
         if (choice.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null && !noParallel)
         {
-            return default;
+            return null;
         }
 
-        return new ToolChoice(type is "any" or "tool", json =>
+        toolChoice = new ToolChoice(type is "any" or "tool", json =>
         {
             json.WriteStartObject("tool_choice"u8);
             json.WriteString("type"u8, type);
@@ -760,18 +836,28 @@ internal sealed class ChatRequestConverter
 
             json.WriteEndObject();
         });
+        return null;
     }
 
-    private static void WriteOutputFormat(JsonElement root, Utf8JsonWriter json)
+    /// <summary><c>response_format: json_schema</c> → its schema; <c>default</c> for any other format.</summary>
+    private static string? ReadOutputSchema(JsonElement root, out JsonElement schema)
     {
+        schema = default;
         if (!root.TryGetProperty("response_format", out var format) || OpenAIWire.GetString(format, "type") != "json_schema")
         {
-            return;
+            return null;
         }
 
-        if (!format.TryGetProperty("json_schema", out var jsonSchema) || !jsonSchema.TryGetProperty("schema", out var schema) || schema.ValueKind != JsonValueKind.Object)
+        return format.TryGetProperty("json_schema", out var jsonSchema) && jsonSchema.TryGetProperty("schema", out schema) && schema.ValueKind == JsonValueKind.Object
+            ? null
+            : "response_format.json_schema.schema: field required";
+    }
+
+    private static void WriteOutputFormat(Utf8JsonWriter json, JsonElement schema)
+    {
+        if (schema.ValueKind != JsonValueKind.Object)
         {
-            throw Refuse("response_format.json_schema.schema: field required");
+            return;
         }
 
         json.WriteStartObject("output_config"u8);
@@ -785,98 +871,72 @@ internal sealed class ChatRequestConverter
 
     // ---- model ----------------------------------------------------------------------------------------
 
-    private enum BlockKind
+    /// <summary>One Anthropic content block, written once the turns are final.</summary>
+    private abstract record Block
     {
-        Text,
-        Media,
-        ToolUse,
-        ToolResult,
+        public abstract void Write(Utf8JsonWriter json);
     }
 
-    /// <summary>One Anthropic content block, written once the turns are final.</summary>
-    private sealed class Block
+    /// <summary><c>{"type":"text"}</c>, with the client's cache_control when it sent one.</summary>
+    private sealed record TextBlock(string Text, JsonElement CacheControl) : Block
     {
-        private Block(BlockKind kind) => Kind = kind;
-
-        public BlockKind Kind { get; }
-
-        public string? TextValue { get; private init; }
-
-        /// <summary>Text: cache_control; tool_use: the OpenAI function object (name, arguments).</summary>
-        public JsonElement Element { get; private init; }
-
-        private string? _a;
-        private string? _b;
-        private string? _c;
-        private string? _d;
-        private List<Block>? _children;
-
-        public static Block Text(string text, JsonElement cacheControl) => new(BlockKind.Text) { TextValue = text, Element = cacheControl };
-
-        public static Block Media(string blockType, string sourceType, string? mediaType, string urlOrData) =>
-            new(BlockKind.Media) { _a = blockType, _b = sourceType, _c = mediaType, _d = urlOrData };
-
-        public static Block ToolUse(string id, string name, JsonElement function) =>
-            new(BlockKind.ToolUse) { _a = id, _b = name, Element = function };
-
-        public static Block ToolResult(string toolUseId, List<Block> content) =>
-            new(BlockKind.ToolResult) { _a = toolUseId, _children = content };
-
-        public void Write(Utf8JsonWriter json)
+        public override void Write(Utf8JsonWriter json)
         {
             json.WriteStartObject();
-            switch (Kind)
+            json.WriteString("type"u8, "text"u8);
+            json.WriteString("text"u8, Text);
+            if (CacheControl.ValueKind == JsonValueKind.Object)
             {
-                case BlockKind.Text:
-                    json.WriteString("type"u8, "text"u8);
-                    json.WriteString("text"u8, TextValue);
-                    if (Element.ValueKind == JsonValueKind.Object)
-                    {
-                        json.WritePropertyName("cache_control"u8);
-                        Element.WriteTo(json);
-                    }
-
-                    break;
-                case BlockKind.Media:
-                    json.WriteString("type"u8, _a);
-                    json.WriteStartObject("source"u8);
-                    json.WriteString("type"u8, _b);
-                    if (_b == "url")
-                    {
-                        json.WriteString("url"u8, _d);
-                    }
-                    else
-                    {
-                        json.WriteString("media_type"u8, _c);
-                        json.WriteString("data"u8, _d);
-                    }
-
-                    json.WriteEndObject();
-                    break;
-                case BlockKind.ToolUse:
-                    json.WriteString("type"u8, "tool_use"u8);
-                    json.WriteString("id"u8, _a);
-                    json.WriteString("name"u8, _b);
-                    json.WritePropertyName("input"u8);
-                    WriteInput(json, OpenAIWire.GetString(Element, "arguments"));
-                    break;
-                case BlockKind.ToolResult:
-                    json.WriteString("type"u8, "tool_result"u8);
-                    json.WriteString("tool_use_id"u8, _a);
-                    if (_children is { Count: > 0 })
-                    {
-                        json.WriteStartArray("content"u8);
-                        foreach (var child in _children)
-                        {
-                            child.Write(json);
-                        }
-
-                        json.WriteEndArray();
-                    }
-
-                    break;
+                json.WritePropertyName("cache_control"u8);
+                CacheControl.WriteTo(json);
             }
 
+            json.WriteEndObject();
+        }
+    }
+
+    /// <summary>An image by URL: <c>{"type":"image","source":{"type":"url","url":…}}</c>.</summary>
+    private sealed record ImageUrlBlock(string Url) : Block
+    {
+        public override void Write(Utf8JsonWriter json)
+        {
+            json.WriteStartObject();
+            json.WriteString("type"u8, "image"u8);
+            json.WriteStartObject("source"u8);
+            json.WriteString("type"u8, "url"u8);
+            json.WriteString("url"u8, Url);
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+    }
+
+    /// <summary>Inline data: an <c>image</c> or a PDF <c>document</c> with a base64 source.</summary>
+    private sealed record Base64Block(string BlockType, string MediaType, string Data) : Block
+    {
+        public override void Write(Utf8JsonWriter json)
+        {
+            json.WriteStartObject();
+            json.WriteString("type"u8, BlockType);
+            json.WriteStartObject("source"u8);
+            json.WriteString("type"u8, "base64"u8);
+            json.WriteString("media_type"u8, MediaType);
+            json.WriteString("data"u8, Data);
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+    }
+
+    /// <summary>A tool call: the OpenAI arguments string becomes the <c>input</c> object.</summary>
+    private sealed record ToolUseBlock(string Id, string Name, string? Arguments) : Block
+    {
+        public override void Write(Utf8JsonWriter json)
+        {
+            json.WriteStartObject();
+            json.WriteString("type"u8, "tool_use"u8);
+            json.WriteString("id"u8, Id);
+            json.WriteString("name"u8, Name);
+            json.WritePropertyName("input"u8);
+            WriteInput(json, Arguments);
             json.WriteEndObject();
         }
 
@@ -909,6 +969,29 @@ internal sealed class ChatRequestConverter
 
             json.WriteStartObject();
             json.WriteString("raw_arguments"u8, arguments);
+            json.WriteEndObject();
+        }
+    }
+
+    /// <summary>A tool's answer; its content is left out when there is none.</summary>
+    private sealed record ToolResultBlock(string ToolUseId, List<Block> Content) : Block
+    {
+        public override void Write(Utf8JsonWriter json)
+        {
+            json.WriteStartObject();
+            json.WriteString("type"u8, "tool_result"u8);
+            json.WriteString("tool_use_id"u8, ToolUseId);
+            if (Content.Count > 0)
+            {
+                json.WriteStartArray("content"u8);
+                foreach (var block in Content)
+                {
+                    block.Write(json);
+                }
+
+                json.WriteEndArray();
+            }
+
             json.WriteEndObject();
         }
     }
