@@ -1,4 +1,5 @@
 using System.Buffers;
+using CcxProxy.Transforms.Protocols;
 
 namespace CcxProxy.Forwarding;
 
@@ -10,17 +11,16 @@ internal static class RequestBody
     // Spare room beyond this is given back by copying the body into an array of its size.
     private const int TrimAbove = 1024;
 
-    /// <summary>The body; null when it is larger than <paramref name="limit"/>.</summary>
+    /// <summary>The body; a 413 when it is larger than <paramref name="limit"/>, a 400 when HTTP's framing of it is broken (a bad chunk size, a body cut short).</summary>
     /// <remarks>
     /// The body lives as long as the request (passthrough forwards it, every attempt converts it), which for a
     /// stream is minutes: it is held in an array of its own size, not in a read buffer's spare room.
     /// </remarks>
-    /// <exception cref="MalformedBodyException">The body's framing is broken (a bad chunk size, a body cut short).</exception>
-    public static async Task<ReadOnlyMemory<byte>?> ReadAsync(HttpRequest request, long limit, CancellationToken cancellationToken)
+    public static async Task<GatewayResult<ReadOnlyMemory<byte>>> ReadAsync(HttpRequest request, long limit, CancellationToken cancellationToken)
     {
         if (request.ContentLength > limit)
         {
-            return null;
+            return TooLarge(limit);
         }
 
         // With a Content-Length Kestrel delivers exactly that many bytes (or fails the read); chunked bodies grow
@@ -40,23 +40,23 @@ internal static class RequestBody
                 buffer.Advance(read);
                 if (buffer.WrittenCount > limit)
                 {
-                    return null;
+                    return TooLarge(limit);
                 }
             }
         }
         catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
             // Kestrel's own limit (set to the same value) caught it first.
-            return null;
+            return TooLarge(limit);
         }
         catch (IOException ex) when (!cancellationToken.IsCancellationRequested)
         {
             // Kestrel's message names the fault ("Bad chunk size data.", "Unexpected end of request content.") and
             // nothing of the caller's. A client that hung up gets this too, and never reads it.
-            throw new MalformedBodyException(ex.Message);
+            return new GatewayError(StatusCodes.Status400BadRequest, $"the request body could not be read: {ex.Message}");
         }
     }
-}
 
-/// <summary>The request body could not be read as HTTP framed it: the client's mistake, answered with 400.</summary>
-internal sealed class MalformedBodyException(string message) : Exception(message);
+    private static GatewayError TooLarge(long limit) =>
+        new(StatusCodes.Status413PayloadTooLarge, $"request body is larger than the gateway's limit of {limit} bytes");
+}

@@ -26,10 +26,10 @@ internal static class Routes
     {
         var context = new ConversionContext
         {
-            ClientModel = scan.Model!,
+            ClientModel = scan.Model,
             Options = new ConversionOptions
             {
-                UpstreamModel = channel.MapModel(scan.Model!),
+                UpstreamModel = channel.MapModel(scan.Model),
                 MaxTokensLimit = channel.MaxTokens,
                 MaxTokensField = channel.MaxTokensField,
                 IncludeStreamUsage = channel.StreamUsage,

@@ -17,25 +17,15 @@ internal sealed class ReadBodyStage(IOptions<GatewayOptions> options) : IRequest
     public async ValueTask<GatewayError?> InvokeAsync(ForwardedRequest request, RequestStep next)
     {
         var http = request.Http;
-        ReadOnlyMemory<byte>? body;
-        try
+        var read = await RequestBody.ReadAsync(http.Request, _options.MaxRequestBodyBytes, http.RequestAborted).ConfigureAwait(false);
+        if (read.Failed(out var unread, out var json))
         {
-            body = await RequestBody.ReadAsync(http.Request, _options.MaxRequestBodyBytes, http.RequestAborted).ConfigureAwait(false);
-        }
-        catch (MalformedBodyException ex)
-        {
-            return new GatewayError(StatusCodes.Status400BadRequest, $"the request body could not be read: {ex.Message}");
+            return unread;
         }
 
-        if (body is not { } json)
+        if (RequestJson.Scan(json.Span).Failed(out var notARequest, out var scan))
         {
-            return new GatewayError(StatusCodes.Status413PayloadTooLarge, $"request body is larger than the gateway's limit of {_options.MaxRequestBodyBytes} bytes");
-        }
-
-        var scan = RequestJson.Scan(json.Span);
-        if (scan.Model is null)
-        {
-            return new GatewayError(StatusCodes.Status400BadRequest, scan.Error!);
+            return notARequest;
         }
 
         request.Body = json;

@@ -1,6 +1,7 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
+using System.Text;
+using CcxProxy.Transforms.Protocols;
 
 namespace CcxProxy.Transforms.Json;
 
@@ -16,19 +17,19 @@ public static class RequestJson
     public const int MaxModelLength = 256;
 
     /// <summary>Validates <paramref name="json"/> as one JSON object and finds its top-level fields.</summary>
-    /// <returns>The scan result; <see cref="RequestScan.Error"/> says why a body is not usable.</returns>
-    public static RequestScan Scan(ReadOnlySpan<byte> json)
+    /// <returns>The scan, or the 400 that says why the body is not a usable request.</returns>
+    public static GatewayResult<RequestScan> Scan(ReadOnlySpan<byte> json)
     {
         if (json.IsEmpty)
         {
-            return RequestScan.Failed("the request body is empty: send a JSON object");
+            return Refused("the request body is empty: send a JSON object");
         }
 
         // The reader checks UTF-8 only when a string is read as text: check the whole body once, up front, so
         // no bad byte reaches an upstream or a converter.
         if (!System.Text.Unicode.Utf8.IsValid(json))
         {
-            return RequestScan.Failed($"the request body is not valid UTF-8 (at byte {FirstInvalidUtf8(json)})");
+            return Refused($"the request body is not valid UTF-8 (at byte {FirstInvalidUtf8(json)})");
         }
 
         var reader = new Utf8JsonReader(json, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow });
@@ -36,7 +37,7 @@ public static class RequestJson
         {
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
             {
-                return RequestScan.Failed("the request body must be a JSON object");
+                return Refused("the request body must be a JSON object");
             }
 
             var sawModel = false;
@@ -53,12 +54,12 @@ public static class RequestJson
             {
                 if (!TryGetText(ref reader, out var name))
                 {
-                    return RequestScan.Failed("a top-level field name is not valid Unicode text (it holds an unpaired surrogate)");
+                    return Refused("a top-level field name is not valid Unicode text (it holds an unpaired surrogate)");
                 }
 
                 if (!names.Add(name))
                 {
-                    return RequestScan.Failed($"duplicate top-level field \"{Shorten(name)}\": send each field once");
+                    return Refused($"duplicate top-level field \"{Shorten(name)}\": send each field once");
                 }
 
                 // At depth 1 we are on a property name: read its value, skip containers whole.
@@ -74,7 +75,7 @@ public static class RequestJson
                     sawModel = true;
                     if (reader.TokenType == JsonTokenType.String && !TryGetText(ref reader, out model))
                     {
-                        return RequestScan.Failed("model: must be valid Unicode text (it holds an unpaired surrogate)");
+                        return Refused("model: must be valid Unicode text (it holds an unpaired surrogate)");
                     }
 
                     modelRange = token;
@@ -111,20 +112,20 @@ public static class RequestJson
 
             if (!sawModel)
             {
-                return RequestScan.Failed("model: field required");
+                return Refused("model: field required");
             }
 
             if (string.IsNullOrWhiteSpace(model))
             {
-                return RequestScan.Failed("model: must be a non-empty string");
+                return Refused("model: must be a non-empty string");
             }
 
             if (model.Length > MaxModelLength)
             {
-                return RequestScan.Failed($"model: longer than {MaxModelLength} characters");
+                return Refused($"model: longer than {MaxModelLength} characters");
             }
 
-            return new RequestScan(model, modelRange, maxTokens, maxTokensRange, null)
+            return new RequestScan(model, modelRange, maxTokens, maxTokensRange)
             {
                 Stream = stream,
                 IncludeUsage = includeUsage,
@@ -133,9 +134,11 @@ public static class RequestJson
         }
         catch (JsonException ex)
         {
-            return RequestScan.Failed($"malformed JSON: {Describe(ex)}");
+            return Refused($"malformed JSON: {Describe(ex)}");
         }
     }
+
+    private static GatewayError Refused(string reason) => new(400, reason);
 
     /// <summary>
     /// A copy of <paramref name="json"/> with the model (and, when given, <c>max_tokens</c>) replaced;
@@ -287,8 +290,7 @@ public static class RequestJson
     /// <summary>Replaces a top-level <c>model</c> when the body has one (responses); otherwise returns it unchanged.</summary>
     public static ReadOnlyMemory<byte> ReplaceModelIfPresent(ReadOnlyMemory<byte> json, string model)
     {
-        var scan = Scan(json.Span);
-        return scan.Model is null ? json : Rewrite(json, scan, model);
+        return Scan(json.Span).Failed(out _, out var scan) ? json : Rewrite(json, scan, model);
     }
 
     private static byte[] Quoted(string value)
@@ -382,12 +384,11 @@ public static class RequestJson
 }
 
 /// <summary>The result of <see cref="RequestJson.Scan"/>.</summary>
-/// <param name="Model">The model name, or null when the body is unusable.</param>
+/// <param name="Model">The model name.</param>
 /// <param name="ModelRange">Where the model's JSON token (quotes included) is in the body.</param>
 /// <param name="MaxTokens">The top-level <c>max_tokens</c> when it is an integer; otherwise null.</param>
 /// <param name="MaxTokensRange">Where that number is in the body.</param>
-/// <param name="Error">Why the body is unusable, phrased for the caller; null when usable.</param>
-public readonly record struct RequestScan(string? Model, Range ModelRange, long? MaxTokens, Range MaxTokensRange, string? Error)
+public readonly record struct RequestScan(string Model, Range ModelRange, long? MaxTokens, Range MaxTokensRange)
 {
     /// <summary>True when the top-level <c>stream</c> is <c>true</c>.</summary>
     public bool Stream { get; init; }
@@ -397,6 +398,4 @@ public readonly record struct RequestScan(string? Model, Range ModelRange, long?
 
     /// <summary>Where Claude Code's attribution block is in <c>system</c>, when there is one.</summary>
     public Range? AttributionBlock { get; init; }
-
-    internal static RequestScan Failed(string error) => new(null, default, null, default, error);
 }

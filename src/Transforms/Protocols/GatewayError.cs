@@ -32,22 +32,23 @@ public sealed record GatewayError(int Status, string Message)
 /// <summary>What a stage hands on: a value, or the <see cref="GatewayError"/> that answers the request instead.</summary>
 /// <typeparam name="T">The value's type.</typeparam>
 public readonly struct GatewayResult<T> : IEquatable<GatewayResult<T>>
-    where T : class
 {
     private readonly T? _value;
     private readonly GatewayError? _error;
+    private readonly bool _hasValue;
 
-    private GatewayResult(T? value, GatewayError? error)
+    private GatewayResult(T? value, GatewayError? error, bool hasValue)
     {
         _value = value;
         _error = error;
+        _hasValue = hasValue;
     }
 
     /// <summary>A value.</summary>
-    public static GatewayResult<T> Of(T value) => new(value ?? throw new ArgumentNullException(nameof(value)), null);
+    public static GatewayResult<T> Of(T value) => value is null ? throw new ArgumentNullException(nameof(value)) : new(value, null, hasValue: true);
 
     /// <summary>An error.</summary>
-    public static GatewayResult<T> Fail(GatewayError error) => new(null, error ?? throw new ArgumentNullException(nameof(error)));
+    public static GatewayResult<T> Fail(GatewayError error) => new(default, error ?? throw new ArgumentNullException(nameof(error)), hasValue: false);
 
     /// <summary>A value.</summary>
 #pragma warning disable CA2225 // Of and Fail are the named alternates.
@@ -58,20 +59,21 @@ public readonly struct GatewayResult<T> : IEquatable<GatewayResult<T>>
 #pragma warning restore CA2225
 
     /// <summary>True (with the error) when this is an error; false (with the value) otherwise.</summary>
-    public bool Failed([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out GatewayError? error, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out T? value)
+    public bool Failed([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out GatewayError? error, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(true)] out T value)
     {
-        if (_error is null && _value is null)
+        if (_error is null && !_hasValue)
         {
             throw new InvalidOperationException("a default GatewayResult holds neither a value nor an error");
         }
 
         error = _error;
-        value = _value;
+        value = _value!;
         return error is not null;
     }
 
     /// <inheritdoc />
-    public bool Equals(GatewayResult<T> other) => Equals(_value, other._value) && Equals(_error, other._error);
+    public bool Equals(GatewayResult<T> other) =>
+        _hasValue == other._hasValue && EqualityComparer<T?>.Default.Equals(_value, other._value) && Equals(_error, other._error);
 
     /// <inheritdoc />
     public override bool Equals(object? obj) => obj is GatewayResult<T> other && Equals(other);

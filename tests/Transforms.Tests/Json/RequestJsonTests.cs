@@ -1,13 +1,16 @@
-using NUnit.Framework;
 using System.Text;
 using CcxProxy.Transforms.Json;
+using CcxProxy.Transforms.Protocols;
+using NUnit.Framework;
 
 namespace CcxProxy.Transforms.Tests.Json;
 
 [TestFixture]
 public sealed class RequestJsonTests
 {
-    private static RequestScan Scan(string json) => RequestJson.Scan(Encoding.UTF8.GetBytes(json));
+    private static GatewayResult<RequestScan> Scan(string json) => RequestJson.Scan(Encoding.UTF8.GetBytes(json));
+
+    private static RequestScan Scanned(byte[] json) => RequestJson.Scan(json).Value();
 
     [TestCase("""{"model":"claude-opus-4-7","max_tokens":1}""", "claude-opus-4-7")]
     [TestCase("""{ "messages": [{"model":"nested"}], "model" : "top" }""", "top")]
@@ -15,9 +18,8 @@ public sealed class RequestJsonTests
     [TestCase("""{"model":"caf\u00e9"}""", "café")]
     public void Scan_TopLevelModel_Found(string json, string expected)
     {
-        var scan = Scan(json);
+        var scan = Scan(json).Value();
 
-        Assert.That(scan.Error, Is.Null);
         Assert.That(scan.Model, Is.EqualTo(expected));
     }
 
@@ -38,23 +40,20 @@ public sealed class RequestJsonTests
     [TestCase("""{"model":"claude\udc00x"}""", "model: must be valid Unicode text")]
     public void Scan_BadBody_ErrorSaysWhy(string json, string error)
     {
-        var scan = Scan(json);
-
-        Assert.That(scan.Model, Is.Null);
-        Assert.That(scan.Error, Does.Contain(error));
+        Assert.That(Scan(json).Refusal(), Does.Contain(error));
     }
 
     [Test]
     public void Scan_DuplicateKeysNested_Allowed()
     {
-        Assert.That(Scan("""{"model":"m","metadata":{"a":1,"a":2}}""").Error, Is.Null);
+        Assert.That(Scan("""{"model":"m","metadata":{"a":1,"a":2}}""").Value().Model, Is.EqualTo("m"));
     }
 
     [Test]
     public void Scan_ModelAtTheCap_Accepted_OneMore_Refused()
     {
-        Assert.That(Scan("{\"model\":\"" + new string('m', RequestJson.MaxModelLength) + "\"}").Error, Is.Null);
-        Assert.That(Scan("{\"model\":\"" + new string('m', RequestJson.MaxModelLength + 1) + "\"}").Error, Does.Contain("longer than 256"));
+        Assert.That(Scan("{\"model\":\"" + new string('m', RequestJson.MaxModelLength) + "\"}").Value().Model, Has.Length.EqualTo(RequestJson.MaxModelLength));
+        Assert.That(Scan("{\"model\":\"" + new string('m', RequestJson.MaxModelLength + 1) + "\"}").Refusal(), Does.Contain("longer than 256"));
     }
 
     [Test]
@@ -64,24 +63,19 @@ public sealed class RequestJsonTests
         var at = Array.IndexOf(body, (byte)'b');
         body[at] = 0xFF;
 
-        var scan = RequestJson.Scan(body);
-
-        Assert.That(scan.Model, Is.Null);
-        Assert.That(scan.Error, Does.Contain("not valid UTF-8").And.Contain($"byte {at}"));
+        Assert.That(RequestJson.Scan(body).Refusal(), Does.Contain("not valid UTF-8").And.Contain($"byte {at}"));
     }
 
     [Test]
     public void Scan_LoneSurrogateInContent_NotTheScansBusiness()
     {
-        Assert.That(Scan("""{"model":"m","messages":[{"role":"user","content":"cut \ud83d"}]}""").Model, Is.EqualTo("m"));
+        Assert.That(Scan("""{"model":"m","messages":[{"role":"user","content":"cut \ud83d"}]}""").Value().Model, Is.EqualTo("m"));
     }
 
     [Test]
     public void Scan_MalformedJson_ErrorGivesPosition()
     {
-        var scan = Scan("{\n  \"model\": \"x\",\n  \"max_tokens\": oops\n}");
-
-        Assert.That(scan.Error, Does.Contain("line 3"));
+        Assert.That(Scan("{\n  \"model\": \"x\",\n  \"max_tokens\": oops\n}").Refusal(), Does.Contain("line 3"));
     }
 
     [Test]
@@ -90,7 +84,7 @@ public sealed class RequestJsonTests
         const string Before = "{ \"stream\":true,\n \"model\" :\"claude-sonnet-4-6\" , \"x\":\"\\u00e9\", \"n\": 1.50e3}";
         var bytes = Encoding.UTF8.GetBytes(Before);
 
-        var after = Encoding.UTF8.GetString(RequestJson.Rewrite(bytes, RequestJson.Scan(bytes), "deepseek-chat").Span);
+        var after = Encoding.UTF8.GetString(RequestJson.Rewrite(bytes, Scanned(bytes), "deepseek-chat").Span);
 
         Assert.That(after, Is.EqualTo(Before.Replace("claude-sonnet-4-6", "deepseek-chat", StringComparison.Ordinal)));
     }
@@ -100,9 +94,9 @@ public sealed class RequestJsonTests
     {
         var bytes = Encoding.UTF8.GetBytes("""{"model":"a"}""");
 
-        var after = RequestJson.Rewrite(bytes, RequestJson.Scan(bytes), "we\"ird\\name");
+        var after = RequestJson.Rewrite(bytes, Scanned(bytes), "we\"ird\\name");
 
-        Assert.That(RequestJson.Scan(after.Span).Model, Is.EqualTo("we\"ird\\name"));
+        Assert.That(RequestJson.Scan(after.Span).Value().Model, Is.EqualTo("we\"ird\\name"));
     }
 
     [Test]
@@ -120,7 +114,7 @@ public sealed class RequestJsonTests
     {
         const string Before = """{"max_tokens": 64000,"model":"claude-opus-4-7","messages":[{"max_tokens":1}]}""";
         var bytes = Encoding.UTF8.GetBytes(Before);
-        var scan = RequestJson.Scan(bytes);
+        var scan = Scanned(bytes);
 
         var after = Encoding.UTF8.GetString(RequestJson.Rewrite(bytes, scan, "deepseek-reasoner", 8192).Span);
 
@@ -134,7 +128,7 @@ public sealed class RequestJsonTests
         var bytes = Encoding.UTF8.GetBytes("""{"model":"m","max_tokens":5}""");
         ReadOnlyMemory<byte> memory = bytes;
 
-        var after = RequestJson.Rewrite(memory, RequestJson.Scan(bytes), "m", 5);
+        var after = RequestJson.Rewrite(memory, Scanned(bytes), "m", 5);
 
         Assert.That(after.Equals(memory), Is.True);
     }
@@ -163,7 +157,7 @@ public sealed class RequestJsonTests
     {
         var bytes = Encoding.UTF8.GetBytes(before);
 
-        var result = Encoding.UTF8.GetString(RequestJson.Rewrite(bytes, RequestJson.Scan(bytes), "m", dropAttribution: true).Span);
+        var result = Encoding.UTF8.GetString(RequestJson.Rewrite(bytes, Scanned(bytes), "m", dropAttribution: true).Span);
 
         Assert.That(result, Is.EqualTo(after));
     }
@@ -174,7 +168,7 @@ public sealed class RequestJsonTests
     [TestCase("""{"model":"m"}""", false, false)]
     public void Scan_StreamAndIncludeUsage_Read(string json, bool stream, bool includeUsage)
     {
-        var scan = Scan(json);
+        var scan = Scan(json).Value();
 
         Assert.That(scan.Model, Is.EqualTo("m"));
         Assert.That(scan.Stream, Is.EqualTo(stream));
@@ -185,7 +179,7 @@ public sealed class RequestJsonTests
     public void Rewrite_RecordedClaudeCodeRequest_AttributionGoneEverythingElseIntact(string version)
     {
         var bytes = CcxProxy.TestSupport.RecordedRequests.ClaudeCodeFirstTurnBody(version);
-        var scan = RequestJson.Scan(bytes);
+        var scan = Scanned(bytes);
 
         var result = RequestJson.Rewrite(bytes, scan, "deepseek-chat", dropAttribution: true);
 

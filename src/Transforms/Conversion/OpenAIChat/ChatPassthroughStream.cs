@@ -76,8 +76,7 @@ public sealed class ChatPassthroughStream : IStreamConverter
         }
 
         // RequestJson.ReplaceModelIfPresent's rule (the same scan), spliced straight into the frame: no new array.
-        var scan = RequestJson.Scan(span);
-        if (scan.Model is null || scan.Model == _clientModel)
+        if (RequestJson.Scan(span).Failed(out _, out var scan) || scan.Model == _clientModel)
         {
             SseWriter.WriteEvent(output, upstreamEvent.EventType, span);
         }

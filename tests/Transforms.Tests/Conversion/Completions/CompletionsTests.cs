@@ -21,7 +21,7 @@ public sealed class CompletionsTests
         ? CompletionsToMessages.ConvertRequest(Encoding.UTF8.GetBytes(body), ToClaude)
         : CompletionsToChat.ConvertRequest(Encoding.UTF8.GetBytes(body), ToChat);
 
-    private static JsonObject Body(GatewayResult<ConvertedRequest> result) => JsonNode.Parse(result.Converted().Body)!.AsObject();
+    private static JsonObject Body(GatewayResult<ConvertedRequest> result) => JsonNode.Parse(result.Value().Body)!.AsObject();
 
     private static string TextChunk(string text, string? finish, string id = "cmpl-abc") =>
         "{\"id\":\"" + id + "\",\"object\":\"text_completion\",\"created\":1700000000,\"model\":\"gpt-3.5-turbo-instruct\",\"choices\":[{\"text\":" +
@@ -64,7 +64,7 @@ public sealed class CompletionsTests
     {
         var result = Request(false, """{"model":"m","prompt":"x","stream":true}""");
 
-        Assert.That(result.Converted().Stream, Is.True);
+        Assert.That(result.Value().Stream, Is.True);
         Assert.That(Body(result)["stream_options"]!.ToJsonString(), Is.EqualTo("""{"include_usage":true}"""));
     }
 
@@ -74,7 +74,7 @@ public sealed class CompletionsTests
         var result = Request(true, """{"model":"gpt-3.5-turbo-instruct","prompt":"Say hi","stop":"END","temperature":1.5,"stream":true,"stream_options":{"include_usage":true}}""");
         var body = Body(result);
 
-        Assert.That(result.Converted().Stream, Is.True);
+        Assert.That(result.Value().Stream, Is.True);
         Assert.That(body.ToJsonString(), Is.EqualTo(
             """{"model":"claude-haiku-4-5","max_tokens":4096,"messages":[{"role":"user","content":[{"type":"text","text":"Say hi"}]}],"stop_sequences":["END"],"temperature":1,"stream":true}"""));
     }

@@ -37,14 +37,14 @@ public sealed partial class ConversionTableTests
     private static ConversionRequest Request(string json)
     {
         var body = Encoding.UTF8.GetBytes(json);
-        return new ConversionRequest(body, body, RequestJson.Scan(body));
+        return new ConversionRequest(body, body, RequestJson.Scan(body).Value());
     }
 
     private static ConversionRoute Direct(string json = CompletionsRequest) =>
-        ConversionTable.Route(InboundApi.Completions, WireProtocol.OpenAI, Request(json), Context()).Converted();
+        ConversionTable.Route(InboundApi.Completions, WireProtocol.OpenAI, Request(json), Context()).Value();
 
     private static ConversionRoute Chained(string json = CompletionsRequest) =>
-        ConversionTable.ThroughHub(InboundApi.Completions, WireProtocol.OpenAI, Request(json), Context()).Converted();
+        ConversionTable.ThroughHub(InboundApi.Completions, WireProtocol.OpenAI, Request(json), Context()).Value();
 
     // Two differences by design. The ids: the direct route keeps the upstream's, the chain makes its own. And the
     // chain always states the cached prompt tokens, as OpenAI itself does, where the direct route passes on what the
@@ -70,7 +70,7 @@ public sealed partial class ConversionTableTests
             _ => """{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}""",
         };
 
-        var route = ConversionTable.Route(api, upstream, Request(json), Context("upstream-model")).Converted();
+        var route = ConversionTable.Route(api, upstream, Request(json), Context("upstream-model")).Value();
 
         Assert.That(ConversionTable.Serves(api, upstream), Is.True);
         Assert.That(route.UpstreamPath, Is.EqualTo(path));

@@ -14,7 +14,7 @@ public sealed class ChatClientRequestTests
     private static JsonObject Convert(string json, ConversionOptions? options = null)
     {
         var result = ChatClient.ConvertRequest(Encoding.UTF8.GetBytes(json), options ?? Options);
-        return JsonNode.Parse(result.Converted().Body)!.AsObject();
+        return JsonNode.Parse(result.Value().Body)!.AsObject();
     }
 
     private static string Refused(string json, ConversionOptions? options = null)
@@ -419,8 +419,8 @@ public sealed class ChatClientRequestTests
     {
         var result = ChatClient.ConvertRequest(Encoding.UTF8.GetBytes(Req("\"stream\":true,\"stream_options\":{\"include_usage\":true}")), Options);
 
-        Assert.That(result.Converted().Stream, Is.True);
-        var body = JsonNode.Parse(result.Converted().Body)!;
+        Assert.That(result.Value().Stream, Is.True);
+        var body = JsonNode.Parse(result.Value().Body)!;
         Assert.That(body["stream"]!.GetValue<bool>(), Is.True);
         Assert.That(body.AsObject().ContainsKey("stream_options"), Is.False);
     }
@@ -477,6 +477,6 @@ public sealed class ChatClientRequestTests
     {
         var result = ChatClient.ConvertRequest(Encoding.UTF8.GetBytes("""{"model":"m","messages":[{"role":"user","content":"日本語 😀 \"q\""}]}"""), Options);
 
-        Assert.That(Encoding.UTF8.GetString(result.Converted().Body), Does.Contain("日本語"));
+        Assert.That(Encoding.UTF8.GetString(result.Value().Body), Does.Contain("日本語"));
     }
 }

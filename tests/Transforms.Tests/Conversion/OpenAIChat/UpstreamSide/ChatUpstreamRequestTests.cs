@@ -18,7 +18,7 @@ public sealed class ChatUpstreamRequestTests
     private static JsonObject Convert(string json, ConversionOptions? options = null)
     {
         var result = ChatUpstream.ConvertRequest(Encoding.UTF8.GetBytes(json), options ?? Options);
-        return JsonNode.Parse(result.Converted().Body)!.AsObject();
+        return JsonNode.Parse(result.Value().Body)!.AsObject();
     }
 
     private static readonly JsonSerializerOptions Relaxed = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
@@ -39,8 +39,8 @@ public sealed class ChatUpstreamRequestTests
 
         var result = ChatUpstream.ConvertRequest(body, options);
 
-        Assert.That(result.Converted().Stream, Is.True);
-        var text = Encoding.UTF8.GetString(result.Converted().Body);
+        Assert.That(result.Value().Stream, Is.True);
+        var text = Encoding.UTF8.GetString(result.Value().Body);
         var converted = JsonNode.Parse(text)!.AsObject();
         Assert.That(text, Does.Not.Contain("x-anthropic-billing-header"));
         foreach (var key in new[] { "\"cache_control\":", "\"context_management\":", "\"thinking\":", "\"output_config\":", "\"$schema\":", "\"defer_loading\":", "\"display\":" })
@@ -136,9 +136,9 @@ public sealed class ChatUpstreamRequestTests
     public void NotStreaming_NoStreamOptions()
     {
         var result = ChatUpstream.ConvertRequest(Encoding.UTF8.GetBytes(Request("""[{"role":"user","content":"hi"}]""", ""","stream":false""")), Options);
-        var converted = JsonNode.Parse(result.Converted().Body)!.AsObject();
+        var converted = JsonNode.Parse(result.Value().Body)!.AsObject();
 
-        Assert.That(result.Converted().Stream, Is.False);
+        Assert.That(result.Value().Stream, Is.False);
         Assert.That(converted.ContainsKey("stream_options"), Is.False);
     }
 
@@ -411,13 +411,13 @@ public sealed class ChatUpstreamRequestTests
         var result = ChatUpstream.ConvertRequest(Encoding.UTF8.GetBytes(Request(
             $$$"""[{"role":"user","content":"q"},{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"{{{longName}}}","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"x"}]}]""",
             $$$""","tools":[{"name":"{{{longName}}}","input_schema":{"type":"object"}}],"tool_choice":{"type":"tool","name":"{{{longName}}}"}""")), Options);
-        var converted = JsonNode.Parse(result.Converted().Body)!;
+        var converted = JsonNode.Parse(result.Value().Body)!;
 
         var upstreamName = (string)converted["tools"]![0]!["function"]!["name"]!;
         Assert.That(upstreamName, Has.Length.EqualTo(64));
         Assert.That((string)converted["messages"]![1]!["tool_calls"]![0]!["function"]!["name"]!, Is.EqualTo(upstreamName));
         Assert.That((string)converted["tool_choice"]!["function"]!["name"]!, Is.EqualTo(upstreamName));
-        Assert.That(result.Converted().ToolNames.ToClient(upstreamName), Is.EqualTo(longName));
+        Assert.That(result.Value().ToolNames.ToClient(upstreamName), Is.EqualTo(longName));
     }
 
     [Test]
@@ -472,8 +472,8 @@ public sealed class ChatUpstreamRequestTests
         var result = ChatUpstream.ConvertRequest(Encoding.UTF8.GetBytes(Request("""[{"role":"user","content":"你好 👋"}]""")), Options);
 
         // System.Text.Json escapes characters outside the BMP (\uD83D\uDC4B) even with the relaxed encoder: valid JSON.
-        Assert.That(Encoding.UTF8.GetString(result.Converted().Body), Does.Contain("你好"));
-        Assert.That((string)JsonNode.Parse(result.Converted().Body)!["messages"]![0]!["content"]!, Is.EqualTo("你好 👋"));
+        Assert.That(Encoding.UTF8.GetString(result.Value().Body), Does.Contain("你好"));
+        Assert.That((string)JsonNode.Parse(result.Value().Body)!["messages"]![0]!["content"]!, Is.EqualTo("你好 👋"));
     }
 
     // ---- count_tokens estimate -----------------------------------------------------------------------
