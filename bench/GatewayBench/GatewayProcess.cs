@@ -28,9 +28,9 @@ internal sealed class GatewayProcess : IAsyncDisposable
 
     public int Id => _process.Id;
 
-    /// <summary>Starts the gateway and waits (bounded) for <c>GET /readyz</c> = 200.</summary>
+    /// <summary>Starts the gateway (or another server in <paramref name="dll"/>, given <paramref name="arguments"/>) and waits (bounded) for <c>GET /readyz</c> = 200.</summary>
     public static async Task<GatewayProcess> StartAsync(string dll, string workingDirectory, int port,
-        IReadOnlyDictionary<string, string> environment, TimeSpan readyTimeout, CancellationToken ct)
+        IReadOnlyDictionary<string, string> environment, TimeSpan readyTimeout, CancellationToken ct, IReadOnlyList<string>? arguments = null)
     {
         var baseUrl = new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}");
         var info = new ProcessStartInfo("dotnet")
@@ -41,6 +41,11 @@ internal sealed class GatewayProcess : IAsyncDisposable
             UseShellExecute = false,
         };
         info.ArgumentList.Add(dll);
+        foreach (var argument in arguments ?? [])
+        {
+            info.ArgumentList.Add(argument);
+        }
+
         info.ArgumentList.Add("--urls");
         info.ArgumentList.Add(baseUrl.OriginalString);
         foreach (var (name, value) in environment)

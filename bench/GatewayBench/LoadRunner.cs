@@ -23,8 +23,8 @@ internal sealed record Scenario(string Name, string Model, bool Stream, int Upst
         ? $$"""{"model":"{{Model}}","max_tokens":1024,"stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"""
         : $$"""{"model":"{{Model}}","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}""");
 
-    /// <summary>True when the request goes to the fake in OpenAI's protocol (direct target of an OpenAI upstream).</summary>
-    public bool SpeaksOpenAI(Target target) => OpenAIUpstream && target.Name == Targets.Direct;
+    /// <summary>True when the request goes to the fake in OpenAI's protocol (the direct or floor target of an OpenAI upstream).</summary>
+    public bool SpeaksOpenAI(Target target) => OpenAIUpstream && target.Name is Targets.Direct or Targets.Floor;
 
     /// <summary>The request for <paramref name="target"/>: the body and the credentials in the protocol it is asked in.</summary>
     public HttpRequestMessage CreateRequest(Target target, Uri uri)

@@ -18,6 +18,11 @@ internal static class Program
 
     public static async Task<int> Main(string[] args)
     {
+        if (args is [FloorRelay.Argument, _, ..])
+        {
+            return await FloorRelay.RunAsync(args);
+        }
+
         var options = BenchOptions.Parse(args, out var error);
         if (options is null)
         {
@@ -147,7 +152,7 @@ internal static class Program
             {
                 foreach (var streams in options.Streams)
                 {
-                    foreach (var targetName in new[] { Targets.Direct, Targets.Gateway })
+                    foreach (var targetName in new[] { Targets.Direct, Targets.Floor, Targets.Gateway })
                     {
                         GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
                         var index = scenario.UpstreamIndex;
@@ -161,12 +166,16 @@ internal static class Program
                             await Task.Delay(TimeSpan.FromSeconds(2), ct);
                         }
                         // The gateway's cell runs on a gateway of its own, started for it, so the resident set it
-                        // grows by is this cell's and not what earlier cells left behind.
+                        // grows by is this cell's and not what earlier cells left behind. The floor relay (the same
+                        // framework parts with nothing of the gateway's) is measured the same way, for comparison.
                         GatewayProcess? fresh = null;
-                        if (targetName == Targets.Gateway)
+                        if (targetName != Targets.Direct)
                         {
-                            fresh = await GatewayProcess.StartAsync(dll, root, FreePort.Get(), environment, ReadyTimeout, ct);
-                            target = new Target(targetName, fresh.BaseUrl, AccessKey);
+                            fresh = targetName == Targets.Gateway
+                                ? await GatewayProcess.StartAsync(dll, root, FreePort.Get(), environment, ReadyTimeout, ct)
+                                : await GatewayProcess.StartAsync(typeof(Program).Assembly.Location, root, FreePort.Get(), environment, ReadyTimeout, ct,
+                                    [FloorRelay.Argument, upstreams[index]!.BaseUrl.OriginalString]);
+                            target = new Target(targetName, fresh.BaseUrl, targetName == Targets.Gateway ? AccessKey : UpstreamKey);
                             await trickleRunner.RunAsync(scenario, target, Math.Min(200, streams), options.Interval, TimeSpan.FromSeconds(1), null, ct);
                             await Task.Delay(TimeSpan.FromSeconds(2), ct);
                         }

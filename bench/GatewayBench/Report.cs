@@ -171,7 +171,8 @@ internal static class Report
         sb.AppendLine();
         sb.AppendLine(string.Create(inv, $"Trickling streams: N streams opened over {options.Interval.TotalMilliseconds:0} ms and held open, one event every {options.Interval.TotalMilliseconds:0} ms each; ")
             + string.Create(inv, $"measured over {options.Window.TotalSeconds:0.#} s once all are open. CPU/event = gateway CPU ÷ events the clients received; RSS/stream = gateway VmRSS growth ÷ N; ")
-            + "TTFE = time from sending the request to the first body bytes.");
+            + "TTFE = time from sending the request to the first body bytes. floor = the same streams through FloorRelay, "
+            + "a relay on the gateway's framework parts (Kestrel, SocketsHttpHandler) that only copies bytes: what any such relay costs here.");
         sb.AppendLine();
         sb.AppendLine("| Scenario | Streams | Target | events | events/s | gateway CPU µs/event | gateway context switches/event | gateway RSS KiB/stream | TTFE p50 ms | TTFE p99 ms | open at end | failed |");
         sb.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -205,4 +206,7 @@ internal static class Targets
 {
     public const string Direct = "direct";
     public const string Gateway = "gateway";
+
+    /// <summary>The floor relay (<see cref="FloorRelay"/>), in the trickle scenarios only.</summary>
+    public const string Floor = "floor";
 }
