@@ -18,18 +18,27 @@ public static class RequestJson
 
     /// <summary>Validates <paramref name="json"/> as one JSON object and finds its top-level fields.</summary>
     /// <returns>The scan, or the 400 that says why the body is not a usable request.</returns>
-    public static GatewayResult<RequestScan> Scan(ReadOnlySpan<byte> json)
+    public static GatewayResult<RequestScan> Scan(ReadOnlySpan<byte> json) =>
+        Read(json, out var scan) is { } refusal ? new GatewayError(400, refusal) : scan;
+
+    /// <summary>As <see cref="Scan"/>, for the paths that scan every streamed chunk and only ask whether it names a model: a refusal costs no error object.</summary>
+    /// <returns>True with the scan; false when the body is not a usable request.</returns>
+    public static bool TryScan(ReadOnlySpan<byte> json, out RequestScan scan) => Read(json, out scan) is null;
+
+    // The scan, or why the body is not a usable request (the caller's 400).
+    private static string? Read(ReadOnlySpan<byte> json, out RequestScan scan)
     {
+        scan = default;
         if (json.IsEmpty)
         {
-            return Refused("the request body is empty: send a JSON object");
+            return "the request body is empty: send a JSON object";
         }
 
         // The reader checks UTF-8 only when a string is read as text: check the whole body once, up front, so
         // no bad byte reaches an upstream or a converter.
         if (!System.Text.Unicode.Utf8.IsValid(json))
         {
-            return Refused($"the request body is not valid UTF-8 (at byte {FirstInvalidUtf8(json)})");
+            return $"the request body is not valid UTF-8 (at byte {FirstInvalidUtf8(json)})";
         }
 
         var reader = new Utf8JsonReader(json, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow });
@@ -37,7 +46,7 @@ public static class RequestJson
         {
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
             {
-                return Refused("the request body must be a JSON object");
+                return "the request body must be a JSON object";
             }
 
             var sawModel = false;
@@ -54,12 +63,12 @@ public static class RequestJson
             {
                 if (!TryGetText(ref reader, out var name))
                 {
-                    return Refused("a top-level field name is not valid Unicode text (it holds an unpaired surrogate)");
+                    return "a top-level field name is not valid Unicode text (it holds an unpaired surrogate)";
                 }
 
                 if (!names.Add(name))
                 {
-                    return Refused($"duplicate top-level field \"{Shorten(name)}\": send each field once");
+                    return $"duplicate top-level field \"{Shorten(name)}\": send each field once";
                 }
 
                 // At depth 1 we are on a property name: read its value, skip containers whole.
@@ -75,7 +84,7 @@ public static class RequestJson
                     sawModel = true;
                     if (reader.TokenType == JsonTokenType.String && !TryGetText(ref reader, out model))
                     {
-                        return Refused("model: must be valid Unicode text (it holds an unpaired surrogate)");
+                        return "model: must be valid Unicode text (it holds an unpaired surrogate)";
                     }
 
                     modelRange = token;
@@ -112,33 +121,32 @@ public static class RequestJson
 
             if (!sawModel)
             {
-                return Refused("model: field required");
+                return "model: field required";
             }
 
             if (string.IsNullOrWhiteSpace(model))
             {
-                return Refused("model: must be a non-empty string");
+                return "model: must be a non-empty string";
             }
 
             if (model.Length > MaxModelLength)
             {
-                return Refused($"model: longer than {MaxModelLength} characters");
+                return $"model: longer than {MaxModelLength} characters";
             }
 
-            return new RequestScan(model, modelRange, maxTokens, maxTokensRange)
+            scan = new RequestScan(model, modelRange, maxTokens, maxTokensRange)
             {
                 Stream = stream,
                 IncludeUsage = includeUsage,
                 AttributionBlock = attribution,
             };
+            return null;
         }
         catch (JsonException ex)
         {
-            return Refused($"malformed JSON: {Describe(ex)}");
+            return $"malformed JSON: {Describe(ex)}";
         }
     }
-
-    private static GatewayError Refused(string reason) => new(400, reason);
 
     /// <summary>
     /// A copy of <paramref name="json"/> with the model (and, when given, <c>max_tokens</c>) replaced;
@@ -290,7 +298,7 @@ public static class RequestJson
     /// <summary>Replaces a top-level <c>model</c> when the body has one (responses); otherwise returns it unchanged.</summary>
     public static ReadOnlyMemory<byte> ReplaceModelIfPresent(ReadOnlyMemory<byte> json, string model)
     {
-        return Scan(json.Span).Failed(out _, out var scan) ? json : Rewrite(json, scan, model);
+        return TryScan(json.Span, out var scan) ? Rewrite(json, scan, model) : json;
     }
 
     private static byte[] Quoted(string value)

@@ -145,6 +145,21 @@ public sealed class ErrorResponseTests
         Assert.That(text, Is.EqualTo("call"));
     }
 
+    [Test]
+    public void Result_OfAStruct_CarriesEvenItsDefaultValue_WhileADefaultResultStillRefusesToBeRead()
+    {
+        GatewayResult<int> zero = 0;
+        GatewayResult<ReadOnlyMemory<byte>> empty = ReadOnlyMemory<byte>.Empty;
+
+        Assert.That(zero.Failed(out var error, out var number), Is.False);
+        Assert.That(error, Is.Null);
+        Assert.That(number, Is.Zero);
+        Assert.That(empty.Failed(out _, out var bytes), Is.False);
+        Assert.That(bytes.IsEmpty, Is.True);
+        Assert.That(zero, Is.Not.EqualTo(default(GatewayResult<int>)), "a value of 0 is not an unset result");
+        Assert.That(() => default(GatewayResult<int>).Failed(out _, out _), Throws.InvalidOperationException);
+    }
+
     private sealed class StartedResponseFeature : Microsoft.AspNetCore.Http.Features.HttpResponseFeature
     {
         public override bool HasStarted => true;

@@ -71,42 +71,43 @@ internal sealed class ChainedStreamConverter(IStreamConverter toMessages, IStrea
         _hub.ResetWrittenCount();
     }
 
-    // One frame's lines: "event: x", "data: y" (several are joined with LF), or ": comment".
+    // One frame's lines: "event: x", "data: y" (several are joined with LF, as SseReader joins them), or ": comment".
     private static SseEvent Parse(ReadOnlyMemory<byte> frame)
     {
         string? eventType = null;
         ReadOnlyMemory<byte> data = default;
-        byte[]? joined = null;
-        var comment = false;
+        var dataLines = 0;
+        ReadOnlyMemory<byte> comment = default;
+        var isComment = false;
         while (!frame.IsEmpty)
         {
             var lineEnd = frame.Span.IndexOf((byte)'\n');
             var line = frame[..lineEnd];
             frame = frame[(lineEnd + 1)..];
-            if (line.Span.StartsWith("data: "u8))
+            if (line.Span.StartsWith("data:"u8))
             {
-                if (data.IsEmpty && joined is null)
-                {
-                    data = line[6..];
-                }
-                else
-                {
-                    joined = [.. data.Span, (byte)'\n', .. line.Span[6..]];
-                    data = joined;
-                }
+                var value = WithoutOneSpace(line[5..]);
+                data = dataLines++ == 0 ? value : (byte[])[.. data.Span, (byte)'\n', .. value.Span];
             }
-            else if (line.Span.StartsWith("event: "u8))
+            else if (line.Span.StartsWith("event:"u8))
             {
-                eventType = EventType(line.Span[7..]);
+                eventType = EventType(WithoutOneSpace(line[6..]).Span);
             }
-            else if (line.Span.StartsWith(":"u8))
+            else if (line.Span.StartsWith(":"u8) && !isComment)
             {
-                comment = true;
+                isComment = true;
+                comment = WithoutOneSpace(line[1..]);
             }
         }
 
-        return new SseEvent(eventType, data, null, comment && eventType is null && data.IsEmpty);
+        // A frame of comment lines only is a comment (its first line is its text, as SseReader gives it).
+        return isComment && eventType is null && dataLines == 0
+            ? new SseEvent(null, comment, null, IsComment: true)
+            : new SseEvent(eventType, data, null, IsComment: false);
     }
+
+    private static ReadOnlyMemory<byte> WithoutOneSpace(ReadOnlyMemory<byte> value) =>
+        value.Span.StartsWith(" "u8) ? value[1..] : value;
 
     private static string EventType(ReadOnlySpan<byte> name)
     {

@@ -115,7 +115,7 @@ public static class ConversionTable
     }
 
     // Neither side speaks Messages: the client's codec to Messages, then the upstream's from it, and back.
-    private static GatewayResult<ConversionRoute> Chained(IClientCodec client, IUpstreamCodec upstream, ConversionRequest request, ConversionContext context)
+    internal static GatewayResult<ConversionRoute> Chained(IClientCodec client, IUpstreamCodec upstream, ConversionRequest request, ConversionContext context)
     {
         if (client.ToMessages(request.Text.Span, context).Failed(out var error, out var hub)
             || upstream.FromMessages(hub.Body, context).Failed(out error, out var converted))

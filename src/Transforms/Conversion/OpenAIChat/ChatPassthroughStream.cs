@@ -76,7 +76,7 @@ public sealed class ChatPassthroughStream : IStreamConverter
         }
 
         // RequestJson.ReplaceModelIfPresent's rule (the same scan), spliced straight into the frame: no new array.
-        if (RequestJson.Scan(span).Failed(out _, out var scan) || scan.Model == _clientModel)
+        if (!RequestJson.TryScan(span, out var scan) || scan.Model == _clientModel)
         {
             SseWriter.WriteEvent(output, upstreamEvent.EventType, span);
         }

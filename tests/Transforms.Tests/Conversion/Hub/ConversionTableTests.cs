@@ -1,10 +1,13 @@
 using System.Buffers;
-using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
-using CcxProxy.Transforms.Conversion;
+using System.Text;
+using CcxProxy.Transforms.Conversion.Completions;
 using CcxProxy.Transforms.Conversion.Hub;
+using CcxProxy.Transforms.Conversion;
 using CcxProxy.Transforms.Json;
+using CcxProxy.Transforms.Protocols;
+using CcxProxy.Transforms.Sse;
 using CcxProxy.Transforms.Tests.Conversion.OpenAIChat.ClientSide;
 using CcxProxy.Transforms.Tests.Sse;
 using CcxProxy.Transforms.Vocabulary;
@@ -88,11 +91,116 @@ public sealed partial class ConversionTableTests
     }
 
     [Test]
-    public void ARefusal_AnywhereOnTheChain_IsA400WithTheReason()
+    public void ARefusal_OnTheClientSideOfTheChain_IsA400WithTheReason()
     {
         var refusal = ConversionTable.ThroughHub(InboundApi.Completions, WireProtocol.OpenAI, Request("""{"model":"m","prompt":[1,2,3]}"""), Context());
 
         Assert.That(refusal.Refusal(), Does.Contain("token"));
+    }
+
+    [Test]
+    public void ARefusal_OnTheUpstreamSideOfTheChain_IsA400WithTheReason()
+    {
+        var refusal = ConversionTable.Chained(CompletionsClientCodec.Instance, new RefusingUpstream(), Request(CompletionsRequest), Context());
+
+        Assert.That(refusal.Refusal(), Is.EqualTo("this upstream cannot take that"));
+    }
+
+    [Test]
+    public async Task ChainedStream_HandsTheClientSideEveryFrameAsSseReaderWouldReadIt()
+    {
+        // What a hub-side converter may write: multi-line data (an empty line among them), a comment, an event.
+        var written = new ArrayBufferWriter<byte>();
+        void Write(IBufferWriter<byte> output)
+        {
+            SseWriter.WriteEvent(output, "content_block_delta", "first\n\nthird");
+            SseWriter.WriteComment(output, "keep-alive");
+            SseWriter.WriteEvent(output, "message_stop", """{"type":"message_stop"}""");
+        }
+
+        Write(written);
+        var expected = new List<SseEvent>();
+        await using (var reader = new SseReader(new WholeStream(written.WrittenSpan.ToArray())))
+        {
+            while (await reader.ReadAsync(CancellationToken.None) is { } item)
+            {
+                expected.Add(item.Detach());
+            }
+        }
+
+        var client = new RecordingConverter();
+        var chained = new ChainedStreamConverter(new WritingConverter(Write), client);
+        chained.Convert(new SseEvent(null, "{}", null, false), new ArrayBufferWriter<byte>());
+
+        Assert.That(client.Seen.Select(e => (e.EventType, e.Data, e.IsComment)), Is.EqualTo(expected.Select(e => (e.EventType, e.Data, e.IsComment))));
+        Assert.That(client.Seen[0].Data, Is.EqualTo("first\n\nthird"));
+    }
+
+    /// <summary>A hub-side converter that writes the same frames for every event it is given.</summary>
+    private sealed class WritingConverter(Action<IBufferWriter<byte>> write) : IStreamConverter
+    {
+        public bool Finished => false;
+
+        public StreamUsage Usage { get; } = new();
+
+        public void Begin(IBufferWriter<byte> output)
+        {
+        }
+
+        public void Convert(in SseEvent upstreamEvent, IBufferWriter<byte> output) => write(output);
+
+        public bool End(IBufferWriter<byte> output) => true;
+
+        public void Fail(string anthropicErrorType, string message, IBufferWriter<byte> output)
+        {
+        }
+
+        public void Ping(IBufferWriter<byte> output)
+        {
+        }
+    }
+
+    /// <summary>A client-side converter that keeps what it is handed.</summary>
+    private sealed class RecordingConverter : IStreamConverter
+    {
+        public List<SseEvent> Seen { get; } = [];
+
+        public bool Finished => false;
+
+        public StreamUsage Usage { get; } = new();
+
+        public void Begin(IBufferWriter<byte> output)
+        {
+        }
+
+        public void Convert(in SseEvent upstreamEvent, IBufferWriter<byte> output) => Seen.Add(upstreamEvent.Detach());
+
+        public bool End(IBufferWriter<byte> output) => true;
+
+        public void Fail(string anthropicErrorType, string message, IBufferWriter<byte> output)
+        {
+        }
+
+        public void Ping(IBufferWriter<byte> output)
+        {
+        }
+    }
+
+    /// <summary>An upstream codec that takes no request: what a protocol does with a request it cannot express.</summary>
+    private sealed class RefusingUpstream : IUpstreamCodec
+    {
+        public WireProtocol Protocol => WireProtocol.OpenAI;
+
+        public string Path(ConversionContext context, bool stream) => "/never";
+
+        public GatewayResult<ConvertedRequest> FromMessages(ReadOnlySpan<byte> messagesRequest, ConversionContext context) =>
+            ConvertedRequest.Refused("this upstream cannot take that");
+
+        public byte[] AnswerToMessages(ReadOnlySpan<byte> answer, ToolNameMap toolNames, ConversionContext context) => throw new AssertionException("not reached");
+
+        public IStreamConverter StreamToMessages(ToolNameMap toolNames, ConversionContext context) => throw new AssertionException("not reached");
+
+        public (int Status, byte[] Body) ErrorToMessages(int status, ReadOnlySpan<byte> error, ConversionContext context) => throw new AssertionException("not reached");
     }
 
     [Test]
@@ -188,7 +296,7 @@ public sealed partial class ConversionTableTests
         var converter = Chained().Plan.CreateStreamConverter();
         var output = new ArrayBufferWriter<byte>();
         converter.Begin(output);
-        await using (var reader = new CcxProxy.Transforms.Sse.SseReader(new WholeStream(cut)))
+        await using (var reader = new SseReader(new WholeStream(cut)))
         {
             while (await reader.ReadAsync(CancellationToken.None) is { } item)
             {
