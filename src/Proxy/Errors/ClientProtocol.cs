@@ -6,13 +6,13 @@ namespace CcxProxy.Errors;
 public static class ClientProtocols
 {
     /// <summary>
-    /// OpenAI for <c>/v1/chat/completions</c> and <c>/v1/completions</c>; for <c>/v1/models</c>, OpenAI unless
+    /// OpenAI for <c>/v1/chat/completions</c>, <c>/v1/completions</c> and <c>/v1/responses</c>; for <c>/v1/models</c>, OpenAI unless
     /// the request carries <c>anthropic-version</c>; Anthropic otherwise.
     /// </summary>
     public static WireProtocol Of(HttpRequest request)
     {
         var path = request.Path;
-        if (path.StartsWithSegments("/v1/chat") || path.StartsWithSegments("/v1/completions"))
+        if (path.StartsWithSegments("/v1/chat") || path.StartsWithSegments("/v1/completions") || path.StartsWithSegments("/v1/responses"))
         {
             return WireProtocol.OpenAI;
         }

@@ -25,6 +25,9 @@ internal sealed class ForwardingEndpoint(RequestPipeline pipeline, RequestTeleme
     /// <summary>Handles <c>POST /v1/completions</c>.</summary>
     public Task HandleCompletionsAsync(HttpContext context) => HandleAsync(context, InboundApi.Completions, "completions");
 
+    /// <summary>Handles <c>POST /v1/responses</c>.</summary>
+    public Task HandleResponsesAsync(HttpContext context) => HandleAsync(context, InboundApi.Responses, "responses");
+
     private async Task HandleAsync(HttpContext context, InboundApi api, string name)
     {
         var record = RequestRecord.Start(context, time);

@@ -34,13 +34,15 @@ public static class UsageReader
                 };
             }
 
-            var cached = usage.TryGetProperty("prompt_tokens_details", out var details) && details.ValueKind == JsonValueKind.Object
+            // Chat Completions counts prompt_tokens and completion_tokens; a Responses answer, input_tokens and output_tokens.
+            var responses = usage.TryGetProperty("input_tokens", out _);
+            var cached = usage.TryGetProperty(responses ? "input_tokens_details" : "prompt_tokens_details", out var details) && details.ValueKind == JsonValueKind.Object
                 ? Number(details, "cached_tokens")
                 : Number(usage, "prompt_cache_hit_tokens");
             return new StreamUsage
             {
-                InputTokens = Math.Max(0, Number(usage, "prompt_tokens") - cached),
-                OutputTokens = Number(usage, "completion_tokens"),
+                InputTokens = Math.Max(0, Number(usage, responses ? "input_tokens" : "prompt_tokens") - cached),
+                OutputTokens = Number(usage, responses ? "output_tokens" : "completion_tokens"),
                 CacheReadInputTokens = cached,
             };
         }

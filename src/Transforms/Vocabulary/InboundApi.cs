@@ -14,6 +14,9 @@ public enum InboundApi
 
     /// <summary><c>POST /v1/completions</c> (OpenAI, legacy).</summary>
     Completions,
+
+    /// <summary><c>POST /v1/responses</c> (OpenAI Responses; its errors are OpenAI's).</summary>
+    Responses,
 }
 
 /// <summary>What follows from the API a client called.</summary>
@@ -24,7 +27,7 @@ public static class InboundApis
     public static WireProtocol Protocol(this InboundApi api) => api switch
     {
         InboundApi.Messages or InboundApi.CountTokens => WireProtocol.Anthropic,
-        InboundApi.ChatCompletions or InboundApi.Completions => WireProtocol.OpenAI,
+        InboundApi.ChatCompletions or InboundApi.Completions or InboundApi.Responses => WireProtocol.OpenAI,
         _ => throw new ArgumentOutOfRangeException(nameof(api), api, null),
     };
 }

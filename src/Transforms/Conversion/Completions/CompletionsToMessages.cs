@@ -1,4 +1,5 @@
 using System.Text.Json;
+using CcxProxy.Transforms.Conversion.Hub;
 using CcxProxy.Transforms.Conversion.OpenAIChat;
 using CcxProxy.Transforms.Protocols;
 
@@ -10,6 +11,10 @@ namespace CcxProxy.Transforms.Conversion.Completions;
 /// </summary>
 public static class CompletionsToMessages
 {
+    /// <summary>This protocol's client codec, for <see cref="ConversionTable"/>.</summary>
+    public static IClientCodec Codec { get; } = new OpenAIClientCodec(ConvertRequest, ConvertResponse,
+        context => CreateStreamConverter(context.ClientModel, context.IncludeUsage, context.Time));
+
     /// <summary>
     /// Completions request → Anthropic Messages request: the prompt as one user message, max_tokens 4096 when
     /// absent (Anthropic requires one), the same refusals as <see cref="CompletionsToChat.ConvertRequest"/>.

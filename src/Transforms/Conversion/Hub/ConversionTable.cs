@@ -1,6 +1,7 @@
 using CcxProxy.Transforms.Conversion.Anthropic;
 using CcxProxy.Transforms.Conversion.Completions;
 using CcxProxy.Transforms.Conversion.OpenAIChat;
+using CcxProxy.Transforms.Conversion.OpenAIResponses;
 using CcxProxy.Transforms.Forwarding;
 using CcxProxy.Transforms.Protocols;
 using CcxProxy.Transforms.Vocabulary;
@@ -29,8 +30,9 @@ public static class ConversionTable
     // forwarded to a Messages upstream (the gateway estimates it for the others before routing).
     private static readonly Dictionary<InboundApi, IClientCodec> s_clients = new()
     {
-        [InboundApi.ChatCompletions] = ChatClientCodec.Instance,
-        [InboundApi.Completions] = CompletionsClientCodec.Instance,
+        [InboundApi.ChatCompletions] = ChatClient.Codec,
+        [InboundApi.Completions] = CompletionsToMessages.Codec,
+        [InboundApi.Responses] = ResponsesClient.Codec,
     };
 
     // The channel types that do not speak Messages.

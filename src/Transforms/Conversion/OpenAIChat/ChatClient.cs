@@ -1,4 +1,5 @@
 using System.Text.Json;
+using CcxProxy.Transforms.Conversion.Hub;
 using CcxProxy.Transforms.Protocols;
 
 namespace CcxProxy.Transforms.Conversion.OpenAIChat;
@@ -9,6 +10,10 @@ namespace CcxProxy.Transforms.Conversion.OpenAIChat;
 /// </summary>
 public static class ChatClient
 {
+    /// <summary>This protocol's client codec, for <see cref="ConversionTable"/>.</summary>
+    public static IClientCodec Codec { get; } = new OpenAIClientCodec(ConvertRequest, ConvertResponse,
+        context => CreateStreamConverter(context.ClientModel, context.IncludeUsage, context.Time));
+
     /// <summary>
     /// OpenAI Chat Completions request (client) → Anthropic Messages request (upstream).
     /// </summary>

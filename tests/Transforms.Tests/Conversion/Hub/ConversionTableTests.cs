@@ -65,11 +65,14 @@ public sealed partial class ConversionTableTests
     [TestCase(InboundApi.ChatCompletions, WireProtocol.Anthropic, "/v1/messages", false)]
     [TestCase(InboundApi.Completions, WireProtocol.Anthropic, "/v1/messages", false)]
     [TestCase(InboundApi.Completions, WireProtocol.OpenAI, "/chat/completions", false)]
+    [TestCase(InboundApi.Responses, WireProtocol.Anthropic, "/v1/messages", false)]
+    [TestCase(InboundApi.Responses, WireProtocol.OpenAI, "/chat/completions", false)]
     public void EveryPairTheGatewayServes_HasARoute(InboundApi api, WireProtocol upstream, string path, bool keepsQuery)
     {
         var json = api switch
         {
             InboundApi.Completions => """{"model":"m","prompt":"hi"}""",
+            InboundApi.Responses => """{"model":"m","input":"hi"}""",
             _ => """{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}""",
         };
 
@@ -101,7 +104,7 @@ public sealed partial class ConversionTableTests
     [Test]
     public void ARefusal_OnTheUpstreamSideOfTheChain_IsA400WithTheReason()
     {
-        var refusal = ConversionTable.Chained(CompletionsClientCodec.Instance, new RefusingUpstream(), Request(CompletionsRequest), Context());
+        var refusal = ConversionTable.Chained(CompletionsToMessages.Codec, new RefusingUpstream(), Request(CompletionsRequest), Context());
 
         Assert.That(refusal.Refusal(), Is.EqualTo("this upstream cannot take that"));
     }

@@ -1,0 +1,384 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using CcxProxy.Transforms.Conversion.OpenAIChat;
+using CcxProxy.Transforms.Sse;
+
+namespace CcxProxy.Transforms.Conversion.OpenAIResponses;
+
+/// <summary>
+/// Anthropic SSE → OpenAI Responses SSE, the event sequence clients check: <c>response.created</c>,
+/// <c>response.in_progress</c>, then per content block an output item (<c>output_item.added</c> … <c>output_item.done</c>):
+/// a text block is a <c>message</c> item with one <c>output_text</c> part and its deltas, a thinking block a
+/// <c>reasoning</c> item whose summary carries the thinking text, a tool_use block a <c>function_call</c> item whose
+/// <c>call_id</c> is the upstream's tool id; finally <c>response.completed</c> or <c>response.incomplete</c> with every
+/// item and the usage. Every event carries <c>sequence_number</c> (0, 1, 2, …), and <c>output_index</c> and
+/// <c>content_index</c> agree between an item's events. A failure is <c>response.failed</c>; there is no <c>[DONE]</c>.
+/// </summary>
+internal sealed class MessagesStreamToResponses(string clientModel, long createdAt, string? fallbackId) : IStreamConverter
+{
+    private readonly ArrayBufferWriter<byte> _event = new(512);
+    private readonly List<byte[]> _items = [];
+    private readonly StringBuilder _text = new();
+    private string _responseId = ResponsesWire.ResponseId(fallbackId);
+    private bool _started;
+    private string? _stopReason;
+
+    // The open block: its kind, item id, index, and (for a tool call) its call id and name.
+    private string? _openKind;
+    private string _itemId = string.Empty;
+    private int _outputIndex = -1;
+    private string _callId = string.Empty;
+    private string _toolName = string.Empty;
+    private int _sequence;
+
+    public bool Finished { get; private set; }
+
+    public StreamUsage Usage { get; } = new();
+
+    // Nothing before the upstream's message_start: its id becomes the response's.
+    public void Begin(IBufferWriter<byte> output)
+    {
+    }
+
+    public void Convert(in SseEvent upstreamEvent, IBufferWriter<byte> output)
+    {
+        if (Finished || upstreamEvent.IsComment || upstreamEvent.DataUtf8.IsEmpty)
+        {
+            return;
+        }
+
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(upstreamEvent.DataUtf8);
+        }
+        catch (JsonException)
+        {
+            Fail("api_error", "the upstream sent an event that is not valid JSON", output);
+            return;
+        }
+
+        using (doc)
+        {
+            var data = doc.RootElement;
+            switch (OpenAIWire.GetString(data, "type") ?? upstreamEvent.EventType)
+            {
+                case "message_start":
+                    var message = data.TryGetProperty("message", out var m) ? m : default;
+                    if (OpenAIWire.GetString(message, "id") is { Length: > 0 } id)
+                    {
+                        _responseId = ResponsesWire.ResponseId(id);
+                    }
+
+                    if (message.ValueKind == JsonValueKind.Object && message.TryGetProperty("usage", out var startUsage))
+                    {
+                        OpenAIWire.ReadAnthropicUsage(startUsage, Usage);
+                    }
+
+                    Start(output);
+                    break;
+                case "content_block_start":
+                    Start(output);
+                    OpenBlock(data.TryGetProperty("content_block", out var block) ? block : default, output);
+                    break;
+                case "content_block_delta":
+                    OnDelta(data.TryGetProperty("delta", out var delta) ? delta : default, output);
+                    break;
+                case "content_block_stop":
+                    CloseBlock(output);
+                    break;
+                case "message_delta":
+                    if (data.TryGetProperty("delta", out var messageDelta) && OpenAIWire.GetString(messageDelta, "stop_reason") is { } stop)
+                    {
+                        _stopReason = stop;
+                    }
+
+                    if (data.TryGetProperty("usage", out var usage))
+                    {
+                        OpenAIWire.ReadAnthropicUsage(usage, Usage);
+                    }
+
+                    break;
+                case "message_stop":
+                    Complete(output);
+                    break;
+                case "error":
+                    var error = data.TryGetProperty("error", out var e) ? e : default;
+                    Fail(OpenAIWire.GetString(error, "type") ?? "api_error", OpenAIWire.GetString(error, "message") ?? "upstream error", output);
+                    break;
+                default:
+                    // ping, and event types added later.
+                    break;
+            }
+        }
+    }
+
+    public bool End(IBufferWriter<byte> output)
+    {
+        if (Finished)
+        {
+            return true;
+        }
+
+        if (_stopReason is not null)
+        {
+            // message_delta came with its stop reason, only message_stop is missing: the answer is whole.
+            Complete(output);
+            return true;
+        }
+
+        Fail("api_error", "the upstream stream ended before the response was finished", output);
+        return false;
+    }
+
+    public void Fail(string anthropicErrorType, string message, IBufferWriter<byte> output)
+    {
+        if (Finished)
+        {
+            return;
+        }
+
+        Start(output);
+        Finished = true;
+        var (status, items) = ("failed", _items);
+        Write(output, "response.failed"u8, json =>
+        {
+            json.WritePropertyName("response"u8);
+            ResponsesWire.WriteResponse(json, _responseId, createdAt, clientModel, status, null, WriteItems(items), Usage,
+                (anthropicErrorType == "overloaded_error" || anthropicErrorType == "rate_limit_error" ? "rate_limit_exceeded" : "server_error", message));
+        });
+    }
+
+    public void Ping(IBufferWriter<byte> output)
+    {
+        if (!Finished)
+        {
+            // Responses clients skip comment lines.
+            SseWriter.WriteComment(output, "keep-alive");
+        }
+    }
+
+    private void Start(IBufferWriter<byte> output)
+    {
+        if (_started)
+        {
+            return;
+        }
+
+        _started = true;
+        foreach (var type in (ReadOnlySpan<string>)["response.created", "response.in_progress"])
+        {
+            Write(output, Encoding.UTF8.GetBytes(type), json =>
+            {
+                json.WritePropertyName("response"u8);
+                ResponsesWire.WriteResponse(json, _responseId, createdAt, clientModel, "in_progress", null, static _ => { }, null);
+            });
+        }
+    }
+
+    private void OpenBlock(JsonElement block, IBufferWriter<byte> output)
+    {
+        CloseBlock(output);
+        var kind = OpenAIWire.GetString(block, "type");
+        if (kind is not ("text" or "thinking" or "tool_use"))
+        {
+            // redacted_thinking and server tool blocks have no Responses item.
+            return;
+        }
+
+        _openKind = kind;
+        _outputIndex = _items.Count;
+        _text.Clear();
+        switch (kind)
+        {
+            case "text":
+                _itemId = ResponsesWire.ItemId("msg_", _responseId, _outputIndex);
+                WriteItemEvent(output, "response.output_item.added"u8, json =>
+                {
+                    json.WriteStartObject();
+                    json.WriteString("id"u8, _itemId);
+                    json.WriteString("type"u8, "message"u8);
+                    json.WriteString("status"u8, "in_progress"u8);
+                    json.WriteString("role"u8, "assistant"u8);
+                    json.WriteStartArray("content"u8);
+                    json.WriteEndArray();
+                    json.WriteEndObject();
+                });
+                WritePartEvent(output, "response.content_part.added"u8, string.Empty);
+                break;
+            case "thinking":
+                _itemId = ResponsesWire.ItemId("rs_", _responseId, _outputIndex);
+                WriteItemEvent(output, "response.output_item.added"u8, json => ResponsesWire.WriteReasoningItem(json, _itemId, null));
+                WriteSummaryPartEvent(output, "response.reasoning_summary_part.added"u8, string.Empty);
+                break;
+            default:
+                _itemId = ResponsesWire.ItemId("fc_", _responseId, _outputIndex);
+                _callId = OpenAIWire.GetString(block, "id") ?? "call_" + OpenAIWire.RandomSuffix();
+                _toolName = OpenAIWire.GetString(block, "name") ?? string.Empty;
+                WriteItemEvent(output, "response.output_item.added"u8,
+                    json => ResponsesWire.WriteFunctionCallItem(json, _itemId, "in_progress", _callId, _toolName, string.Empty));
+                break;
+        }
+    }
+
+    private void OnDelta(JsonElement delta, IBufferWriter<byte> output)
+    {
+        switch (OpenAIWire.GetString(delta, "type"))
+        {
+            case "text_delta" when _openKind == "text":
+                var text = OpenAIWire.GetString(delta, "text") ?? string.Empty;
+                _text.Append(text);
+                Write(output, "response.output_text.delta"u8, json =>
+                {
+                    WriteItemRef(json, withContentIndex: true);
+                    json.WriteString("delta"u8, text);
+                    json.WriteStartArray("logprobs"u8);
+                    json.WriteEndArray();
+                });
+                break;
+            case "thinking_delta" when _openKind == "thinking":
+                var thinking = OpenAIWire.GetString(delta, "thinking") ?? string.Empty;
+                _text.Append(thinking);
+                Write(output, "response.reasoning_summary_text.delta"u8, json =>
+                {
+                    WriteItemRef(json, withContentIndex: false);
+                    json.WriteNumber("summary_index"u8, 0);
+                    json.WriteString("delta"u8, thinking);
+                });
+                break;
+            case "input_json_delta" when _openKind == "tool_use":
+                var partial = OpenAIWire.GetString(delta, "partial_json") ?? string.Empty;
+                _text.Append(partial);
+                Write(output, "response.function_call_arguments.delta"u8, json =>
+                {
+                    WriteItemRef(json, withContentIndex: false);
+                    json.WriteString("delta"u8, partial);
+                });
+                break;
+            default:
+                // signature_delta: Anthropic's proof, not for an OpenAI client.
+                break;
+        }
+    }
+
+    private void CloseBlock(IBufferWriter<byte> output)
+    {
+        if (_openKind is null)
+        {
+            return;
+        }
+
+        var text = _text.ToString();
+        byte[] item;
+        switch (_openKind)
+        {
+            case "text":
+                Write(output, "response.output_text.done"u8, json =>
+                {
+                    WriteItemRef(json, withContentIndex: true);
+                    json.WriteString("text"u8, text);
+                    json.WriteStartArray("logprobs"u8);
+                    json.WriteEndArray();
+                });
+                WritePartEvent(output, "response.content_part.done"u8, text);
+                item = OpenAIWire.Write(json => ResponsesWire.WriteMessageItem(json, _itemId, "completed", text));
+                break;
+            case "thinking":
+                Write(output, "response.reasoning_summary_text.done"u8, json =>
+                {
+                    WriteItemRef(json, withContentIndex: false);
+                    json.WriteNumber("summary_index"u8, 0);
+                    json.WriteString("text"u8, text);
+                });
+                WriteSummaryPartEvent(output, "response.reasoning_summary_part.done"u8, text);
+                item = OpenAIWire.Write(json => ResponsesWire.WriteReasoningItem(json, _itemId, text));
+                break;
+            default:
+                var arguments = text.Length == 0 ? "{}" : text;
+                Write(output, "response.function_call_arguments.done"u8, json =>
+                {
+                    WriteItemRef(json, withContentIndex: false);
+                    json.WriteString("arguments"u8, arguments);
+                });
+                item = OpenAIWire.Write(json => ResponsesWire.WriteFunctionCallItem(json, _itemId, "completed", _callId, _toolName, arguments));
+                break;
+        }
+
+        _items.Add(item);
+        WriteItemEvent(output, "response.output_item.done"u8, json => json.WriteRawValue(item, skipInputValidation: true));
+        _openKind = null;
+    }
+
+    private void Complete(IBufferWriter<byte> output)
+    {
+        Start(output);
+        CloseBlock(output);
+        Finished = true;
+        var (status, incompleteReason) = ResponsesWire.Status(_stopReason);
+        Write(output, status == "completed" ? "response.completed"u8 : "response.incomplete"u8, json =>
+        {
+            json.WritePropertyName("response"u8);
+            ResponsesWire.WriteResponse(json, _responseId, createdAt, clientModel, status, incompleteReason, WriteItems(_items), Usage);
+        });
+    }
+
+    private static Action<Utf8JsonWriter> WriteItems(List<byte[]> items) => json =>
+    {
+        foreach (var item in items)
+        {
+            json.WriteRawValue(item, skipInputValidation: true);
+        }
+    };
+
+    private void WriteItemRef(Utf8JsonWriter json, bool withContentIndex)
+    {
+        json.WriteString("item_id"u8, _itemId);
+        json.WriteNumber("output_index"u8, _outputIndex);
+        if (withContentIndex)
+        {
+            json.WriteNumber("content_index"u8, 0);
+        }
+    }
+
+    private void WriteItemEvent(IBufferWriter<byte> output, ReadOnlySpan<byte> type, Action<Utf8JsonWriter> writeItem) =>
+        Write(output, type, json =>
+        {
+            json.WriteNumber("output_index"u8, _outputIndex);
+            json.WritePropertyName("item"u8);
+            writeItem(json);
+        });
+
+    private void WritePartEvent(IBufferWriter<byte> output, ReadOnlySpan<byte> type, string text) =>
+        Write(output, type, json =>
+        {
+            WriteItemRef(json, withContentIndex: true);
+            json.WritePropertyName("part"u8);
+            ResponsesWire.WriteTextPart(json, text);
+        });
+
+    private void WriteSummaryPartEvent(IBufferWriter<byte> output, ReadOnlySpan<byte> type, string text) =>
+        Write(output, type, json =>
+        {
+            WriteItemRef(json, withContentIndex: false);
+            json.WriteNumber("summary_index"u8, 0);
+            json.WritePropertyName("part"u8);
+            ResponsesWire.WriteSummaryPart(json, text);
+        });
+
+    // One event: {"type": …, "sequence_number": n, …fields}, as "event: type" + "data: json".
+    private void Write(IBufferWriter<byte> output, ReadOnlySpan<byte> type, Action<Utf8JsonWriter> fields)
+    {
+        _event.ResetWrittenCount();
+        using (var json = new Utf8JsonWriter(_event, OpenAIWire.WriterOptions))
+        {
+            json.WriteStartObject();
+            json.WriteString("type"u8, type);
+            json.WriteNumber("sequence_number"u8, _sequence++);
+            fields(json);
+            json.WriteEndObject();
+        }
+
+        SseWriter.WriteEvent(output, Encoding.UTF8.GetString(type), _event.WrittenSpan);
+    }
+}
