@@ -4,6 +4,7 @@
 # - the Claude Code CLI at two pinned versions (npm), into .test-tools/ in the repository:
 #   2.1.197 is the newest whose "engines" field allows Node 20, 2.1.330 a newer one that installs
 #   with an engines warning and runs fine. The end-to-end tests drive both;
+# - the Codex CLI at a pinned version (npm), into .test-tools/ as well;
 # - yamllint (Debian package) and tools/k8s-validate's npm packages, at the versions its package-lock.json
 #   pins (into tools/k8s-validate/node_modules, ignored by git): the tests of the Kubernetes manifests in
 #   deploy/ run both (tests/Proxy.Tests/Deploy).
@@ -39,6 +40,16 @@ for version in 2.1.197 2.1.330; do
   fi
   "$dir/node_modules/.bin/claude" --version >/dev/null
 done
+
+# The Codex CLI (OpenAI Responses over /v1/responses), pinned; a native binary that runs offline.
+codex_version=0.171.0
+codex_dir="$root/.test-tools/codex-$codex_version"
+if [ ! -x "$codex_dir/node_modules/.bin/codex" ]; then
+  echo "installing @openai/codex@$codex_version (npm)"
+  mkdir -p "$codex_dir"
+  (cd "$codex_dir" && npm install --no-audit --no-fund --loglevel=error --prefix "$codex_dir" "@openai/codex@$codex_version" >/dev/null)
+fi
+"$codex_dir/node_modules/.bin/codex" --version >/dev/null
 
 validator="$root/tools/k8s-validate"
 if ! node "$validator/validate.mjs" --check-install >/dev/null 2>&1; then

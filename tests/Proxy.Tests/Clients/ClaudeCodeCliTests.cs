@@ -211,10 +211,6 @@ public sealed class ClaudeCodeCliTests
         var start = new ProcessStartInfo(cli)
         {
             WorkingDirectory = workingDirectory,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
         };
         foreach (var arg in args)
         {
@@ -235,21 +231,6 @@ public sealed class ClaudeCodeCliTests
         start.Environment["DISABLE_TELEMETRY"] = "1";
         start.Environment["DISABLE_ERROR_REPORTING"] = "1";
 
-        using var process = Process.Start(start)!;
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        try
-        {
-            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(120));
-        }
-        catch (TimeoutException)
-        {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
-            return (-1, await stdout, await stderr + "\n(killed after 120 s)");
-        }
-
-        return (process.ExitCode, await stdout, await stderr);
+        return await CliProcess.RunAsync(start, TimeSpan.FromSeconds(120));
     }
 }

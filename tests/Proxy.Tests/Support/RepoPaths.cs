@@ -9,6 +9,10 @@ public static class RepoPaths
     public static string ClaudeCli(string version) =>
         Path.Combine(Root, ".test-tools", $"claude-code-{version}", "node_modules", ".bin", "claude");
 
+    /// <summary>The Codex CLI of a pinned version, installed by tools/install-test-deps.sh.</summary>
+    public static string CodexCli(string version) =>
+        Path.Combine(Root, ".test-tools", $"codex-{version}", "node_modules", ".bin", "codex");
+
     private static string FindRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)

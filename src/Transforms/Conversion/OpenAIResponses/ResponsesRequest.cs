@@ -12,8 +12,8 @@ namespace CcxProxy.Transforms.Conversion.OpenAIResponses;
 /// does). Input items map one to one: messages keep their role (<c>developer</c> and <c>system</c> become system
 /// text), <c>function_call</c> becomes an assistant tool call, <c>function_call_output</c> a tool message.
 /// <c>reasoning</c> items are dropped: their <c>encrypted_content</c> is OpenAI's and no other family takes it.
-/// What cannot be carried is refused with a 400 naming the field: tools other than functions, file ids,
-/// <c>item_reference</c>, background responses.
+/// Tools other than functions (OpenAI's hosted tools, Codex's namespaces) are dropped. What cannot be carried is
+/// refused with a 400 naming the field: file ids, <c>item_reference</c>, background responses.
 /// </summary>
 internal static class ResponsesRequest
 {
@@ -298,9 +298,12 @@ internal static class ResponsesRequest
         }
     }
 
+    // Function tools only. The others are dropped, not refused: a tool is an offer to the model, and an upstream of
+    // another family cannot run OpenAI's hosted tools (web_search, file_search, …) or call into a Codex namespace.
     private static string? WriteTools(Utf8JsonWriter json, JsonElement root)
     {
-        if (!root.TryGetProperty("tools", out var tools) || tools.ValueKind != JsonValueKind.Array || tools.GetArrayLength() == 0)
+        if (!root.TryGetProperty("tools", out var tools) || tools.ValueKind != JsonValueKind.Array
+            || !tools.EnumerateArray().Any(t => OpenAIWire.GetString(t, "type") == "function"))
         {
             return null;
         }
@@ -310,10 +313,9 @@ internal static class ResponsesRequest
         foreach (var tool in tools.EnumerateArray())
         {
             var path = string.Create(CultureInfo.InvariantCulture, $"tools[{i++}]");
-            var type = OpenAIWire.GetString(tool, "type");
-            if (type != "function")
+            if (OpenAIWire.GetString(tool, "type") != "function")
             {
-                return $"{path}.type: only function tools are supported (got '{type ?? "none"}')";
+                continue;
             }
 
             if (OpenAIWire.GetString(tool, "name") is not { Length: > 0 } name)

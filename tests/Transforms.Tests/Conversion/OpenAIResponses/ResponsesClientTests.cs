@@ -76,7 +76,7 @@ public sealed class ResponsesClientTests
         Assert.That(Compact(body["messages"]![0]!["content"]![1]), Is.EqualTo("""{"type":"image","source":{"type":"url","url":"https://example.com/cat.png"}}"""));
     }
 
-    [TestCase("""{"model":"m","input":"hi","tools":[{"type":"web_search"}]}""", "tools[0].type: only function tools are supported (got 'web_search')")]
+    [TestCase("""{"model":"m","input":"hi","tools":[{"type":"web_search"}],"tool_choice":{"type":"web_search"}}""", "tool_choice: must be")]
     [TestCase("""{"model":"m","input":[{"type":"item_reference","id":"msg_1"}]}""", "item_reference")]
     [TestCase("""{"model":"m","input":[{"role":"user","content":[{"type":"input_image","file_id":"file-1"}]}]}""", "file_id references are not")]
     [TestCase("""{"model":"m","input":[{"type":"computer_call","call_id":"c"}]}""", "'computer_call' is not supported")]
@@ -85,6 +85,29 @@ public sealed class ResponsesClientTests
     public void WhatCannotBeCarried_IsRefusedWithA400NamingTheField(string json, string expected)
     {
         Assert.That(ResponsesClient.ConvertRequest(Encoding.UTF8.GetBytes(json), Options).Refusal(), Does.Contain(expected));
+    }
+
+    [Test]
+    public void HostedToolsAndCodexNamespaces_AreDropped_FunctionsKept()
+    {
+        // What Codex 0.171 offers besides its functions: a namespace of sub-agent tools and OpenAI's web search.
+        var body = Convert("""
+            {"model":"m","input":"hi","tools":[
+              {"type":"function","name":"exec_command","parameters":{"type":"object"}},
+              {"type":"namespace","name":"multi_agent_v1","tools":[{"type":"function","name":"close_agent","parameters":{"type":"object"}}]},
+              {"type":"web_search","external_web_access":true}]}
+            """);
+
+        Assert.That(body["tools"]!.AsArray().Select(t => t!["name"]!.GetValue<string>()), Is.EqualTo(new[] { "exec_command" }));
+    }
+
+    [Test]
+    public void OnlyHostedTools_NoToolsAreSent()
+    {
+        var body = Convert("""{"model":"m","input":"hi","tools":[{"type":"web_search"}],"tool_choice":"auto"}""");
+
+        Assert.That(body.ContainsKey("tools"), Is.False);
+        Assert.That(body.ContainsKey("tool_choice"), Is.False);
     }
 
     [Test]
