@@ -41,6 +41,7 @@ internal static class Routes
             RequestId = settings.RequestId,
             IncludeUsage = scan.IncludeUsage,
             InputTokens = settings.InputTokens,
+            OnAnswer = settings.OnAnswer,
         };
         return ConversionTable.Route(api, channel.Type, new ConversionRequest(body, text, scan), context).Failed(out var error, out var route)
             ? error
@@ -65,6 +66,9 @@ internal sealed record CallSettings(string? RequestId, int MaxResponseBytes, Tim
 
     /// <summary>Records this attempt's answer for the response cache; null when it is not to be kept.</summary>
     public ResponseCapture? Capture { get; init; }
+
+    /// <summary>Receives the whole answer in the client's protocol once complete, when the gateway keeps it (OpenAI Responses); null otherwise.</summary>
+    public Action<byte[]>? OnAnswer { get; init; }
 
     /// <summary>The call that sends <paramref name="route"/> to <paramref name="channel"/>.</summary>
     /// <param name="channel">The attempt's channel.</param>

@@ -1,7 +1,7 @@
 using CcxProxy.Access;
 using CcxProxy.Caching;
-using CcxProxy.Channels;
 using CcxProxy.Channels.Health;
+using CcxProxy.Channels;
 using CcxProxy.Endpoints;
 using CcxProxy.Errors;
 using CcxProxy.Forwarding;
@@ -10,6 +10,7 @@ using CcxProxy.Lifecycle;
 using CcxProxy.Limits;
 using CcxProxy.Pipeline;
 using CcxProxy.Redis;
+using CcxProxy.Responses;
 using CcxProxy.Routing;
 using CcxProxy.Telemetry;
 using CcxProxy.Transforms.Protocols;
@@ -128,6 +129,7 @@ public static partial class GatewayApp
         services.TryAddSingleton<GatewayTelemetry>();
         services.TryAddSingleton<RequestTelemetry>();
         OtlpExport.Register(services, configuration);
+        services.AddResponsesState();
         services.AddForwardingPipeline();
         services.TryAddSingleton<ForwardingEndpoint>();
         return services;
@@ -178,6 +180,7 @@ public static partial class GatewayApp
         app.MapStatus();
         app.MapAdmin();
         app.MapModels();
+        app.MapResponses();
         var forwarding = app.Services.GetRequiredService<ForwardingEndpoint>();
         app.MapPost("/v1/messages", forwarding.HandleMessagesAsync);
         app.MapPost("/v1/messages/count_tokens", forwarding.HandleCountTokensAsync);

@@ -89,6 +89,9 @@ internal sealed class ForwardedRequest(HttpContext http, InboundApi api, Request
     /// <summary>True when the response cache answered (<see cref="CacheStage"/>).</summary>
     public bool AnsweredFromCache { get; set; }
 
+    /// <summary>An OpenAI Responses turn the gateway is to keep (<see cref="ResponsesHistoryStage"/>); null for other APIs and <c>store: false</c>.</summary>
+    public Responses.ResponsesTurn? Responses { get; set; }
+
     /// <summary>The attempt that answered, with its channel and call (<see cref="FailoverStage"/>); null when none did.</summary>
     public ServedAttempt? Served { get; set; }
 

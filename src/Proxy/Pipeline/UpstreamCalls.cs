@@ -29,5 +29,6 @@ internal sealed class UpstreamCalls(IOptions<GatewayOptions> options, DrainState
                 InputTokens = () => request.InputTokenEstimate,
                 MayFailOver = mayFailOver,
                 Capture = capture,
+                OnAnswer = request.Responses is { } turn ? answer => turn.Answer = answer : null,
             });
 }

@@ -27,6 +27,7 @@ public sealed class OptionsValidationTests
     [TestCase("Channels:PollIntervalSeconds", "0", "Channels:PollIntervalSeconds must be more than 0 (was 0)")]
     [TestCase("Access:MaxFailedAuthPerMinute", "-5", "Access:MaxFailedAuthPerMinute must be at least 1 (was -5)")]
     [TestCase("Limits:OnRedisFailure", "close", "Limits:OnRedisFailure must be open or closed (was 'close')")]
+    [TestCase("Responses:StoreSeconds", "0", "Responses:StoreSeconds must be more than 0 and at most a year (was 0)")]
     [TestCase("Limits:RedisTimeoutMilliseconds", "0", "Limits:RedisTimeoutMilliseconds must be at least 1 (was 0)")]
     public async Task OutOfRange_StartStops_NamingTheSettingAndValue(string setting, string value, string says)
     {

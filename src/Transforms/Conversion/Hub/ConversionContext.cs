@@ -28,6 +28,12 @@ public sealed class ConversionContext
 
     /// <summary>The request's input-token estimate, announced before the upstream reports its count.</summary>
     public Func<long> InputTokens { get; init; } = static () => 0;
+
+    /// <summary>
+    /// Receives the whole answer in the client's protocol once it is complete, for protocols whose answers the gateway
+    /// keeps (an OpenAI Responses <c>response</c> object, with <c>store</c>); null when nothing is kept.
+    /// </summary>
+    public Action<byte[]>? OnAnswer { get; init; }
 }
 
 /// <summary>One request's body, as sent and as conversion reads it.</summary>

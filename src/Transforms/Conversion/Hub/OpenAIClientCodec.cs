@@ -21,9 +21,8 @@ public sealed class OpenAIClientCodec(OpenAIClientCodec.RequestConversion toMess
 
     /// <summary>An answer conversion from Messages.</summary>
     /// <param name="message">The Anthropic message.</param>
-    /// <param name="clientModel">The model the client asked for.</param>
-    /// <param name="time">The host's clock.</param>
-    public delegate byte[] AnswerConversion(ReadOnlySpan<byte> message, string clientModel, TimeProvider time);
+    /// <param name="context">The request's conversion context.</param>
+    public delegate byte[] AnswerConversion(ReadOnlySpan<byte> message, ConversionContext context);
 
     /// <inheritdoc/>
     public WireProtocol Protocol => WireProtocol.OpenAI;
@@ -39,7 +38,7 @@ public sealed class OpenAIClientCodec(OpenAIClientCodec.RequestConversion toMess
     public byte[] AnswerFromMessages(ReadOnlySpan<byte> message, ConversionContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        return fromMessages(message, context.ClientModel, context.Time);
+        return fromMessages(message, context);
     }
 
     /// <inheritdoc/>

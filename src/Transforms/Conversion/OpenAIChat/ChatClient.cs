@@ -11,7 +11,7 @@ namespace CcxProxy.Transforms.Conversion.OpenAIChat;
 public static class ChatClient
 {
     /// <summary>This protocol's client codec, for <see cref="ConversionTable"/>.</summary>
-    public static IClientCodec Codec { get; } = new OpenAIClientCodec(ConvertRequest, ConvertResponse,
+    public static IClientCodec Codec { get; } = new OpenAIClientCodec(ConvertRequest, (message, context) => ConvertResponse(message, context.ClientModel, context.Time),
         context => CreateStreamConverter(context.ClientModel, context.IncludeUsage, context.Time));
 
     /// <summary>

@@ -15,7 +15,11 @@ namespace CcxProxy.Transforms.Conversion.OpenAIResponses;
 /// item and the usage. Every event carries <c>sequence_number</c> (0, 1, 2, …), and <c>output_index</c> and
 /// <c>content_index</c> agree between an item's events. A failure is <c>response.failed</c>; there is no <c>[DONE]</c>.
 /// </summary>
-internal sealed class MessagesStreamToResponses(string clientModel, long createdAt, string? fallbackId) : IStreamConverter
+/// <param name="clientModel">The model the client asked for.</param>
+/// <param name="createdAt">The response's <c>created_at</c>.</param>
+/// <param name="fallbackId">The upstream message id to use when its <c>message_start</c> carries none.</param>
+/// <param name="onAnswer">Receives the final <c>response</c> object when the stream completes (the gateway keeps it); null when nothing is kept.</param>
+internal sealed class MessagesStreamToResponses(string clientModel, long createdAt, string? fallbackId, Action<byte[]>? onAnswer = null) : IStreamConverter
 {
     private readonly ArrayBufferWriter<byte> _event = new(512);
     private readonly List<byte[]> _items = [];
@@ -145,7 +149,7 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
         Write(output, "response.failed"u8, json =>
         {
             json.WritePropertyName("response"u8);
-            ResponsesWire.WriteResponse(json, _responseId, createdAt, clientModel, status, null, WriteItems(items), Usage,
+            ResponsesWire.WriteResponse(json, _responseId, createdAt, clientModel, status, null, onAnswer is not null, WriteItems(items), Usage,
                 (anthropicErrorType == "overloaded_error" || anthropicErrorType == "rate_limit_error" ? "rate_limit_exceeded" : "server_error", message));
         });
     }
@@ -172,7 +176,7 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
             Write(output, Encoding.UTF8.GetBytes(type), json =>
             {
                 json.WritePropertyName("response"u8);
-                ResponsesWire.WriteResponse(json, _responseId, createdAt, clientModel, "in_progress", null, static _ => { }, null);
+                ResponsesWire.WriteResponse(json, _responseId, createdAt, clientModel, "in_progress", null, onAnswer is not null, static _ => { }, null);
             });
         }
     }
@@ -316,11 +320,14 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
         CloseBlock(output);
         Finished = true;
         var (status, incompleteReason) = ResponsesWire.Status(_stopReason);
+        var response = OpenAIWire.Write(json =>
+            ResponsesWire.WriteResponse(json, _responseId, createdAt, clientModel, status, incompleteReason, onAnswer is not null, WriteItems(_items), Usage));
         Write(output, status == "completed" ? "response.completed"u8 : "response.incomplete"u8, json =>
         {
             json.WritePropertyName("response"u8);
-            ResponsesWire.WriteResponse(json, _responseId, createdAt, clientModel, status, incompleteReason, WriteItems(_items), Usage);
+            json.WriteRawValue(response, skipInputValidation: true);
         });
+        onAnswer?.Invoke(response);
     }
 
     private static Action<Utf8JsonWriter> WriteItems(List<byte[]> items) => json =>

@@ -14,8 +14,8 @@ namespace CcxProxy.Transforms.Conversion.OpenAIResponses;
 public static class ResponsesClient
 {
     /// <summary>This protocol's client codec, for <see cref="ConversionTable"/>.</summary>
-    public static IClientCodec Codec { get; } = new OpenAIClientCodec(ConvertRequest, ConvertResponse,
-        context => CreateStreamConverter(context.ClientModel, context.Time));
+    public static IClientCodec Codec { get; } = new OpenAIClientCodec(ConvertRequest, AnswerFromMessages,
+        context => new MessagesStreamToResponses(context.ClientModel, OpenAIWire.UnixNow(context.Time), null, context.OnAnswer));
 
     /// <summary>Responses request (client) → Anthropic Messages request (upstream).</summary>
     /// <param name="responsesRequest">The client's body.</param>
@@ -49,13 +49,21 @@ public static class ResponsesClient
         return new MessagesStreamToResponses(clientModel, OpenAIWire.UnixNow(time), null);
     }
 
+    // The whole answer, handed to the context's OnAnswer too (the gateway keeps it when the client asked it to).
+    private static byte[] AnswerFromMessages(ReadOnlySpan<byte> message, ConversionContext context)
+    {
+        var answer = ConvertResponse(message, context.ClientModel, OpenAIWire.UnixNow(context.Time), context.OnAnswer is not null);
+        context.OnAnswer?.Invoke(answer);
+        return answer;
+    }
+
     /// <summary>The same, with <c>created_at</c> fixed (tests).</summary>
-    internal static byte[] ConvertResponse(ReadOnlySpan<byte> anthropicMessage, string clientModel, long createdAt)
+    internal static byte[] ConvertResponse(ReadOnlySpan<byte> anthropicMessage, string clientModel, long createdAt, bool stored = false)
     {
         var answer = AnthropicAnswer.Parse(anthropicMessage);
         var id = ResponsesWire.ResponseId(answer.Id);
         var (status, incompleteReason) = ResponsesWire.Status(answer.StopReason);
-        return OpenAIWire.Write(json => ResponsesWire.WriteResponse(json, id, createdAt, clientModel, status, incompleteReason, output =>
+        return OpenAIWire.Write(json => ResponsesWire.WriteResponse(json, id, createdAt, clientModel, status, incompleteReason, stored, output =>
         {
             var index = 0;
             if (answer.Reasoning is not null)

@@ -44,9 +44,10 @@ internal static class ResponsesWire
 
     /// <summary>
     /// The <c>response</c> object: its id, status, model and output items, with the request fields a client reads
-    /// back set to what the gateway did. <paramref name="writeOutput"/> writes the items inside <c>"output": [...]</c>.
+    /// back set to what the gateway did (<paramref name="stored"/>: whether it keeps the response). <paramref name="writeOutput"/>
+    /// writes the items inside <c>"output": [...]</c>.
     /// </summary>
-    public static void WriteResponse(Utf8JsonWriter json, string id, long createdAt, string model, string status, string? incompleteReason,
+    public static void WriteResponse(Utf8JsonWriter json, string id, long createdAt, string model, string status, string? incompleteReason, bool stored,
         Action<Utf8JsonWriter> writeOutput, StreamUsage? usage, (string Code, string Message)? error = null)
     {
         json.WriteStartObject();
@@ -83,7 +84,7 @@ internal static class ResponsesWire
         json.WriteEndArray();
         json.WriteBoolean("parallel_tool_calls"u8, true);
         json.WriteNull("previous_response_id"u8);
-        json.WriteBoolean("store"u8, false);
+        json.WriteBoolean("store"u8, stored);
         json.WriteString("tool_choice"u8, "auto"u8);
         json.WriteStartArray("tools"u8);
         json.WriteEndArray();
