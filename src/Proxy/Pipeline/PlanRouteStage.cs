@@ -22,6 +22,9 @@ internal sealed class PlanRouteStage(IChannelStore channels, UpstreamHealth heal
     /// <summary>Claude Code's conversation id, the first choice for session affinity.</summary>
     public const string SessionHeader = "X-Claude-Code-Session-Id";
 
+    /// <summary>The Codex CLI's session header (its <c>prompt_cache_key</c> carries the same id).</summary>
+    public const string CodexSessionHeader = "session-id";
+
     private readonly RoutingOptions _routing = routing.Value;
 
     public async ValueTask<GatewayError?> InvokeAsync(ForwardedRequest request, RequestStep next)
@@ -47,13 +50,17 @@ internal sealed class PlanRouteStage(IChannelStore channels, UpstreamHealth heal
         return await next(request).ConfigureAwait(false);
     }
 
+    // The client's own session header: Claude Code's, else Codex's.
+    private static string? SessionOf(HttpRequest request) =>
+        request.Headers[SessionHeader] is { Count: > 0 } claude ? claude.ToString() : request.Headers[CodexSessionHeader].ToString();
+
     private GatewayResult<RoutePlan> Plan(ForwardedRequest request, ChannelSnapshot snapshot)
     {
         var context = request.Http;
         var group = request.Caller.Group;
         var model = request.Model;
         health.Retain(snapshot);
-        var affinity = _routing.SessionAffinity ? SessionAffinity.Key(context.Request.Headers[SessionHeader].ToString(), request.Text.Span) : null;
+        var affinity = _routing.SessionAffinity ? SessionAffinity.Key(SessionOf(context.Request), request.Text.Span) : null;
         var breakerCaller = BreakerCaller(context, request.Caller);
         if (context.Request.Headers[ForcedChannelHeader] is { Count: > 0 } forcedHeader && forcedHeader.ToString().Trim() is { Length: > 0 } forced)
         {

@@ -7,9 +7,9 @@ namespace CcxProxy.Transforms.Json;
 
 /// <summary>
 /// The key that keeps one conversation on one channel (so the upstream's prompt cache keeps paying off), the
-/// same on every replica. In order: Claude Code's session header; the session id inside
-/// <c>metadata.user_id</c> (the same key as the header, for the same session); else a hash of the start of
-/// the conversation. Read with one forward <see cref="Utf8JsonReader"/> pass, without building a document.
+/// same on every replica. In order: a session header (Claude Code's, or Codex's <c>session-id</c>); the session id
+/// inside <c>metadata.user_id</c> (the same key as the header, for the same session) or an OpenAI Responses
+/// <c>prompt_cache_key</c>; else a hash of the start of the conversation. Read with one forward <see cref="Utf8JsonReader"/> pass, without building a document.
 /// </summary>
 public static class SessionAffinity
 {
@@ -79,6 +79,7 @@ public static class SessionAffinity
                 var isMetadata = reader.ValueTextEquals("metadata"u8);
                 var isMessages = hashMessages && reader.ValueTextEquals("messages"u8);
                 var isPrompt = hashMessages && reader.ValueTextEquals("prompt"u8);
+                var isCacheKey = hashMessages && reader.ValueTextEquals("prompt_cache_key"u8);
                 reader.Read();
                 if (isMetadata && reader.TokenType == JsonTokenType.StartObject && session is null)
                 {
@@ -91,6 +92,11 @@ public static class SessionAffinity
                 else if (isPrompt && messages is null)
                 {
                     messages = HashPrompt(ref reader, ref scratch);
+                }
+                else if (isCacheKey && reader.TokenType == JsonTokenType.String && session is null)
+                {
+                    // OpenAI Responses clients name their conversation for the prompt cache: Codex sends its session id.
+                    session = SessionKey(Unescaped(ref reader, ref scratch), wantSessionId: false, out _);
                 }
                 else
                 {

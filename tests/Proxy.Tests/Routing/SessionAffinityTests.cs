@@ -97,6 +97,40 @@ public sealed class SessionAffinityTests : TwoProviders
     }
 
     [Test]
+    public async Task CodexSession_HeaderOrPromptCacheKey_SameChannel()
+    {
+        await using var gateway = await TwoChannelsAsync();
+
+        var channels = new HashSet<WireMockServer>();
+        for (var i = 0; i < 8; i++)
+        {
+            var session = $"01a23acf-3ace-7cf1-a2ca-{i:D12}";
+            // Codex's first turn carries its session-id header; a later one (another client of the same session) only prompt_cache_key.
+            var withHeader = await SendResponsesAsync(gateway, $$"""{"model":"claude-sonnet-4-6","input":"first turn {{i}}","store":false}""", session);
+            var withCacheKey = await SendResponsesAsync(gateway,
+                $$"""{"model":"claude-sonnet-4-6","input":"a later turn {{i}}","store":false,"prompt_cache_key":"{{session}}"}""", codexSession: null);
+            Assert.That(withCacheKey, Is.SameAs(withHeader), $"session {session}");
+            channels.Add(withHeader);
+        }
+
+        Assert.That(channels, Has.Count.EqualTo(2), "the sessions chosen land on both channels, so the check above means something");
+    }
+
+    private async Task<WireMockServer> SendResponsesAsync(TestGateway gateway, string body, string? codexSession)
+    {
+        var (a, b) = (A.Received().Count, B.Received().Count);
+        var request = gateway.Post("/v1/responses", body, bearer: true);
+        if (codexSession is not null)
+        {
+            request.Headers.Add("session-id", codexSession);
+        }
+
+        var (response, json) = await gateway.SendAsync(request);
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), json?.ToJsonString());
+        return A.Received().Count > a ? A : B;
+    }
+
+    [Test]
     public async Task SessionInMetadataUserId_SameChannelAsWithTheHeader()
     {
         await using var gateway = await TwoChannelsAsync();

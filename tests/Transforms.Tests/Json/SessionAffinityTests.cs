@@ -36,6 +36,19 @@ public sealed class SessionAffinityTests
     public void Header_WinsOverBody_AndBodyIsNotRead() =>
         Assert.That(Key("not json at all", SessionId), Is.EqualTo(Hash("session:" + SessionId)));
 
+    [Test]
+    public void ResponsesPromptCacheKey_IsTheSession_TheSameAsCodexsSessionHeader()
+    {
+        // Codex sends its session id both as the session-id header and as prompt_cache_key; either keys the same.
+        var first = Key($$"""{"model":"gpt-5","input":"list the files","prompt_cache_key":"{{SessionId}}"}""");
+        var later = Key($$"""{"model":"gpt-5","input":[{"role":"user","content":"and now?"}],"prompt_cache_key":"{{SessionId}}"}""");
+
+        Assert.That(first, Is.EqualTo(Hash("session:" + SessionId)));
+        Assert.That(later, Is.EqualTo(first), "a later turn of the session, with other input, stays on the same channel");
+        Assert.That(Key("""{"input":"x","prompt_cache_key":"another-session"}"""), Is.Not.EqualTo(first));
+        Assert.That(Key("""{"input":"x","prompt_cache_key":"  "}"""), Is.Null, "a blank key is no session");
+    }
+
     [TestCase("")]
     [TestCase("   ")]
     public void BlankHeader_BodyDecides(string header) =>
