@@ -1,10 +1,11 @@
 using System.Globalization;
-using System.Runtime;
 using System.Runtime.InteropServices;
+using System.Runtime;
 using System.Text;
-using CcxProxy.Transforms.Conversion;
 using CcxProxy.Transforms.Conversion.Anthropic;
 using CcxProxy.Transforms.Conversion.OpenAIChat;
+using CcxProxy.Transforms.Conversion.OpenAIResponses;
+using CcxProxy.Transforms.Conversion;
 
 namespace CcxProxy.Bench.Conversion;
 
@@ -126,6 +127,9 @@ internal static class Program
                     () => new AnthropicPassthroughStream(AnthropicClientModel), "data: {\"type\":\"message_stop\"}"));
                 cases.Add(new BenchCase($"{input.Name} / ChatClient (→ OpenAI)", input, BenchCase.Convert,
                     () => ChatClient.CreateStreamConverter(OpenAIClientModel, includeUsage: true, TimeProvider.System), "data: [DONE]"));
+                // The last frame is response.completed, whose response object ends with its metadata.
+                cases.Add(new BenchCase($"{input.Name} / ResponsesClient (→ Responses)", input, BenchCase.Convert,
+                    () => ResponsesClient.CreateStreamConverter(OpenAIClientModel, TimeProvider.System), "\"metadata\":{}}}"));
             }
         }
 

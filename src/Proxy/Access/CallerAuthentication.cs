@@ -54,7 +54,7 @@ public sealed class CallerAuthentication
                 _throttle.Succeeded(address, hash);
             }
 
-            return new Caller(record.Group, record.Id, record.Limits);
+            return new Caller(record.Group, record.Id, record.Limits) { KeyHash = record.Hash };
         }
 
         _throttle.Failed(address);

@@ -35,6 +35,8 @@ internal sealed class EnvironmentAccessKeyStore : IAccessKeyStore
             found |= CryptographicOperations.FixedTimeEquals(hash, keyHash.Span);
         }
 
-        return ValueTask.FromResult(found ? new Caller(DefaultGroup, AccessKeyHash.Id(keyHash.Span), Keys.CallerLimits.None) : null);
+        return ValueTask.FromResult(found
+            ? new Caller(DefaultGroup, AccessKeyHash.Id(keyHash.Span), Keys.CallerLimits.None) { KeyHash = Convert.ToHexStringLower(keyHash.Span) }
+            : null);
     }
 }

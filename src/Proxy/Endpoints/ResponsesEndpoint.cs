@@ -41,7 +41,18 @@ internal static class ResponsesEndpoint
             return;
         }
 
-        if (!await store.DeleteAsync(caller.KeyId, id, context.RequestAborted).ConfigureAwait(false))
+        bool deleted;
+        try
+        {
+            deleted = await store.DeleteAsync(ResponseStore.ScopeOf(caller), id, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
+        {
+            await GatewayErrors.WriteAsync(context, Unavailable).ConfigureAwait(false);
+            return;
+        }
+
+        if (!deleted)
         {
             await GatewayErrors.WriteAsync(context, NotFound(id)).ConfigureAwait(false);
             return;
@@ -69,11 +80,15 @@ internal static class ResponsesEndpoint
             return;
         }
 
-        // Items a client sent without an id get one from their place in the input.
-        var items = stored.Input.Select((item, index) =>
+        // Items a client sent without a string id get one from their place in the input.
+        var items = stored.Input.OfType<JsonObject>().Select((item, index) =>
         {
-            var copy = item!.DeepClone().AsObject();
-            copy["id"] ??= string.Create(CultureInfo.InvariantCulture, $"item_{index}");
+            var copy = item.DeepClone().AsObject();
+            if (copy["id"] is not JsonValue id || id.GetValueKind() != System.Text.Json.JsonValueKind.String)
+            {
+                copy["id"] = string.Create(CultureInfo.InvariantCulture, $"item_{index}");
+            }
+
             return copy;
         }).ToList();
         if (order == "desc")
@@ -83,6 +98,12 @@ internal static class ResponsesEndpoint
 
         var after = query["after"].ToString();
         var start = after.Length == 0 ? 0 : items.FindIndex(i => i["id"]!.GetValue<string>() == after) + 1;
+        if (after.Length > 0 && start == 0)
+        {
+            await GatewayErrors.WriteAsync(context, new GatewayError(StatusCodes.Status400BadRequest, $"after: no input item '{after}' in this response")).ConfigureAwait(false);
+            return;
+        }
+
         var page = items.Skip(start).Take(limit).ToList();
         await Results.Json(new JsonObject
         {
@@ -103,7 +124,17 @@ internal static class ResponsesEndpoint
             return null;
         }
 
-        var stored = await store.GetAsync(caller.KeyId, id, context.RequestAborted).ConfigureAwait(false);
+        StoredResponse? stored;
+        try
+        {
+            stored = await store.GetAsync(ResponseStore.ScopeOf(caller), id, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
+        {
+            await GatewayErrors.WriteAsync(context, Unavailable).ConfigureAwait(false);
+            return null;
+        }
+
         if (stored is null)
         {
             await GatewayErrors.WriteAsync(context, NotFound(id)).ConfigureAwait(false);
@@ -111,6 +142,8 @@ internal static class ResponsesEndpoint
 
         return stored;
     }
+
+    private static readonly GatewayError Unavailable = new(StatusCodes.Status503ServiceUnavailable, "the store of kept responses cannot be reached; try again shortly");
 
     private static GatewayError NotFound(string id) => new(StatusCodes.Status404NotFound, $"No response found with id '{id}'.") { Code = "response_not_found" };
 }

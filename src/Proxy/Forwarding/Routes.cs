@@ -24,6 +24,7 @@ internal static class Routes
     public static GatewayResult<UpstreamCall> Build(InboundApi api, ChannelConfig channel, ReadOnlyMemory<byte> body, ReadOnlyMemory<byte> text,
         in RequestScan scan, CallSettings settings)
     {
+        IReadOnlyList<byte[]>? secrets = null;
         var context = new ConversionContext
         {
             ClientModel = scan.Model,
@@ -41,11 +42,18 @@ internal static class Routes
             RequestId = settings.RequestId,
             IncludeUsage = scan.IncludeUsage,
             InputTokens = settings.InputTokens,
-            OnAnswer = settings.OnAnswer,
+
+            // What is kept is what the client got: scrubbed of the attempt's secrets, as the relay scrubs the answer.
+            OnAnswer = settings.OnAnswer is { } keep ? answer => keep(SecretScrubber.Scrub(answer, secrets!).ToArray()) : null,
         };
-        return ConversionTable.Route(api, channel.Type, new ConversionRequest(body, text, scan), context).Failed(out var error, out var route)
-            ? error
-            : settings.Call(channel, route, context.ClientModel, api.Protocol());
+        if (ConversionTable.Route(api, channel.Type, new ConversionRequest(body, text, scan), context).Failed(out var error, out var route))
+        {
+            return error;
+        }
+
+        var call = settings.Call(channel, route, context.ClientModel, api.Protocol());
+        secrets = SecretScrubber.SecretsOf(call);
+        return call;
     }
 }
 
@@ -69,6 +77,9 @@ internal sealed record CallSettings(string? RequestId, int MaxResponseBytes, Tim
 
     /// <summary>Receives the whole answer in the client's protocol once complete, when the gateway keeps it (OpenAI Responses); null otherwise.</summary>
     public Action<byte[]>? OnAnswer { get; init; }
+
+    /// <summary>See <see cref="UpstreamCall.BeforeLastWrite"/>.</summary>
+    public Func<Task>? BeforeLastWrite { get; init; }
 
     /// <summary>The call that sends <paramref name="route"/> to <paramref name="channel"/>.</summary>
     /// <param name="channel">The attempt's channel.</param>
@@ -95,6 +106,7 @@ internal sealed record CallSettings(string? RequestId, int MaxResponseBytes, Tim
         MayFailOver = MayFailOver,
         DrainDeadline = DrainDeadline,
         Capture = Capture,
+        BeforeLastWrite = BeforeLastWrite,
         Plan = route.Plan,
         Time = Time,
     };

@@ -87,6 +87,11 @@ internal sealed partial class CacheStage(ResponseCache cache, UpstreamCalls call
 
         try
         {
+            if (call.BeforeLastWrite is { } beforeLastWrite)
+            {
+                await beforeLastWrite().ConfigureAwait(false);
+            }
+
             await response.Body.WriteAsync(replay.Body, context.RequestAborted).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException)

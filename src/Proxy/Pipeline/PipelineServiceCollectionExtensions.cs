@@ -10,7 +10,6 @@ internal static class PipelineServiceCollectionExtensions
         services.TryAddSingleton<AuthenticateStage>();
         services.TryAddSingleton<ReadBodyStage>();
         services.TryAddSingleton<ResponsesHistoryStage>();
-        services.TryAddSingleton<ResponsesStoreStage>();
         services.TryAddSingleton<PlanRouteStage>();
         services.TryAddSingleton<EstimateTokensStage>();
         services.TryAddSingleton<AdmitStage>();
@@ -24,7 +23,7 @@ internal static class PipelineServiceCollectionExtensions
         [
             provider.GetRequiredService<AuthenticateStage>(),
             provider.GetRequiredService<ReadBodyStage>(),
-            // OpenAI Responses only: puts a previous_response_id's conversation before the new input.
+            // OpenAI Responses only: puts a previous_response_id's conversation before the new input, marks a turn to keep.
             provider.GetRequiredService<ResponsesHistoryStage>(),
             provider.GetRequiredService<PlanRouteStage>(),
             provider.GetRequiredService<EstimateTokensStage>(),
@@ -34,8 +33,6 @@ internal static class PipelineServiceCollectionExtensions
             provider.GetRequiredService<AdmitStage>(),
             // Wraps what follows: ends the response (an error included) before the two stages above do their part.
             provider.GetRequiredService<CompleteResponseStage>(),
-            // OpenAI Responses only: keeps a completed answer before the response ends.
-            provider.GetRequiredService<ResponsesStoreStage>(),
             provider.GetRequiredService<CacheStage>(),
             provider.GetRequiredService<FailoverStage>(),
         ]));

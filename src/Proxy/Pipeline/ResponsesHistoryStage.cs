@@ -1,64 +1,128 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using CcxProxy.Hosting;
 using CcxProxy.Responses;
 using CcxProxy.Transforms.Json;
 using CcxProxy.Transforms.Protocols;
 using CcxProxy.Transforms.Vocabulary;
+using Microsoft.Extensions.Options;
 
 namespace CcxProxy.Pipeline;
 
 /// <summary>
-/// OpenAI Responses conversation state, on the way in: a <c>previous_response_id</c> is looked up under the caller's
-/// key and its input and output are put before the new input, so every channel type sees the whole conversation
-/// (404 <c>previous_response_not_found</c> when there is none for this key). Unless the request says <c>store: false</c>
-/// (as Codex does), the turn is marked to be kept (<see cref="ResponsesStoreStage"/>). Other APIs pass straight on.
+/// OpenAI Responses conversation state. A <c>previous_response_id</c> is looked up under the caller's key and its
+/// input and output are put before the new input, so every channel type sees the whole conversation (404
+/// <c>previous_response_not_found</c> when there is none for this key; 413 when the whole no longer fits the body
+/// limit). Unless the request says <c>store: false</c> (as Codex does), the turn is marked to be kept: the relay
+/// awaits its keeping before the client gets the answer's last bytes (<see cref="ResponsesTurn.KeepAsync"/>). Other
+/// APIs pass straight on.
 /// </summary>
-internal sealed class ResponsesHistoryStage(ResponseStore store) : IRequestStage
+internal sealed class ResponsesHistoryStage(ResponseStore store, IOptions<GatewayOptions> options) : IRequestStage
 {
     private static readonly JsonSerializerOptions s_json = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private static readonly JsonNodeOptions s_nodes = new() { PropertyNameCaseInsensitive = false };
+    private static readonly JsonDocumentOptions s_strict = new() { AllowDuplicateProperties = false };
+
+    private readonly long _maxBody = options.Value.MaxRequestBodyBytes;
 
     public async ValueTask<GatewayError?> InvokeAsync(ForwardedRequest request, RequestStep next)
     {
-        if (request.Api != InboundApi.Responses || JsonNode.Parse(request.Text.Span) is not JsonObject body)
+        if (request.Api != InboundApi.Responses)
         {
             return await next(request).ConfigureAwait(false);
         }
 
-        var input = InputItems(body["input"]);
-        if (body["previous_response_id"] is { } previous)
+        JsonObject body;
+        try
         {
-            if (previous.GetValueKind() != JsonValueKind.String || input is null)
+            if (!Wants(request.Text.Span, out var keep, out var continues))
             {
-                return new GatewayError(StatusCodes.Status400BadRequest, "previous_response_id: must be a string, with an input to add to that response");
+                // store:false and no history: nothing to look up or keep (the converter reads the body itself).
+                return await next(request).ConfigureAwait(false);
             }
 
-            var id = previous.GetValue<string>();
-            var prior = await store.GetAsync(request.Caller.KeyId, id, request.Http.RequestAborted).ConfigureAwait(false);
-            if (prior is null)
+            body = JsonNode.Parse(request.Text.Span, s_nodes, s_strict)!.AsObject();
+            var input = InputItems(body["input"]);
+            if (continues)
             {
-                return new GatewayError(StatusCodes.Status404NotFound, $"Previous response with id '{id}' not found.") { Code = "previous_response_not_found" };
+                if (body["previous_response_id"] is not JsonValue previous || previous.GetValueKind() != JsonValueKind.String || input is null)
+                {
+                    return new GatewayError(StatusCodes.Status400BadRequest, "previous_response_id: must be a string, with an input to add to that response");
+                }
+
+                if (await ContinueAsync(request, body, previous.GetValue<string>(), input).ConfigureAwait(false) is { } refused)
+                {
+                    return refused;
+                }
+
+                input = (JsonArray)body["input"]!.DeepClone();
             }
 
-            // The stored input, then what the model answered (output items are valid input items), then the new input.
-            var whole = new JsonArray();
-            foreach (var item in prior.Input.Concat(prior.Response["output"] as JsonArray ?? []).Concat(input))
-            {
-                whole.Add(item?.DeepClone());
-            }
-
-            input = whole;
-            body["input"] = whole.DeepClone();
-            body.Remove("previous_response_id");
-            var rewritten = JsonSerializer.SerializeToUtf8Bytes(body, s_json);
-            request.Body = rewritten;
-            request.Text = rewritten;
-            request.Scan = RequestJson.Scan(rewritten).Failed(out var error, out var scan) ? throw new InvalidOperationException(error.Message) : scan;
+            var scope = ResponseStore.ScopeOf(request.Caller);
+            request.Responses = keep && input is not null
+                ? new ResponsesTurn(input, (response, items) => store.KeepAsync(scope, new StoredResponse(response, items)))
+                : null;
+        }
+        catch (Exception ex) when (ex is JsonException or ArgumentException or InvalidOperationException)
+        {
+            // Malformed JSON is the scan's to refuse; what is left is an object that names a property twice, or an
+            // input item of the wrong kind.
+            return new GatewayError(StatusCodes.Status400BadRequest, "the request holds an object that names a field twice, or an input item that is not an object");
         }
 
-        var keep = body["store"] is not JsonValue flag || flag.GetValueKind() != JsonValueKind.False;
-        request.Responses = keep && input is not null ? new ResponsesTurn(input) : null;
         return await next(request).ConfigureAwait(false);
+    }
+
+    // Puts the kept conversation before the new input and rewrites the body; the refusal, or null.
+    private async Task<GatewayError?> ContinueAsync(ForwardedRequest request, JsonObject body, string id, JsonArray input)
+    {
+        StoredResponse? prior;
+        try
+        {
+            prior = await store.GetAsync(ResponseStore.ScopeOf(request.Caller), id, request.Http.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !request.Http.RequestAborted.IsCancellationRequested)
+        {
+            return new GatewayError(StatusCodes.Status503ServiceUnavailable, "the store of kept responses cannot be reached; try again shortly");
+        }
+
+        if (prior is null)
+        {
+            return new GatewayError(StatusCodes.Status404NotFound, $"Previous response with id '{id}' not found.") { Code = "previous_response_not_found" };
+        }
+
+        // The stored input, then what the model answered (output items are valid input items), then the new input.
+        var whole = new JsonArray();
+        foreach (var item in prior.Input.Concat(prior.Response["output"] as JsonArray ?? []).Concat(input))
+        {
+            whole.Add(item?.DeepClone());
+        }
+
+        body["input"] = whole;
+        body.Remove("previous_response_id");
+        var rewritten = JsonSerializer.SerializeToUtf8Bytes(body, s_json);
+        if (rewritten.Length > _maxBody)
+        {
+            return new GatewayError(StatusCodes.Status413PayloadTooLarge,
+                $"the conversation of previous_response_id '{id}' and the new input are larger than the gateway's limit of {_maxBody} bytes");
+        }
+
+        request.Body = rewritten;
+        request.Text = rewritten;
+        request.Scan = RequestJson.Scan(rewritten).Failed(out var error, out var scan) ? throw new InvalidOperationException(error.Message) : scan;
+        return null;
+    }
+
+    // Whether the request is to be kept (store not false) and whether it continues an earlier response: one cheap read.
+    private static bool Wants(ReadOnlySpan<byte> json, out bool keep, out bool continues)
+    {
+        var reader = new Utf8JsonReader(json);
+        using var document = JsonDocument.ParseValue(ref reader);
+        var root = document.RootElement;
+        keep = !(root.TryGetProperty("store", out var store) && store.ValueKind == JsonValueKind.False);
+        continues = root.TryGetProperty("previous_response_id", out var previous) && previous.ValueKind != JsonValueKind.Null;
+        return keep || continues;
     }
 
     // A string input is one user message; an array is its items; anything else is the converter's to refuse.

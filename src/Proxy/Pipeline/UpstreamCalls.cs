@@ -30,5 +30,6 @@ internal sealed class UpstreamCalls(IOptions<GatewayOptions> options, DrainState
                 MayFailOver = mayFailOver,
                 Capture = capture,
                 OnAnswer = request.Responses is { } turn ? answer => turn.Answer = answer : null,
+                BeforeLastWrite = request.Responses is { } kept ? kept.KeepAsync : null,
             });
 }

@@ -133,7 +133,9 @@ internal static class ResponseRelay
 
         attempt.Usage = UsageReader.Read(call.WireProtocol, converted.Span);
         call.Capture?.Json(body);
-        await WriteAnswerAsync(response, SecretScrubber.Scrub(converted, SecretScrubber.SecretsOf(call)), cancellationToken).ConfigureAwait(false);
+        var scrubbed = SecretScrubber.Scrub(converted, SecretScrubber.SecretsOf(call));
+        await BeforeLastWriteAsync(call).ConfigureAwait(false);
+        await WriteAnswerAsync(response, scrubbed, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Marks the attempt for the next candidate (the host resets the unstarted response before that one answers).</summary>
@@ -276,6 +278,11 @@ internal static class ResponseRelay
                 }
 
                 var complete = converter.End(client);
+                if (complete)
+                {
+                    await BeforeLastWriteAsync(call).ConfigureAwait(false);
+                }
+
                 await TryFlushAsync(client, cancellationToken).ConfigureAwait(false);
                 if (!complete)
                 {
@@ -319,6 +326,11 @@ internal static class ResponseRelay
             {
                 // The upstream's error, relayed as the client's: the stream errored.
                 attempt.Failure = FailureKind.StreamFailed;
+            }
+            else if (converter.Finished)
+            {
+                // The final frame is written but not yet flushed.
+                await BeforeLastWriteAsync(call).ConfigureAwait(false);
             }
 
             if (held is null && client.UnflushedBytes > 0)
@@ -449,6 +461,8 @@ internal static class ResponseRelay
             }
         }
     }
+
+    private static Task BeforeLastWriteAsync(UpstreamCall call) => call.BeforeLastWrite?.Invoke() ?? Task.CompletedTask;
 
     private static async Task TryFlushAsync(PipeWriter client, CancellationToken cancellationToken)
     {

@@ -71,6 +71,13 @@ public sealed class UpstreamCall
     /// <summary>Records the answer for the response cache; null when the request is not to be stored.</summary>
     public ResponseCapture? Capture { get; init; }
 
+    /// <summary>
+    /// Awaited once the answer is complete, before its last bytes are written (a JSON answer whole, a stream's final
+    /// frame): the gateway keeps an OpenAI Responses answer here, so the client never sees the end of one that a next
+    /// request could not find. Null when nothing is to be done. It handles its own failures and timeout.
+    /// </summary>
+    public Func<Task>? BeforeLastWrite { get; init; }
+
     /// <summary>The channel's name, used in messages for the operator.</summary>
     public string ChannelName { get; init; } = "";
 }

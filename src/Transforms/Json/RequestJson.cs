@@ -19,14 +19,18 @@ public static class RequestJson
     /// <summary>Validates <paramref name="json"/> as one JSON object and finds its top-level fields.</summary>
     /// <returns>The scan, or the 400 that says why the body is not a usable request.</returns>
     public static GatewayResult<RequestScan> Scan(ReadOnlySpan<byte> json) =>
-        Read(json, out var scan) is { } refusal ? new GatewayError(400, refusal) : scan;
+        Read(json, out var scan, strict: true) is { } refusal ? new GatewayError(400, refusal) : scan;
 
-    /// <summary>As <see cref="Scan"/>, for the paths that scan every streamed chunk and only ask whether it names a model: a refusal costs no error object.</summary>
-    /// <returns>True with the scan; false when the body is not a usable request.</returns>
-    public static bool TryScan(ReadOnlySpan<byte> json, out RequestScan scan) => Read(json, out scan) is null;
+    /// <summary>
+    /// As <see cref="Scan"/>, for the paths that scan every streamed chunk of an answer and only ask where its model is:
+    /// a refusal costs no error object, and top-level names are not checked for duplicates (that check guards what a
+    /// caller sends, and costs a set and a string per name).
+    /// </summary>
+    /// <returns>True with the scan; false when the body is not one JSON object with a model.</returns>
+    public static bool TryScan(ReadOnlySpan<byte> json, out RequestScan scan) => Read(json, out scan, strict: false) is null;
 
-    // The scan, or why the body is not a usable request (the caller's 400).
-    private static string? Read(ReadOnlySpan<byte> json, out RequestScan scan)
+    // The scan, or why the body is not a usable request (the caller's 400). Strict: duplicate top-level names refused.
+    private static string? Read(ReadOnlySpan<byte> json, out RequestScan scan, bool strict)
     {
         scan = default;
         if (json.IsEmpty)
@@ -58,17 +62,20 @@ public static class RequestJson
             var includeUsage = false;
             Range? attribution = null;
             // Top-level names seen: a second "model" would be checked here as one value and read upstream as another.
-            var names = new HashSet<string>(StringComparer.Ordinal);
+            var names = strict ? new HashSet<string>(StringComparer.Ordinal) : null;
             while (reader.Read() && !(reader.TokenType == JsonTokenType.EndObject && reader.CurrentDepth == 0))
             {
-                if (!TryGetText(ref reader, out var name))
+                if (names is not null)
                 {
-                    return "a top-level field name is not valid Unicode text (it holds an unpaired surrogate)";
-                }
+                    if (!TryGetText(ref reader, out var name))
+                    {
+                        return "a top-level field name is not valid Unicode text (it holds an unpaired surrogate)";
+                    }
 
-                if (!names.Add(name))
-                {
-                    return $"duplicate top-level field \"{Shorten(name)}\": send each field once";
+                    if (!names.Add(name))
+                    {
+                        return $"duplicate top-level field \"{Shorten(name)}\": send each field once";
+                    }
                 }
 
                 // At depth 1 we are on a property name: read its value, skip containers whole.

@@ -4,7 +4,6 @@ using System.Net;
 using System.Net.Http.Headers;
 using CcxProxy.TestSupport;
 using CcxProxy.Tests.Support;
-using CcxProxy.Tests.Telemetry;
 using OpenAI.Responses;
 using WireMock.RequestBuilders;
 using WireMock.ResponseBuilders;
@@ -34,10 +33,6 @@ public sealed class ResponsesStateTests
     private static ResponsesClient Client(TestGateway gateway, string key = TestGateway.AccessKey) => new(new ApiKeyCredential(key),
         new ResponsesClientOptions { Endpoint = new Uri(gateway.BaseUrl, "/v1"), RetryPolicy = new System.ClientModel.Primitives.ClientRetryPolicy(0) });
 
-    // The answer is kept before the response ends; the request's log line is written after that.
-    private static async Task SettledAsync(TestGateway gateway, int requests) =>
-        await Poll.UntilAsync(() => gateway.Logs.Lines.Count(l => l.Contains(": request ", StringComparison.Ordinal)) >= requests ? "" : null, "the requests' log lines");
-
     private static HttpRequestMessage Authorized(HttpMethod method, string path, string key = TestGateway.AccessKey)
     {
         var request = new HttpRequestMessage(method, path);
@@ -58,7 +53,6 @@ public sealed class ResponsesStateTests
         await using var b = await TestGateway.StartAsync(channels, settings);
 
         ResponseResult first = await Client(a).CreateResponseAsync("claude-sonnet-4-6", [ResponseItem.CreateUserMessageItem("first question")]);
-        await SettledAsync(a, 1);
         var options = new CreateResponseOptions { Model = "claude-sonnet-4-6", PreviousResponseId = first.Id, StreamingEnabled = true };
         options.InputItems.Add(ResponseItem.CreateUserMessageItem("second question"));
         ResponseResult? second = null;
@@ -73,8 +67,7 @@ public sealed class ResponsesStateTests
         Assert.That(messages.Select(m => m!["role"]!.GetValue<string>()), Is.EqualTo(new[] { "user", "assistant", "user" }));
         Assert.That(messages[1]!.ToJsonString(), Does.Contain("answer to 1 turn(s)"));
 
-        // The second answer is kept too, with its whole input, and readable from the first replica.
-        await SettledAsync(b, 1);
+        // The second answer is kept too (before its stream ended), with its whole input, and readable from the first replica.
         ResponseResult read = await Client(a).GetResponseAsync(second.Id);
         Assert.That(read.GetOutputText(), Is.EqualTo("answer to 3 turn(s)"));
         var (listed, json) = await a.SendAsync(Authorized(HttpMethod.Get, $"/v1/responses/{second.Id}/input_items?order=asc"));
@@ -97,7 +90,6 @@ public sealed class ResponsesStateTests
         AnswerWithTurnCount(upstream);
         await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["claude.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl()) });
         ResponseResult mine = await Client(gateway).CreateResponseAsync("claude-sonnet-4-6", [ResponseItem.CreateUserMessageItem("mine")]);
-        await SettledAsync(gateway, 1);
 
         var (read, readJson) = await gateway.SendAsync(Authorized(HttpMethod.Get, $"/v1/responses/{mine.Id}", TestGateway.SecondAccessKey));
         var continued = await Assert.ThrowsAsync<ClientResultException>(() =>
@@ -107,6 +99,7 @@ public sealed class ResponsesStateTests
         Assert.That(read.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
         Assert.That(readJson!["error"]!["code"]!.GetValue<string>(), Is.EqualTo("response_not_found"));
         Assert.That(continued!.Status, Is.EqualTo(404));
+        Assert.That(continued.GetRawResponse()!.Content.ToString(), Does.Contain("previous_response_not_found"));
         Assert.That(deleted.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
         Assert.That(upstream.Received(), Has.Count.EqualTo(1), "a refused previous_response_id never reaches the upstream");
 
@@ -118,6 +111,23 @@ public sealed class ResponsesStateTests
     }
 
     [Test]
+    public async Task KeptAnswer_IsWhatTheClientGot_ScrubbedOfTheChannelsKey()
+    {
+        using var upstream = WireMockUpstream.Start();
+        // An upstream that echoes the request's key in its answer: neither the client nor the kept copy may hold it.
+        upstream.Given(Request.Create().WithPath("/v1/messages").UsingPost()).RespondWith(Response.Create().WithAnswer(request =>
+            StockAnswer.OfJson(200, FakeAnthropic.Message("up", [FakeAnthropic.TextBlock("your key is " + request.Header("x-api-key"))]))));
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["claude.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl()) });
+
+        ResponseResult answer = await Client(gateway).CreateResponseAsync("claude-sonnet-4-6", [ResponseItem.CreateUserMessageItem("leak?")]);
+        ResponseResult kept = await Client(gateway).GetResponseAsync(answer.Id);
+
+        Assert.That(answer.GetOutputText(), Is.EqualTo("your key is [redacted]"));
+        Assert.That(kept.GetOutputText(), Is.EqualTo("your key is [redacted]"));
+        Assert.That(kept.Id, Is.EqualTo(answer.Id));
+    }
+
+    [Test]
     public async Task StoreFalse_AsCodexSends_NothingIsKept()
     {
         using var upstream = WireMockUpstream.Start();
@@ -125,7 +135,6 @@ public sealed class ResponsesStateTests
         await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string> { ["claude.json"] = TestGateway.AnthropicChannel(upstream.BaseUrl()) });
 
         var (answer, json) = await gateway.SendAsync(gateway.Post("/v1/responses", """{"model":"claude-sonnet-4-6","input":"hi","store":false}""", bearer: true));
-        await SettledAsync(gateway, 1);
         var id = json!["id"]!.GetValue<string>();
         var (read, _) = await gateway.SendAsync(Authorized(HttpMethod.Get, $"/v1/responses/{id}"));
 

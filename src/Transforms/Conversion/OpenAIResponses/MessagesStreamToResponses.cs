@@ -17,14 +17,14 @@ namespace CcxProxy.Transforms.Conversion.OpenAIResponses;
 /// </summary>
 /// <param name="clientModel">The model the client asked for.</param>
 /// <param name="createdAt">The response's <c>created_at</c>.</param>
-/// <param name="fallbackId">The upstream message id to use when its <c>message_start</c> carries none.</param>
+/// <param name="responseId">The response's id; null for a fresh one (tests fix it).</param>
 /// <param name="onAnswer">Receives the final <c>response</c> object when the stream completes (the gateway keeps it); null when nothing is kept.</param>
-internal sealed class MessagesStreamToResponses(string clientModel, long createdAt, string? fallbackId, Action<byte[]>? onAnswer = null) : IStreamConverter
+internal sealed class MessagesStreamToResponses(string clientModel, long createdAt, string? responseId, Action<byte[]>? onAnswer = null) : IStreamConverter
 {
     private readonly ArrayBufferWriter<byte> _event = new(512);
     private readonly List<byte[]> _items = [];
     private readonly StringBuilder _text = new();
-    private string _responseId = ResponsesWire.ResponseId(fallbackId);
+    private readonly string _responseId = responseId ?? ResponsesWire.NewResponseId();
     private bool _started;
     private string? _stopReason;
 
@@ -40,7 +40,7 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
 
     public StreamUsage Usage { get; } = new();
 
-    // Nothing before the upstream's message_start: its id becomes the response's.
+    // Nothing before the upstream's message_start: response.created goes with it.
     public void Begin(IBufferWriter<byte> output)
     {
     }
@@ -70,11 +70,6 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
             {
                 case "message_start":
                     var message = data.TryGetProperty("message", out var m) ? m : default;
-                    if (OpenAIWire.GetString(message, "id") is { Length: > 0 } id)
-                    {
-                        _responseId = ResponsesWire.ResponseId(id);
-                    }
-
                     if (message.ValueKind == JsonValueKind.Object && message.TryGetProperty("usage", out var startUsage))
                     {
                         OpenAIWire.ReadAnthropicUsage(startUsage, Usage);

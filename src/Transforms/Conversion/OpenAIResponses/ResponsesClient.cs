@@ -8,8 +8,8 @@ namespace CcxProxy.Transforms.Conversion.OpenAIResponses;
 /// <summary>
 /// OpenAI Responses clients (<c>POST /v1/responses</c>: the Codex CLI, the OpenAI SDKs' Responses clients) served
 /// from Messages: the request one way (through the Chat Completions rules, <see cref="ResponsesRequest"/>), the
-/// answer, whole or streamed, the other. Nothing is stored: each request carries its whole conversation, as
-/// Codex's <c>store: false</c> requests do.
+/// answer, whole or streamed, the other. Conversions only: the host keeps answers and resolves
+/// <c>previous_response_id</c> before they run (src/Proxy/Pipeline/ResponsesHistoryStage.cs).
 /// </summary>
 public static class ResponsesClient
 {
@@ -58,10 +58,10 @@ public static class ResponsesClient
     }
 
     /// <summary>The same, with <c>created_at</c> fixed (tests).</summary>
-    internal static byte[] ConvertResponse(ReadOnlySpan<byte> anthropicMessage, string clientModel, long createdAt, bool stored = false)
+    internal static byte[] ConvertResponse(ReadOnlySpan<byte> anthropicMessage, string clientModel, long createdAt, bool stored = false, string? responseId = null)
     {
         var answer = AnthropicAnswer.Parse(anthropicMessage);
-        var id = ResponsesWire.ResponseId(answer.Id);
+        var id = responseId ?? ResponsesWire.NewResponseId();
         var (status, incompleteReason) = ResponsesWire.Status(answer.StopReason);
         return OpenAIWire.Write(json => ResponsesWire.WriteResponse(json, id, createdAt, clientModel, status, incompleteReason, stored, output =>
         {

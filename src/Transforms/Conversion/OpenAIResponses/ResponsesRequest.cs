@@ -17,7 +17,10 @@ namespace CcxProxy.Transforms.Conversion.OpenAIResponses;
 /// </summary>
 internal static class ResponsesRequest
 {
-    /// <summary>Converts, or says why not. A <c>previous_response_id</c> is a 404: no response is stored yet.</summary>
+    /// <summary>
+    /// Converts, or says why not. The host resolves a <c>previous_response_id</c> before conversion; one that reaches
+    /// this converter (used on its own) names nothing it knows: 404.
+    /// </summary>
     public static GatewayResult<ConvertedRequest> ToChat(ReadOnlySpan<byte> body)
     {
         JsonDocument doc;
@@ -190,7 +193,7 @@ internal static class ResponsesRequest
                 // OpenAI's own reasoning (encrypted_content, summaries): no other family takes it back.
                 return null;
             case "item_reference":
-                return path + ": item_reference needs stored responses, which this gateway does not keep; send the items themselves";
+                return path + ": item_reference is not supported; send the items themselves, or previous_response_id";
             case null:
                 return path + ".type: field required";
             default:

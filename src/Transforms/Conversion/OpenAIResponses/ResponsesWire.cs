@@ -14,9 +14,11 @@ internal static class ResponsesWire
         _ => ("completed", null),
     };
 
-    /// <summary>A response id made from the upstream message's (<c>msg_abc</c> → <c>resp_abc</c>), or a fresh one.</summary>
-    public static string ResponseId(string? anthropicId) =>
-        "resp_" + (anthropicId is { Length: > 0 } id ? (id.StartsWith("msg_", StringComparison.Ordinal) ? id[4..] : id) : OpenAIWire.RandomSuffix());
+    /// <summary>
+    /// A fresh response id. Never the upstream's message id: the gateway keeps responses by id, and a replay from the
+    /// response cache or an upstream that reuses ids must not give two answers one id.
+    /// </summary>
+    public static string NewResponseId() => "resp_" + OpenAIWire.RandomSuffix();
 
     /// <summary>The id of the output item at <paramref name="index"/>: its kind's prefix and the response's own suffix.</summary>
     public static string ItemId(string prefix, string responseId, int index) =>

@@ -131,9 +131,12 @@ public sealed class ResponsesClientTests
              "stop_reason":"tool_use","usage":{"input_tokens":10,"output_tokens":7,"cache_read_input_tokens":90,"cache_creation_input_tokens":0}}
             """u8;
 
-        var response = JsonNode.Parse(ResponsesClient.ConvertResponse(message, "gpt-5-codex", 1_700_000_000))!;
+        var response = JsonNode.Parse(ResponsesClient.ConvertResponse(message, "gpt-5-codex", 1_700_000_000, responseId: "resp_abc"))!;
 
         Assert.That(response["id"]!.GetValue<string>(), Is.EqualTo("resp_abc"));
+        var once = JsonNode.Parse(ResponsesClient.ConvertResponse(message, "m", 1))!["id"]!.GetValue<string>();
+        var again = JsonNode.Parse(ResponsesClient.ConvertResponse(message, "m", 1))!["id"]!.GetValue<string>();
+        Assert.That(once, Does.StartWith("resp_").And.Not.EqualTo(again), "every answer gets an id of its own, even for the same upstream message");
         Assert.That(response["object"]!.GetValue<string>(), Is.EqualTo("response"));
         Assert.That(response["status"]!.GetValue<string>(), Is.EqualTo("completed"));
         Assert.That(response["model"]!.GetValue<string>(), Is.EqualTo("gpt-5-codex"));
@@ -169,7 +172,7 @@ public sealed class ResponsesClientTests
 
     private static async Task<List<JsonObject>> EventsAsync(byte[] upstream, Stream? delivery = null)
     {
-        var output = await StreamHarness.RunAsync(new MessagesStreamToResponses("gpt-5-codex", 1_700_000_000, null), delivery ?? new WholeStream(upstream));
+        var output = await StreamHarness.RunAsync(new MessagesStreamToResponses("gpt-5-codex", 1_700_000_000, "resp_s1"), delivery ?? new WholeStream(upstream));
         var events = await StreamHarness.ParseAsync(output);
         Assert.That(events.All(e => e.EventType == JsonNode.Parse(e.Data)!["type"]!.GetValue<string>()), Is.True, "every frame's event: line names its type");
         return [.. events.Select(e => JsonNode.Parse(e.Data)!.AsObject())];
@@ -218,11 +221,11 @@ public sealed class ResponsesClientTests
     public async Task Stream_AnySplitOfTheUpstreamBytes_GivesTheSameEvents()
     {
         var upstream = ToolTurnStream();
-        var whole = await StreamHarness.RunAsync(new MessagesStreamToResponses("m", 1, "msg_x"), new WholeStream(upstream));
+        var whole = await StreamHarness.RunAsync(new MessagesStreamToResponses("m", 1, "resp_x"), new WholeStream(upstream));
 
         for (var k = 0; k <= upstream.Length; k++)
         {
-            var split = await StreamHarness.RunAsync(new MessagesStreamToResponses("m", 1, "msg_x"), ChunkedStream.SplitAt(upstream, k));
+            var split = await StreamHarness.RunAsync(new MessagesStreamToResponses("m", 1, "resp_x"), ChunkedStream.SplitAt(upstream, k));
             Assert.That(split, Is.EqualTo(whole), $"split at {k}");
         }
     }
