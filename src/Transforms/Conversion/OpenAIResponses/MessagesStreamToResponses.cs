@@ -22,6 +22,7 @@ namespace CcxProxy.Transforms.Conversion.OpenAIResponses;
 internal sealed class MessagesStreamToResponses(string clientModel, long createdAt, string? responseId, Action<byte[]>? onAnswer = null) : IStreamConverter
 {
     private readonly ArrayBufferWriter<byte> _event = new(512);
+    private Utf8JsonWriter? _writer;
     private readonly List<byte[]> _items = [];
     private readonly StringBuilder _text = new();
     private readonly string _responseId = responseId ?? ResponsesWire.NewResponseId();
@@ -141,7 +142,7 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
         Start(output);
         Finished = true;
         var (status, items) = ("failed", _items);
-        Write(output, "response.failed"u8, json =>
+        Write(output, "response.failed", json =>
         {
             json.WritePropertyName("response"u8);
             ResponsesWire.WriteResponse(json, _responseId, createdAt, clientModel, status, null, onAnswer is not null, WriteItems(items), Usage,
@@ -168,7 +169,7 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
         _started = true;
         foreach (var type in (ReadOnlySpan<string>)["response.created", "response.in_progress"])
         {
-            Write(output, Encoding.UTF8.GetBytes(type), json =>
+            Write(output, type, json =>
             {
                 json.WritePropertyName("response"u8);
                 ResponsesWire.WriteResponse(json, _responseId, createdAt, clientModel, "in_progress", null, onAnswer is not null, static _ => { }, null);
@@ -193,7 +194,7 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
         {
             case "text":
                 _itemId = ResponsesWire.ItemId("msg_", _responseId, _outputIndex);
-                WriteItemEvent(output, "response.output_item.added"u8, json =>
+                WriteItemEvent(output, "response.output_item.added", json =>
                 {
                     json.WriteStartObject();
                     json.WriteString("id"u8, _itemId);
@@ -204,18 +205,18 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
                     json.WriteEndArray();
                     json.WriteEndObject();
                 });
-                WritePartEvent(output, "response.content_part.added"u8, string.Empty);
+                WritePartEvent(output, "response.content_part.added", string.Empty);
                 break;
             case "thinking":
                 _itemId = ResponsesWire.ItemId("rs_", _responseId, _outputIndex);
-                WriteItemEvent(output, "response.output_item.added"u8, json => ResponsesWire.WriteReasoningItem(json, _itemId, null));
-                WriteSummaryPartEvent(output, "response.reasoning_summary_part.added"u8, string.Empty);
+                WriteItemEvent(output, "response.output_item.added", json => ResponsesWire.WriteReasoningItem(json, _itemId, null));
+                WriteSummaryPartEvent(output, "response.reasoning_summary_part.added", string.Empty);
                 break;
             default:
                 _itemId = ResponsesWire.ItemId("fc_", _responseId, _outputIndex);
                 _callId = OpenAIWire.GetString(block, "id") ?? "call_" + OpenAIWire.RandomSuffix();
                 _toolName = OpenAIWire.GetString(block, "name") ?? string.Empty;
-                WriteItemEvent(output, "response.output_item.added"u8,
+                WriteItemEvent(output, "response.output_item.added",
                     json => ResponsesWire.WriteFunctionCallItem(json, _itemId, "in_progress", _callId, _toolName, string.Empty));
                 break;
         }
@@ -228,7 +229,7 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
             case "text_delta" when _openKind == "text":
                 var text = OpenAIWire.GetString(delta, "text") ?? string.Empty;
                 _text.Append(text);
-                Write(output, "response.output_text.delta"u8, json =>
+                Write(output, "response.output_text.delta", json =>
                 {
                     WriteItemRef(json, withContentIndex: true);
                     json.WriteString("delta"u8, text);
@@ -239,7 +240,7 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
             case "thinking_delta" when _openKind == "thinking":
                 var thinking = OpenAIWire.GetString(delta, "thinking") ?? string.Empty;
                 _text.Append(thinking);
-                Write(output, "response.reasoning_summary_text.delta"u8, json =>
+                Write(output, "response.reasoning_summary_text.delta", json =>
                 {
                     WriteItemRef(json, withContentIndex: false);
                     json.WriteNumber("summary_index"u8, 0);
@@ -249,7 +250,7 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
             case "input_json_delta" when _openKind == "tool_use":
                 var partial = OpenAIWire.GetString(delta, "partial_json") ?? string.Empty;
                 _text.Append(partial);
-                Write(output, "response.function_call_arguments.delta"u8, json =>
+                Write(output, "response.function_call_arguments.delta", json =>
                 {
                     WriteItemRef(json, withContentIndex: false);
                     json.WriteString("delta"u8, partial);
@@ -273,29 +274,29 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
         switch (_openKind)
         {
             case "text":
-                Write(output, "response.output_text.done"u8, json =>
+                Write(output, "response.output_text.done", json =>
                 {
                     WriteItemRef(json, withContentIndex: true);
                     json.WriteString("text"u8, text);
                     json.WriteStartArray("logprobs"u8);
                     json.WriteEndArray();
                 });
-                WritePartEvent(output, "response.content_part.done"u8, text);
+                WritePartEvent(output, "response.content_part.done", text);
                 item = OpenAIWire.Write(json => ResponsesWire.WriteMessageItem(json, _itemId, "completed", text));
                 break;
             case "thinking":
-                Write(output, "response.reasoning_summary_text.done"u8, json =>
+                Write(output, "response.reasoning_summary_text.done", json =>
                 {
                     WriteItemRef(json, withContentIndex: false);
                     json.WriteNumber("summary_index"u8, 0);
                     json.WriteString("text"u8, text);
                 });
-                WriteSummaryPartEvent(output, "response.reasoning_summary_part.done"u8, text);
+                WriteSummaryPartEvent(output, "response.reasoning_summary_part.done", text);
                 item = OpenAIWire.Write(json => ResponsesWire.WriteReasoningItem(json, _itemId, text));
                 break;
             default:
                 var arguments = text.Length == 0 ? "{}" : text;
-                Write(output, "response.function_call_arguments.done"u8, json =>
+                Write(output, "response.function_call_arguments.done", json =>
                 {
                     WriteItemRef(json, withContentIndex: false);
                     json.WriteString("arguments"u8, arguments);
@@ -305,7 +306,7 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
         }
 
         _items.Add(item);
-        WriteItemEvent(output, "response.output_item.done"u8, json => json.WriteRawValue(item, skipInputValidation: true));
+        WriteItemEvent(output, "response.output_item.done", json => json.WriteRawValue(item, skipInputValidation: true));
         _openKind = null;
     }
 
@@ -317,7 +318,7 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
         var (status, incompleteReason) = ResponsesWire.Status(_stopReason);
         var response = OpenAIWire.Write(json =>
             ResponsesWire.WriteResponse(json, _responseId, createdAt, clientModel, status, incompleteReason, onAnswer is not null, WriteItems(_items), Usage));
-        Write(output, status == "completed" ? "response.completed"u8 : "response.incomplete"u8, json =>
+        Write(output, status == "completed" ? "response.completed" : "response.incomplete", json =>
         {
             json.WritePropertyName("response"u8);
             json.WriteRawValue(response, skipInputValidation: true);
@@ -343,7 +344,7 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
         }
     }
 
-    private void WriteItemEvent(IBufferWriter<byte> output, ReadOnlySpan<byte> type, Action<Utf8JsonWriter> writeItem) =>
+    private void WriteItemEvent(IBufferWriter<byte> output, string type, Action<Utf8JsonWriter> writeItem) =>
         Write(output, type, json =>
         {
             json.WriteNumber("output_index"u8, _outputIndex);
@@ -351,7 +352,7 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
             writeItem(json);
         });
 
-    private void WritePartEvent(IBufferWriter<byte> output, ReadOnlySpan<byte> type, string text) =>
+    private void WritePartEvent(IBufferWriter<byte> output, string type, string text) =>
         Write(output, type, json =>
         {
             WriteItemRef(json, withContentIndex: true);
@@ -359,7 +360,7 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
             ResponsesWire.WriteTextPart(json, text);
         });
 
-    private void WriteSummaryPartEvent(IBufferWriter<byte> output, ReadOnlySpan<byte> type, string text) =>
+    private void WriteSummaryPartEvent(IBufferWriter<byte> output, string type, string text) =>
         Write(output, type, json =>
         {
             WriteItemRef(json, withContentIndex: false);
@@ -369,18 +370,18 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
         });
 
     // One event: {"type": …, "sequence_number": n, …fields}, as "event: type" + "data: json".
-    private void Write(IBufferWriter<byte> output, ReadOnlySpan<byte> type, Action<Utf8JsonWriter> fields)
+    private void Write(IBufferWriter<byte> output, string type, Action<Utf8JsonWriter> fields)
     {
+        // One writer for the stream's life, reset per event.
         _event.ResetWrittenCount();
-        using (var json = new Utf8JsonWriter(_event, OpenAIWire.WriterOptions))
-        {
-            json.WriteStartObject();
-            json.WriteString("type"u8, type);
-            json.WriteNumber("sequence_number"u8, _sequence++);
-            fields(json);
-            json.WriteEndObject();
-        }
-
-        SseWriter.WriteEvent(output, Encoding.UTF8.GetString(type), _event.WrittenSpan);
+        var json = _writer ??= new Utf8JsonWriter(_event, OpenAIWire.WriterOptions);
+        json.Reset(_event);
+        json.WriteStartObject();
+        json.WriteString("type"u8, type);
+        json.WriteNumber("sequence_number"u8, _sequence++);
+        fields(json);
+        json.WriteEndObject();
+        json.Flush();
+        SseWriter.WriteEvent(output, type, _event.WrittenSpan);
     }
 }
