@@ -140,6 +140,7 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
         }
 
         Start(output);
+        CloseOpenItemAsIncomplete(output);
         Finished = true;
         var (status, items) = ("failed", _items);
         Write(output, "response.failed", json =>
@@ -305,6 +306,26 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
                 break;
         }
 
+        _items.Add(item);
+        WriteItemEvent(output, "response.output_item.done", json => json.WriteRawValue(item, skipInputValidation: true));
+        _openKind = null;
+    }
+
+    // A cut stream still closes the item it was in, marked incomplete, so the client's item count adds up.
+    private void CloseOpenItemAsIncomplete(IBufferWriter<byte> output)
+    {
+        if (_openKind is null)
+        {
+            return;
+        }
+
+        var text = _text.ToString();
+        var item = _openKind switch
+        {
+            "text" => OpenAIWire.Write(json => ResponsesWire.WriteMessageItem(json, _itemId, "incomplete", text)),
+            "thinking" => OpenAIWire.Write(json => ResponsesWire.WriteReasoningItem(json, _itemId, text)),
+            _ => OpenAIWire.Write(json => ResponsesWire.WriteFunctionCallItem(json, _itemId, "incomplete", _callId, _toolName, text)),
+        };
         _items.Add(item);
         WriteItemEvent(output, "response.output_item.done", json => json.WriteRawValue(item, skipInputValidation: true));
         _openKind = null;

@@ -241,6 +241,10 @@ public sealed class ResponsesClientTests
 
         Assert.That(events[^1]["type"]!.GetValue<string>(), Is.EqualTo("response.failed"));
         Assert.That(events[^1]["response"]!["error"]!["message"]!.GetValue<string>(), Does.Contain("ended before"));
+        Assert.That(events[^2]["type"]!.GetValue<string>(), Is.EqualTo("response.output_item.done"), "the item the stream was in is closed");
+        Assert.That(events[^2]["item"]!["status"]!.GetValue<string>(), Is.EqualTo("incomplete"));
+        Assert.That(events[^2]["item"]!["content"]![0]!["text"]!.GetValue<string>(), Is.EqualTo("Half"));
+        Assert.That(events[^1]["response"]!["output"]!.AsArray(), Has.Count.EqualTo(1));
         Assert.That(events.Select(e => e["type"]!.GetValue<string>()), Does.Not.Contain("response.completed"));
     }
 
