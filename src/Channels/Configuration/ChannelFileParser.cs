@@ -269,7 +269,7 @@ public static partial class ChannelFileParser
     {
         if (!fields.TryGetValue(Fields.Type, out var element))
         {
-            errors.Add(Fields.Type, "required; one of: anthropic, openai");
+            errors.Add(Fields.Type, "required; one of: anthropic, openai, responses");
             return null;
         }
 
@@ -282,8 +282,10 @@ public static partial class ChannelFileParser
                 return WireProtocol.Anthropic;
             case "openai":
                 return WireProtocol.OpenAI;
+            case "responses":
+                return WireProtocol.Responses;
             default:
-                errors.Add(Fields.Type, $"unknown type \"{value}\"; one of: anthropic, openai");
+                errors.Add(Fields.Type, $"unknown type \"{value}\"; one of: anthropic, openai, responses");
                 return null;
         }
     }
@@ -310,7 +312,7 @@ public static partial class ChannelFileParser
 
     private static UpstreamAuth ParseAuth(Dictionary<string, JsonElement> fields, WireProtocol? type, ErrorList errors)
     {
-        var fallback = type == WireProtocol.OpenAI ? UpstreamAuth.Bearer : UpstreamAuth.XApiKey;
+        var fallback = type is WireProtocol.OpenAI or WireProtocol.Responses ? UpstreamAuth.Bearer : UpstreamAuth.XApiKey;
         if (!fields.TryGetValue(Fields.Auth, out var element))
         {
             return fallback;

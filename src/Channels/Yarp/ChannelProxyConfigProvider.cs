@@ -54,7 +54,7 @@ internal sealed class ChannelProxyConfigProvider(IChannelStore store) : IProxyCo
                 [ChannelClusterMetadata.ConnectTimeout] = timeouts.Connect.ToString("c", CultureInfo.InvariantCulture),
                 [ChannelClusterMetadata.ResponseHeadersTimeout] = timeouts.ResponseHeaders.ToString("c", CultureInfo.InvariantCulture),
                 [ChannelClusterMetadata.IdleTimeout] = timeouts.Idle.ToString("c", CultureInfo.InvariantCulture),
-                [ChannelClusterMetadata.WireProtocol] = channel.Type == WireProtocol.OpenAI ? "openai" : "anthropic",
+                [ChannelClusterMetadata.WireProtocol] = channel.Type.ChannelType(),
                 [ChannelClusterMetadata.PropagateTraceContext] = channel.PropagateTraceContext ? "true" : "false",
             };
             if (channel.CaCertificatesPem is { } pem)

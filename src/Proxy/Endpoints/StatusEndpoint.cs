@@ -36,7 +36,7 @@ internal static class StatusEndpoint
                 channels = snapshot.Channels.Select(c => new
                 {
                     name = c.Name,
-                    type = c.Type == WireProtocol.OpenAI ? "openai" : "anthropic",
+                    type = c.Type.ChannelType(),
                     file = c.SourceFile,
                     enabled = c.Enabled,
                     baseUrls = c.BaseUrls.Select(u => u.OriginalString),

@@ -127,7 +127,7 @@ internal static class ResponseRelay
             // JSON, but not an answer of the upstream's protocol (a wrong baseUrl or type on the channel).
             attempt.Failure = FailureKind.BadAnswer;
             attempt.Error = new GatewayError(StatusCodes.Status502BadGateway,
-                $"the upstream of channel '{call.ChannelName}' answered with JSON that is not a valid {(call.UpstreamProtocol == WireProtocol.OpenAI ? "chat completion" : "message")}");
+                $"the upstream of channel '{call.ChannelName}' answered with JSON that is not a valid {AnswerName(call.UpstreamProtocol)}");
             return;
         }
 
@@ -387,11 +387,20 @@ internal static class ResponseRelay
         return AttemptOutcome.Retryable;
     }
 
-    /// <summary>An upstream error frame (Anthropic <c>event: error</c>, OpenAI <c>data: {"error": …}</c>).</summary>
-    private static bool IsUpstreamError(in SseEvent item, WireProtocol upstream) =>
-        upstream == WireProtocol.Anthropic
-            ? item.EventType == "error"
-            : !item.IsComment && item.DataUtf8.Span.TrimStart(" \t\r\n"u8).StartsWith("{\"error\""u8);
+    private static string AnswerName(WireProtocol upstream) => upstream switch
+    {
+        WireProtocol.OpenAI => "chat completion",
+        WireProtocol.Responses => "response",
+        _ => "message",
+    };
+
+    /// <summary>An upstream error frame (Anthropic <c>event: error</c>, OpenAI <c>data: {"error": …}</c>, Responses <c>error</c> or <c>response.failed</c>).</summary>
+    private static bool IsUpstreamError(in SseEvent item, WireProtocol upstream) => upstream switch
+    {
+        WireProtocol.Anthropic => item.EventType == "error",
+        WireProtocol.Responses => item.EventType is "error" or "response.failed",
+        _ => !item.IsComment && item.DataUtf8.Span.TrimStart(" \t\r\n"u8).StartsWith("{\"error\""u8),
+    };
 
     /// <summary>
     /// Whether the event that finished the stream was an upstream error rather than its proper end: an error
@@ -417,6 +426,12 @@ internal static class ResponseRelay
         if (upstream == WireProtocol.Anthropic)
         {
             return item.EventType is "content_block_start" or "content_block_delta" or "message_delta" or "message_stop";
+        }
+
+        if (upstream == WireProtocol.Responses)
+        {
+            // Everything after the response's announcement is its content, or its end.
+            return item.EventType is { } type && type.StartsWith("response.", StringComparison.Ordinal) && type is not ("response.created" or "response.in_progress");
         }
 
         var data = item.DataUtf8.Span;

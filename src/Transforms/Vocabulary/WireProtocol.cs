@@ -2,7 +2,8 @@ namespace CcxProxy.Transforms.Vocabulary;
 
 /// <summary>
 /// The API protocols the gateway speaks, on either side: what a caller speaks (and so which error shape it reads),
-/// and what a channel's upstream speaks (a channel file's <c>"type"</c>: <c>"anthropic"</c> or <c>"openai"</c>).
+/// and what a channel's upstream speaks (a channel file's <c>"type"</c>: <c>"anthropic"</c>, <c>"openai"</c> or
+/// <c>"responses"</c>).
 /// </summary>
 public enum WireProtocol
 {
@@ -11,4 +12,24 @@ public enum WireProtocol
 
     /// <summary>OpenAI Chat Completions and Completions.</summary>
     OpenAI,
+
+    /// <summary>
+    /// OpenAI Responses (<c>/responses</c>), as a channel's protocol. A Responses client reads OpenAI's answer and error
+    /// shapes, so on the client side it is <see cref="OpenAI"/>.
+    /// </summary>
+    Responses,
+}
+
+/// <summary>What follows from a protocol.</summary>
+public static class WireProtocols
+{
+    /// <summary>The channel file's <c>"type"</c> for the protocol.</summary>
+    /// <param name="protocol">The protocol.</param>
+    public static string ChannelType(this WireProtocol protocol) => protocol switch
+    {
+        WireProtocol.Anthropic => "anthropic",
+        WireProtocol.OpenAI => "openai",
+        WireProtocol.Responses => "responses",
+        _ => throw new ArgumentOutOfRangeException(nameof(protocol), protocol, null),
+    };
 }

@@ -11,7 +11,8 @@ namespace CcxProxy.Tests.Clients;
 /// <summary>
 /// The real Codex CLI (installed by test.sh, pinned) completes a tool turn through the gateway over the OpenAI
 /// Responses API: it asks the model, the model calls Codex's <c>exec_command</c> tool, Codex runs the command and
-/// sends its output back with the whole history, and the model's answer is printed. Offline: the upstream is the
+/// sends its output back with the whole history, and the model's answer is printed: through an anthropic, an openai
+/// (Chat Completions) and a responses channel. Offline: the upstream is the
 /// fake one, <c>CODEX_HOME</c> and <c>HOME</c> are temporary folders holding only the provider block.
 /// </summary>
 [TestFixture]
@@ -70,6 +71,51 @@ public sealed class CodexCliTests
         var assistant = followUp[0].Json!["messages"]!.AsArray().Last(m => m!["role"]!.GetValue<string>() == "assistant")!;
         Assert.That(assistant["tool_calls"]![0]!["function"]!["name"]!.GetValue<string>(), Is.EqualTo("exec_command"));
     }
+
+    [Test]
+    [CancelAfter(180_000)]
+    public async Task CodexExec_ToolTurn_CompletesThroughAResponsesChannel()
+    {
+        var (cli, work, home) = await PrepareAsync();
+        using var upstream = WireMockUpstream.Start();
+        upstream.Given(Request.Create().UsingAnyMethod()).RespondWith(Response.Create().WithAnswer(ScriptedResponsesModel));
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
+        {
+            ["openai.json"] = TestGateway.ResponsesChannel(upstream.BaseUrl(), """ "models": ["gpt-*"], "modelMapping": { "gpt-5": "gpt-5-2026" } """),
+        });
+
+        var (exit, stdout, stderr) = await RunAsync(cli, work, home, gateway.BaseUrl, "gpt-5");
+
+        var transcript = Transcript(exit, stdout, stderr, upstream.Received());
+        Assert.That(exit, Is.EqualTo(0), transcript);
+        Assert.That(FinalMessage(stdout), Does.Contain("The note says: " + Secret), transcript);
+        var turns = upstream.Received().Where(r => r.Path == "/v1/responses").ToList();
+        Assert.That(turns.All(r => r.Model == "gpt-5-2026"), Is.True, transcript);
+        var followUp = turns.Where(HasResponsesToolOutput).ToList();
+        Assert.That(followUp, Is.Not.Empty, transcript);
+        Assert.That(followUp[0].Body, Does.Contain(Secret), "the command's output went back as the function_call_output");
+    }
+
+    private static StockAnswer ScriptedResponsesModel(RecordedRequest request)
+    {
+        if (!request.Path.EndsWith("/responses", StringComparison.Ordinal))
+        {
+            return StockAnswer.For(request, new FakeUpstreamOptions());
+        }
+
+        const string Model = "gpt-5-2026";
+        if (HasResponsesToolOutput(request))
+        {
+            var content = request.Body.Contains(Secret, StringComparison.Ordinal) ? Secret : "nothing";
+            return StockAnswer.OfStream(FakeResponses.Stream(Model, [FakeResponses.Item.Message("The note says: " + content)], id: "resp_up2"));
+        }
+
+        return StockAnswer.OfStream(FakeResponses.Stream(Model,
+            [FakeResponses.Item.FunctionCall("call_1", "exec_command", new JsonObject { ["cmd"] = "cat note.txt" }.ToJsonString())], id: "resp_up1"));
+    }
+
+    private static bool HasResponsesToolOutput(RecordedRequest request) =>
+        request.Json?["input"] is JsonArray input && input.Any(i => i?["type"]?.GetValue<string>() == "function_call_output");
 
     private static string Transcript(int exit, string stdout, string stderr, IEnumerable<RecordedRequest> received) =>
         $"exit {exit}\nstdout:\n{stdout}\nstderr:\n{stderr}\nupstream saw:\n" +

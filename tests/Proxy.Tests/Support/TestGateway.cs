@@ -102,6 +102,10 @@ public sealed class TestGateway : IAsyncDisposable
         }
         """;
 
+    /// <summary>An OpenAI Responses channel file pointing at <paramref name="upstream"/> (base URL with its /v1).</summary>
+    public static string ResponsesChannel(Uri upstream, string extraFields = "") =>
+        OpenAIChannel(upstream, extraFields).Replace("\"type\": \"openai\"", "\"type\": \"responses\"", StringComparison.Ordinal);
+
     /// <summary>An OpenAI-protocol channel file pointing at <paramref name="upstream"/> (base URL with its /v1, as the OpenAI SDK takes it).</summary>
     public static string OpenAIChannel(Uri upstream, string extraFields = "") =>
         $$"""

@@ -24,6 +24,7 @@ public static class ConversionTable
         [(InboundApi.CountTokens, WireProtocol.Anthropic)] = MessagesPassthrough.Instance,
         [(InboundApi.ChatCompletions, WireProtocol.OpenAI)] = ChatPassthrough.Instance,
         [(InboundApi.Completions, WireProtocol.OpenAI)] = CompletionsOnChat.Instance,
+        [(InboundApi.Responses, WireProtocol.Responses)] = ResponsesPassthrough.Instance,
     };
 
     // The client protocols that are not Messages. Messages itself needs no codec; count_tokens is only ever

@@ -6,6 +6,9 @@ namespace CcxProxy.Transforms.Conversion.OpenAIResponses;
 /// <summary>The parts of the Responses wire format that the whole answer and the stream share.</summary>
 internal static class ResponsesWire
 {
+    /// <summary>How re-serialised Responses objects are written: non-ASCII text as it is.</summary>
+    public static readonly JsonSerializerOptions JsonOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>Whether an Anthropic stop reason ends the response <c>completed</c>, or <c>incomplete</c> and why.</summary>
     public static (string Status, string? IncompleteReason) Status(string? anthropicStopReason) => anthropicStopReason switch
     {

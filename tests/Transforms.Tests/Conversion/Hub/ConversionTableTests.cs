@@ -67,6 +67,7 @@ public sealed partial class ConversionTableTests
     [TestCase(InboundApi.Completions, WireProtocol.OpenAI, "/chat/completions", false)]
     [TestCase(InboundApi.Responses, WireProtocol.Anthropic, "/v1/messages", false)]
     [TestCase(InboundApi.Responses, WireProtocol.OpenAI, "/chat/completions", false)]
+    [TestCase(InboundApi.Responses, WireProtocol.Responses, "/responses", true)]
     public void EveryPairTheGatewayServes_HasARoute(InboundApi api, WireProtocol upstream, string path, bool keepsQuery)
     {
         var json = api switch

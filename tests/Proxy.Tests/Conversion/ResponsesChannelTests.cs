@@ -1,0 +1,109 @@
+#pragma warning disable OPENAI001 // The SDK's Responses client is marked experimental.
+using System.ClientModel;
+using System.Net;
+using CcxProxy.TestSupport;
+using CcxProxy.Tests.Support;
+using OpenAI.Responses;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
+
+namespace CcxProxy.Tests.Conversion;
+
+/// <summary>
+/// A <c>responses</c> channel: an OpenAI Responses upstream. Responses clients are passed through to it with the model
+/// mapped there and back, their conversation state resolved by the gateway first; clients of protocols it cannot be
+/// converted to yet are told so plainly.
+/// </summary>
+[TestFixture]
+[CancelAfter(60_000)]
+public sealed class ResponsesChannelTests
+{
+    private WireMockServer _upstream = null!;
+    private TestGateway _gateway = null!;
+
+    [SetUp]
+    public async Task SetUp()
+    {
+        _upstream = WireMockUpstream.StartProvider();
+        _gateway = await TestGateway.StartAsync(new Dictionary<string, string>
+        {
+            ["openai-responses.json"] = TestGateway.ResponsesChannel(_upstream.BaseUrl(), """ "models": ["gpt-*"], "modelMapping": { "gpt-5": "gpt-5-2026" } """),
+        });
+    }
+
+    [TearDown]
+    public async Task TearDown()
+    {
+        await _gateway.DisposeAsync();
+        _upstream.Dispose();
+    }
+
+    private ResponsesClient Client() => new(new ApiKeyCredential(TestGateway.AccessKey),
+        new ResponsesClientOptions { Endpoint = new Uri(_gateway.BaseUrl, "/v1"), RetryPolicy = new System.ClientModel.Primitives.ClientRetryPolicy(0) });
+
+    [Test]
+    public async Task Streamed_PassedThrough_ModelMappedThereAndBack()
+    {
+        _upstream.AnswerEveryRequest(Response.Create().WithEvents(_ => FakeResponses.Stream("gpt-5-2026",
+            [FakeResponses.Item.Message("Hello there"), FakeResponses.Item.FunctionCall("call_1", "exec_command", """{"cmd":"ls"}""")])));
+        var request = new CreateResponseOptions { Model = "gpt-5", StreamingEnabled = true, StoredOutputEnabled = false };
+        request.InputItems.Add(ResponseItem.CreateUserMessageItem("hi"));
+
+        var text = "";
+        FunctionCallResponseItem? call = null;
+        ResponseResult? completed = null;
+        await foreach (var update in await Client().CreateResponseStreamingAsync(request))
+        {
+            switch (update)
+            {
+                case StreamingResponseOutputTextDeltaUpdate delta:
+                    text += delta.Delta;
+                    break;
+                case StreamingResponseOutputItemDoneUpdate { Item: FunctionCallResponseItem done }:
+                    call = done;
+                    break;
+                case StreamingResponseCompletedUpdate end:
+                    completed = end.Response;
+                    break;
+            }
+        }
+
+        Assert.That(text, Is.EqualTo("Hello there"));
+        Assert.That(call!.CallId, Is.EqualTo("call_1"));
+        Assert.That(completed!.Model, Is.EqualTo("gpt-5"), "the client's name for the model comes back");
+        Assert.That(completed.Usage.OutputTokenCount, Is.EqualTo(9));
+        var seen = _upstream.Received().Single();
+        Assert.That(seen.Path, Is.EqualTo("/v1/responses"));
+        Assert.That(seen.Model, Is.EqualTo("gpt-5-2026"));
+        Assert.That(seen.Header("authorization"), Is.EqualTo("Bearer " + FakeKeys.Upstream));
+    }
+
+    [Test]
+    public async Task Whole_KeptByTheGateway_PreviousResponseId_ReachesTheUpstreamAsTheWholeConversation()
+    {
+        _upstream.AnswerEveryRequest(Response.Create().WithJson(FakeResponses.Response("gpt-5-2026", [FakeResponses.Item.Message("first answer")])));
+
+        ResponseResult first = await Client().CreateResponseAsync("gpt-5", [ResponseItem.CreateUserMessageItem("first question")]);
+        ResponseResult second = await Client().CreateResponseAsync("gpt-5", [ResponseItem.CreateUserMessageItem("second question")], first.Id);
+
+        Assert.That(first.GetOutputText(), Is.EqualTo("first answer"));
+        Assert.That(first.Model, Is.EqualTo("gpt-5"));
+        Assert.That(second.GetOutputText(), Is.EqualTo("first answer"));
+        var followUp = _upstream.Received()[1].Json!;
+        Assert.That(followUp.AsObject().ContainsKey("previous_response_id"), Is.False, "the upstream never sees an id only the gateway knows");
+        var input = followUp["input"]!.AsArray();
+        Assert.That(input.Select(i => i!["role"]?.GetValue<string>()), Is.EqualTo(new[] { "user", "assistant", "user" }));
+        Assert.That(input[1]!["content"]![0]!["text"]!.GetValue<string>(), Is.EqualTo("first answer"));
+    }
+
+    [Test]
+    public async Task MessagesClient_ModelOnlyOnAResponsesChannel_IsToldWhy()
+    {
+        var (response, json) = await _gateway.SendAsync(_gateway.Post("/v1/messages",
+            """{"model":"gpt-5","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}"""));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
+        Assert.That(json!["error"]!["message"]!.GetValue<string>(), Does.Contain("responses"));
+        Assert.That(_upstream.Received(), Is.Empty);
+    }
+}
