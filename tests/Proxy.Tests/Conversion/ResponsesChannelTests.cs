@@ -46,30 +46,13 @@ public sealed class ResponsesChannelTests
     {
         _upstream.AnswerEveryRequest(Response.Create().WithEvents(_ => FakeResponses.Stream("gpt-5-2026",
             [FakeResponses.Item.Message("Hello there"), FakeResponses.Item.FunctionCall("call_1", "exec_command", """{"cmd":"ls"}""")])));
-        var request = new CreateResponseOptions { Model = "gpt-5", StreamingEnabled = true, StoredOutputEnabled = false };
+        var request = new CreateResponseOptions { Model = "gpt-5", StoredOutputEnabled = false };
         request.InputItems.Add(ResponseItem.CreateUserMessageItem("hi"));
 
-        var text = "";
-        FunctionCallResponseItem? call = null;
-        ResponseResult? completed = null;
-        await foreach (var update in await Client().CreateResponseStreamingAsync(request))
-        {
-            switch (update)
-            {
-                case StreamingResponseOutputTextDeltaUpdate delta:
-                    text += delta.Delta;
-                    break;
-                case StreamingResponseOutputItemDoneUpdate { Item: FunctionCallResponseItem done }:
-                    call = done;
-                    break;
-                case StreamingResponseCompletedUpdate end:
-                    completed = end.Response;
-                    break;
-            }
-        }
+        var (text, calls, completed) = await ResponsesStreamRead.ReadAsync(Client(), request);
 
         Assert.That(text, Is.EqualTo("Hello there"));
-        Assert.That(call!.CallId, Is.EqualTo("call_1"));
+        Assert.That(calls.Single().CallId, Is.EqualTo("call_1"));
         Assert.That(completed!.Model, Is.EqualTo("gpt-5"), "the client's name for the model comes back");
         Assert.That(completed.Usage.OutputTokenCount, Is.EqualTo(9));
         var seen = _upstream.Received().Single();

@@ -70,26 +70,8 @@ public sealed class ResponsesClientsTests
             FakeAnthropic.MessageStop(),
         ]));
 
-        var text = "";
-        FunctionCallResponseItem? call = null;
-        ResponseResult? completed = null;
-        var request = ListFilesRequest("claude-sonnet-4-6");
-        request.StreamingEnabled = true;
-        await foreach (var update in await Client().CreateResponseStreamingAsync(request))
-        {
-            switch (update)
-            {
-                case StreamingResponseOutputTextDeltaUpdate delta:
-                    text += delta.Delta;
-                    break;
-                case StreamingResponseOutputItemDoneUpdate { Item: FunctionCallResponseItem done }:
-                    call = done;
-                    break;
-                case StreamingResponseCompletedUpdate end:
-                    completed = end.Response;
-                    break;
-            }
-        }
+        var (text, calls, completed) = await ResponsesStreamRead.ReadAsync(Client(), ListFilesRequest("claude-sonnet-4-6"));
+        var call = calls.SingleOrDefault();
 
         Assert.That(text, Is.EqualTo("Listing."));
         Assert.That(call, Is.Not.Null);
