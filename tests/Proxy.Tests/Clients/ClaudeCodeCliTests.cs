@@ -113,6 +113,61 @@ public sealed class ClaudeCodeCliTests
         Assert.That(assistant["reasoning_content"]?.GetValue<string>(), Is.EqualTo("I will read the note."));
     }
 
+    [Test]
+    [CancelAfter(180_000)]
+    public async Task ClaudePrint_ToolCallTurn_CompletesThroughAResponsesChannel()
+    {
+        var (cli, work, home, file) = await PrepareAsync("2.1.330");
+
+        using var upstream = WireMockUpstream.Start();
+        upstream.Given(Request.Create().UsingAnyMethod()).RespondWith(Response.Create().WithAnswer(request => ScriptedResponsesModel(request, file)));
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
+        {
+            ["openai.json"] = TestGateway.ResponsesChannel(upstream.BaseUrl(), """ "modelMapping": { "sonnet": "gpt-5-2026", "haiku": "gpt-5-mini" } """),
+        });
+
+        var (exit, stdout, stderr) = await RunAsync(cli, work, home, gateway.BaseUrl,
+            ["-p", "Read note.txt and tell me what it says.", "--model", "claude-sonnet-4-6", "--allowedTools", "Read", "--output-format", "text"]);
+
+        var transcript = $"exit {exit}\nstdout:\n{stdout}\nstderr:\n{stderr}\nupstream saw:\n" +
+            string.Join("\n", upstream.Received().Select(r => $"{r.Method} {r.Path} model={r.Model}"));
+        Assert.That(exit, Is.EqualTo(0), transcript);
+        Assert.That(stdout, Does.Contain("The note says: " + Secret), transcript);
+        var followUp = upstream.Received().Where(r => r.Path == "/v1/responses" && HasResponsesToolOutput(r)).ToList();
+        Assert.That(followUp, Is.Not.Empty, transcript);
+        Assert.That(followUp[0].Body, Does.Contain(Secret), "the Read tool's result went back as the function_call_output");
+        Assert.That(followUp[0].Model, Is.EqualTo("gpt-5-2026"));
+    }
+
+    /// <summary>The same script, played by an OpenAI Responses upstream.</summary>
+    private static StockAnswer ScriptedResponsesModel(RecordedRequest request, string file)
+    {
+        if (!request.Path.EndsWith("/responses", StringComparison.Ordinal))
+        {
+            return StockAnswer.For(request, new FakeUpstreamOptions());
+        }
+
+        var model = request.Model ?? "gpt-5-2026";
+        IReadOnlyList<FakeResponses.Item> items;
+        if (HasResponsesToolOutput(request))
+        {
+            items = [FakeResponses.Item.Message("The note says: " + (request.Body.Contains(Secret, StringComparison.Ordinal) ? Secret : "nothing"))];
+        }
+        else if (request.Json!["tools"] is JsonArray tools && tools.Any(t => t?["name"]?.GetValue<string>() == "Read"))
+        {
+            items = [FakeResponses.Item.FunctionCall("call_read_1", "Read", new JsonObject { ["file_path"] = file }.ToJsonString())];
+        }
+        else
+        {
+            items = [FakeResponses.Item.Message("ok")];
+        }
+
+        return request.IsStream ? StockAnswer.OfStream(FakeResponses.Stream(model, items)) : StockAnswer.OfJson(200, FakeResponses.Response(model, items));
+    }
+
+    private static bool HasResponsesToolOutput(RecordedRequest request) =>
+        request.Json?["input"] is JsonArray input && input.Any(i => i?["type"]?.GetValue<string>() == "function_call_output");
+
     /// <summary>The pinned CLI (it must be installed), a working folder holding note.txt with the secret, and an empty HOME.</summary>
     private static async Task<(string Cli, string Work, string Home, string File)> PrepareAsync(string version)
     {

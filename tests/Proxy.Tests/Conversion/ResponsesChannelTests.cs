@@ -11,8 +11,8 @@ namespace CcxProxy.Tests.Conversion;
 
 /// <summary>
 /// A <c>responses</c> channel: an OpenAI Responses upstream. Responses clients are passed through to it with the model
-/// mapped there and back, their conversation state resolved by the gateway first; clients of protocols it cannot be
-/// converted to yet are told so plainly.
+/// mapped there and back, their conversation state resolved by the gateway first; Messages and Chat Completions clients
+/// are converted to it through the hub.
 /// </summary>
 [TestFixture]
 [CancelAfter(60_000)]
@@ -80,13 +80,39 @@ public sealed class ResponsesChannelTests
     }
 
     [Test]
-    public async Task MessagesClient_ModelOnlyOnAResponsesChannel_IsToldWhy()
+    public async Task MessagesClient_ConvertedToResponses_AndBack()
     {
-        var (response, json) = await _gateway.SendAsync(_gateway.Post("/v1/messages",
-            """{"model":"gpt-5","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}"""));
+        _upstream.AnswerEveryRequest(Response.Create().WithJson(FakeResponses.Response("gpt-5-2026",
+            [FakeResponses.Item.Message("Reading."), FakeResponses.Item.FunctionCall("call_7", "Read", """{"file_path":"a.txt"}""")], inputTokens: 50, outputTokens: 6)));
 
-        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
-        Assert.That(json!["error"]!["message"]!.GetValue<string>(), Does.Contain("responses"));
-        Assert.That(_upstream.Received(), Is.Empty);
+        var (response, json) = await _gateway.SendAsync(_gateway.Post("/v1/messages",
+            """{"model":"gpt-5","max_tokens":256,"system":"Be brief.","messages":[{"role":"user","content":"read a.txt"}],"tools":[{"name":"Read","input_schema":{"type":"object"}}]}"""));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), json?.ToJsonString());
+        Assert.That(json!["model"]!.GetValue<string>(), Is.EqualTo("gpt-5"));
+        Assert.That(json["stop_reason"]!.GetValue<string>(), Is.EqualTo("tool_use"));
+        Assert.That(json["content"]![1]!["id"]!.GetValue<string>(), Is.EqualTo("call_7"));
+        Assert.That(json["usage"]!["output_tokens"]!.GetValue<int>(), Is.EqualTo(6));
+        var seen = _upstream.Received().Single();
+        Assert.That(seen.Path, Is.EqualTo("/v1/responses"));
+        Assert.That(seen.Json!["instructions"]!.GetValue<string>(), Is.EqualTo("Be brief."));
+        Assert.That(seen.Json["input"]![0]!["content"]![0]!["text"]!.GetValue<string>(), Is.EqualTo("read a.txt"));
+    }
+
+    [Test]
+    public async Task ChatCompletionsClient_ThroughTheHubToResponses_Streamed()
+    {
+        _upstream.AnswerEveryRequest(Response.Create().WithEvents(_ => FakeResponses.Stream("gpt-5-2026", [FakeResponses.Item.Message("Hello there")])));
+        var chat = new OpenAI.Chat.ChatClient("gpt-5", new ApiKeyCredential(TestGateway.AccessKey),
+            new OpenAI.OpenAIClientOptions { Endpoint = new Uri(_gateway.BaseUrl, "/v1"), RetryPolicy = new System.ClientModel.Primitives.ClientRetryPolicy(0) });
+
+        var text = "";
+        await foreach (var update in chat.CompleteChatStreamingAsync([new OpenAI.Chat.UserChatMessage("hi")]))
+        {
+            text += string.Concat(update.ContentUpdate.Select(p => p.Text));
+        }
+
+        Assert.That(text, Is.EqualTo("Hello there"));
+        Assert.That(_upstream.Received().Single().Path, Is.EqualTo("/v1/responses"));
     }
 }

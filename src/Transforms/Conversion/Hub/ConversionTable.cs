@@ -40,6 +40,7 @@ public static class ConversionTable
     private static readonly Dictionary<WireProtocol, IUpstreamCodec> s_upstreams = new()
     {
         [WireProtocol.OpenAI] = ChatUpstreamCodec.Instance,
+        [WireProtocol.Responses] = ResponsesUpstream.Codec,
     };
 
     /// <summary>The upstream call for a request on a channel of type <paramref name="upstream"/>, or the 400 that says why it cannot be converted.</summary>

@@ -936,39 +936,7 @@ internal sealed class ChatRequestConverter
             json.WriteString("id"u8, Id);
             json.WriteString("name"u8, Name);
             json.WritePropertyName("input"u8);
-            WriteInput(json, Arguments);
-            json.WriteEndObject();
-        }
-
-        /// <summary>
-        /// Tool arguments → input. Empty → <c>{}</c>; a JSON object → as is; anything else (invalid JSON, a
-        /// non-object) → <c>{"raw_arguments": "&lt;the string&gt;"}</c>: input must be an object, and dropping the
-        /// call would orphan its tool_result (§8 #10), while <c>{}</c> would hide what the model really sent.
-        /// </summary>
-        private static void WriteInput(Utf8JsonWriter json, string? arguments)
-        {
-            if (string.IsNullOrWhiteSpace(arguments))
-            {
-                json.WriteStartObject();
-                json.WriteEndObject();
-                return;
-            }
-
-            try
-            {
-                using var parsed = JsonDocument.Parse(arguments);
-                if (parsed.RootElement.ValueKind == JsonValueKind.Object)
-                {
-                    parsed.RootElement.WriteTo(json);
-                    return;
-                }
-            }
-            catch (JsonException)
-            {
-            }
-
-            json.WriteStartObject();
-            json.WriteString("raw_arguments"u8, arguments);
+            ToolArguments.WriteAsInput(json, Arguments);
             json.WriteEndObject();
         }
     }
