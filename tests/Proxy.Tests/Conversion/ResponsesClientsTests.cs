@@ -139,6 +139,26 @@ public sealed class ResponsesClientsTests
     }
 
     [Test]
+    public async Task Usage_OfResponsesAnswers_IsAccounted_StreamedAndWhole()
+    {
+        _anthropic.AnswerEveryRequest(Response.Create().WithAnswer(request => request.IsStream
+            ? StockAnswer.OfStream([FakeAnthropic.MessageStart("up-sonnet", 42), FakeAnthropic.TextBlockStart(0), FakeAnthropic.TextDelta(0, "a"),
+                FakeAnthropic.BlockStop(0), FakeAnthropic.MessageDelta("end_turn", 17), FakeAnthropic.MessageStop()])
+            : StockAnswer.OfJson(200, FakeAnthropic.Message("up-sonnet", [FakeAnthropic.TextBlock("b")], inputTokens: 31, outputTokens: 5))));
+
+        var streamed = new CreateResponseOptions { Model = "claude-sonnet-4-6", StoredOutputEnabled = false };
+        streamed.InputItems.Add(ResponseItem.CreateUserMessageItem("one"));
+        await ResponsesStreamRead.ReadAsync(Client(), streamed);
+        await Client().CreateResponseAsync(new CreateResponseOptions { Model = "claude-sonnet-4-6", StoredOutputEnabled = false, InputItems = { ResponseItem.CreateUserMessageItem("two") } });
+
+        // The request log line carries what usage accounting records.
+        await Telemetry.Poll.UntilAsync(() => _gateway.Logs.Lines.Count(l => l.Contains(": request ", StringComparison.Ordinal)) >= 2 ? "" : null, "both log lines");
+        var lines = _gateway.Logs.Lines.Where(l => l.Contains(": request ", StringComparison.Ordinal)).ToList();
+        Assert.That(lines, Has.Some.Contains("tokens in 42 out 17"), string.Join("\n", lines));
+        Assert.That(lines, Has.Some.Contains("tokens in 31 out 5"), string.Join("\n", lines));
+    }
+
+    [Test]
     public async Task PreviousResponseId_Unknown_IsA404InOpenAIsShape()
     {
         var ex = await Assert.ThrowsAsync<ClientResultException>(() =>
