@@ -3,10 +3,8 @@ using CcxProxy.Channels.Health;
 using CcxProxy.Channels.Routing;
 using CcxProxy.Channels;
 using CcxProxy.Routing;
-using CcxProxy.Transforms.Conversion.Hub;
 using CcxProxy.Transforms.Json;
 using CcxProxy.Transforms.Protocols;
-using CcxProxy.Transforms.Vocabulary;
 using Microsoft.Extensions.Options;
 
 namespace CcxProxy.Pipeline;
@@ -85,32 +83,17 @@ internal sealed class PlanRouteStage(IChannelStore channels, UpstreamHealth heal
                 return new GatewayError(StatusCodes.Status404NotFound, $"{ForcedChannelHeader}: channel '{chosen.Name}' does not serve model '{model}'") { Code = "model_not_found" };
             }
 
-            if (!CanServe(request, chosen))
-            {
-                return new GatewayError(StatusCodes.Status400BadRequest, $"{ForcedChannelHeader}: channel '{chosen.Name}' speaks {chosen.Type.ChannelType()}, which this API cannot be converted to");
-            }
-
             return RefusedMapping([chosen], model, request.Group?.Models) ?? (GatewayResult<RoutePlan>)new RoutePlan(health, [chosen], affinity, forced: true, caller: breakerCaller);
         }
 
-        var serving = affinity is { } key ? snapshot.Candidates(group, model, key) : snapshot.Candidates(group, model, Random.Shared);
-        var candidates = serving.Where(channel => CanServe(request, channel)).ToList();
+        var candidates = affinity is { } key ? snapshot.Candidates(group, model, key) : snapshot.Candidates(group, model, Random.Shared);
         if (candidates.Count == 0)
         {
-            return new GatewayError(StatusCodes.Status404NotFound, serving.Count == 0
-                ? $"model '{model}' is not served by any channel available to this key"
-                : $"model '{model}' is served here only by channels whose protocol this API cannot be converted to ({string.Join(", ", serving.Select(c => c.Type.ChannelType()).Distinct())})")
-            {
-                Code = "model_not_found",
-            };
+            return new GatewayError(StatusCodes.Status404NotFound, $"model '{model}' is not served by any channel available to this key") { Code = "model_not_found" };
         }
 
         return RefusedMapping(candidates, model, request.Group?.Models) ?? (GatewayResult<RoutePlan>)new RoutePlan(health, candidates, affinity, caller: breakerCaller);
     }
-
-    // Whether a channel's protocol can carry the request's API (count_tokens is estimated where it cannot be forwarded).
-    private static bool CanServe(ForwardedRequest request, ChannelConfig channel) =>
-        request.IsCountTokens || ConversionTable.Serves(request.Api, channel.Type);
 
     /// <summary>
     /// Refuses a name some candidate would map ambiguously (400) or to a model the group's allowlist does not name

@@ -28,35 +28,30 @@ internal sealed class ResponsesHistoryStage(ResponseStore store, IOptions<Gatewa
 
     public async ValueTask<GatewayError?> InvokeAsync(ForwardedRequest request, RequestStep next)
     {
-        if (request.Api != InboundApi.Responses)
+        // The body's one scan has already said whether this is a turn to keep or to continue.
+        var keep = !request.Scan.StoreFalse;
+        if (request.Api != InboundApi.Responses || (!keep && !request.Scan.ContinuesResponse))
         {
             return await next(request).ConfigureAwait(false);
         }
 
-        JsonObject body;
         try
         {
-            if (!Wants(request.Text.Span, out var keep, out var continues))
-            {
-                // store:false and no history: nothing to look up or keep (the converter reads the body itself).
-                return await next(request).ConfigureAwait(false);
-            }
-
-            body = JsonNode.Parse(request.Text.Span, s_nodes, s_strict)!.AsObject();
+            var body = JsonNode.Parse(request.Text.Span, s_nodes, s_strict)!.AsObject();
             var input = InputItems(body["input"]);
-            if (continues)
+            if (request.Scan.ContinuesResponse)
             {
                 if (body["previous_response_id"] is not JsonValue previous || previous.GetValueKind() != JsonValueKind.String || input is null)
                 {
                     return new GatewayError(StatusCodes.Status400BadRequest, "previous_response_id: must be a string, with an input to add to that response");
                 }
 
-                if (await ContinueAsync(request, body, previous.GetValue<string>(), input).ConfigureAwait(false) is { } refused)
+                if ((await ContinueAsync(request, body, previous.GetValue<string>(), input).ConfigureAwait(false)).Failed(out var refused, out var whole))
                 {
                     return refused;
                 }
 
-                input = (JsonArray)body["input"]!.DeepClone();
+                input = whole;
             }
 
             var scope = ResponseStore.ScopeOf(request.Caller);
@@ -64,7 +59,7 @@ internal sealed class ResponsesHistoryStage(ResponseStore store, IOptions<Gatewa
                 ? new ResponsesTurn(input, (response, items) => store.KeepAsync(scope, new StoredResponse(response, items)))
                 : null;
         }
-        catch (Exception ex) when (ex is JsonException or ArgumentException or InvalidOperationException)
+        catch (Exception ex) when (ex is JsonException or ArgumentException)
         {
             // Malformed JSON is the scan's to refuse; what is left is an object that names a property twice, or an
             // input item of the wrong kind.
@@ -74,8 +69,8 @@ internal sealed class ResponsesHistoryStage(ResponseStore store, IOptions<Gatewa
         return await next(request).ConfigureAwait(false);
     }
 
-    // Puts the kept conversation before the new input and rewrites the body; the refusal, or null.
-    private async Task<GatewayError?> ContinueAsync(ForwardedRequest request, JsonObject body, string id, JsonArray input)
+    // The kept conversation put before the new input, the body rewritten with it (and rescanned); or the refusal.
+    private async Task<GatewayResult<JsonArray>> ContinueAsync(ForwardedRequest request, JsonObject body, string id, JsonArray input)
     {
         StoredResponse? prior;
         try
@@ -108,27 +103,22 @@ internal sealed class ResponsesHistoryStage(ResponseStore store, IOptions<Gatewa
                 $"the conversation of previous_response_id '{id}' and the new input are larger than the gateway's limit of {_maxBody} bytes");
         }
 
+        // The gateway's own serialisation of a body that scanned: it scans; the error is there for completeness.
+        if (RequestJson.Scan(rewritten).Failed(out var error, out var scan))
+        {
+            return error;
+        }
+
         request.Body = rewritten;
         request.Text = rewritten;
-        request.Scan = RequestJson.Scan(rewritten).Failed(out var error, out var scan) ? throw new InvalidOperationException(error.Message) : scan;
-        return null;
-    }
-
-    // Whether the request is to be kept (store not false) and whether it continues an earlier response: one cheap read.
-    private static bool Wants(ReadOnlySpan<byte> json, out bool keep, out bool continues)
-    {
-        var reader = new Utf8JsonReader(json);
-        using var document = JsonDocument.ParseValue(ref reader);
-        var root = document.RootElement;
-        keep = !(root.TryGetProperty("store", out var store) && store.ValueKind == JsonValueKind.False);
-        continues = root.TryGetProperty("previous_response_id", out var previous) && previous.ValueKind != JsonValueKind.Null;
-        return keep || continues;
+        request.Scan = scan;
+        return whole;
     }
 
     // A string input is one user message; an array is its items; anything else is the converter's to refuse.
     private static JsonArray? InputItems(JsonNode? input) => input switch
     {
-        JsonArray items => (JsonArray)items.DeepClone(),
+        JsonArray items => items,
         JsonValue text when text.GetValueKind() == JsonValueKind.String => new JsonArray(new JsonObject
         {
             ["type"] = "message",

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using CcxProxy.Transforms.Protocols;
 
 namespace CcxProxy.Transforms.Conversion;
@@ -11,4 +12,19 @@ public sealed record ConvertedRequest(byte[] Body, bool Stream, ToolNameMap Tool
     /// <summary>A request the gateway refuses to convert: a 400 to the caller, with the reason.</summary>
     /// <param name="reason">Why, phrased for the caller.</param>
     public static GatewayError Refused(string reason) => new(400, reason);
+
+    /// <summary>A request body as one JSON value to convert, or the 400 that says where it is malformed. The caller disposes it.</summary>
+    /// <param name="body">The request body.</param>
+    public static GatewayResult<JsonDocument> Parse(ReadOnlySpan<byte> body)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(body);
+            return JsonDocument.ParseValue(ref reader);
+        }
+        catch (JsonException ex)
+        {
+            return Refused("malformed JSON: " + ex.Message.Split(" Path:", 2)[0]);
+        }
+    }
 }

@@ -60,6 +60,8 @@ public static class RequestJson
             var maxTokensRange = default(Range);
             var stream = false;
             var includeUsage = false;
+            var storeFalse = false;
+            var continues = false;
             Range? attribution = null;
             // Top-level names seen: a second "model" would be checked here as one value and read upstream as another.
             var names = strict ? new HashSet<string>(StringComparer.Ordinal) : null;
@@ -84,6 +86,8 @@ public static class RequestJson
                 var isStream = Is(ref reader, "stream"u8);
                 var isStreamOptions = Is(ref reader, "stream_options"u8);
                 var isSystem = Is(ref reader, "system"u8);
+                var isStore = Is(ref reader, "store"u8);
+                var isPrevious = Is(ref reader, "previous_response_id"u8);
                 reader.Read();
                 var token = new Range((int)reader.TokenStartIndex, (int)reader.BytesConsumed);
                 if (isModel)
@@ -105,6 +109,14 @@ public static class RequestJson
                 else if (isStream)
                 {
                     stream = reader.TokenType == JsonTokenType.True;
+                }
+                else if (isStore)
+                {
+                    storeFalse = reader.TokenType == JsonTokenType.False;
+                }
+                else if (isPrevious)
+                {
+                    continues = reader.TokenType != JsonTokenType.Null;
                 }
                 else if (isStreamOptions && reader.TokenType == JsonTokenType.StartObject)
                 {
@@ -146,6 +158,8 @@ public static class RequestJson
                 Stream = stream,
                 IncludeUsage = includeUsage,
                 AttributionBlock = attribution,
+                StoreFalse = storeFalse,
+                ContinuesResponse = continues,
             };
             return null;
         }
@@ -413,4 +427,10 @@ public readonly record struct RequestScan(string Model, Range ModelRange, long? 
 
     /// <summary>Where Claude Code's attribution block is in <c>system</c>, when there is one.</summary>
     public Range? AttributionBlock { get; init; }
+
+    /// <summary>True when the top-level <c>store</c> is <c>false</c> (an OpenAI Responses client asking that nothing be kept).</summary>
+    public bool StoreFalse { get; init; }
+
+    /// <summary>True when there is a top-level <c>previous_response_id</c> that is not null (an OpenAI Responses continuation).</summary>
+    public bool ContinuesResponse { get; init; }
 }

@@ -34,22 +34,32 @@ public static class UsageReader
                 };
             }
 
-            // Chat Completions counts prompt_tokens and completion_tokens; a Responses answer, input_tokens and output_tokens.
-            var responses = usage.TryGetProperty("input_tokens", out _);
-            var cached = usage.TryGetProperty(responses ? "input_tokens_details" : "prompt_tokens_details", out var details) && details.ValueKind == JsonValueKind.Object
-                ? Number(details, "cached_tokens")
-                : Number(usage, "prompt_cache_hit_tokens");
-            return new StreamUsage
-            {
-                InputTokens = Math.Max(0, Number(usage, responses ? "input_tokens" : "prompt_tokens") - cached),
-                OutputTokens = Number(usage, responses ? "output_tokens" : "completion_tokens"),
-                CacheReadInputTokens = cached,
-            };
+            return FromOpenAI(usage);
         }
         catch (JsonException)
         {
             return null;
         }
+    }
+
+    /// <summary>
+    /// An OpenAI <c>usage</c> object in Anthropic's terms: Chat Completions' <c>prompt_tokens</c> and
+    /// <c>completion_tokens</c>, or a Responses answer's <c>input_tokens</c> and <c>output_tokens</c>; cached input
+    /// (counted inside the input there) kept apart.
+    /// </summary>
+    /// <param name="usage">The <c>usage</c> object.</param>
+    public static StreamUsage FromOpenAI(JsonElement usage)
+    {
+        var responses = usage.TryGetProperty("input_tokens", out _);
+        var cached = usage.TryGetProperty(responses ? "input_tokens_details" : "prompt_tokens_details", out var details) && details.ValueKind == JsonValueKind.Object
+            ? Number(details, "cached_tokens")
+            : Number(usage, "prompt_cache_hit_tokens");
+        return new StreamUsage
+        {
+            InputTokens = Math.Max(0, Number(usage, responses ? "input_tokens" : "prompt_tokens") - cached),
+            OutputTokens = Number(usage, responses ? "output_tokens" : "completion_tokens"),
+            CacheReadInputTokens = cached,
+        };
     }
 
     private static long Number(JsonElement element, string name) =>

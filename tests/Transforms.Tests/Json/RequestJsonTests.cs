@@ -175,6 +175,18 @@ public sealed class RequestJsonTests
         Assert.That(scan.IncludeUsage, Is.EqualTo(includeUsage));
     }
 
+    [TestCase("""{"model":"m","input":"hi"}""", false, false)]
+    [TestCase("""{"model":"m","input":"hi","store":false}""", true, false)]
+    [TestCase("""{"model":"m","input":"hi","store":true,"previous_response_id":"resp_1"}""", false, true)]
+    [TestCase("""{"model":"m","input":"hi","previous_response_id":null,"metadata":{"store":false}}""", false, false)]
+    public void Scan_ResponsesStoreAndContinuation_ReadInTheOneScan(string json, bool storeFalse, bool continues)
+    {
+        var scan = Scan(json).Value();
+
+        Assert.That(scan.StoreFalse, Is.EqualTo(storeFalse));
+        Assert.That(scan.ContinuesResponse, Is.EqualTo(continues));
+    }
+
     [TestCaseSource(typeof(CcxProxy.TestSupport.RecordedRequests), nameof(CcxProxy.TestSupport.RecordedRequests.ClaudeCodeVersions))]
     public void Rewrite_RecordedClaudeCodeRequest_AttributionGoneEverythingElseIntact(string version)
     {

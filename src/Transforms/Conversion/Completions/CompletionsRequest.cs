@@ -16,15 +16,9 @@ internal static class CompletionsRequest
     public static GatewayResult<ConvertedRequest> ToChat(ReadOnlySpan<byte> body, ConversionOptions options, long? defaultMaxTokens)
     {
         ArgumentNullException.ThrowIfNull(options);
-        JsonDocument doc;
-        try
+        if (ConvertedRequest.Parse(body).Failed(out var malformed, out var doc))
         {
-            var reader = new Utf8JsonReader(body);
-            doc = JsonDocument.ParseValue(ref reader);
-        }
-        catch (JsonException ex)
-        {
-            return ConvertedRequest.Refused("malformed JSON: " + ex.Message.Split(" Path:", 2)[0]);
+            return malformed;
         }
 
         using (doc)

@@ -41,15 +41,9 @@ internal sealed class ChatRequestConverter
     public static GatewayResult<ConvertedRequest> Convert(ReadOnlySpan<byte> body, ConversionOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        JsonDocument doc;
-        try
+        if (ConvertedRequest.Parse(body).Failed(out var malformed, out var doc))
         {
-            var reader = new Utf8JsonReader(body);
-            doc = JsonDocument.ParseValue(ref reader);
-        }
-        catch (JsonException ex)
-        {
-            return ConvertedRequest.Refused("malformed JSON: " + (ex.Message.Split(" Path:", 2)[0]));
+            return malformed;
         }
 
         using (doc)

@@ -142,11 +142,10 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
         Start(output);
         CloseOpenItemAsIncomplete(output);
         Finished = true;
-        var (status, items) = ("failed", _items);
         Write(output, "response.failed", json =>
         {
             json.WritePropertyName("response"u8);
-            ResponsesWire.WriteResponse(json, _responseId, createdAt, clientModel, status, null, onAnswer is not null, WriteItems(items), Usage,
+            ResponsesWire.WriteResponse(json, _responseId, createdAt, clientModel, "failed", null, onAnswer is not null, WriteItems(_items), Usage,
                 (anthropicErrorType == "overloaded_error" || anthropicErrorType == "rate_limit_error" ? "rate_limit_exceeded" : "server_error", message));
         });
     }

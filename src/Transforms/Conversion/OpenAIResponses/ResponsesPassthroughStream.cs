@@ -1,8 +1,10 @@
 using System.Buffers;
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json;
 using CcxProxy.Transforms.Conversion.OpenAIChat;
+using CcxProxy.Transforms.Protocols;
 using CcxProxy.Transforms.Sse;
+using CcxProxy.Transforms.Vocabulary;
 
 namespace CcxProxy.Transforms.Conversion.OpenAIResponses;
 
@@ -61,10 +63,15 @@ internal sealed class ResponsesPassthroughStream(string clientModel, Action<byte
         if (type is "response.completed" or "response.incomplete" or "response.failed")
         {
             Finished = true;
-            ReadUsage(response);
+            var final = JsonSerializer.SerializeToUtf8Bytes(response, ResponsesWire.JsonOptions);
+            if (UsageReader.Read(WireProtocol.OpenAI, final) is { } usage)
+            {
+                (Usage.InputTokens, Usage.OutputTokens, Usage.CacheReadInputTokens) = (usage.InputTokens, usage.OutputTokens, usage.CacheReadInputTokens);
+            }
+
             if (type != "response.failed")
             {
-                onAnswer?.Invoke(JsonSerializer.SerializeToUtf8Bytes(response, ResponsesWire.JsonOptions));
+                onAnswer?.Invoke(final);
             }
         }
     }
@@ -116,20 +123,5 @@ internal sealed class ResponsesPassthroughStream(string clientModel, Action<byte
         {
             _lastSequence = number;
         }
-    }
-
-    // Responses usage counts cached input inside input_tokens; Anthropic's terms keep it apart.
-    private void ReadUsage(JsonObject response)
-    {
-        if (response["usage"] is not JsonObject usage)
-        {
-            return;
-        }
-
-        var cached = usage["input_tokens_details"]?["cached_tokens"] is JsonValue c && c.TryGetValue<long>(out var n) ? n : 0;
-        var input = usage["input_tokens"] is JsonValue i && i.TryGetValue<long>(out var inTokens) ? inTokens : 0;
-        Usage.InputTokens = Math.Max(0, input - cached);
-        Usage.CacheReadInputTokens = cached;
-        Usage.OutputTokens = usage["output_tokens"] is JsonValue o && o.TryGetValue<long>(out var outTokens) ? outTokens : 0;
     }
 }

@@ -23,15 +23,9 @@ internal static class ResponsesRequest
     /// </summary>
     public static GatewayResult<ConvertedRequest> ToChat(ReadOnlySpan<byte> body)
     {
-        JsonDocument doc;
-        try
+        if (ConvertedRequest.Parse(body).Failed(out var malformed, out var doc))
         {
-            var reader = new Utf8JsonReader(body);
-            doc = JsonDocument.ParseValue(ref reader);
-        }
-        catch (JsonException ex)
-        {
-            return ConvertedRequest.Refused("malformed JSON: " + ex.Message.Split(" Path:", 2)[0]);
+            return malformed;
         }
 
         using (doc)

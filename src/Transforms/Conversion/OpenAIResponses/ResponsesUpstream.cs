@@ -28,15 +28,9 @@ public static class ResponsesUpstream
     public static GatewayResult<ConvertedRequest> ConvertRequest(ReadOnlySpan<byte> messagesRequest, ConversionOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        JsonDocument document;
-        try
+        if (ConvertedRequest.Parse(messagesRequest).Failed(out var malformed, out var document))
         {
-            var reader = new Utf8JsonReader(messagesRequest);
-            document = JsonDocument.ParseValue(ref reader);
-        }
-        catch (JsonException ex)
-        {
-            return ConvertedRequest.Refused("malformed JSON: " + ex.Message.Split(" Path:", 2)[0]);
+            return malformed;
         }
 
         using (document)
@@ -216,20 +210,8 @@ public static class ResponsesUpstream
     }
 
     /// <summary>A response's usage in Anthropic's terms: cached input counted apart.</summary>
-    internal static StreamUsage ReadUsage(JsonElement response)
-    {
-        var usage = new StreamUsage();
-        if (!response.TryGetProperty("usage", out var u) || u.ValueKind != JsonValueKind.Object)
-        {
-            return usage;
-        }
-
-        var cached = u.TryGetProperty("input_tokens_details", out var d) && OpenAIWire.TryGetLong(d, "cached_tokens", out var c) ? c : 0;
-        usage.CacheReadInputTokens = cached;
-        usage.InputTokens = Math.Max(0, (OpenAIWire.TryGetLong(u, "input_tokens", out var input) ? input : 0) - cached);
-        usage.OutputTokens = OpenAIWire.TryGetLong(u, "output_tokens", out var output) ? output : 0;
-        return usage;
-    }
+    internal static StreamUsage ReadUsage(JsonElement response) =>
+        response.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object ? UsageReader.FromOpenAI(usage) : new StreamUsage();
 
     internal static void WriteAnthropicUsage(Utf8JsonWriter json, StreamUsage usage)
     {
