@@ -21,10 +21,14 @@ public sealed class FirstContentTimeoutTests : TwoUpstreams
     private static string Body() =>
         """{"model":"claude-sonnet-4-6","max_tokens":8,"stream":true,"messages":[{"role":"user","content":"hi"}]}""";
 
-    /// <summary>A first event, then a keep-alive every 0.2 s, bounded (30 s) so a broken gateway cannot hang the upstream.</summary>
+    /// <summary>
+    /// A first event and at once a keep-alive (so one surely arrives however late a loaded machine starts the
+    /// stream), then a keep-alive every 0.2 s, bounded (30 s) so a broken gateway cannot hang the upstream.
+    /// </summary>
     private static IEnumerable<StreamStep> ThenKeepAlives(StreamStep first, StreamStep keepAlive)
     {
         yield return first;
+        yield return keepAlive;
         for (var i = 0; i < 150; i++)
         {
             yield return StreamStep.Delay(TimeSpan.FromSeconds(0.2));
