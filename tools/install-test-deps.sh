@@ -4,7 +4,7 @@
 # - the Claude Code CLI at two pinned versions (npm), into .test-tools/ in the repository:
 #   2.1.197 is the newest whose "engines" field allows Node 20, 2.1.330 a newer one that installs
 #   with an engines warning and runs fine. The end-to-end tests drive both;
-# - the Codex CLI at a pinned version (npm), into .test-tools/ as well;
+# - the Codex CLI and the Gemini CLI at pinned versions (npm), into .test-tools/ as well;
 # - yamllint (Debian package) and tools/k8s-validate's npm packages, at the versions its package-lock.json
 #   pins (into tools/k8s-validate/node_modules, ignored by git): the tests of the Kubernetes manifests in
 #   deploy/ run both (tests/Proxy.Tests/Deploy).
@@ -50,6 +50,16 @@ if [ ! -x "$codex_dir/node_modules/.bin/codex" ]; then
   (cd "$codex_dir" && npm install --no-audit --no-fund --loglevel=error --prefix "$codex_dir" "@openai/codex@$codex_version" >/dev/null)
 fi
 "$codex_dir/node_modules/.bin/codex" --version >/dev/null
+
+# The Gemini CLI (Gemini generateContent over /v1beta), pinned; runs offline against GOOGLE_GEMINI_BASE_URL.
+gemini_version=0.61.0
+gemini_dir="$root/.test-tools/gemini-cli-$gemini_version"
+if [ ! -x "$gemini_dir/node_modules/.bin/gemini" ]; then
+  echo "installing @google/gemini-cli@$gemini_version (npm)"
+  mkdir -p "$gemini_dir"
+  (cd "$gemini_dir" && npm install --no-audit --no-fund --loglevel=error --prefix "$gemini_dir" "@google/gemini-cli@$gemini_version" >/dev/null)
+fi
+"$gemini_dir/node_modules/.bin/gemini" --version >/dev/null
 
 validator="$root/tools/k8s-validate"
 if ! node "$validator/validate.mjs" --check-install >/dev/null 2>&1; then

@@ -61,6 +61,7 @@ public static partial class ChannelFileParser
     {
         "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
         "TE", "Trailer", "Transfer-Encoding", "Upgrade", "Host", "Content-Length", "x-api-key", "Authorization",
+        "x-goog-api-key",
     };
 
     private const int MaxWeight = 1_000_000;
@@ -269,7 +270,7 @@ public static partial class ChannelFileParser
     {
         if (!fields.TryGetValue(Fields.Type, out var element))
         {
-            errors.Add(Fields.Type, "required; one of: anthropic, openai, responses");
+            errors.Add(Fields.Type, "required; one of: anthropic, openai, responses, gemini");
             return null;
         }
 
@@ -284,8 +285,10 @@ public static partial class ChannelFileParser
                 return WireProtocol.OpenAI;
             case "responses":
                 return WireProtocol.Responses;
+            case "gemini":
+                return WireProtocol.Gemini;
             default:
-                errors.Add(Fields.Type, $"unknown type \"{value}\"; one of: anthropic, openai, responses");
+                errors.Add(Fields.Type, $"unknown type \"{value}\"; one of: anthropic, openai, responses, gemini");
                 return null;
         }
     }
@@ -312,7 +315,12 @@ public static partial class ChannelFileParser
 
     private static UpstreamAuth ParseAuth(Dictionary<string, JsonElement> fields, WireProtocol? type, ErrorList errors)
     {
-        var fallback = type is WireProtocol.OpenAI or WireProtocol.Responses ? UpstreamAuth.Bearer : UpstreamAuth.XApiKey;
+        var fallback = type switch
+        {
+            WireProtocol.OpenAI or WireProtocol.Responses => UpstreamAuth.Bearer,
+            WireProtocol.Gemini => UpstreamAuth.GoogApiKey,
+            _ => UpstreamAuth.XApiKey,
+        };
         if (!fields.TryGetValue(Fields.Auth, out var element))
         {
             return fallback;
@@ -327,8 +335,10 @@ public static partial class ChannelFileParser
                 return UpstreamAuth.XApiKey;
             case "bearer":
                 return UpstreamAuth.Bearer;
+            case "x-goog-api-key":
+                return UpstreamAuth.GoogApiKey;
             default:
-                errors.Add(Fields.Auth, $"unknown auth \"{value}\"; one of: x-api-key, bearer");
+                errors.Add(Fields.Auth, $"unknown auth \"{value}\"; one of: x-api-key, bearer, x-goog-api-key");
                 return fallback;
         }
     }

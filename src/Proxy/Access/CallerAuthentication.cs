@@ -1,12 +1,16 @@
+using CcxProxy.Errors;
 using CcxProxy.Keys;
 using CcxProxy.Transforms.Protocols;
+using CcxProxy.Transforms.Vocabulary;
 
 namespace CcxProxy.Access;
 
 /// <summary>
-/// Reads the caller's key from <c>x-api-key</c> or <c>Authorization: Bearer</c> (Claude Code sends the
-/// latter when <c>ANTHROPIC_AUTH_TOKEN</c> is set, the OpenAI SDKs always do) and finds the caller:
-/// 401 for a missing, unknown, revoked or expired key; 429 for an address that keeps failing.
+/// Reads the caller's key from <c>x-api-key</c>, <c>x-goog-api-key</c> (Google's SDKs and the Gemini CLI) or
+/// <c>Authorization: Bearer</c> (Claude Code sends the latter when <c>ANTHROPIC_AUTH_TOKEN</c> is set, the OpenAI SDKs
+/// always do), or on Gemini's paths from the <c>key</c> query parameter, and finds the caller: 401 for a missing,
+/// unknown, revoked or expired key; 429 for an address that keeps failing. A key given in the query is read here and
+/// nowhere else: no upstream gets the caller's query, and the logs and traces never carry it.
 /// </summary>
 public sealed class CallerAuthentication
 {
@@ -32,7 +36,7 @@ public sealed class CallerAuthentication
         if (key is null)
         {
             _throttle.Failed(address);
-            return new GatewayError(StatusCodes.Status401Unauthorized, "missing API key: send it as x-api-key or as Authorization: Bearer");
+            return new GatewayError(StatusCodes.Status401Unauthorized, "missing API key: send it as x-api-key, x-goog-api-key or Authorization: Bearer");
         }
 
         KeyLookup lookup;
@@ -73,10 +77,13 @@ public sealed class CallerAuthentication
 
     internal static string? ReadKey(HttpRequest request)
     {
-        var apiKey = request.Headers["x-api-key"].ToString();
-        if (apiKey.Length > 0)
+        foreach (var header in (ReadOnlySpan<string>)["x-api-key", "x-goog-api-key"])
         {
-            return apiKey.Trim();
+            var apiKey = request.Headers[header].ToString();
+            if (apiKey.Length > 0)
+            {
+                return apiKey.Trim();
+            }
         }
 
         var authorization = request.Headers.Authorization.ToString();
@@ -87,6 +94,7 @@ public sealed class CallerAuthentication
             return token.Length > 0 ? token : null;
         }
 
-        return null;
+        // Google's API (and so its SDKs, with an API key) also takes the key as ?key=; only Gemini's paths read it.
+        return ClientProtocols.Of(request) == WireProtocol.Gemini && request.Query["key"].ToString().Trim() is { Length: > 0 } queryKey ? queryKey : null;
     }
 }

@@ -9,7 +9,8 @@ namespace CcxProxy.Endpoints;
 
 /// <summary>
 /// <c>GET /v1/models</c> and <c>GET /v1/models/{id}</c>: the model names the caller's group may request,
-/// in Anthropic's shape when the request carries <c>anthropic-version</c>, else in OpenAI's (docs/protocols.md §4).
+/// in Anthropic's shape when the request carries <c>anthropic-version</c>, in Google's under <c>/v1beta</c> or when it
+/// carries Google's key or client header, else in OpenAI's (docs/protocols.md §4).
 /// A channel contributes the plain names of its <c>models</c> allowlist and the keys of its
 /// <c>modelMapping</c> that it serves; wildcard patterns are not names and are not listed.
 /// </summary>
@@ -22,6 +23,8 @@ internal static class ModelsEndpoint
     {
         endpoints.MapGet("/v1/models", ListAsync);
         endpoints.MapGet("/v1/models/{**id}", GetAsync);
+        endpoints.MapGet("/v1beta/models", ListAsync);
+        endpoints.MapGet("/v1beta/models/{**id}", GetAsync);
         return endpoints;
     }
 
@@ -55,10 +58,14 @@ internal static class ModelsEndpoint
         }
 
         var names = Names(channels.Current, caller.Group);
-        if (ClientProtocols.Of(context.Request) == WireProtocol.OpenAI)
+        switch (ClientProtocols.Of(context.Request))
         {
-            await Results.Json(new { @object = "list", data = names.Select(OpenAIModel) }).ExecuteAsync(context).ConfigureAwait(false);
-            return;
+            case WireProtocol.OpenAI:
+                await Results.Json(new { @object = "list", data = names.Select(OpenAIModel) }).ExecuteAsync(context).ConfigureAwait(false);
+                return;
+            case WireProtocol.Gemini:
+                await Results.Json(new { models = names.Select(GeminiModel) }).ExecuteAsync(context).ConfigureAwait(false);
+                return;
         }
 
         var query = context.Request.Query;
@@ -110,6 +117,8 @@ internal static class ModelsEndpoint
             return;
         }
 
+        // Google names a model "models/…" in its own URLs too (/v1beta/models/models/x is what some clients build).
+        id = id.StartsWith("models/", StringComparison.Ordinal) ? id["models/".Length..] : id;
         var snapshot = channels.Current;
         if (snapshot.FindGroup(caller.Group)?.AllowsModel(id) == false || snapshot.Candidates(caller.Group, id, Random.Shared).Count == 0)
         {
@@ -119,12 +128,26 @@ internal static class ModelsEndpoint
         }
 
         var model = (id, snapshot.LoadedAt);
-        object body = ClientProtocols.Of(context.Request) == WireProtocol.OpenAI ? OpenAIModel(model) : AnthropicModel(model);
+        object body = ClientProtocols.Of(context.Request) switch
+        {
+            WireProtocol.OpenAI => OpenAIModel(model),
+            WireProtocol.Gemini => GeminiModel(model),
+            _ => AnthropicModel(model),
+        };
         await Results.Json(body).ExecuteAsync(context).ConfigureAwait(false);
     }
 
     private static object AnthropicModel((string Id, DateTimeOffset Created) m) =>
         new { id = m.Id, type = "model", display_name = m.Id, created_at = m.Created.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture) };
+
+    private static object GeminiModel((string Id, DateTimeOffset Created) m) => new
+    {
+        name = "models/" + m.Id,
+        displayName = m.Id,
+        supportedGenerationMethods = s_geminiMethods,
+    };
+
+    private static readonly string[] s_geminiMethods = ["generateContent", "streamGenerateContent", "countTokens"];
 
     private static object OpenAIModel((string Id, DateTimeOffset Created) m) =>
         new { id = m.Id, @object = "model", created = m.Created.ToUnixTimeSeconds(), owned_by = "ccx-proxy" };

@@ -28,13 +28,21 @@ internal sealed class ForwardingEndpoint(RequestPipeline pipeline, RequestTeleme
     /// <summary>Handles <c>POST /v1/responses</c>.</summary>
     public Task HandleResponsesAsync(HttpContext context) => HandleAsync(context, InboundApi.Responses, "responses");
 
-    private async Task HandleAsync(HttpContext context, InboundApi api, string name)
+    /// <summary>Handles Gemini's <c>POST /v1beta/models/{model}:generateContent</c>, <c>:streamGenerateContent</c> and <c>:countTokens</c>.</summary>
+    public Task HandleGeminiAsync(HttpContext context, InboundApi api, GeminiTarget target) => HandleAsync(context, api, api switch
+    {
+        InboundApi.StreamGenerateContent => "gemini.streamGenerateContent",
+        InboundApi.GeminiCountTokens => "gemini.countTokens",
+        _ => "gemini.generateContent",
+    }, target);
+
+    private async Task HandleAsync(HttpContext context, InboundApi api, string name, GeminiTarget? gemini = null)
     {
         var record = RequestRecord.Start(context, time);
         record.Api = name;
         try
         {
-            if (await pipeline.RunAsync(new ForwardedRequest(context, api, record)).ConfigureAwait(false) is { } error)
+            if (await pipeline.RunAsync(new ForwardedRequest(context, api, record) { Gemini = gemini }).ConfigureAwait(false) is { } error)
             {
                 await GatewayErrors.WriteAsync(context, error).ConfigureAwait(false);
             }

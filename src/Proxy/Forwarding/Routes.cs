@@ -40,6 +40,8 @@ internal static class Routes
             Time = settings.Time,
             ChannelName = channel.Name,
             RequestId = settings.RequestId,
+            Stream = scan.Stream,
+            JsonArrayStream = scan.JsonArrayStream,
             IncludeUsage = scan.IncludeUsage,
             InputTokens = settings.InputTokens,
 

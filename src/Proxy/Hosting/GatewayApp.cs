@@ -58,6 +58,10 @@ public static partial class GatewayApp
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = gateway.MaxRequestBodyBytes;
         });
+        // ASP.NET Core's own "Request starting" line carries the URL with its query, and a Gemini caller may send its
+        // key as ?key=: that line stays off whatever the logging configuration says. The gateway's request line
+        // (without the query) says the same.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning);
         builder.Services.AddCcxProxy(builder.Configuration, builder.Environment.ContentRootPath);
 
         var app = builder.Build();
@@ -181,6 +185,7 @@ public static partial class GatewayApp
         app.MapAdmin();
         app.MapModels();
         app.MapResponses();
+        app.MapGemini();
         var forwarding = app.Services.GetRequiredService<ForwardingEndpoint>();
         app.MapPost("/v1/messages", forwarding.HandleMessagesAsync);
         app.MapPost("/v1/messages/count_tokens", forwarding.HandleCountTokensAsync);

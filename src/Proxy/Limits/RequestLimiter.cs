@@ -110,7 +110,7 @@ internal sealed class RequestLimiter
         var kind = decision.Violated ?? LimitKind.Requests;
         var remaining = Math.Max(0, decision.Remaining ?? 0);
         var reset = decision.RetryAfter ?? TimeSpan.Zero;
-        if (ClientProtocols.Of(request) == WireProtocol.OpenAI)
+        if (ClientProtocols.Of(request) != WireProtocol.Anthropic)
         {
             var name = kind is LimitKind.InputTokens or LimitKind.OutputTokens ? "tokens" : "requests";
             headers.Add(new($"x-ratelimit-limit-{name}", limit.ToString(CultureInfo.InvariantCulture)));

@@ -1,4 +1,6 @@
 using System.Text;
+using CcxProxy.Transforms.Conversion;
+using CcxProxy.Transforms.Conversion.Gemini;
 using CcxProxy.Transforms.Conversion.OpenAIChat;
 using CcxProxy.Transforms.Protocols;
 using CcxProxy.Transforms.Vocabulary;
@@ -6,42 +8,68 @@ using CcxProxy.Transforms.Vocabulary;
 namespace CcxProxy.Pipeline;
 
 /// <summary>
-/// Stage 4: a <c>count_tokens</c> whose channel speaks OpenAI, which cannot count, is answered with the gateway's
-/// documented estimate instead of being forwarded.
+/// Stage 4: a token count whose channel cannot count (Anthropic's <c>count_tokens</c> anywhere but an Anthropic
+/// channel, Gemini's <c>countTokens</c> anywhere but a Gemini one) is answered with the gateway's documented estimate
+/// instead of being forwarded.
 /// </summary>
 internal sealed class EstimateTokensStage : IRequestStage
 {
     public ValueTask<GatewayError?> InvokeAsync(ForwardedRequest request, RequestStep next) =>
-        request.IsCountTokens && !TokenEstimate.UpstreamCounts(request.FirstChannel.Type)
+        request.IsCountTokens && !TokenEstimate.UpstreamCounts(request.Api, request.FirstChannel.Type)
             ? TokenEstimate.AnswerAsync(request)
             : next(request);
 }
 
-/// <summary>The gateway's own count of a Messages request's input tokens, for upstreams that cannot count.</summary>
+/// <summary>The gateway's own count of a request's input tokens, for upstreams that cannot count.</summary>
 internal static class TokenEstimate
 {
-    /// <summary>Whether an upstream of <paramref name="protocol"/> has a count endpoint (only Anthropic's does).</summary>
-    public static bool UpstreamCounts(WireProtocol protocol) => protocol == WireProtocol.Anthropic;
+    /// <summary>Whether a channel of <paramref name="protocol"/> counts tokens for a count request of <paramref name="api"/>.</summary>
+    public static bool UpstreamCounts(InboundApi api, WireProtocol protocol) => api switch
+    {
+        InboundApi.CountTokens => protocol == WireProtocol.Anthropic,
+        InboundApi.GeminiCountTokens => protocol == WireProtocol.Gemini,
+        _ => false,
+    };
 
     /// <summary>The estimate of a request's input tokens (read through <see cref="ForwardedRequest.InputTokenEstimate"/>, which keeps it).</summary>
     public static long Of(ForwardedRequest request) =>
-        request.Api == InboundApi.Messages && ChatUpstream.TryEstimateInputTokens(request.Text.Span, out var tokens) ? tokens : Math.Max(1, request.Text.Length / 4);
+        TryEstimate(request, out var tokens) ? tokens : Math.Max(1, request.Text.Length / 4);
 
-    /// <summary>Answers <c>count_tokens</c> with the estimate, said in a header too (<c>x-ccx-token-count: estimate</c>).</summary>
+    /// <summary>Answers a count request with the estimate, in the caller's shape, said in a header too (<c>x-ccx-token-count: estimate</c>).</summary>
     public static async ValueTask<GatewayError?> AnswerAsync(ForwardedRequest request)
     {
-        if (!ChatUpstream.TryEstimateInputTokens(request.Text.Span, out var tokens))
+        var gemini = request.Api == InboundApi.GeminiCountTokens;
+        if (!TryEstimate(request, out var tokens))
         {
-            return new GatewayError(StatusCodes.Status400BadRequest, "messages: must be an array of messages");
+            return new GatewayError(StatusCodes.Status400BadRequest, gemini ? "contents: must be an array of contents" : "messages: must be an array of messages");
         }
 
         var response = request.Http.Response;
-        var body = Encoding.UTF8.GetBytes($$"""{"input_tokens":{{tokens}}}""");
+        var body = Encoding.UTF8.GetBytes(gemini ? $$"""{"totalTokens":{{tokens}}}""" : $$"""{"input_tokens":{{tokens}}}""");
         response.ContentType = "application/json";
         response.ContentLength = body.Length;
         // Said in a header too, so a client that cares can tell an estimate from a count.
         response.Headers["x-ccx-token-count"] = "estimate";
         await response.Body.WriteAsync(body, request.Http.RequestAborted).ConfigureAwait(false);
         return null;
+    }
+
+    // Messages bodies are estimated as they are; Gemini's as the Messages request they convert to (countTokens may
+    // wrap the request in generateContentRequest). Other APIs fall back to the body's length.
+    private static bool TryEstimate(ForwardedRequest request, out long tokens)
+    {
+        tokens = 0;
+        switch (request.Api)
+        {
+            case InboundApi.Messages or InboundApi.CountTokens:
+                return ChatUpstream.TryEstimateInputTokens(request.Text.Span, out tokens);
+            case InboundApi.GenerateContent or InboundApi.StreamGenerateContent or InboundApi.GeminiCountTokens:
+                var body = request.Api == InboundApi.GeminiCountTokens ? GeminiClient.CountTokensRequest(request.Text) : request.Text;
+                var options = new ConversionOptions { UpstreamModel = request.Model };
+                return !GeminiClient.ConvertRequest(body.Span, stream: false, options).Failed(out _, out var messages)
+                    && ChatUpstream.TryEstimateInputTokens(messages.Body, out tokens);
+            default:
+                return false;
+        }
     }
 }

@@ -37,7 +37,7 @@ internal sealed partial class FailoverStage(IOptions<GatewayOptions> options, Up
         var record = request.Record;
         while (true)
         {
-            if (request.IsCountTokens && !TokenEstimate.UpstreamCounts(target.Channel.Type))
+            if (request.IsCountTokens && !TokenEstimate.UpstreamCounts(request.Api, target.Channel.Type))
             {
                 // The channel first in line that could count is out (breaker open): the next one cannot count either.
                 plan.Report(target, AttemptReport.Abandoned);
@@ -142,9 +142,9 @@ internal sealed partial class FailoverStage(IOptions<GatewayOptions> options, Up
         };
     }
 
-    /// <summary>Anthropic's "overloaded" status is 529; OpenAI clients know 503.</summary>
+    /// <summary>Anthropic's "overloaded" status is 529; OpenAI and Google clients know 503.</summary>
     private static int Overloaded(ForwardedRequest request) =>
-        ClientProtocols.Of(request.Http.Request) == WireProtocol.OpenAI ? StatusCodes.Status503ServiceUnavailable : 529;
+        ClientProtocols.Of(request.Http.Request) == WireProtocol.Anthropic ? 529 : StatusCodes.Status503ServiceUnavailable;
 
     private static partial class Log
     {

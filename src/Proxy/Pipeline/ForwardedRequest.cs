@@ -31,8 +31,11 @@ internal sealed class ForwardedRequest(HttpContext http, InboundApi api, Request
     /// <summary>What the request's log line, span and metrics say.</summary>
     public RequestRecord Record { get; } = record;
 
-    /// <summary><c>count_tokens</c>: not a model call, so not limited, cached or accounted, and answered by one attempt.</summary>
-    public bool IsCountTokens => Api == InboundApi.CountTokens;
+    /// <summary><c>count_tokens</c> (or Gemini's <c>countTokens</c>): not a model call, so not limited, cached or accounted, and answered by one attempt.</summary>
+    public bool IsCountTokens => Api is InboundApi.CountTokens or InboundApi.GeminiCountTokens;
+
+    /// <summary>What a Gemini URL says (the model, and how a stream is framed); null for the APIs that name the model in the body.</summary>
+    public GeminiTarget? Gemini { get; init; }
 
     /// <summary>The authenticated caller (<see cref="AuthenticateStage"/>).</summary>
     public Caller Caller
@@ -107,3 +110,8 @@ internal sealed class ForwardedRequest(HttpContext http, InboundApi api, Request
 
 /// <summary>The attempt that answered the caller: its channel, the call it made and what came of it.</summary>
 internal sealed record ServedAttempt(ChannelConfig Channel, UpstreamCall Call, AttemptResult Result);
+
+/// <summary>What a Gemini request's URL says: <c>/v1beta/models/{Model}:{method}</c>, and <c>alt=sse</c> or not.</summary>
+/// <param name="Model">The model the path names.</param>
+/// <param name="JsonArrayStream">True for <c>streamGenerateContent</c> without <c>alt=sse</c>: the stream is one JSON array.</param>
+internal sealed record GeminiTarget(string Model, bool JsonArrayStream);

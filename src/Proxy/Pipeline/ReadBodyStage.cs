@@ -2,6 +2,7 @@ using CcxProxy.Forwarding;
 using CcxProxy.Hosting;
 using CcxProxy.Transforms.Json;
 using CcxProxy.Transforms.Protocols;
+using CcxProxy.Transforms.Vocabulary;
 using Microsoft.Extensions.Options;
 
 namespace CcxProxy.Pipeline;
@@ -23,9 +24,16 @@ internal sealed class ReadBodyStage(IOptions<GatewayOptions> options) : IRequest
             return unread;
         }
 
-        if (RequestJson.Scan(json.Span).Failed(out var notARequest, out var scan))
+        var scanned = request.Gemini is { } gemini ? RequestJson.Scan(json.Span, gemini.Model) : RequestJson.Scan(json.Span);
+        if (scanned.Failed(out var notARequest, out var scan))
         {
             return notARequest;
+        }
+
+        if (request.Gemini is { } target)
+        {
+            // Gemini says in its URL what other APIs say in the body.
+            scan = scan with { Stream = request.Api == InboundApi.StreamGenerateContent, JsonArrayStream = target.JsonArrayStream };
         }
 
         request.Body = json;

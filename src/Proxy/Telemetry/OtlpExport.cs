@@ -85,7 +85,9 @@ internal static class OtlpExport
             .ConfigureResource(resource => resource.AddService(configuration["OTEL_SERVICE_NAME"] is { Length: > 0 } name ? name : "ccx-proxy"))
             .WithTracing(tracing => tracing
                 .AddSource(Sources)
-                .AddAspNetCoreInstrumentation()
+                // No query string on a span: a Gemini caller may send its key as ?key= (the instrumentation redacts
+                // values by default; an environment variable turns that off, and the gateway needs none of it).
+                .AddAspNetCoreInstrumentation(aspNetCore => aspNetCore.EnrichWithHttpRequest = (activity, _) => activity.SetTag("url.query", null))
                 .AddHttpClientInstrumentation()
                 // Redis commands as client spans (command names only: SetVerboseDatabaseStatements stays off).
                 .AddRedisInstrumentation()

@@ -33,19 +33,26 @@ public sealed class GatewayTransformer : HttpTransformer
         // The base transformer is not called: it copies every caller header, Host included, and .NET then
         // presents the caller's Host for SNI and certificate checks, with the channel's key, to whatever
         // answers at the upstream's address. Only the allowlist goes; Host comes from the destination URL.
-        var query = _call.KeepQuery ? httpContext.Request.QueryString : QueryString.Empty;
-        proxyRequest.RequestUri = RequestUtilities.MakeDestinationAddress(destinationPrefix, _call.UpstreamPath, query);
+        // A path may carry its own query (Gemini's alt=sse); the caller's is kept only where the route says so.
+        var (path, query) = _call.UpstreamPath.IndexOf('?', StringComparison.Ordinal) is var mark and >= 0
+            ? (_call.UpstreamPath[..mark], new QueryString(_call.UpstreamPath[mark..]))
+            : (_call.UpstreamPath, _call.KeepQuery ? httpContext.Request.QueryString : QueryString.Empty);
+        proxyRequest.RequestUri = RequestUtilities.MakeDestinationAddress(destinationPrefix, path, query);
         var headers = proxyRequest.Headers;
         headers.Host = null;
         HeaderPolicy.CopyRequestHeaders(httpContext.Request.Headers, headers, _call.UpstreamProtocol);
 
-        if (_call.Auth == UpstreamAuth.Bearer)
+        switch (_call.Auth)
         {
-            headers.TryAddWithoutValidation("Authorization", "Bearer " + _call.UpstreamKey);
-        }
-        else
-        {
-            headers.TryAddWithoutValidation("x-api-key", _call.UpstreamKey);
+            case UpstreamAuth.Bearer:
+                headers.TryAddWithoutValidation("Authorization", "Bearer " + _call.UpstreamKey);
+                break;
+            case UpstreamAuth.GoogApiKey:
+                headers.TryAddWithoutValidation("x-goog-api-key", _call.UpstreamKey);
+                break;
+            default:
+                headers.TryAddWithoutValidation("x-api-key", _call.UpstreamKey);
+                break;
         }
 
         if (_call.UpstreamProtocol == WireProtocol.Anthropic && !headers.Contains("anthropic-version"))

@@ -31,6 +31,9 @@ public static class HeaderPolicy
     // organisation on the channel's key. A channel that needs one sets it in its own "headers".
     private static readonly HashSet<string> s_requestOpenAI = new(StringComparer.OrdinalIgnoreCase) { "openai-beta" };
 
+    // Google's SDKs name themselves here (as Stainless SDKs do in x-stainless-*); the key header never goes.
+    private static readonly HashSet<string> s_requestGemini = new(StringComparer.OrdinalIgnoreCase) { "x-goog-api-client" };
+
     // The Stainless-generated SDKs (Anthropic's and OpenAI's) describe themselves with x-stainless-*.
     private const string StainlessPrefix = "x-stainless-";
 
@@ -41,7 +44,14 @@ public static class HeaderPolicy
     public static bool ForwardsRequestHeader(string name, WireProtocol upstream) =>
         s_requestCommon.Contains(name)
         || name.StartsWith(StainlessPrefix, StringComparison.OrdinalIgnoreCase)
-        || (upstream == WireProtocol.Anthropic ? s_requestAnthropic : s_requestOpenAI).Contains(name);
+        || RequestAllowlist(upstream).Contains(name);
+
+    private static HashSet<string> RequestAllowlist(WireProtocol upstream) => upstream switch
+    {
+        WireProtocol.Anthropic => s_requestAnthropic,
+        WireProtocol.Gemini => s_requestGemini,
+        _ => s_requestOpenAI,
+    };
 
     // Of the forwarded headers, those that change what the upstream answers (a beta feature, an API version):
     // part of the response cache's key. The rest (user-agent, x-stainless-*, session ids) describe the client only.
@@ -53,8 +63,12 @@ public static class HeaderPolicy
     /// <paramref name="upstream"/>: the response cache keys on them. A header added to the allowlist above that can
     /// change an answer belongs here too.
     /// </summary>
-    public static IReadOnlyList<string> AnswerShapingRequestHeaders(WireProtocol upstream) =>
-        upstream == WireProtocol.Anthropic ? s_answerShapingAnthropic : s_answerShapingOpenAI;
+    public static IReadOnlyList<string> AnswerShapingRequestHeaders(WireProtocol upstream) => upstream switch
+    {
+        WireProtocol.Anthropic => s_answerShapingAnthropic,
+        WireProtocol.Gemini => [],
+        _ => s_answerShapingOpenAI,
+    };
 
     /// <summary>Copies the allowed caller headers onto the upstream request; nothing else of the caller's is sent.</summary>
     public static void CopyRequestHeaders(IHeaderDictionary from, HttpRequestHeaders to, WireProtocol upstream)

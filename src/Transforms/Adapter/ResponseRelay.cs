@@ -166,7 +166,7 @@ internal static class ResponseRelay
     {
         var converter = call.Plan.CreateStreamConverter();
         attempt.Usage = converter.Usage;
-        response.ContentType = "text/event-stream; charset=utf-8";
+        response.ContentType = call.Plan.StreamContentType ?? "text/event-stream; charset=utf-8";
         response.Headers.CacheControl = "no-cache";
         response.Headers["X-Accel-Buffering"] = "no";
         var client = response.BodyWriter;
@@ -391,6 +391,7 @@ internal static class ResponseRelay
     {
         WireProtocol.OpenAI => "chat completion",
         WireProtocol.Responses => "response",
+        WireProtocol.Gemini => "Gemini response",
         _ => "message",
     };
 
@@ -426,6 +427,13 @@ internal static class ResponseRelay
         if (upstream == WireProtocol.Anthropic)
         {
             return item.EventType is "content_block_start" or "content_block_delta" or "message_delta" or "message_stop";
+        }
+
+        if (upstream == WireProtocol.Gemini)
+        {
+            // A part with text (a thought's too) or a call, or the finish of an empty answer.
+            var chunk = item.DataUtf8.Span;
+            return chunk.IndexOf("\"functionCall\""u8) >= 0 || chunk.IndexOf("\"finishReason\""u8) >= 0 || HasText(chunk, "\"text\":\""u8);
         }
 
         if (upstream == WireProtocol.Responses)

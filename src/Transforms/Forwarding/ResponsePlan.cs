@@ -16,4 +16,7 @@ public sealed class ResponsePlan
 
     /// <summary>A new stream converter for a streamed answer.</summary>
     public required Func<IStreamConverter> CreateStreamConverter { get; init; }
+
+    /// <summary>The content type of a streamed answer; null for Server-Sent Events (a Gemini JSON-array stream is JSON).</summary>
+    public string? StreamContentType { get; init; }
 }

@@ -22,7 +22,17 @@ public static class RequestJson
         Read(json, out var scan, strict: true) is { } refusal ? new GatewayError(400, refusal) : scan;
 
     /// <summary>
-    /// As <see cref="Scan"/>, for the paths that scan every streamed chunk of an answer and only ask where its model is:
+    /// As <see cref="Scan(ReadOnlySpan{byte})"/>, for APIs that name the model in the URL (Gemini's
+    /// <c>/v1beta/models/{model}:generateContent</c>): <paramref name="pathModel"/> is the model, checked as a body's
+    /// would be, and the body needs none.
+    /// </summary>
+    /// <param name="json">The request body.</param>
+    /// <param name="pathModel">The model the URL names.</param>
+    public static GatewayResult<RequestScan> Scan(ReadOnlySpan<byte> json, string pathModel) =>
+        Read(json, out var scan, strict: true, pathModel) is { } refusal ? new GatewayError(400, refusal) : scan;
+
+    /// <summary>
+    /// As <see cref="Scan(ReadOnlySpan{byte})"/>, for the paths that scan every streamed chunk of an answer and only ask where its model is:
     /// a refusal costs no error object, and top-level names are not checked for duplicates (that check guards what a
     /// caller sends, and costs a set and a string per name).
     /// </summary>
@@ -30,7 +40,7 @@ public static class RequestJson
     public static bool TryScan(ReadOnlySpan<byte> json, out RequestScan scan) => Read(json, out scan, strict: false) is null;
 
     // The scan, or why the body is not a usable request (the caller's 400). Strict: duplicate top-level names refused.
-    private static string? Read(ReadOnlySpan<byte> json, out RequestScan scan, bool strict)
+    private static string? Read(ReadOnlySpan<byte> json, out RequestScan scan, bool strict, string? pathModel = null)
     {
         scan = default;
         if (json.IsEmpty)
@@ -53,8 +63,8 @@ public static class RequestJson
                 return "the request body must be a JSON object";
             }
 
-            var sawModel = false;
-            string? model = null;
+            var sawModel = pathModel is not null;
+            var model = pathModel;
             var modelRange = default(Range);
             long? maxTokens = null;
             var maxTokensRange = default(Range);
@@ -81,7 +91,7 @@ public static class RequestJson
                 }
 
                 // At depth 1 we are on a property name: read its value, skip containers whole.
-                var isModel = Is(ref reader, "model"u8);
+                var isModel = pathModel is null && Is(ref reader, "model"u8);
                 var isMaxTokens = Is(ref reader, "max_tokens"u8);
                 var isStream = Is(ref reader, "stream"u8);
                 var isStreamOptions = Is(ref reader, "stream_options"u8);
@@ -412,7 +422,7 @@ public static class RequestJson
     }
 }
 
-/// <summary>The result of <see cref="RequestJson.Scan"/>.</summary>
+/// <summary>The result of <see cref="RequestJson.Scan(ReadOnlySpan{byte})"/>.</summary>
 /// <param name="Model">The model name.</param>
 /// <param name="ModelRange">Where the model's JSON token (quotes included) is in the body.</param>
 /// <param name="MaxTokens">The top-level <c>max_tokens</c> when it is an integer; otherwise null.</param>
@@ -433,4 +443,10 @@ public readonly record struct RequestScan(string Model, Range ModelRange, long? 
 
     /// <summary>True when there is a top-level <c>previous_response_id</c> that is not null (an OpenAI Responses continuation).</summary>
     public bool ContinuesResponse { get; init; }
+
+    /// <summary>
+    /// A Gemini client's <c>streamGenerateContent</c> without <c>alt=sse</c>: its stream is one JSON array. Set by the
+    /// host from the request's URL, as Gemini's <see cref="Model"/> and <see cref="Stream"/> are.
+    /// </summary>
+    public bool JsonArrayStream { get; init; }
 }

@@ -40,14 +40,70 @@ public static class ErrorBodies
         _ => "invalid_request_error",
     };
 
+    /// <summary>Google's canonical <c>error.status</c> for an HTTP status (google.rpc.Code's names).</summary>
+    public static string GoogleStatus(int status) => status switch
+    {
+        400 or 413 or 422 => "INVALID_ARGUMENT",
+        401 => "UNAUTHENTICATED",
+        402 => "FAILED_PRECONDITION",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        409 => "ABORTED",
+        429 => "RESOURCE_EXHAUSTED",
+        499 => "CANCELLED",
+        501 => "UNIMPLEMENTED",
+        502 or 503 or 529 => "UNAVAILABLE",
+        504 => "DEADLINE_EXCEEDED",
+        >= 500 => "INTERNAL",
+        _ => "FAILED_PRECONDITION",
+    };
+
     /// <summary>
     /// An error body for <paramref name="status"/> in <paramref name="protocol"/>'s shape: OpenAI's carries
-    /// <paramref name="code"/>, Anthropic's the <paramref name="requestId"/>.
+    /// <paramref name="code"/>, Anthropic's the <paramref name="requestId"/>, Google's its canonical status name.
     /// </summary>
-    public static byte[] For(WireProtocol protocol, int status, string message, string? requestId, string? code = null) =>
-        protocol == WireProtocol.OpenAI
-            ? OpenAI(OpenAIType(status), message, code)
-            : Anthropic(AnthropicType(status), message, requestId);
+    public static byte[] For(WireProtocol protocol, int status, string message, string? requestId, string? code = null) => protocol switch
+    {
+        WireProtocol.OpenAI or WireProtocol.Responses => OpenAI(OpenAIType(status), message, code),
+        WireProtocol.Gemini => Google(status, message),
+        _ => Anthropic(AnthropicType(status), message, requestId),
+    };
+
+    /// <summary><c>{"error":{"code","message","status"}}</c>, Google's shape (the Gemini API and its SDKs).</summary>
+    public static byte[] Google(int status, string message)
+    {
+        using var buffer = new MemoryStream(96 + message.Length);
+        using (var json = new Utf8JsonWriter(buffer, s_writerOptions))
+        {
+            json.WriteStartObject();
+            json.WriteStartObject("error"u8);
+            json.WriteNumber("code"u8, status);
+            json.WriteString("message"u8, message);
+            json.WriteString("status"u8, GoogleStatus(status));
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+
+        return buffer.ToArray();
+    }
+
+    /// <summary>True when <paramref name="body"/> already is a Google error object (<c>error.code</c> a number, <c>error.message</c> a string).</summary>
+    public static bool IsGoogleError(ReadOnlySpan<byte> body)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(body);
+            using var doc = JsonDocument.ParseValue(ref reader);
+            return doc.RootElement.ValueKind == JsonValueKind.Object
+                && doc.RootElement.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object
+                && error.TryGetProperty("code", out var code) && code.ValueKind == JsonValueKind.Number
+                && error.TryGetProperty("message", out var message) && message.ValueKind == JsonValueKind.String;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
 
     /// <summary><c>{"type":"error","error":{"type","message"},"request_id"}</c>.</summary>
     public static byte[] Anthropic(string type, string message, string? requestId)

@@ -90,6 +90,59 @@ public static partial class ErrorMapping
         return (mappedStatus, ErrorBodies.OpenAI(type, message, code));
     }
 
+    /// <summary>
+    /// An Anthropic error (the hub's) as a Gemini client should see it: the status kept, except 529 → 503
+    /// (<c>UNAVAILABLE</c>, which Google's SDKs retry); the message copied; Google's shape.
+    /// </summary>
+    /// <param name="status">The HTTP status.</param>
+    /// <param name="body">The Anthropic error body.</param>
+    public static (int Status, byte[] Body) AnthropicToGoogle(int status, ReadOnlySpan<byte> body)
+    {
+        var mapped = status == 529 ? 503 : status;
+        var message = ErrorBodies.TryReadMessage(body) ?? DescribeStatus(status, IsJson(body));
+        return (mapped, ErrorBodies.Google(mapped, message));
+    }
+
+    /// <summary>
+    /// A Gemini upstream's error as an Anthropic client should see it: 503 <c>UNAVAILABLE</c> → 529
+    /// <c>overloaded_error</c>; 429 stays a rate limit; an input over the model's window ("The input token count
+    /// (N) exceeds the maximum number of tokens allowed (M)") is reworded as Anthropic's "prompt is too long: N
+    /// tokens &gt; M maximum", which Claude Code compacts on; a body that is not JSON names the status.
+    /// </summary>
+    /// <param name="status">The upstream's HTTP status.</param>
+    /// <param name="body">The upstream's body (Google's shape, normally).</param>
+    /// <param name="requestId">The request id for the Anthropic body, or null.</param>
+    public static (int Status, byte[] Body) GoogleToAnthropic(int status, ReadOnlySpan<byte> body, string? requestId)
+    {
+        var message = ErrorBodies.TryReadMessage(body) ?? DescribeStatus(status, IsJson(body));
+        if (status is 400 or 413 && GeminiOverflowPattern().Match(message) is { Success: true } overflow)
+        {
+            message = $"prompt is too long: {overflow.Groups[1].Value} tokens > {overflow.Groups[2].Value} maximum";
+            return (400, ErrorBodies.Anthropic("invalid_request_error", message, requestId));
+        }
+
+        return status is 502 or 503
+            ? (529, ErrorBodies.Anthropic("overloaded_error", message, requestId))
+            : (status, ErrorBodies.Anthropic(ErrorBodies.AnthropicType(status), message, requestId));
+    }
+
+    private static bool IsJson(ReadOnlySpan<byte> body)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(body);
+            using var document = JsonDocument.ParseValue(ref reader);
+            return true;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    [GeneratedRegex(@"input token count \(?(\d+)\)? exceeds the maximum number of tokens allowed \(?(\d+)\)?", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant, 200)]
+    private static partial Regex GeminiOverflowPattern();
+
     /// <summary>The OpenAI <c>error.type</c> for an Anthropic <c>error.type</c>.</summary>
     /// <param name="anthropicType">An Anthropic error type such as <c>overloaded_error</c>.</param>
     /// <returns>The OpenAI error type; <c>server_error</c> for unknown types.</returns>

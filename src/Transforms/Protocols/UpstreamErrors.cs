@@ -15,6 +15,12 @@ public static class UpstreamErrors
             ? (status, body.ToArray())
             : (status, ErrorBodies.OpenAI(ErrorBodies.OpenAIType(status), Message(status, body, channel), code: null));
 
+    /// <summary>A Gemini upstream's error for a Gemini client.</summary>
+    public static (int Status, byte[] Body) GoogleInShape(int status, ReadOnlyMemory<byte> body, string channel) =>
+        ErrorBodies.IsGoogleError(body.Span)
+            ? (status, body.ToArray())
+            : (status, ErrorBodies.Google(status, Message(status, body, channel)));
+
     private static string Message(int status, ReadOnlyMemory<byte> body, string channel) =>
         ErrorBodies.TryReadMessage(body.Span) ?? $"the upstream of channel '{channel}' answered HTTP {status}";
 

@@ -17,6 +17,15 @@ public enum InboundApi
 
     /// <summary><c>POST /v1/responses</c> (OpenAI Responses; its errors are OpenAI's).</summary>
     Responses,
+
+    /// <summary><c>POST /v1beta/models/{model}:generateContent</c> (Gemini).</summary>
+    GenerateContent,
+
+    /// <summary><c>POST /v1beta/models/{model}:streamGenerateContent</c> (Gemini; SSE with <c>alt=sse</c>, else a streamed JSON array).</summary>
+    StreamGenerateContent,
+
+    /// <summary><c>POST /v1beta/models/{model}:countTokens</c> (Gemini).</summary>
+    GeminiCountTokens,
 }
 
 /// <summary>What follows from the API a client called.</summary>
@@ -28,6 +37,7 @@ public static class InboundApis
     {
         InboundApi.Messages or InboundApi.CountTokens => WireProtocol.Anthropic,
         InboundApi.ChatCompletions or InboundApi.Completions or InboundApi.Responses => WireProtocol.OpenAI,
+        InboundApi.GenerateContent or InboundApi.StreamGenerateContent or InboundApi.GeminiCountTokens => WireProtocol.Gemini,
         _ => throw new ArgumentOutOfRangeException(nameof(api), api, null),
     };
 }

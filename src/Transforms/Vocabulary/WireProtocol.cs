@@ -2,8 +2,8 @@ namespace CcxProxy.Transforms.Vocabulary;
 
 /// <summary>
 /// The API protocols the gateway speaks, on either side: what a caller speaks (and so which error shape it reads),
-/// and what a channel's upstream speaks (a channel file's <c>"type"</c>: <c>"anthropic"</c>, <c>"openai"</c> or
-/// <c>"responses"</c>).
+/// and what a channel's upstream speaks (a channel file's <c>"type"</c>: <c>"anthropic"</c>, <c>"openai"</c>,
+/// <c>"responses"</c> or <c>"gemini"</c>).
 /// </summary>
 public enum WireProtocol
 {
@@ -18,6 +18,12 @@ public enum WireProtocol
     /// shapes, so on the client side it is <see cref="OpenAI"/>.
     /// </summary>
     Responses,
+
+    /// <summary>
+    /// Google's Gemini API (<c>/v1beta/models/{model}:generateContent</c>), on either side: its answers and errors
+    /// (<c>{"error":{"code","message","status"}}</c>) are its own.
+    /// </summary>
+    Gemini,
 }
 
 /// <summary>What follows from a protocol.</summary>
@@ -30,6 +36,7 @@ public static class WireProtocols
         WireProtocol.Anthropic => "anthropic",
         WireProtocol.OpenAI => "openai",
         WireProtocol.Responses => "responses",
+        WireProtocol.Gemini => "gemini",
         _ => throw new ArgumentOutOfRangeException(nameof(protocol), protocol, null),
     };
 }

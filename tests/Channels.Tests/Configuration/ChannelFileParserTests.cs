@@ -192,7 +192,7 @@ public sealed class ChannelFileParserTests
         var result = Parse("""
             {
               "name": "bad name!",
-              "type": "gemini",
+              "type": "cohere",
               "baseUrl": "ftp://x.example.com",
               "apiKeys": ["sk-ok", 42, "env:MISSING", "env:EMPTY", ""],
               "auth": "basic",

@@ -29,7 +29,7 @@ public sealed class HealthEndpointTests
             ["main.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl(),
                 """ "headers": { "X-Secret-Header": "env:UPSTREAM_KEY", "X-Team": "platform-team-value" }"""),
             // Invalid: an unknown type. Rejected with a field-level error; the other channel stays live.
-            ["broken.json"] = """{ "type": "gemini", "baseUrl": "http://127.0.0.1:9", "apiKeys": ["env:UPSTREAM_KEY"] }""",
+            ["broken.json"] = """{ "type": "cohere", "baseUrl": "http://127.0.0.1:9", "apiKeys": ["env:UPSTREAM_KEY"] }""",
         });
     }
 
@@ -162,7 +162,7 @@ public sealed class HealthEndpointTests
         Assert.That(rejected["file"]!.GetValue<string>(), Does.EndWith("broken.json"));
         var error = rejected["errors"]!.AsArray().Single()!;
         Assert.That(error["field"]!.GetValue<string>(), Is.EqualTo("type"));
-        Assert.That(error["message"]!.GetValue<string>(), Does.Contain("gemini"));
+        Assert.That(error["message"]!.GetValue<string>(), Does.Contain("cohere"));
         Assert.That(json["channels"]!.AsArray().Select(c => c!["name"]!.GetValue<string>()), Has.No.Member("broken"));
         Assert.That(text, Does.Not.Contain(FakeKeys.Upstream));
     }
@@ -171,7 +171,7 @@ public sealed class HealthEndpointTests
     public void Status_RejectedFile_ErrorIsLogged()
     {
         // The rejection is logged as well as shown on /status (issue 2: "the rejection is logged").
-        Assert.That(_gateway.Logs.Lines.Where(l => l.Contains("broken.json", StringComparison.Ordinal) && l.Contains("gemini", StringComparison.Ordinal)),
+        Assert.That(_gateway.Logs.Lines.Where(l => l.Contains("broken.json", StringComparison.Ordinal) && l.Contains("cohere", StringComparison.Ordinal)),
             Is.Not.Empty, _gateway.Logs.All);
         Assert.That(_gateway.Logs.All, Does.Not.Contain(FakeKeys.Upstream));
     }

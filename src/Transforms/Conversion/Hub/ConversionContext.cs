@@ -23,6 +23,12 @@ public sealed class ConversionContext
     /// <summary>The request's id, echoed in Anthropic error bodies; null when there is none.</summary>
     public string? RequestId { get; init; }
 
+    /// <summary>The client asked for a stream (the body's <c>stream</c>; for Gemini, the method it called).</summary>
+    public bool Stream { get; init; }
+
+    /// <summary>A Gemini client's <c>streamGenerateContent</c> without <c>alt=sse</c>: the stream is one JSON array.</summary>
+    public bool JsonArrayStream { get; init; }
+
     /// <summary>The client asked for the usage chunk at the end of an OpenAI stream (<c>stream_options.include_usage</c>).</summary>
     public bool IncludeUsage { get; init; }
 

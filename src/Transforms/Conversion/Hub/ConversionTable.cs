@@ -1,5 +1,6 @@
 using CcxProxy.Transforms.Conversion.Anthropic;
 using CcxProxy.Transforms.Conversion.Completions;
+using CcxProxy.Transforms.Conversion.Gemini;
 using CcxProxy.Transforms.Conversion.OpenAIChat;
 using CcxProxy.Transforms.Conversion.OpenAIResponses;
 using CcxProxy.Transforms.Forwarding;
@@ -25,6 +26,9 @@ public static class ConversionTable
         [(InboundApi.ChatCompletions, WireProtocol.OpenAI)] = ChatPassthrough.Instance,
         [(InboundApi.Completions, WireProtocol.OpenAI)] = CompletionsOnChat.Instance,
         [(InboundApi.Responses, WireProtocol.Responses)] = ResponsesPassthrough.Instance,
+        [(InboundApi.GenerateContent, WireProtocol.Gemini)] = GeminiPassthrough.Instance,
+        [(InboundApi.StreamGenerateContent, WireProtocol.Gemini)] = GeminiPassthrough.Instance,
+        [(InboundApi.GeminiCountTokens, WireProtocol.Gemini)] = GeminiPassthrough.Instance,
     };
 
     // The client protocols that are not Messages. Messages itself needs no codec; count_tokens is only ever
@@ -34,6 +38,8 @@ public static class ConversionTable
         [InboundApi.ChatCompletions] = ChatClient.Codec,
         [InboundApi.Completions] = CompletionsToMessages.Codec,
         [InboundApi.Responses] = ResponsesClient.Codec,
+        [InboundApi.GenerateContent] = GeminiClient.Codec,
+        [InboundApi.StreamGenerateContent] = GeminiClient.Codec,
     };
 
     // The channel types that do not speak Messages.
@@ -41,6 +47,7 @@ public static class ConversionTable
     {
         [WireProtocol.OpenAI] = ChatUpstreamCodec.Instance,
         [WireProtocol.Responses] = ResponsesUpstream.Codec,
+        [WireProtocol.Gemini] = GeminiUpstream.Codec,
     };
 
     /// <summary>The upstream call for a request on a channel of type <paramref name="upstream"/>, or the 400 that says why it cannot be converted.</summary>
@@ -115,6 +122,7 @@ public static class ConversionTable
             MapError = (status, body) => client.ErrorFromMessages(status, body.Span, context),
             ConvertJson = json => client.AnswerFromMessages(json.Span, context),
             CreateStreamConverter = () => client.StreamFromMessages(context),
+            StreamContentType = StreamContentType(context),
         });
     }
 
@@ -145,6 +153,10 @@ public static class ConversionTable
                     : client.AnswerFromMessages(message, context);
             },
             CreateStreamConverter = () => new ChainedStreamConverter(upstream.StreamToMessages(toolNames, context), client.StreamFromMessages(context)),
+            StreamContentType = StreamContentType(context),
         });
     }
+
+    // A Gemini client's JSON-array stream is JSON; every other stream is Server-Sent Events.
+    private static string? StreamContentType(ConversionContext context) => context.JsonArrayStream ? "application/json; charset=utf-8" : null;
 }

@@ -1,0 +1,92 @@
+using System.Buffers;
+using System.Text.Json;
+using CcxProxy.Transforms.Sse;
+
+namespace CcxProxy.Transforms.Conversion.Gemini;
+
+/// <summary>
+/// A Gemini SSE stream relayed to a Gemini client: each chunk byte for byte, framed as SSE or as elements of one JSON
+/// array (<see cref="GeminiFrames"/>). The chunk with <c>finishReason</c> is the last, and its <c>usageMetadata</c> the
+/// answer's usage; an error chunk ends the stream as it is; an end before a finish reason ends with Google's error.
+/// </summary>
+/// <param name="jsonArray">True when the client asked for the JSON-array stream.</param>
+internal sealed class GeminiPassthroughStream(bool jsonArray) : IStreamConverter
+{
+    private readonly GeminiFrames _frames = new(jsonArray);
+
+    public bool Finished { get; private set; }
+
+    public StreamUsage Usage { get; } = new();
+
+    public void Begin(IBufferWriter<byte> output) => _frames.Open(output);
+
+    public void Convert(in SseEvent upstreamEvent, IBufferWriter<byte> output)
+    {
+        var data = upstreamEvent.DataUtf8.Span;
+        if (Finished || upstreamEvent.IsComment || data.IsEmpty)
+        {
+            return;
+        }
+
+        _frames.Write(output, data);
+
+        // Inside a JSON string a quote is escaped: the unescaped name can only be the field itself.
+        var error = data.TrimStart(" \t\r\n"u8).StartsWith("{\"error\""u8);
+        if (error || data.IndexOf("\"finishReason\""u8) >= 0)
+        {
+            Finished = true;
+            if (!error)
+            {
+                ReadUsage(data);
+            }
+
+            _frames.Close(output);
+        }
+    }
+
+    public bool End(IBufferWriter<byte> output)
+    {
+        if (Finished)
+        {
+            return true;
+        }
+
+        Fail("api_error", "the upstream stream ended before the answer was finished", output);
+        return false;
+    }
+
+    public void Fail(string anthropicErrorType, string message, IBufferWriter<byte> output)
+    {
+        if (!Finished)
+        {
+            Finished = true;
+            _frames.Error(output, anthropicErrorType, message);
+        }
+    }
+
+    public void Ping(IBufferWriter<byte> output)
+    {
+        if (!Finished)
+        {
+            _frames.Ping(output);
+        }
+    }
+
+    private void ReadUsage(ReadOnlySpan<byte> data)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(data);
+            using var document = JsonDocument.ParseValue(ref reader);
+            if (GeminiWire.TryGet(document.RootElement, "usageMetadata", out var metadata))
+            {
+                var usage = GeminiWire.ReadUsage(metadata);
+                (Usage.InputTokens, Usage.OutputTokens, Usage.CacheReadInputTokens) = (usage.InputTokens, usage.OutputTokens, usage.CacheReadInputTokens);
+            }
+        }
+        catch (JsonException)
+        {
+            // Relayed as it came; its usage is unknown.
+        }
+    }
+}

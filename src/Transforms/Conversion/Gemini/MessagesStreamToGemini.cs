@@ -1,0 +1,216 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using CcxProxy.Transforms.Conversion.OpenAIChat;
+using CcxProxy.Transforms.Sse;
+
+namespace CcxProxy.Transforms.Conversion.Gemini;
+
+/// <summary>
+/// Anthropic Messages SSE → a Gemini <c>streamGenerateContent</c> stream, one <c>GenerateContentResponse</c> per
+/// piece as it comes: a text delta is a text part, a thinking delta a <c>thought: true</c> part (no signature: the
+/// proof is Anthropic's), and a tool_use block, once its input is complete, one <c>functionCall</c> part whose
+/// <c>id</c> is the tool id. The last chunk carries <c>finishReason</c> and <c>usageMetadata</c>. An Anthropic error
+/// event, or an end before <c>message_stop</c>, is Google's error object, and the stream ends there.
+/// </summary>
+/// <param name="clientModel">The model the client asked for (<c>modelVersion</c>).</param>
+/// <param name="jsonArray">True for a JSON-array stream (no <c>alt=sse</c>), false for SSE.</param>
+internal sealed class MessagesStreamToGemini(string clientModel, bool jsonArray) : IStreamConverter
+{
+    private readonly GeminiFrames _frames = new(jsonArray);
+    private readonly StringBuilder _arguments = new();
+    private string _responseId = GeminiWire.NewResponseId();
+    private (string Id, string Name)? _tool;
+    private string? _stopReason;
+
+    public bool Finished { get; private set; }
+
+    public StreamUsage Usage { get; } = new();
+
+    public void Begin(IBufferWriter<byte> output) => _frames.Open(output);
+
+    public void Convert(in SseEvent upstreamEvent, IBufferWriter<byte> output)
+    {
+        if (Finished || upstreamEvent.IsComment || upstreamEvent.DataUtf8.IsEmpty)
+        {
+            return;
+        }
+
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(upstreamEvent.DataUtf8);
+        }
+        catch (JsonException)
+        {
+            Fail("api_error", "the upstream sent an event that is not valid JSON", output);
+            return;
+        }
+
+        using (document)
+        {
+            var data = document.RootElement;
+            switch (OpenAIWire.GetString(data, "type") ?? upstreamEvent.EventType)
+            {
+                case "message_start" when data.TryGetProperty("message", out var message):
+                    if (OpenAIWire.GetString(message, "id") is { Length: > 0 } id)
+                    {
+                        _responseId = id.StartsWith("msg_", StringComparison.Ordinal) ? id[4..] : id;
+                    }
+
+                    if (message.TryGetProperty("usage", out var startUsage))
+                    {
+                        OpenAIWire.ReadAnthropicUsage(startUsage, Usage);
+                    }
+
+                    break;
+                case "content_block_start" when data.TryGetProperty("content_block", out var block) && OpenAIWire.GetString(block, "type") == "tool_use":
+                    _tool = (OpenAIWire.GetString(block, "id") ?? "toolu_" + OpenAIWire.RandomSuffix(), OpenAIWire.GetString(block, "name") ?? string.Empty);
+                    _arguments.Clear();
+                    break;
+                case "content_block_delta" when data.TryGetProperty("delta", out var delta):
+                    switch (OpenAIWire.GetString(delta, "type"))
+                    {
+                        case "text_delta" when OpenAIWire.GetString(delta, "text") is { Length: > 0 } text:
+                            Chunk(output, json => TextPart(json, text, thought: false));
+                            break;
+                        case "thinking_delta" when OpenAIWire.GetString(delta, "thinking") is { Length: > 0 } thinking:
+                            Chunk(output, json => TextPart(json, thinking, thought: true));
+                            break;
+                        case "input_json_delta" when _tool is not null:
+                            _arguments.Append(OpenAIWire.GetString(delta, "partial_json"));
+                            break;
+                    }
+
+                    break;
+                case "content_block_stop" when _tool is { } tool:
+                    _tool = null;
+                    var arguments = _arguments.ToString();
+                    Chunk(output, json => FunctionCallPart(json, tool.Id, tool.Name, arguments));
+                    break;
+                case "message_delta":
+                    if (data.TryGetProperty("delta", out var messageDelta))
+                    {
+                        _stopReason = OpenAIWire.GetString(messageDelta, "stop_reason") ?? _stopReason;
+                    }
+
+                    if (data.TryGetProperty("usage", out var deltaUsage))
+                    {
+                        OpenAIWire.ReadAnthropicUsage(deltaUsage, Usage);
+                    }
+
+                    break;
+                case "message_stop":
+                    Finish(output);
+                    break;
+                case "error":
+                    var error = data.TryGetProperty("error", out var e) ? e : default;
+                    Fail(error.ValueKind == JsonValueKind.Object ? OpenAIWire.GetString(error, "type") ?? "api_error" : "api_error",
+                        error.ValueKind == JsonValueKind.Object ? OpenAIWire.GetString(error, "message") ?? "upstream error" : "upstream error", output);
+                    break;
+                default:
+                    // ping, text and thinking block starts and stops, signature deltas: nothing a Gemini client reads.
+                    break;
+            }
+        }
+    }
+
+    public bool End(IBufferWriter<byte> output)
+    {
+        if (Finished)
+        {
+            return true;
+        }
+
+        Fail("api_error", "the upstream stream ended before the answer was finished", output);
+        return false;
+    }
+
+    public void Fail(string anthropicErrorType, string message, IBufferWriter<byte> output)
+    {
+        if (!Finished)
+        {
+            Finished = true;
+            _frames.Error(output, anthropicErrorType, message);
+        }
+    }
+
+    public void Ping(IBufferWriter<byte> output)
+    {
+        if (!Finished)
+        {
+            _frames.Ping(output);
+        }
+    }
+
+    private void Finish(IBufferWriter<byte> output)
+    {
+        var finishReason = GeminiWire.FinishReason(_stopReason);
+        _frames.Write(output, OpenAIWire.Write(json =>
+        {
+            json.WriteStartObject();
+            json.WriteStartArray("candidates"u8);
+            json.WriteStartObject();
+            json.WriteStartObject("content"u8);
+            json.WriteString("role"u8, "model"u8);
+            json.WriteStartArray("parts"u8);
+            json.WriteEndArray();
+            json.WriteEndObject();
+            json.WriteString("finishReason"u8, finishReason);
+            json.WriteNumber("index"u8, 0);
+            json.WriteEndObject();
+            json.WriteEndArray();
+            GeminiWire.WriteUsage(json, Usage);
+            json.WriteString("modelVersion"u8, clientModel);
+            json.WriteString("responseId"u8, _responseId);
+            json.WriteEndObject();
+        }));
+        _frames.Close(output);
+        Finished = true;
+    }
+
+    // One chunk with one part.
+    private void Chunk(IBufferWriter<byte> output, Action<Utf8JsonWriter> part) =>
+        _frames.Write(output, OpenAIWire.Write(json =>
+        {
+            json.WriteStartObject();
+            json.WriteStartArray("candidates"u8);
+            json.WriteStartObject();
+            json.WriteStartObject("content"u8);
+            json.WriteString("role"u8, "model"u8);
+            json.WriteStartArray("parts"u8);
+            part(json);
+            json.WriteEndArray();
+            json.WriteEndObject();
+            json.WriteNumber("index"u8, 0);
+            json.WriteEndObject();
+            json.WriteEndArray();
+            json.WriteString("modelVersion"u8, clientModel);
+            json.WriteString("responseId"u8, _responseId);
+            json.WriteEndObject();
+        }));
+
+    internal static void TextPart(Utf8JsonWriter json, string text, bool thought)
+    {
+        json.WriteStartObject();
+        json.WriteString("text"u8, text);
+        if (thought)
+        {
+            json.WriteBoolean("thought"u8, true);
+        }
+
+        json.WriteEndObject();
+    }
+
+    internal static void FunctionCallPart(Utf8JsonWriter json, string id, string name, string? arguments)
+    {
+        json.WriteStartObject();
+        json.WriteStartObject("functionCall"u8);
+        json.WriteString("id"u8, id);
+        json.WriteString("name"u8, name);
+        json.WritePropertyName("args"u8);
+        ToolArguments.WriteAsInput(json, arguments);
+        json.WriteEndObject();
+        json.WriteEndObject();
+    }
+}
