@@ -71,8 +71,11 @@ public static class FakeGemini
         }
     }
 
+    // Google writes base64 signatures with '+' and '/' as they are, not as \u002B.
+    private static readonly System.Text.Json.JsonSerializerOptions s_asGoogleWrites = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>One chunk as Google frames it.</summary>
-    public static StreamStep Chunk(JsonNode chunk) => StreamStep.Raw($"data: {chunk.ToJsonString()}\r\n\r\n");
+    public static StreamStep Chunk(JsonNode chunk) => StreamStep.Raw($"data: {chunk.ToJsonString(s_asGoogleWrites)}\r\n\r\n");
 
     /// <summary>Google's error shape, <c>{"error":{"code","message","status"}}</c>.</summary>
     public static JsonObject Error(int code, string message, string status) => new()

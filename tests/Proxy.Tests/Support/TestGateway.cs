@@ -106,6 +106,17 @@ public sealed class TestGateway : IAsyncDisposable
     public static string ResponsesChannel(Uri upstream, string extraFields = "") =>
         OpenAIChannel(upstream, extraFields).Replace("\"type\": \"openai\"", "\"type\": \"responses\"", StringComparison.Ordinal);
 
+    /// <summary>A Gemini channel file pointing at <paramref name="upstream"/> (the API's root, as https://generativelanguage.googleapis.com).</summary>
+    public static string GeminiChannel(Uri upstream, string extraFields = "") =>
+        $$"""
+        {
+          "type": "gemini",
+          "baseUrl": "{{upstream.GetLeftPart(UriPartial.Authority)}}",
+          "apiKeys": ["env:UPSTREAM_KEY"]{{(extraFields.Length > 0 ? "," : "")}}
+          {{extraFields}}
+        }
+        """;
+
     /// <summary>An OpenAI-protocol channel file pointing at <paramref name="upstream"/> (base URL with its /v1, as the OpenAI SDK takes it).</summary>
     public static string OpenAIChannel(Uri upstream, string extraFields = "") =>
         $$"""
