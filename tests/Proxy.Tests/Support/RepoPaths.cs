@@ -13,6 +13,10 @@ public static class RepoPaths
     public static string CodexCli(string version) =>
         Path.Combine(Root, ".test-tools", $"codex-{version}", "node_modules", ".bin", "codex");
 
+    /// <summary>The Gemini CLI of a pinned version, installed by tools/install-test-deps.sh.</summary>
+    public static string GeminiCli(string version) =>
+        Path.Combine(Root, ".test-tools", $"gemini-cli-{version}", "node_modules", ".bin", "gemini");
+
     private static string FindRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
