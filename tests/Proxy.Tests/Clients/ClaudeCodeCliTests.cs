@@ -139,6 +139,64 @@ public sealed class ClaudeCodeCliTests
         Assert.That(followUp[0].Model, Is.EqualTo("gpt-5-2026"));
     }
 
+    [Test]
+    [CancelAfter(180_000)]
+    public async Task ClaudePrint_ToolCallTurn_CompletesThroughAGeminiChannel_SignatureBackOnTheCall()
+    {
+        var (cli, work, home, file) = await PrepareAsync("2.1.330");
+
+        using var upstream = WireMockUpstream.Start();
+        upstream.Given(Request.Create().UsingAnyMethod()).RespondWith(Response.Create().WithAnswer(request => ScriptedGeminiModel(request, file)));
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
+        {
+            ["google.json"] = TestGateway.GeminiChannel(upstream.BaseUrl(), """ "modelMapping": { "sonnet": "gemini-2.5-pro", "haiku": "gemini-2.5-flash" } """),
+        });
+
+        var (exit, stdout, stderr) = await RunAsync(cli, work, home, gateway.BaseUrl,
+            ["-p", "Read note.txt and tell me what it says.", "--model", "claude-sonnet-4-6", "--allowedTools", "Read", "--output-format", "text"]);
+
+        var transcript = $"exit {exit}\nstdout:\n{stdout}\nstderr:\n{stderr}\nupstream saw:\n" +
+            string.Join("\n", upstream.Received().Select(r => $"{r.Method} {r.Path}{r.QueryString}"));
+        Assert.That(exit, Is.EqualTo(0), transcript);
+        Assert.That(stdout, Does.Contain("The note says: " + Secret), transcript);
+        var followUp = upstream.Received().Where(r => r.Path == "/v1beta/models/gemini-2.5-pro:streamGenerateContent" && HasFunctionResponse(r)).ToList();
+        Assert.That(followUp, Is.Not.Empty, transcript);
+        Assert.That(followUp[0].Body, Does.Contain(Secret), "the Read tool's result went back as the functionResponse");
+        var call = followUp[0].Json!["contents"]!.AsArray().SelectMany(c => c!["parts"]!.AsArray()).Single(p => p!["functionCall"] is not null)!;
+        Assert.That(call["thoughtSignature"]!.GetValue<string>(), Is.EqualTo(GeminiSignature), "Gemini's signature rode through Claude Code and came back on its call");
+    }
+
+    private const string GeminiSignature = "CiQBjz1rX+/Zz9k0Rw==claude";
+
+    /// <summary>The same script, played by Google's Gemini API.</summary>
+    private static StockAnswer ScriptedGeminiModel(RecordedRequest request, string file)
+    {
+        if (!request.Path.StartsWith("/v1beta/models/", StringComparison.Ordinal))
+        {
+            return StockAnswer.OfJson(404, FakeGemini.Error(404, "not served by this fake", "NOT_FOUND"));
+        }
+
+        IReadOnlyList<FakeGemini.Part> parts;
+        if (HasFunctionResponse(request))
+        {
+            parts = [FakeGemini.Part.Say("The note says: " + (request.Body.Contains(Secret, StringComparison.Ordinal) ? Secret : "nothing"))];
+        }
+        else if (request.Body.Contains("\"name\":\"Read\"", StringComparison.Ordinal))
+        {
+            parts = [FakeGemini.Part.Call("Read", new JsonObject { ["file_path"] = file }.ToJsonString(), signature: GeminiSignature)];
+        }
+        else
+        {
+            parts = [FakeGemini.Part.Say("ok")];
+        }
+
+        return request.Path.EndsWith(":streamGenerateContent", StringComparison.Ordinal)
+            ? StockAnswer.OfStream(FakeGemini.Stream(parts))
+            : StockAnswer.OfJson(200, FakeGemini.Response(parts));
+    }
+
+    private static bool HasFunctionResponse(RecordedRequest request) => request.Body.Contains("\"functionResponse\"", StringComparison.Ordinal);
+
     /// <summary>The same script, played by an OpenAI Responses upstream.</summary>
     private static StockAnswer ScriptedResponsesModel(RecordedRequest request, string file)
     {
