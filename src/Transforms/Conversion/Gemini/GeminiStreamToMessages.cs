@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using CcxProxy.Transforms.Conversion.Anthropic;
 using CcxProxy.Transforms.Conversion.OpenAIChat;
 using CcxProxy.Transforms.Sse;
 
@@ -18,9 +19,7 @@ namespace CcxProxy.Transforms.Conversion.Gemini;
 /// <param name="estimatedInputTokens">The input tokens announced in <c>message_start</c>.</param>
 internal sealed class GeminiStreamToMessages(string clientModel, long estimatedInputTokens) : IStreamConverter
 {
-    private bool _started;
-    private int _index = -1;
-    private string? _open;
+    private readonly AnthropicStreamWriter _writer = new(clientModel, estimatedInputTokens);
     private bool _calledTools;
 
     public bool Finished { get; private set; }
@@ -65,7 +64,10 @@ internal sealed class GeminiStreamToMessages(string clientModel, long estimatedI
                 return;
             }
 
-            Start(GeminiWire.GetString(chunk, "responseId"), output);
+            if (!_writer.Started)
+            {
+                _writer.Start("msg_" + (GeminiWire.GetString(chunk, "responseId") ?? OpenAIWire.RandomSuffix()), output);
+            }
             if (GeminiWire.TryGet(chunk, "usageMetadata", out var metadata))
             {
                 var usage = GeminiWire.ReadUsage(metadata);
@@ -122,19 +124,15 @@ internal sealed class GeminiStreamToMessages(string clientModel, long estimatedI
         var signature = GeminiWire.GetString(part, "thoughtSignature");
         if (part.TryGetProperty("thought", out var thought) && thought.ValueKind == JsonValueKind.True)
         {
-            if (_open != "thinking")
+            if (_writer.OpenBlock != "thinking")
             {
-                Open("thinking", output, json =>
-                {
-                    json.WriteString("thinking"u8, string.Empty);
-                    json.WriteString("signature"u8, string.Empty);
-                });
+                _writer.OpenThinking(output);
             }
 
-            Delta(output, "thinking_delta", "thinking", GeminiWire.GetString(part, "text"));
+            _writer.Delta(output, "thinking_delta", "thinking", GeminiWire.GetString(part, "text"));
             if (signature is not null)
             {
-                Close(output, signature);
+                _writer.Close(output, GatewayThinking.ForGemini(signature));
             }
 
             return;
@@ -143,144 +141,39 @@ internal sealed class GeminiStreamToMessages(string clientModel, long estimatedI
         if (signature is not null)
         {
             // The proof of the part that follows, in a thinking block of its own the client sends back with it.
-            Open("thinking", output, json =>
-            {
-                json.WriteString("thinking"u8, string.Empty);
-                json.WriteString("signature"u8, string.Empty);
-            });
-            Close(output, signature);
+            _writer.OpenThinking(output);
+            _writer.Close(output, GatewayThinking.ForGemini(signature));
         }
 
         if (GeminiWire.TryGet(part, "functionCall", out var call))
         {
             _calledTools = true;
-            Open("tool_use", output, json =>
+            _writer.Open("tool_use", output, json =>
             {
                 json.WriteString("id"u8, GeminiWire.GetString(call, "id") is { Length: > 0 } id ? id : GeminiUpstream.MadeUpIdPrefix + OpenAIWire.RandomSuffix());
                 json.WriteString("name"u8, GeminiWire.GetString(call, "name") ?? string.Empty);
                 json.WriteStartObject("input"u8);
                 json.WriteEndObject();
             });
-            Delta(output, "input_json_delta", "partial_json", GeminiWire.TryGet(call, "args", out var args) && args.ValueKind == JsonValueKind.Object ? args.GetRawText() : "{}");
-            Close(output, null);
+            _writer.Delta(output, "input_json_delta", "partial_json", GeminiWire.TryGet(call, "args", out var args) && args.ValueKind == JsonValueKind.Object ? args.GetRawText() : "{}");
+            _writer.Close(output);
             return;
         }
 
         if (GeminiWire.GetString(part, "text") is { Length: > 0 } text)
         {
-            if (_open != "text")
+            if (_writer.OpenBlock != "text")
             {
-                Open("text", output, json => json.WriteString("text"u8, string.Empty));
+                _writer.Open("text", output, static json => json.WriteString("text"u8, string.Empty));
             }
 
-            Delta(output, "text_delta", "text", text);
+            _writer.Delta(output, "text_delta", "text", text);
         }
-    }
-
-    private void Start(string? responseId, IBufferWriter<byte> output)
-    {
-        if (_started)
-        {
-            return;
-        }
-
-        _started = true;
-        Event(output, "message_start", json =>
-        {
-            json.WriteStartObject("message"u8);
-            json.WriteString("id"u8, "msg_" + (responseId ?? OpenAIWire.RandomSuffix()));
-            json.WriteString("type"u8, "message"u8);
-            json.WriteString("role"u8, "assistant"u8);
-            json.WriteString("model"u8, clientModel);
-            json.WriteStartArray("content"u8);
-            json.WriteEndArray();
-            json.WriteNull("stop_reason"u8);
-            json.WriteNull("stop_sequence"u8);
-            json.WriteStartObject("usage"u8);
-            json.WriteNumber("input_tokens"u8, estimatedInputTokens);
-            json.WriteNumber("output_tokens"u8, 0);
-            json.WriteEndObject();
-            json.WriteEndObject();
-        });
-    }
-
-    private void Open(string kind, IBufferWriter<byte> output, Action<Utf8JsonWriter> fields)
-    {
-        Close(output, null);
-        _open = kind;
-        _index++;
-        Event(output, "content_block_start", json =>
-        {
-            json.WriteNumber("index"u8, _index);
-            json.WriteStartObject("content_block"u8);
-            json.WriteString("type"u8, kind);
-            fields(json);
-            json.WriteEndObject();
-        });
-    }
-
-    private void Delta(IBufferWriter<byte> output, string type, string field, string? value)
-    {
-        if (string.IsNullOrEmpty(value))
-        {
-            return;
-        }
-
-        Event(output, "content_block_delta", json =>
-        {
-            json.WriteNumber("index"u8, _index);
-            json.WriteStartObject("delta"u8);
-            json.WriteString("type"u8, type);
-            json.WriteString(field, value);
-            json.WriteEndObject();
-        });
-    }
-
-    private void Close(IBufferWriter<byte> output, string? thoughtSignature)
-    {
-        if (_open is null)
-        {
-            return;
-        }
-
-        if (_open == "thinking")
-        {
-            // The gateway's marker (with Gemini's signature, when there is one): stripped before an Anthropic upstream.
-            Event(output, "content_block_delta", json =>
-            {
-                json.WriteNumber("index"u8, _index);
-                json.WriteStartObject("delta"u8);
-                json.WriteString("type"u8, "signature_delta"u8);
-                json.WriteString("signature"u8, GatewayThinking.ForGemini(thoughtSignature));
-                json.WriteEndObject();
-            });
-        }
-
-        Event(output, "content_block_stop", json => json.WriteNumber("index"u8, _index));
-        _open = null;
     }
 
     private void Complete(string stopReason, IBufferWriter<byte> output)
     {
-        Close(output, null);
-        Event(output, "message_delta", json =>
-        {
-            json.WriteStartObject("delta"u8);
-            json.WriteString("stop_reason"u8, stopReason);
-            json.WriteNull("stop_sequence"u8);
-            json.WriteEndObject();
-            GeminiUpstream.WriteAnthropicUsage(json, Usage);
-        });
-        Event(output, "message_stop", static _ => { });
+        _writer.Finish(stopReason, Usage, output);
         Finished = true;
     }
-
-    private static void Event(IBufferWriter<byte> output, string type, Action<Utf8JsonWriter> fields) =>
-        SseWriter.WriteEvent(output, type, OpenAIWire.Write(json =>
-        {
-            json.WriteStartObject();
-            json.WriteString("type"u8, type);
-            fields(json);
-            json.WriteEndObject();
-        }));
 }

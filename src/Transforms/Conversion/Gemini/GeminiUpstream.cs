@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using CcxProxy.Transforms.Conversion.Anthropic;
 using CcxProxy.Transforms.Conversion.Hub;
 using CcxProxy.Transforms.Conversion.OpenAIChat;
 using CcxProxy.Transforms.Protocols;
@@ -50,7 +51,7 @@ public static class GeminiUpstream
             {
                 using var json = new Utf8JsonWriter(buffer, OpenAIWire.WriterOptions);
                 json.WriteStartObject();
-                if (SystemText(root) is { Length: > 0 } system)
+                if (MessagesRequestText.System(root) is { Length: > 0 } system)
                 {
                     json.WriteStartObject("systemInstruction"u8);
                     json.WriteStartArray("parts"u8);
@@ -167,7 +168,7 @@ public static class GeminiUpstream
             json.WriteEndArray();
             json.WriteString("stop_reason"u8, blocked ? "refusal" : GeminiWire.StopReason(GeminiWire.GetString(candidate, "finishReason"), calledTools));
             json.WriteNull("stop_sequence"u8);
-            WriteAnthropicUsage(json, usage);
+            AnthropicStreamWriter.WriteUsage(json, usage);
             json.WriteEndObject();
         });
     }
@@ -196,31 +197,6 @@ public static class GeminiUpstream
         json.WriteString("thinking"u8, thinking);
         json.WriteString("signature"u8, GatewayThinking.ForGemini(thoughtSignature));
         json.WriteEndObject();
-    }
-
-    internal static void WriteAnthropicUsage(Utf8JsonWriter json, StreamUsage usage)
-    {
-        json.WriteStartObject("usage"u8);
-        json.WriteNumber("input_tokens"u8, usage.InputTokens);
-        json.WriteNumber("output_tokens"u8, usage.OutputTokens);
-        json.WriteNumber("cache_read_input_tokens"u8, usage.CacheReadInputTokens);
-        json.WriteNumber("cache_creation_input_tokens"u8, usage.CacheCreationInputTokens);
-        json.WriteEndObject();
-    }
-
-    private static string? SystemText(JsonElement root)
-    {
-        if (!root.TryGetProperty("system", out var system))
-        {
-            return null;
-        }
-
-        return system.ValueKind switch
-        {
-            JsonValueKind.String => system.GetString(),
-            JsonValueKind.Array => string.Join("\n\n", system.EnumerateArray().Select(b => OpenAIWire.GetString(b, "text")).Where(t => !string.IsNullOrEmpty(t))),
-            _ => null,
-        };
     }
 
     private static void WriteTurn(Utf8JsonWriter json, JsonElement message, Dictionary<string, string> toolNames)
@@ -359,7 +335,7 @@ public static class GeminiUpstream
     private static void WriteFunctionResponse(Utf8JsonWriter json, JsonElement block, Dictionary<string, string> toolNames)
     {
         var id = OpenAIWire.GetString(block, "tool_use_id") ?? string.Empty;
-        var output = block.TryGetProperty("content", out var content) ? ToolResultText(content) : string.Empty;
+        var output = block.TryGetProperty("content", out var content) ? MessagesRequestText.ToolResult(content) : string.Empty;
         var isError = block.TryGetProperty("is_error", out var e) && e.ValueKind == JsonValueKind.True;
         json.WriteStartObject();
         json.WriteStartObject("functionResponse"u8);
@@ -375,13 +351,6 @@ public static class GeminiUpstream
         json.WriteEndObject();
         json.WriteEndObject();
     }
-
-    private static string ToolResultText(JsonElement content) => content.ValueKind switch
-    {
-        JsonValueKind.String => content.GetString()!,
-        JsonValueKind.Array => string.Join("\n", content.EnumerateArray().Select(b => OpenAIWire.GetString(b, "type") == "text" ? OpenAIWire.GetString(b, "text") : "[" + OpenAIWire.GetString(b, "type") + "]")),
-        _ => string.Empty,
-    };
 
     // Anthropic's client tools (no type, or "custom") become function declarations; its server tools have no counterpart.
     private static void WriteTools(Utf8JsonWriter json, JsonElement root)

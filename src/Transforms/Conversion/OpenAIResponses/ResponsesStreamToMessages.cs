@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using CcxProxy.Transforms.Conversion.Anthropic;
 using CcxProxy.Transforms.Conversion.OpenAIChat;
 using CcxProxy.Transforms.Sse;
 
@@ -17,9 +18,7 @@ namespace CcxProxy.Transforms.Conversion.OpenAIResponses;
 /// <param name="estimatedInputTokens">The input tokens announced in <c>message_start</c>.</param>
 internal sealed class ResponsesStreamToMessages(string clientModel, long estimatedInputTokens) : IStreamConverter
 {
-    private bool _started;
-    private int _index = -1;
-    private string? _open;
+    private readonly AnthropicStreamWriter _writer = new(clientModel, estimatedInputTokens);
     private bool _calledTools;
 
     public bool Finished { get; private set; }
@@ -51,6 +50,7 @@ internal sealed class ResponsesStreamToMessages(string clientModel, long estimat
         using (document)
         {
             var data = document.RootElement;
+            var open = _writer.OpenBlock;
             switch (OpenAIWire.GetString(data, "type") ?? upstreamEvent.EventType)
             {
                 case "response.created":
@@ -61,7 +61,8 @@ internal sealed class ResponsesStreamToMessages(string clientModel, long estimat
                     {
                         case "function_call":
                             _calledTools = true;
-                            Open("tool_use", output, json =>
+                            Start(null, output);
+                            _writer.Open("tool_use", output, json =>
                             {
                                 json.WriteString("id"u8, OpenAIWire.GetString(item, "call_id") ?? "call_" + OpenAIWire.RandomSuffix());
                                 json.WriteString("name"u8, OpenAIWire.GetString(item, "name") ?? string.Empty);
@@ -70,29 +71,27 @@ internal sealed class ResponsesStreamToMessages(string clientModel, long estimat
                             });
                             break;
                         case "reasoning":
-                            Open("thinking", output, json =>
-                            {
-                                json.WriteString("thinking"u8, string.Empty);
-                                json.WriteString("signature"u8, string.Empty);
-                            });
+                            Start(null, output);
+                            _writer.OpenThinking(output);
                             break;
                     }
 
                     break;
                 case "response.content_part.added":
-                    Open("text", output, json => json.WriteString("text"u8, string.Empty));
+                    Start(null, output);
+                    _writer.Open("text", output, static json => json.WriteString("text"u8, string.Empty));
                     break;
-                case "response.output_text.delta" when _open == "text":
-                    Delta(output, "text_delta", "text", OpenAIWire.GetString(data, "delta"));
+                case "response.output_text.delta" when open == "text":
+                    _writer.Delta(output, "text_delta", "text", OpenAIWire.GetString(data, "delta"));
                     break;
-                case "response.reasoning_summary_text.delta" when _open == "thinking":
-                    Delta(output, "thinking_delta", "thinking", OpenAIWire.GetString(data, "delta"));
+                case "response.reasoning_summary_text.delta" when open == "thinking":
+                    _writer.Delta(output, "thinking_delta", "thinking", OpenAIWire.GetString(data, "delta"));
                     break;
-                case "response.function_call_arguments.delta" when _open == "tool_use":
-                    Delta(output, "input_json_delta", "partial_json", OpenAIWire.GetString(data, "delta"));
+                case "response.function_call_arguments.delta" when open == "tool_use":
+                    _writer.Delta(output, "input_json_delta", "partial_json", OpenAIWire.GetString(data, "delta"));
                     break;
                 case "response.content_part.done" or "response.output_item.done":
-                    Close(output);
+                    _writer.Close(output);
                     break;
                 case "response.completed" or "response.incomplete":
                     Complete(data.TryGetProperty("response", out var response) ? response : default, output);
@@ -141,115 +140,19 @@ internal sealed class ResponsesStreamToMessages(string clientModel, long estimat
 
     private void Start(string? responseId, IBufferWriter<byte> output)
     {
-        if (_started)
+        if (!_writer.Started)
         {
-            return;
+            _writer.Start(ResponsesUpstream.MessageId(responseId), output);
         }
-
-        _started = true;
-        Event(output, "message_start", json =>
-        {
-            json.WriteStartObject("message"u8);
-            json.WriteString("id"u8, ResponsesUpstream.MessageId(responseId));
-            json.WriteString("type"u8, "message"u8);
-            json.WriteString("role"u8, "assistant"u8);
-            json.WriteString("model"u8, clientModel);
-            json.WriteStartArray("content"u8);
-            json.WriteEndArray();
-            json.WriteNull("stop_reason"u8);
-            json.WriteNull("stop_sequence"u8);
-            json.WriteStartObject("usage"u8);
-            json.WriteNumber("input_tokens"u8, estimatedInputTokens);
-            json.WriteNumber("output_tokens"u8, 0);
-            json.WriteEndObject();
-            json.WriteEndObject();
-        });
-    }
-
-    private void Open(string kind, IBufferWriter<byte> output, Action<Utf8JsonWriter> fields)
-    {
-        Start(null, output);
-        Close(output);
-        _open = kind;
-        _index++;
-        Event(output, "content_block_start", json =>
-        {
-            json.WriteNumber("index"u8, _index);
-            json.WriteStartObject("content_block"u8);
-            json.WriteString("type"u8, kind);
-            fields(json);
-            json.WriteEndObject();
-        });
-    }
-
-    private void Delta(IBufferWriter<byte> output, string type, string field, string? value)
-    {
-        if (string.IsNullOrEmpty(value))
-        {
-            return;
-        }
-
-        Event(output, "content_block_delta", json =>
-        {
-            json.WriteNumber("index"u8, _index);
-            json.WriteStartObject("delta"u8);
-            json.WriteString("type"u8, type);
-            json.WriteString(field, value);
-            json.WriteEndObject();
-        });
-    }
-
-    private void Close(IBufferWriter<byte> output)
-    {
-        if (_open is null)
-        {
-            return;
-        }
-
-        if (_open == "thinking")
-        {
-            // Not Anthropic's signature: the gateway's marker, so the block is stripped before an Anthropic upstream.
-            Event(output, "content_block_delta", json =>
-            {
-                json.WriteNumber("index"u8, _index);
-                json.WriteStartObject("delta"u8);
-                json.WriteString("type"u8, "signature_delta"u8);
-                json.WriteString("signature"u8, GatewayThinking.Signature);
-                json.WriteEndObject();
-            });
-        }
-
-        Event(output, "content_block_stop", json => json.WriteNumber("index"u8, _index));
-        _open = null;
     }
 
     private void Complete(JsonElement response, IBufferWriter<byte> output)
     {
-        Start(response.ValueKind == JsonValueKind.Object ? OpenAIWire.GetString(response, "id") : null, output);
-        Close(output);
-        var usage = response.ValueKind == JsonValueKind.Object ? ResponsesUpstream.ReadUsage(response) : new StreamUsage();
-        Usage.InputTokens = usage.InputTokens;
-        Usage.OutputTokens = usage.OutputTokens;
-        Usage.CacheReadInputTokens = usage.CacheReadInputTokens;
-        var stopReason = response.ValueKind == JsonValueKind.Object ? ResponsesUpstream.StopReason(response, _calledTools) : "end_turn";
-        Event(output, "message_delta", json =>
-        {
-            json.WriteStartObject("delta"u8);
-            json.WriteString("stop_reason"u8, stopReason);
-            json.WriteNull("stop_sequence"u8);
-            json.WriteEndObject();
-            ResponsesUpstream.WriteAnthropicUsage(json, Usage);
-        });
-        Event(output, "message_stop", static _ => { });
+        var isResponse = response.ValueKind == JsonValueKind.Object;
+        Start(isResponse ? OpenAIWire.GetString(response, "id") : null, output);
+        var usage = isResponse ? ResponsesUpstream.ReadUsage(response) : new StreamUsage();
+        (Usage.InputTokens, Usage.OutputTokens, Usage.CacheReadInputTokens) = (usage.InputTokens, usage.OutputTokens, usage.CacheReadInputTokens);
+        _writer.Finish(isResponse ? ResponsesUpstream.StopReason(response, _calledTools) : "end_turn", Usage, output);
         Finished = true;
     }
-
-    private static void Event(IBufferWriter<byte> output, string type, Action<Utf8JsonWriter> fields) =>
-        SseWriter.WriteEvent(output, type, OpenAIWire.Write(json =>
-        {
-            json.WriteStartObject();
-            json.WriteString("type"u8, type);
-            fields(json);
-            json.WriteEndObject();
-        }));
 }

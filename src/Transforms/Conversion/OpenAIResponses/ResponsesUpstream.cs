@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using CcxProxy.Transforms.Conversion.Anthropic;
 using CcxProxy.Transforms.Conversion.Hub;
 using CcxProxy.Transforms.Conversion.OpenAIChat;
 using CcxProxy.Transforms.Protocols;
@@ -48,7 +49,7 @@ public static class ResponsesUpstream
                 using var json = new Utf8JsonWriter(buffer, OpenAIWire.WriterOptions);
                 json.WriteStartObject();
                 json.WriteString("model"u8, options.UpstreamModel);
-                if (SystemText(root) is { Length: > 0 } instructions)
+                if (MessagesRequestText.System(root) is { Length: > 0 } instructions)
                 {
                     json.WriteString("instructions"u8, instructions);
                 }
@@ -183,7 +184,7 @@ public static class ResponsesUpstream
             json.WriteEndArray();
             json.WriteString("stop_reason"u8, StopReason(root, calls));
             json.WriteNull("stop_sequence"u8);
-            WriteAnthropicUsage(json, usage);
+            AnthropicStreamWriter.WriteUsage(json, usage);
             json.WriteEndObject();
         });
     }
@@ -213,34 +214,10 @@ public static class ResponsesUpstream
     internal static StreamUsage ReadUsage(JsonElement response) =>
         response.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object ? UsageReader.FromOpenAI(usage) : new StreamUsage();
 
-    internal static void WriteAnthropicUsage(Utf8JsonWriter json, StreamUsage usage)
-    {
-        json.WriteStartObject("usage"u8);
-        json.WriteNumber("input_tokens"u8, usage.InputTokens);
-        json.WriteNumber("output_tokens"u8, usage.OutputTokens);
-        json.WriteNumber("cache_read_input_tokens"u8, usage.CacheReadInputTokens);
-        json.WriteNumber("cache_creation_input_tokens"u8, usage.CacheCreationInputTokens);
-        json.WriteEndObject();
-    }
-
     private static string? SummaryText(JsonElement reasoning) =>
         reasoning.TryGetProperty("summary", out var summary) && summary.ValueKind == JsonValueKind.Array
             ? string.Join("\n\n", summary.EnumerateArray().Select(p => OpenAIWire.GetString(p, "text")).Where(t => !string.IsNullOrEmpty(t)))
             : null;
-
-    private static string? SystemText(JsonElement root)
-    {
-        if (!root.TryGetProperty("system", out var system))
-        {
-            return null;
-        }
-
-        return system.ValueKind == JsonValueKind.String
-            ? system.GetString()
-            : system.ValueKind == JsonValueKind.Array
-                ? string.Join("\n\n", system.EnumerateArray().Select(b => OpenAIWire.GetString(b, "text")).Where(t => !string.IsNullOrEmpty(t)))
-                : null;
-    }
 
     private static void WriteTurn(Utf8JsonWriter json, JsonElement message)
     {
@@ -267,7 +244,7 @@ public static class ResponsesUpstream
             json.WriteStartObject();
             json.WriteString("type"u8, "function_call_output"u8);
             json.WriteString("call_id"u8, OpenAIWire.GetString(block, "tool_use_id") ?? string.Empty);
-            var output = block.TryGetProperty("content", out var result) ? ToolResultText(result) : string.Empty;
+            var output = block.TryGetProperty("content", out var result) ? MessagesRequestText.ToolResult(result) : string.Empty;
             json.WriteString("output"u8, block.TryGetProperty("is_error", out var isError) && isError.ValueKind == JsonValueKind.True ? "[tool error] " + output : output);
             json.WriteEndObject();
         }
@@ -357,13 +334,6 @@ public static class ResponsesUpstream
             _ => null,
         };
     }
-
-    private static string ToolResultText(JsonElement content) => content.ValueKind switch
-    {
-        JsonValueKind.String => content.GetString()!,
-        JsonValueKind.Array => string.Join("\n", content.EnumerateArray().Select(b => OpenAIWire.GetString(b, "type") == "text" ? OpenAIWire.GetString(b, "text") : "[" + OpenAIWire.GetString(b, "type") + "]")),
-        _ => string.Empty,
-    };
 
     // Anthropic's client tools (no type, or "custom") become function tools; its server tools have no counterpart.
     private static void WriteTools(Utf8JsonWriter json, JsonElement root)
