@@ -4,6 +4,7 @@ using System.Runtime;
 using System.Text;
 using CcxProxy.Transforms.Conversion.Anthropic;
 using CcxProxy.Transforms.Conversion.OpenAIChat;
+using CcxProxy.Transforms.Conversion.Gemini;
 using CcxProxy.Transforms.Conversion.OpenAIResponses;
 using CcxProxy.Transforms.Conversion;
 
@@ -27,6 +28,7 @@ internal static class Program
 
     private const string AnthropicClientModel = "claude-sonnet-4-5";
     private const string OpenAIClientModel = "gpt-4o";
+    private const string GeminiClientModel = "gemini-2.5-pro";
 
     public static int Main(string[] args)
     {
@@ -114,7 +116,14 @@ internal static class Program
         foreach (var input in inputs)
         {
             cases.Add(new BenchCase($"{input.Name} / {BenchCase.ParseOnly}", input, BenchCase.ParseOnly, null, null));
-            if (input.Protocol == UpstreamProtocol.OpenAI)
+            if (input.Protocol == UpstreamProtocol.Gemini)
+            {
+                cases.Add(new BenchCase($"{input.Name} / GeminiPassthroughStream", input, BenchCase.Passthrough,
+                    () => new GeminiPassthroughStream(jsonArray: false), "\"responseId\":\"r1\"}"));
+                cases.Add(new BenchCase($"{input.Name} / GeminiUpstream (→ Anthropic)", input, BenchCase.Convert,
+                    () => GeminiUpstream.CreateStreamConverter(AnthropicClientModel, 1200), "data: {\"type\":\"message_stop\"}"));
+            }
+            else if (input.Protocol == UpstreamProtocol.OpenAI)
             {
                 cases.Add(new BenchCase($"{input.Name} / ChatPassthroughStream", input, BenchCase.Passthrough,
                     () => new ChatPassthroughStream(OpenAIClientModel), "data: [DONE]"));
@@ -130,6 +139,8 @@ internal static class Program
                 // The last frame is response.completed, whose response object ends with its metadata.
                 cases.Add(new BenchCase($"{input.Name} / ResponsesClient (→ Responses)", input, BenchCase.Convert,
                     () => ResponsesClient.CreateStreamConverter(OpenAIClientModel, TimeProvider.System), "\"metadata\":{}}}"));
+                cases.Add(new BenchCase($"{input.Name} / GeminiClient (→ Gemini)", input, BenchCase.Convert,
+                    () => GeminiClient.CreateStreamConverter(GeminiClientModel, jsonArray: false), $"\"modelVersion\":\"{GeminiClientModel}\"}}"));
             }
         }
 

@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json.Nodes;
 using CcxProxy.TestSupport;
 
 namespace CcxProxy.Bench.Conversion;
@@ -11,6 +12,9 @@ internal enum UpstreamProtocol
 
     /// <summary>Anthropic Messages events: named frames ending with <c>message_stop</c>.</summary>
     Anthropic,
+
+    /// <summary>Gemini <c>GenerateContentResponse</c> chunks: data-only frames split by <c>\r\n\r\n</c>, the last with <c>finishReason</c>.</summary>
+    Gemini,
 }
 
 /// <summary>One upstream answer as it comes off the wire: the SSE bytes and how many frames they hold.</summary>
@@ -26,6 +30,7 @@ internal static class RecordedStreams
 {
     private const string OpenAIModel = "deepseek-chat";
     private const string AnthropicModel = "claude-sonnet-4-5";
+    private const string GeminiModel = "gemini-2.5-pro";
 
     private static readonly string[] Words =
     [
@@ -40,7 +45,64 @@ internal static class RecordedStreams
         OpenAIReasoningAndTools(),
         AnthropicText(textEvents),
         AnthropicThinkingAndTools(),
+        GeminiText(textEvents),
+        GeminiThoughtsAndCalls(),
     ];
+
+    /// <summary>N text chunks, then the finish chunk with usage.</summary>
+    private static RecordedStream GeminiText(int textEvents)
+    {
+        var steps = new List<StreamStep>();
+        for (var i = 0; i < textEvents; i++)
+        {
+            steps.Add(GeminiChunk(new JsonObject { ["text"] = Delta(i) }));
+        }
+
+        steps.Add(GeminiChunk(new JsonObject { ["text"] = "." }, finish: true));
+        return Build("gemini-text", UpstreamProtocol.Gemini, steps, $"{textEvents} text chunks and a finish chunk");
+    }
+
+    /// <summary>60 thought chunks, 40 text chunks, 3 function calls (one chunk each, the first signed), the finish chunk.</summary>
+    private static RecordedStream GeminiThoughtsAndCalls()
+    {
+        var steps = new List<StreamStep>();
+        for (var i = 0; i < 60; i++)
+        {
+            steps.Add(GeminiChunk(new JsonObject { ["text"] = Delta(i), ["thought"] = true }));
+        }
+
+        for (var i = 0; i < 40; i++)
+        {
+            steps.Add(GeminiChunk(new JsonObject { ["text"] = Delta(i + 60) }));
+        }
+
+        var calls = ToolCalls();
+        for (var call = 0; call < calls.Length; call++)
+        {
+            var part = new JsonObject { ["functionCall"] = new JsonObject { ["name"] = calls[call].Name, ["args"] = JsonNode.Parse(string.Concat(calls[call].Pieces)) } };
+            if (call == 0)
+            {
+                part["thoughtSignature"] = "CiQBjz1rX" + new string('x', 200);
+            }
+
+            steps.Add(GeminiChunk(part, finish: call == calls.Length - 1));
+        }
+
+        return Build("gemini-thoughts-calls", UpstreamProtocol.Gemini, steps, "60 thought chunks, 40 text chunks, 3 whole function calls (the first signed)");
+    }
+
+    private static StreamStep GeminiChunk(JsonObject part, bool finish = false)
+    {
+        var candidate = new JsonObject { ["content"] = new JsonObject { ["parts"] = new JsonArray(part), ["role"] = "model" }, ["index"] = 0 };
+        var usage = new JsonObject { ["promptTokenCount"] = 5200, ["totalTokenCount"] = 5200 };
+        if (finish)
+        {
+            candidate["finishReason"] = "STOP";
+            usage = new JsonObject { ["promptTokenCount"] = 5200, ["candidatesTokenCount"] = 480, ["totalTokenCount"] = 5680, ["cachedContentTokenCount"] = 4096 };
+        }
+
+        return FakeGemini.Chunk(new JsonObject { ["candidates"] = new JsonArray(candidate), ["usageMetadata"] = usage, ["modelVersion"] = GeminiModel, ["responseId"] = "r1" });
+    }
 
     /// <summary>Role chunk, N content chunks, finish, usage, [DONE].</summary>
     private static RecordedStream OpenAIText(int textEvents)
@@ -178,6 +240,14 @@ internal static class RecordedStreams
         var events = 0;
         foreach (var step in steps)
         {
+            if (step is StreamStep.RawText raw)
+            {
+                // Gemini's frames, written as Google writes them (\r\n\r\n): one event each.
+                sb.Append(raw.Text);
+                events++;
+                continue;
+            }
+
             if (step is not StreamStep.Frame frame)
             {
                 throw new InvalidOperationException($"unexpected step {step}");

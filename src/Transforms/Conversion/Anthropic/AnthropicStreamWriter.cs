@@ -11,11 +11,24 @@ namespace CcxProxy.Transforms.Conversion.Anthropic;
 /// gateway's signature (never Anthropic's), then <c>message_delta</c> and <c>message_stop</c>. The converter decides
 /// what to write; this keeps the block index and the framing right.
 /// </summary>
-/// <param name="clientModel">The model the client asked for.</param>
-/// <param name="estimatedInputTokens">The input tokens announced in <c>message_start</c>, before the upstream reports them.</param>
-internal sealed class AnthropicStreamWriter(string clientModel, long estimatedInputTokens)
+internal sealed class AnthropicStreamWriter
 {
+    // Each event's JSON is built here, then framed into the output: one buffer and writer for the whole stream.
+    private readonly ArrayBufferWriter<byte> _buffer = new(256);
+    private readonly Utf8JsonWriter _json;
+    private readonly string _clientModel;
+    private readonly long _estimatedInputTokens;
     private int _index = -1;
+
+    /// <summary>A writer for one stream.</summary>
+    /// <param name="clientModel">The model the client asked for.</param>
+    /// <param name="estimatedInputTokens">The input tokens announced in <c>message_start</c>, before the upstream reports them.</param>
+    public AnthropicStreamWriter(string clientModel, long estimatedInputTokens)
+    {
+        _clientModel = clientModel;
+        _estimatedInputTokens = estimatedInputTokens;
+        _json = new Utf8JsonWriter(_buffer, OpenAIWire.WriterOptions);
+    }
 
     /// <summary>True once <c>message_start</c> is written.</summary>
     public bool Started { get; private set; }
@@ -32,23 +45,25 @@ internal sealed class AnthropicStreamWriter(string clientModel, long estimatedIn
         }
 
         Started = true;
-        Event(output, "message_start", json =>
+        var json = BeginEvent("message_start");
         {
             json.WriteStartObject("message"u8);
             json.WriteString("id"u8, messageId);
             json.WriteString("type"u8, "message"u8);
             json.WriteString("role"u8, "assistant"u8);
-            json.WriteString("model"u8, clientModel);
+            json.WriteString("model"u8, _clientModel);
             json.WriteStartArray("content"u8);
             json.WriteEndArray();
             json.WriteNull("stop_reason"u8);
             json.WriteNull("stop_sequence"u8);
             json.WriteStartObject("usage"u8);
-            json.WriteNumber("input_tokens"u8, estimatedInputTokens);
+            json.WriteNumber("input_tokens"u8, _estimatedInputTokens);
             json.WriteNumber("output_tokens"u8, 0);
             json.WriteEndObject();
             json.WriteEndObject();
-        });
+        }
+
+        EndEvent(output, "message_start");
     }
 
     /// <summary>Closes the open block (if any) and opens one of <paramref name="kind"/>; <paramref name="fields"/> writes its start fields.</summary>
@@ -57,14 +72,13 @@ internal sealed class AnthropicStreamWriter(string clientModel, long estimatedIn
         Close(output);
         OpenBlock = kind;
         _index++;
-        Event(output, "content_block_start", json =>
-        {
-            json.WriteNumber("index"u8, _index);
-            json.WriteStartObject("content_block"u8);
-            json.WriteString("type"u8, kind);
-            fields(json);
-            json.WriteEndObject();
-        });
+        var json = BeginEvent("content_block_start");
+        json.WriteNumber("index"u8, _index);
+        json.WriteStartObject("content_block"u8);
+        json.WriteString("type"u8, kind);
+        fields(json);
+        json.WriteEndObject();
+        EndEvent(output, "content_block_start");
     }
 
     /// <summary>Opens a thinking block, empty, its text to come in deltas.</summary>
@@ -82,14 +96,13 @@ internal sealed class AnthropicStreamWriter(string clientModel, long estimatedIn
             return;
         }
 
-        Event(output, "content_block_delta", json =>
-        {
-            json.WriteNumber("index"u8, _index);
-            json.WriteStartObject("delta"u8);
-            json.WriteString("type"u8, type);
-            json.WriteString(field, value);
-            json.WriteEndObject();
-        });
+        var json = BeginEvent("content_block_delta");
+        json.WriteNumber("index"u8, _index);
+        json.WriteStartObject("delta"u8);
+        json.WriteString("type"u8, type);
+        json.WriteString(field, value);
+        json.WriteEndObject();
+        EndEvent(output, "content_block_delta");
     }
 
     /// <summary>Closes the open block; a thinking block gets <paramref name="signature"/> first (the gateway's marker by default).</summary>
@@ -103,17 +116,17 @@ internal sealed class AnthropicStreamWriter(string clientModel, long estimatedIn
         if (OpenBlock == "thinking")
         {
             // Not Anthropic's signature: the gateway's, so the block is stripped before an Anthropic upstream.
-            Event(output, "content_block_delta", json =>
-            {
-                json.WriteNumber("index"u8, _index);
-                json.WriteStartObject("delta"u8);
-                json.WriteString("type"u8, "signature_delta"u8);
-                json.WriteString("signature"u8, signature);
-                json.WriteEndObject();
-            });
+            var delta = BeginEvent("content_block_delta");
+            delta.WriteNumber("index"u8, _index);
+            delta.WriteStartObject("delta"u8);
+            delta.WriteString("type"u8, "signature_delta"u8);
+            delta.WriteString("signature"u8, signature);
+            delta.WriteEndObject();
+            EndEvent(output, "content_block_delta");
         }
 
-        Event(output, "content_block_stop", json => json.WriteNumber("index"u8, _index));
+        BeginEvent("content_block_stop").WriteNumber("index"u8, _index);
+        EndEvent(output, "content_block_stop");
         OpenBlock = null;
     }
 
@@ -121,15 +134,15 @@ internal sealed class AnthropicStreamWriter(string clientModel, long estimatedIn
     public void Finish(string stopReason, StreamUsage usage, IBufferWriter<byte> output)
     {
         Close(output);
-        Event(output, "message_delta", json =>
-        {
-            json.WriteStartObject("delta"u8);
-            json.WriteString("stop_reason"u8, stopReason);
-            json.WriteNull("stop_sequence"u8);
-            json.WriteEndObject();
-            WriteUsage(json, usage);
-        });
-        Event(output, "message_stop", static _ => { });
+        var json = BeginEvent("message_delta");
+        json.WriteStartObject("delta"u8);
+        json.WriteString("stop_reason"u8, stopReason);
+        json.WriteNull("stop_sequence"u8);
+        json.WriteEndObject();
+        WriteUsage(json, usage);
+        EndEvent(output, "message_delta");
+        BeginEvent("message_stop");
+        EndEvent(output, "message_stop");
     }
 
     /// <summary>Anthropic's <c>usage</c> object, all four counts.</summary>
@@ -145,12 +158,20 @@ internal sealed class AnthropicStreamWriter(string clientModel, long estimatedIn
         json.WriteEndObject();
     }
 
-    private static void Event(IBufferWriter<byte> output, string type, Action<Utf8JsonWriter> fields) =>
-        SseWriter.WriteEvent(output, type, OpenAIWire.Write(json =>
-        {
-            json.WriteStartObject();
-            json.WriteString("type"u8, type);
-            fields(json);
-            json.WriteEndObject();
-        }));
+    // Starts an event object {"type": …}; the caller writes its fields, then EndEvent frames it.
+    private Utf8JsonWriter BeginEvent(string type)
+    {
+        _buffer.ResetWrittenCount();
+        _json.Reset();
+        _json.WriteStartObject();
+        _json.WriteString("type"u8, type);
+        return _json;
+    }
+
+    private void EndEvent(IBufferWriter<byte> output, string type)
+    {
+        _json.WriteEndObject();
+        _json.Flush();
+        SseWriter.WriteEvent(output, type, _buffer.WrittenSpan);
+    }
 }

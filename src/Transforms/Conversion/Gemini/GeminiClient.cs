@@ -67,8 +67,8 @@ public static class GeminiClient
             json.WriteEndObject();
             json.WriteEndArray();
             GeminiWire.WriteUsage(json, answer.Usage);
-            json.WriteString("modelVersion"u8, clientModel);
             json.WriteString("responseId"u8, responseId);
+            json.WriteString("modelVersion"u8, clientModel);
             json.WriteEndObject();
         });
     }

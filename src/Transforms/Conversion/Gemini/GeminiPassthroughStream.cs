@@ -10,16 +10,20 @@ namespace CcxProxy.Transforms.Conversion.Gemini;
 /// answer's usage; an error chunk ends the stream as it is; an end before a finish reason ends with Google's error.
 /// </summary>
 /// <param name="jsonArray">True when the client asked for the JSON-array stream.</param>
-internal sealed class GeminiPassthroughStream(bool jsonArray) : IStreamConverter
+public sealed class GeminiPassthroughStream(bool jsonArray) : IStreamConverter
 {
     private readonly GeminiFrames _frames = new(jsonArray);
 
+    /// <inheritdoc/>
     public bool Finished { get; private set; }
 
+    /// <inheritdoc/>
     public StreamUsage Usage { get; } = new();
 
+    /// <inheritdoc/>
     public void Begin(IBufferWriter<byte> output) => _frames.Open(output);
 
+    /// <inheritdoc/>
     public void Convert(in SseEvent upstreamEvent, IBufferWriter<byte> output)
     {
         var data = upstreamEvent.DataUtf8.Span;
@@ -44,6 +48,7 @@ internal sealed class GeminiPassthroughStream(bool jsonArray) : IStreamConverter
         }
     }
 
+    /// <inheritdoc/>
     public bool End(IBufferWriter<byte> output)
     {
         if (Finished)
@@ -55,6 +60,7 @@ internal sealed class GeminiPassthroughStream(bool jsonArray) : IStreamConverter
         return false;
     }
 
+    /// <inheritdoc/>
     public void Fail(string anthropicErrorType, string message, IBufferWriter<byte> output)
     {
         if (!Finished)
@@ -64,6 +70,7 @@ internal sealed class GeminiPassthroughStream(bool jsonArray) : IStreamConverter
         }
     }
 
+    /// <inheritdoc/>
     public void Ping(IBufferWriter<byte> output)
     {
         if (!Finished)
@@ -80,8 +87,7 @@ internal sealed class GeminiPassthroughStream(bool jsonArray) : IStreamConverter
             using var document = JsonDocument.ParseValue(ref reader);
             if (GeminiWire.TryGet(document.RootElement, "usageMetadata", out var metadata))
             {
-                var usage = GeminiWire.ReadUsage(metadata);
-                (Usage.InputTokens, Usage.OutputTokens, Usage.CacheReadInputTokens) = (usage.InputTokens, usage.OutputTokens, usage.CacheReadInputTokens);
+                GeminiWire.ReadUsage(metadata, Usage);
             }
         }
         catch (JsonException)

@@ -70,8 +70,7 @@ internal sealed class GeminiStreamToMessages(string clientModel, long estimatedI
             }
             if (GeminiWire.TryGet(chunk, "usageMetadata", out var metadata))
             {
-                var usage = GeminiWire.ReadUsage(metadata);
-                (Usage.InputTokens, Usage.OutputTokens, Usage.CacheReadInputTokens) = (usage.InputTokens, usage.OutputTokens, usage.CacheReadInputTokens);
+                GeminiWire.ReadUsage(metadata, Usage);
             }
 
             var candidate = GeminiUpstream.FirstCandidate(chunk);

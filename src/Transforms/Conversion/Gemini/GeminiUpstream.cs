@@ -109,7 +109,7 @@ public static class GeminiUpstream
             throw new JsonException("The upstream answer is not a Gemini response (no candidates).");
         }
 
-        var usage = GeminiWire.TryGet(root, "usageMetadata", out var metadata) ? GeminiWire.ReadUsage(metadata) : new StreamUsage();
+        var usage = GeminiWire.TryGet(root, "usageMetadata", out var metadata) ? GeminiWire.ReadUsage(metadata, new StreamUsage()) : new StreamUsage();
         var calledTools = false;
         var blocked = candidate.ValueKind != JsonValueKind.Object;
         return OpenAIWire.Write(json =>

@@ -58,15 +58,15 @@ internal static class GeminiWire
     /// <c>usageMetadata</c> in Anthropic's terms: Gemini counts cached tokens inside <c>promptTokenCount</c>
     /// (as <c>cachedContentTokenCount</c>) and thinking apart from the answer (<c>thoughtsTokenCount</c>).
     /// </summary>
-    public static StreamUsage ReadUsage(JsonElement usageMetadata)
+    /// <param name="usageMetadata">The <c>usageMetadata</c> object.</param>
+    /// <param name="usage">Where the counts go (a stream's running usage, read again at every chunk that has it).</param>
+    public static StreamUsage ReadUsage(JsonElement usageMetadata, StreamUsage usage)
     {
         var cached = Number(usageMetadata, "cachedContentTokenCount");
-        return new StreamUsage
-        {
-            InputTokens = Math.Max(0, Number(usageMetadata, "promptTokenCount") + Number(usageMetadata, "toolUsePromptTokenCount") - cached),
-            OutputTokens = Number(usageMetadata, "candidatesTokenCount") + Number(usageMetadata, "thoughtsTokenCount"),
-            CacheReadInputTokens = cached,
-        };
+        usage.InputTokens = Math.Max(0, Number(usageMetadata, "promptTokenCount") + Number(usageMetadata, "toolUsePromptTokenCount") - cached);
+        usage.OutputTokens = Number(usageMetadata, "candidatesTokenCount") + Number(usageMetadata, "thoughtsTokenCount");
+        usage.CacheReadInputTokens = cached;
+        return usage;
     }
 
     /// <summary>Anthropic usage as <c>usageMetadata</c>: cached and cache-written tokens counted inside the prompt.</summary>

@@ -19,6 +19,10 @@ internal sealed class MessagesStreamToGemini(string clientModel, bool jsonArray)
 {
     private readonly GeminiFrames _frames = new(jsonArray);
     private readonly StringBuilder _arguments = new();
+
+    // Each chunk's JSON is built here, then framed into the output: one buffer and writer for the whole stream.
+    private readonly ArrayBufferWriter<byte> _buffer = new(256);
+    private Utf8JsonWriter? _json;
     private string _responseId = GeminiWire.NewResponseId();
     private (string Id, string Name)? _tool;
     private string? _stopReason;
@@ -72,10 +76,12 @@ internal sealed class MessagesStreamToGemini(string clientModel, bool jsonArray)
                     switch (OpenAIWire.GetString(delta, "type"))
                     {
                         case "text_delta" when OpenAIWire.GetString(delta, "text") is { Length: > 0 } text:
-                            Chunk(output, json => TextPart(json, text, thought: false));
+                            TextPart(BeginChunk(), text, thought: false);
+                            EndChunk(output, finishReason: null);
                             break;
                         case "thinking_delta" when OpenAIWire.GetString(delta, "thinking") is { Length: > 0 } thinking:
-                            Chunk(output, json => TextPart(json, thinking, thought: true));
+                            TextPart(BeginChunk(), thinking, thought: true);
+                            EndChunk(output, finishReason: null);
                             break;
                         case "input_json_delta" when _tool is not null:
                             _arguments.Append(OpenAIWire.GetString(delta, "partial_json"));
@@ -85,8 +91,8 @@ internal sealed class MessagesStreamToGemini(string clientModel, bool jsonArray)
                     break;
                 case "content_block_stop" when _tool is { } tool:
                     _tool = null;
-                    var arguments = _arguments.ToString();
-                    Chunk(output, json => FunctionCallPart(json, tool.Id, tool.Name, arguments));
+                    FunctionCallPart(BeginChunk(), tool.Id, tool.Name, _arguments.ToString());
+                    EndChunk(output, finishReason: null);
                     break;
                 case "message_delta":
                     if (data.TryGetProperty("delta", out var messageDelta))
@@ -145,50 +151,52 @@ internal sealed class MessagesStreamToGemini(string clientModel, bool jsonArray)
 
     private void Finish(IBufferWriter<byte> output)
     {
-        var finishReason = GeminiWire.FinishReason(_stopReason);
-        _frames.Write(output, OpenAIWire.Write(json =>
-        {
-            json.WriteStartObject();
-            json.WriteStartArray("candidates"u8);
-            json.WriteStartObject();
-            json.WriteStartObject("content"u8);
-            json.WriteString("role"u8, "model"u8);
-            json.WriteStartArray("parts"u8);
-            json.WriteEndArray();
-            json.WriteEndObject();
-            json.WriteString("finishReason"u8, finishReason);
-            json.WriteNumber("index"u8, 0);
-            json.WriteEndObject();
-            json.WriteEndArray();
-            GeminiWire.WriteUsage(json, Usage);
-            json.WriteString("modelVersion"u8, clientModel);
-            json.WriteString("responseId"u8, _responseId);
-            json.WriteEndObject();
-        }));
+        // The last chunk: no parts, the finish reason and the usage.
+        BeginChunk();
+        EndChunk(output, GeminiWire.FinishReason(_stopReason));
         _frames.Close(output);
         Finished = true;
     }
 
-    // One chunk with one part.
-    private void Chunk(IBufferWriter<byte> output, Action<Utf8JsonWriter> part) =>
-        _frames.Write(output, OpenAIWire.Write(json =>
+    // Starts a chunk; the caller writes its parts (none, or one), then EndChunk frames it.
+    private Utf8JsonWriter BeginChunk()
+    {
+        _buffer.ResetWrittenCount();
+        var json = _json ??= new Utf8JsonWriter(_buffer, OpenAIWire.WriterOptions);
+        json.Reset();
+        json.WriteStartObject();
+        json.WriteStartArray("candidates"u8);
+        json.WriteStartObject();
+        json.WriteStartObject("content"u8);
+        json.WriteString("role"u8, "model"u8);
+        json.WriteStartArray("parts"u8);
+        return json;
+    }
+
+    private void EndChunk(IBufferWriter<byte> output, string? finishReason)
+    {
+        var json = _json!;
+        json.WriteEndArray();
+        json.WriteEndObject();
+        if (finishReason is not null)
         {
-            json.WriteStartObject();
-            json.WriteStartArray("candidates"u8);
-            json.WriteStartObject();
-            json.WriteStartObject("content"u8);
-            json.WriteString("role"u8, "model"u8);
-            json.WriteStartArray("parts"u8);
-            part(json);
-            json.WriteEndArray();
-            json.WriteEndObject();
-            json.WriteNumber("index"u8, 0);
-            json.WriteEndObject();
-            json.WriteEndArray();
-            json.WriteString("modelVersion"u8, clientModel);
-            json.WriteString("responseId"u8, _responseId);
-            json.WriteEndObject();
-        }));
+            json.WriteString("finishReason"u8, finishReason);
+        }
+
+        json.WriteNumber("index"u8, 0);
+        json.WriteEndObject();
+        json.WriteEndArray();
+        if (finishReason is not null)
+        {
+            GeminiWire.WriteUsage(json, Usage);
+        }
+
+        json.WriteString("responseId"u8, _responseId);
+        json.WriteString("modelVersion"u8, clientModel);
+        json.WriteEndObject();
+        json.Flush();
+        _frames.Write(output, _buffer.WrittenSpan);
+    }
 
     internal static void TextPart(Utf8JsonWriter json, string text, bool thought)
     {
