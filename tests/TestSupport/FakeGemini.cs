@@ -74,8 +74,34 @@ public static class FakeGemini
     // Google writes base64 signatures with '+' and '/' as they are, not as \u002B.
     private static readonly System.Text.Json.JsonSerializerOptions s_asGoogleWrites = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    /// <summary>One chunk as Google frames it.</summary>
-    public static StreamStep Chunk(JsonNode chunk) => StreamStep.Raw($"data: {chunk.ToJsonString(s_asGoogleWrites)}\r\n\r\n");
+    /// <summary>One chunk as Google frames and spaces it: <c>data: {"candidates": [{"content": {"parts": [{"text": "…"}],…</c> and <c>\r\n\r\n</c>.</summary>
+    public static StreamStep Chunk(JsonNode chunk) => StreamStep.Raw($"data: {GoogleSpacing(chunk.ToJsonString(s_asGoogleWrites))}\r\n\r\n");
+
+    // Google's JSON has a space after every colon (and none after commas); strings are left as they are.
+    private static string GoogleSpacing(string compact)
+    {
+        var spaced = new System.Text.StringBuilder(compact.Length + compact.Length / 8);
+        var inString = false;
+        for (var i = 0; i < compact.Length; i++)
+        {
+            var c = compact[i];
+            spaced.Append(c);
+            if (inString && c == '\\')
+            {
+                spaced.Append(compact[++i]);
+            }
+            else if (c == '"')
+            {
+                inString = !inString;
+            }
+            else if (c == ':' && !inString)
+            {
+                spaced.Append(' ');
+            }
+        }
+
+        return spaced.ToString();
+    }
 
     /// <summary>Google's error shape, <c>{"error":{"code","message","status"}}</c>.</summary>
     public static JsonObject Error(int code, string message, string status) => new()

@@ -59,9 +59,22 @@ public static partial class GatewayApp
             kestrel.Limits.MaxRequestBodySize = gateway.MaxRequestBodyBytes;
         });
         // ASP.NET Core's own "Request starting" line carries the URL with its query, and a Gemini caller may send its
-        // key as ?key=: that line stays off whatever the logging configuration says. The gateway's request line
-        // (without the query) says the same.
-        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning);
+        // key as ?key=: that line stays off whatever the logging configuration says, for every provider (a rule
+        // naming a provider outranks one that does not, so each configured provider gets its own). The gateway's
+        // request line (without the query) says the same.
+        builder.Services.PostConfigure<LoggerFilterOptions>(filters =>
+        {
+            const string Category = "Microsoft.AspNetCore.Hosting.Diagnostics";
+            foreach (var provider in filters.Rules.Select(rule => rule.ProviderName).Distinct().ToList())
+            {
+                filters.Rules.Add(new LoggerFilterRule(provider, Category, LogLevel.Warning, filter: null));
+            }
+
+            if (!filters.Rules.Any(rule => rule.ProviderName is null && rule.CategoryName == Category))
+            {
+                filters.Rules.Add(new LoggerFilterRule(null, Category, LogLevel.Warning, filter: null));
+            }
+        });
         builder.Services.AddCcxProxy(builder.Configuration, builder.Environment.ContentRootPath);
 
         var app = builder.Build();

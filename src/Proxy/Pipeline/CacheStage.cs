@@ -75,7 +75,8 @@ internal sealed partial class CacheStage(ResponseCache cache, UpstreamCalls call
         response.Headers.Age = Math.Max(0, (long)(time.GetUtcNow() - entry.StoredAt).TotalSeconds).ToString(CultureInfo.InvariantCulture);
         if (replay.IsStream)
         {
-            response.ContentType = "text/event-stream; charset=utf-8";
+            // As the relay frames it: Server-Sent Events, or a Gemini client's JSON array.
+            response.ContentType = call.Plan.StreamContentType ?? "text/event-stream; charset=utf-8";
             response.Headers.CacheControl = "no-cache";
             request.Record.FirstTokenTimestamp = time.GetTimestamp();
         }

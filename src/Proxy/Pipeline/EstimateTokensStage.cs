@@ -39,9 +39,15 @@ internal static class TokenEstimate
     public static async ValueTask<GatewayError?> AnswerAsync(ForwardedRequest request)
     {
         var gemini = request.Api == InboundApi.GeminiCountTokens;
-        if (!TryEstimate(request, out var tokens))
+        long tokens;
+        if (gemini)
         {
-            return new GatewayError(StatusCodes.Status400BadRequest, gemini ? "contents: must be an array of contents" : "messages: must be an array of messages");
+            // Google counts what it cannot convert too (audio, uploads): those fall back to the body's length.
+            tokens = Of(request);
+        }
+        else if (!TryEstimate(request, out tokens))
+        {
+            return new GatewayError(StatusCodes.Status400BadRequest, "messages: must be an array of messages");
         }
 
         var response = request.Http.Response;
@@ -54,8 +60,9 @@ internal static class TokenEstimate
         return null;
     }
 
-    // Messages bodies are estimated as they are; Gemini's as the Messages request they convert to (countTokens may
-    // wrap the request in generateContentRequest). Other APIs fall back to the body's length.
+    // Messages bodies are estimated as they are; a Gemini countTokens as the Messages request it converts to (it may wrap
+    // the request in generateContentRequest). Other APIs, Gemini's generate calls among them, fall back to the body's
+    // length: converting them here would be a second conversion of every request.
     private static bool TryEstimate(ForwardedRequest request, out long tokens)
     {
         tokens = 0;
@@ -63,8 +70,8 @@ internal static class TokenEstimate
         {
             case InboundApi.Messages or InboundApi.CountTokens:
                 return ChatUpstream.TryEstimateInputTokens(request.Text.Span, out tokens);
-            case InboundApi.GenerateContent or InboundApi.StreamGenerateContent or InboundApi.GeminiCountTokens:
-                var body = request.Api == InboundApi.GeminiCountTokens ? GeminiClient.CountTokensRequest(request.Text) : request.Text;
+            case InboundApi.GeminiCountTokens:
+                var body = GeminiClient.CountTokensRequest(request.Text);
                 var options = new ConversionOptions { UpstreamModel = request.Model };
                 return !GeminiClient.ConvertRequest(body.Span, stream: false, options).Failed(out _, out var messages)
                     && ChatUpstream.TryEstimateInputTokens(messages.Body, out tokens);

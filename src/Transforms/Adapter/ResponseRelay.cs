@@ -431,9 +431,10 @@ internal static class ResponseRelay
 
         if (upstream == WireProtocol.Gemini)
         {
-            // A part with text (a thought's too) or a call, or the finish of an empty answer.
+            // A part with text (a thought's too) or a call, or the end of an answer (finished, or its prompt blocked).
             var chunk = item.DataUtf8.Span;
-            return chunk.IndexOf("\"functionCall\""u8) >= 0 || chunk.IndexOf("\"finishReason\""u8) >= 0 || HasText(chunk, "\"text\":\""u8);
+            return chunk.IndexOf("\"functionCall\""u8) >= 0 || chunk.IndexOf("\"finishReason\""u8) >= 0 || chunk.IndexOf("\"blockReason\""u8) >= 0
+                || HasText(chunk, "\"text\""u8);
         }
 
         if (upstream == WireProtocol.Responses)
@@ -445,18 +446,37 @@ internal static class ResponseRelay
         var data = item.DataUtf8.Span;
         return data.SequenceEqual("[DONE]"u8)
             || data.IndexOf("\"tool_calls\""u8) >= 0
-            || data.IndexOf("\"finish_reason\":\""u8) >= 0
-            || HasText(data, "\"content\":\""u8)
-            || HasText(data, "\"reasoning_content\":\""u8)
-            || HasText(data, "\"reasoning\":\""u8)
-            || HasText(data, "\"text\":\""u8);
+            || HasText(data, "\"finish_reason\""u8)
+            || HasText(data, "\"content\""u8)
+            || HasText(data, "\"reasoning_content\""u8)
+            || HasText(data, "\"reasoning\""u8)
+            || HasText(data, "\"text\""u8);
     }
 
-    /// <summary>True when <paramref name="field"/> (a <c>"name":"</c> prefix) is followed by a non-empty string.</summary>
-    private static bool HasText(ReadOnlySpan<byte> data, ReadOnlySpan<byte> field)
+    /// <summary>
+    /// True when some <paramref name="name"/> (a quoted field name) has a non-empty string value. JSON may put
+    /// whitespace around the colon (Google writes <c>"text": "…"</c>), and an empty value (<c>"text": ""</c>, as a
+    /// signature-only part has) does not hide a later one.
+    /// </summary>
+    private static bool HasText(ReadOnlySpan<byte> data, ReadOnlySpan<byte> name)
     {
-        var at = data.IndexOf(field);
-        return at >= 0 && at + field.Length < data.Length && data[at + field.Length] != (byte)'"';
+        while (data.IndexOf(name) is var at and >= 0)
+        {
+            data = data[(at + name.Length)..];
+            var value = data.TrimStart(" \t\r\n"u8);
+            if (value.IsEmpty || value[0] != (byte)':')
+            {
+                continue;
+            }
+
+            value = value[1..].TrimStart(" \t\r\n"u8);
+            if (value.Length > 1 && value[0] == (byte)'"' && value[1] != (byte)'"')
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The next upstream event; while none comes, a keep-alive to the client every <paramref name="pingInterval"/>.</summary>

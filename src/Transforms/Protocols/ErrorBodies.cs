@@ -28,6 +28,21 @@ public static class ErrorBodies
         _ => "invalid_request_error",
     };
 
+    /// <summary>The HTTP status an Anthropic <c>error.type</c> stands for (the inverse of <see cref="AnthropicType"/>), for an error written mid-stream.</summary>
+    public static int StatusOfAnthropicType(string anthropicType) => anthropicType switch
+    {
+        "invalid_request_error" => 400,
+        "authentication_error" => 401,
+        "billing_error" => 402,
+        "permission_error" => 403,
+        "not_found_error" => 404,
+        "request_too_large" => 413,
+        "rate_limit_error" => 429,
+        "timeout_error" => 504,
+        "overloaded_error" => 503,
+        _ => 500,
+    };
+
     /// <summary>The OpenAI <c>error.type</c> for an HTTP status.</summary>
     public static string OpenAIType(int status) => status switch
     {

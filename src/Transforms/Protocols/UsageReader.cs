@@ -5,7 +5,7 @@ using CcxProxy.Transforms.Vocabulary;
 namespace CcxProxy.Transforms.Protocols;
 
 /// <summary>
-/// Reads token usage from a whole (non-streamed) answer in either protocol, in Anthropic's terms:
+/// Reads token usage from a whole (non-streamed) answer in any protocol, in Anthropic's terms:
 /// input excludes cached tokens (docs/protocols.md §2.3). Streams report usage through their converter.
 /// </summary>
 public static class UsageReader
@@ -17,6 +17,14 @@ public static class UsageReader
         {
             var reader = new Utf8JsonReader(body);
             using var document = JsonDocument.ParseValue(ref reader);
+            if (protocol == WireProtocol.Gemini)
+            {
+                // Gemini's is usageMetadata, with cached tokens inside the prompt count.
+                return document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("usageMetadata", out var metadata)
+                    ? Conversion.Gemini.GeminiWire.ReadUsage(metadata, new StreamUsage())
+                    : null;
+            }
+
             if (document.RootElement.ValueKind != JsonValueKind.Object
                 || !document.RootElement.TryGetProperty("usage", out var usage) || usage.ValueKind != JsonValueKind.Object)
             {

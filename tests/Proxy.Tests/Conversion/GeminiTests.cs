@@ -98,10 +98,16 @@ public sealed class GeminiTests
     }
 
     [Test]
-    public async Task KeyInTheQuery_Authenticates_AndReachesNoLogAndNoUpstream()
+    public async Task KeyInTheQuery_Authenticates_AndReachesNoLogAndNoUpstream_EvenWithEveryLogOn()
     {
         _google.AnswerEveryRequest(Response.Create().WithJson(FakeGemini.Response([FakeGemini.Part.Say("Hello from Gemini")])));
 
+        // Every category at Trace, ASP.NET Core's own request line included, as an operator chasing a problem might set.
+        await _gateway.DisposeAsync();
+        _gateway = await TestGateway.StartAsync(new Dictionary<string, string>
+        {
+            ["google.json"] = TestGateway.GeminiChannel(_google.BaseUrl(), $$""" "caCertificates": ["{{_ca.PemPath}}"] """),
+        }, new Dictionary<string, string?> { ["Logging:LogLevel:Default"] = "Trace", ["Logging:LogLevel:Microsoft.AspNetCore"] = "Trace" });
         var response = await _gateway.Client.SendAsync(GeminiPost($"/v1beta/models/gemini-2.5-pro:generateContent?key={TestGateway.AccessKey}", UserTurn(), googKey: null));
         var json = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
 
@@ -114,6 +120,7 @@ public sealed class GeminiTests
         Assert.That(seen.Headers.Values, Has.None.Contains(TestGateway.AccessKey));
         Assert.That(_gateway.Logs.All, Does.Not.Contain(TestGateway.AccessKey));
         Assert.That(_gateway.Logs.All, Does.Contain("gemini.generateContent"), "the request line is written (without the key)");
+        Assert.That(_gateway.Logs.All, Does.Contain("Microsoft.AspNetCore.Routing"), "ASP.NET Core's own logging is on");
     }
 
     [Test]
@@ -136,7 +143,7 @@ public sealed class GeminiTests
         Assert.That(seen.Path, Is.EqualTo("/v1beta/models/gemini-2.5-pro:streamGenerateContent"), "the channel's model in the path");
         Assert.That(seen.QueryString, Is.EqualTo("?alt=sse"));
         Assert.That(seen.Body, Is.EqualTo(body), "the body goes as the client sent it");
-        Assert.That(text, Does.Contain($"\"thoughtSignature\":\"{Signature}\""), "Google's chunks reach the client as Google wrote them");
+        Assert.That(text, Does.Contain($"\"thoughtSignature\": \"{Signature}\""), "Google's chunks reach the client as Google wrote them");
     }
 
     [Test]
@@ -192,7 +199,6 @@ public sealed class GeminiTests
     [TestCase("/v1beta/models/gemini-2.5-pro:generateContent", "{\"contents\":[", TestGateway.AccessKey, 400, "INVALID_ARGUMENT")]
     [TestCase("/v1beta/models/no-such-model:generateContent", "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}]}", TestGateway.AccessKey, 404, "NOT_FOUND")]
     [TestCase("/v1beta/models/gemini-2.5-pro:embedContent", "{}", TestGateway.AccessKey, 404, "NOT_FOUND")]
-    [TestCase("/v1/models/gemini-2.5-pro:generateContent", "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}],\"generationConfig\":{\"candidateCount\":3}}", TestGateway.AccessKey, 200, null)]
     public async Task ClientMistakes_AnswerInGooglesShape(string path, string body, string key, int status, string? googleStatus)
     {
         _google.AnswerEveryRequest(Response.Create().WithJson(FakeGemini.Response([FakeGemini.Part.Say("ok")])));
@@ -206,6 +212,67 @@ public sealed class GeminiTests
             Assert.That((json["error"]!["code"]!.GetValue<int>(), json["error"]!["status"]!.GetValue<string>()), Is.EqualTo((status, googleStatus)));
             Assert.That(json["error"]!["message"]!.GetValue<string>(), Is.Not.Empty);
         }
+    }
+
+    [Test]
+    public async Task CandidateCount_OnAGeminiChannel_IsGooglesToJudge_UnderV1Too()
+    {
+        _google.AnswerEveryRequest(Response.Create().WithJson(FakeGemini.Response([FakeGemini.Part.Say("ok")])));
+        const string Body = """{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"candidateCount":3}}""";
+
+        var response = await _gateway.Client.SendAsync(GeminiPost("/v1/models/gemini-2.5-pro:generateContent", Body));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(_google.Received().Single().Body, Is.EqualTo(Body), "passed through as sent");
+    }
+
+    [Test]
+    public async Task TextReachesTheClientAsItComes_WhileAnotherChannelCouldStillTakeOver()
+    {
+        // Google writes "text": "…" with a space: the gateway must see that as the answer's first content and
+        // release it, not hold the stream back (for failover) until the finish.
+        var gate = new TaskCompletionSource();
+        _google.AnswerEveryRequest(Response.Create().WithEvents(_ =>
+        [
+            FakeGemini.Chunk(JsonNode.Parse("""{"candidates":[{"content":{"parts":[{"text":"First words"}],"role":"model"},"index":0}]}""")!),
+            new StreamStep.WaitFor(gate.Task),
+            FakeGemini.Chunk(JsonNode.Parse("""{"candidates":[{"content":{"parts":[{"text":" and the rest."}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":4,"totalTokenCount":9}}""")!),
+        ]));
+        await _gateway.DisposeAsync();
+        _gateway = await TestGateway.StartAsync(new Dictionary<string, string>
+        {
+            ["a-google.json"] = TestGateway.GeminiChannel(_google.BaseUrl(), $$""" "caCertificates": ["{{_ca.PemPath}}"], "priority": 0 """),
+            ["b-anthropic.json"] = TestGateway.AnthropicChannel(_anthropic.BaseUrl(), """ "priority": 1 """),
+        });
+
+        // Held back, not even the headers would come before the gate opens (a TimeoutException here).
+        using var response = await _gateway.Client.SendAsync(GeminiPost("/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse", UserTurn()),
+            HttpCompletionOption.ResponseHeadersRead).WaitAsync(TimeSpan.FromSeconds(15));
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        var first = await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(15));
+        gate.SetResult();
+        var rest = await reader.ReadToEndAsync();
+
+        Assert.That(first, Does.Contain("First words"), "the first text came before the upstream finished");
+        Assert.That(rest, Does.Contain("and the rest."));
+        Assert.That(_anthropic.Received(), Is.Empty);
+    }
+
+    [Test]
+    public async Task Usage_OfWholeAndStreamedGeminiAnswers_IsAccounted()
+    {
+        _google.AnswerEveryRequest(Response.Create().WithAnswer(request => request.Path.EndsWith(":streamGenerateContent", StringComparison.Ordinal)
+            ? StockAnswer.OfStream(FakeGemini.Stream([FakeGemini.Part.Say("streamed")], promptTokens: 42, outputTokens: 17))
+            : StockAnswer.OfJson(200, FakeGemini.Response([FakeGemini.Part.Say("whole")], promptTokens: 31, outputTokens: 5))));
+
+        await (await _gateway.Client.SendAsync(GeminiPost("/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse", UserTurn()))).Content.ReadAsStringAsync();
+        await (await _gateway.Client.SendAsync(GeminiPost("/v1beta/models/gemini-2.5-pro:generateContent", UserTurn()))).Content.ReadAsStringAsync();
+
+        // The request log line carries what usage accounting records.
+        await Telemetry.Poll.UntilAsync(() => _gateway.Logs.Lines.Count(l => l.Contains(": request ", StringComparison.Ordinal)) >= 2 ? "" : null, "both log lines");
+        var lines = _gateway.Logs.Lines.Where(l => l.Contains(": request ", StringComparison.Ordinal)).ToList();
+        Assert.That(lines, Has.Some.Contains("tokens in 42 out 17"), string.Join("\n", lines));
+        Assert.That(lines, Has.Some.Contains("tokens in 31 out 5"), string.Join("\n", lines));
     }
 
     [Test]

@@ -26,6 +26,16 @@ public sealed class UsageReaderTests
         Assert.That((usage.InputTokens, usage.OutputTokens, usage.CacheReadInputTokens), Is.EqualTo((20L, 30L, 100L)));
     }
 
+    [Test]
+    public void Gemini_UsageMetadata_CachedTokensOutOfThePrompt_ThoughtsInTheOutput()
+    {
+        var usage = UsageReader.Read(WireProtocol.Gemini, Encoding.UTF8.GetBytes(
+            """{"candidates": [],"usageMetadata": {"promptTokenCount": 120,"candidatesTokenCount": 30,"thoughtsTokenCount": 5,"cachedContentTokenCount": 100}}"""))!;
+
+        Assert.That((usage.InputTokens, usage.OutputTokens, usage.CacheReadInputTokens), Is.EqualTo((20L, 35L, 100L)));
+        Assert.That(UsageReader.Read(WireProtocol.Gemini, """{"candidates":[]}"""u8), Is.Null);
+    }
+
     [TestCase("""{"id":"x"}""")]
     [TestCase("""{"usage":null}""")]
     [TestCase("not json")]

@@ -36,7 +36,7 @@ public static class GeminiClient
     public static byte[] ConvertResponse(ReadOnlySpan<byte> anthropicMessage, string clientModel)
     {
         var answer = AnthropicAnswer.Parse(anthropicMessage);
-        var responseId = answer.Id is { Length: > 4 } id && id.StartsWith("msg_", StringComparison.Ordinal) ? id[4..] : GeminiWire.NewResponseId();
+        var responseId = GeminiWire.ResponseId(answer.Id);
         return OpenAIWire.Write(json =>
         {
             json.WriteStartObject();

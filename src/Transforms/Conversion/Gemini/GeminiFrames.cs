@@ -67,22 +67,7 @@ internal sealed class GeminiFrames(bool jsonArray)
     /// <summary>An error as Google writes one mid-stream, <c>{"error":{"code","message","status"}}</c>, and the end of the stream.</summary>
     public void Error(IBufferWriter<byte> output, string anthropicType, string message)
     {
-        Write(output, ErrorBodies.Google(StatusFor(anthropicType), message));
+        Write(output, ErrorBodies.Google(ErrorBodies.StatusOfAnthropicType(anthropicType), message));
         Close(output);
     }
-
-    /// <summary>The HTTP status an Anthropic error type stands for, for Google's <c>code</c> and <c>status</c>.</summary>
-    public static int StatusFor(string anthropicType) => anthropicType switch
-    {
-        "invalid_request_error" => 400,
-        "authentication_error" => 401,
-        "billing_error" => 402,
-        "permission_error" => 403,
-        "not_found_error" => 404,
-        "request_too_large" => 413,
-        "rate_limit_error" => 429,
-        "timeout_error" => 504,
-        "overloaded_error" => 503,
-        _ => 500,
-    };
 }

@@ -6,8 +6,9 @@ namespace CcxProxy.Transforms.Conversion.Gemini;
 
 /// <summary>
 /// A Gemini SSE stream relayed to a Gemini client: each chunk byte for byte, framed as SSE or as elements of one JSON
-/// array (<see cref="GeminiFrames"/>). The chunk with <c>finishReason</c> is the last, and its <c>usageMetadata</c> the
-/// answer's usage; an error chunk ends the stream as it is; an end before a finish reason ends with Google's error.
+/// array (<see cref="GeminiFrames"/>). The chunk with <c>finishReason</c> (or a blocked prompt's feedback) is the last,
+/// and its <c>usageMetadata</c> the answer's usage; an error chunk ends the stream as it is; an end before any of
+/// these ends with Google's error.
 /// </summary>
 /// <param name="jsonArray">True when the client asked for the JSON-array stream.</param>
 public sealed class GeminiPassthroughStream(bool jsonArray) : IStreamConverter
@@ -34,16 +35,12 @@ public sealed class GeminiPassthroughStream(bool jsonArray) : IStreamConverter
 
         _frames.Write(output, data);
 
-        // Inside a JSON string a quote is escaped: the unescaped name can only be the field itself.
+        // An error chunk ends the stream; so does the chunk with a finish reason, or a blocked prompt's feedback
+        // (looked at closely only when the chunk names one: most chunks do not).
         var error = data.TrimStart(" \t\r\n"u8).StartsWith("{\"error\""u8);
-        if (error || data.IndexOf("\"finishReason\""u8) >= 0)
+        if (error || ((data.IndexOf("\"finishReason\""u8) >= 0 || data.IndexOf("\"blockReason\""u8) >= 0) && IsLast(data)))
         {
             Finished = true;
-            if (!error)
-            {
-                ReadUsage(data);
-            }
-
             _frames.Close(output);
         }
     }
@@ -79,20 +76,28 @@ public sealed class GeminiPassthroughStream(bool jsonArray) : IStreamConverter
         }
     }
 
-    private void ReadUsage(ReadOnlySpan<byte> data)
+    // True for the answer's last chunk (its candidate has a finishReason, or its prompt was blocked); reads its usage.
+    private bool IsLast(ReadOnlySpan<byte> data)
     {
         try
         {
             var reader = new Utf8JsonReader(data);
             using var document = JsonDocument.ParseValue(ref reader);
-            if (GeminiWire.TryGet(document.RootElement, "usageMetadata", out var metadata))
+            var chunk = document.RootElement;
+            var candidate = GeminiUpstream.FirstCandidate(chunk);
+            var last = GeminiWire.GetString(candidate, "finishReason") is not null
+                || (GeminiWire.TryGet(chunk, "promptFeedback", out var feedback) && GeminiWire.GetString(feedback, "blockReason") is not null);
+            if (last && GeminiWire.TryGet(chunk, "usageMetadata", out var metadata))
             {
                 GeminiWire.ReadUsage(metadata, Usage);
             }
+
+            return last;
         }
         catch (JsonException)
         {
-            // Relayed as it came; its usage is unknown.
+            // Relayed as it came; not an end the gateway can read.
+            return false;
         }
     }
 }

@@ -10,14 +10,15 @@ namespace CcxProxy.Transforms.Conversion.Gemini;
 /// Gemini SSE (<c>streamGenerateContent?alt=sse</c>) → Anthropic SSE. The first chunk starts the message; each part
 /// continues or opens a content block, one open at a time: text a text block, a thought part a thinking block, a
 /// <c>functionCall</c> (which Gemini sends whole) a tool_use block with its input in one delta. A part's
-/// <c>thoughtSignature</c> closes a thinking block signed with it (<see cref="GatewayThinking.ForGemini"/>), or, on a
+/// <c>thoughtSignature</c> closes a thinking block that carries it (<see cref="GatewayThinking.ForGemini"/>), or, on a
 /// part that is not a thought, comes in an empty thinking block just before it. The chunk with <c>finishReason</c>
 /// ends the message with the stop reason and the last <c>usageMetadata</c>. An error chunk, or an end before a
 /// finish reason, is an Anthropic <c>error</c> event.
 /// </summary>
 /// <param name="clientModel">The model the client asked for.</param>
 /// <param name="estimatedInputTokens">The input tokens announced in <c>message_start</c>.</param>
-internal sealed class GeminiStreamToMessages(string clientModel, long estimatedInputTokens) : IStreamConverter
+/// <param name="toolNames">How the request shortened tool names, to give them back.</param>
+internal sealed class GeminiStreamToMessages(string clientModel, long estimatedInputTokens, ToolNameMap toolNames) : IStreamConverter
 {
     private readonly AnthropicStreamWriter _writer = new(clientModel, estimatedInputTokens);
     private bool _calledTools;
@@ -66,7 +67,7 @@ internal sealed class GeminiStreamToMessages(string clientModel, long estimatedI
 
             if (!_writer.Started)
             {
-                _writer.Start("msg_" + (GeminiWire.GetString(chunk, "responseId") ?? OpenAIWire.RandomSuffix()), output);
+                _writer.Start(GeminiWire.MessageId(GeminiWire.GetString(chunk, "responseId")), output);
             }
             if (GeminiWire.TryGet(chunk, "usageMetadata", out var metadata))
             {
@@ -82,6 +83,10 @@ internal sealed class GeminiStreamToMessages(string clientModel, long estimatedI
             if (candidate.ValueKind != JsonValueKind.Object && GeminiWire.TryGet(chunk, "promptFeedback", out var feedback) && GeminiWire.GetString(feedback, "blockReason") is not null)
             {
                 Complete("refusal", output);
+            }
+            else if (GeminiWire.GetString(candidate, "finishReason") is { } broken && GeminiWire.IsBrokenFinish(broken))
+            {
+                Fail("api_error", $"the upstream model's turn broke off ({broken})", output);
             }
             else if (GeminiWire.GetString(candidate, "finishReason") is { } finishReason)
             {
@@ -150,7 +155,7 @@ internal sealed class GeminiStreamToMessages(string clientModel, long estimatedI
             _writer.Open("tool_use", output, json =>
             {
                 json.WriteString("id"u8, GeminiWire.GetString(call, "id") is { Length: > 0 } id ? id : GeminiUpstream.MadeUpIdPrefix + OpenAIWire.RandomSuffix());
-                json.WriteString("name"u8, GeminiWire.GetString(call, "name") ?? string.Empty);
+                json.WriteString("name"u8, toolNames.ToClient(GeminiWire.GetString(call, "name") ?? string.Empty));
                 json.WriteStartObject("input"u8);
                 json.WriteEndObject();
             });

@@ -45,8 +45,17 @@ public static class GeminiUpstream
                 return ConvertedRequest.Refused("messages: field required (an array of messages)");
             }
 
+            if (UnansweredResult(messages) is { } orphan)
+            {
+                // Gemini names a function's response after its call: one without a call before it cannot be sent.
+                return ConvertedRequest.Refused($"messages: the tool_result for '{orphan}' follows no tool_use with that id; Gemini needs the call to name the result");
+            }
+
             var buffer = new ArrayBufferWriter<byte>(messagesRequest.Length + 256);
             var stream = root.TryGetProperty("stream", out var s) && s.ValueKind == JsonValueKind.True;
+
+            // Gemini takes function names of at most 64 characters; longer ones (MCP tools') are shortened and mapped back.
+            var toolNames = new ToolNameMap();
             try
             {
                 using var json = new Utf8JsonWriter(buffer, OpenAIWire.WriterOptions);
@@ -63,14 +72,14 @@ public static class GeminiUpstream
                 }
 
                 json.WriteStartArray("contents"u8);
-                var toolNames = new Dictionary<string, string>(StringComparer.Ordinal);
+                var callNames = new Dictionary<string, string>(StringComparer.Ordinal);
                 foreach (var message in messages.EnumerateArray())
                 {
-                    WriteTurn(json, message, toolNames);
+                    WriteTurn(json, message, callNames, toolNames);
                 }
 
                 json.WriteEndArray();
-                WriteTools(json, root);
+                WriteTools(json, root, toolNames);
                 WriteGenerationConfig(json, root, options);
                 json.WriteEndObject();
             }
@@ -79,7 +88,7 @@ public static class GeminiUpstream
                 return ConvertedRequest.Refused($"a field has a value of the wrong type ({ex.Message})");
             }
 
-            return new ConvertedRequest(buffer.WrittenSpan.ToArray(), stream, ToolNameMap.Identity);
+            return new ConvertedRequest(buffer.WrittenSpan.ToArray(), stream, toolNames);
         }
     }
 
@@ -87,9 +96,11 @@ public static class GeminiUpstream
     /// <param name="response">The upstream's 200 body.</param>
     /// <param name="clientModel">The model the client asked for.</param>
     /// <param name="requestId">The request id, for an error body.</param>
+    /// <param name="toolNames">How the request shortened tool names, to give them back; none changed when null.</param>
     /// <exception cref="JsonException">The body is not a Gemini answer.</exception>
-    public static byte[] ConvertResponse(ReadOnlySpan<byte> response, string clientModel, string? requestId = null)
+    public static byte[] ConvertResponse(ReadOnlySpan<byte> response, string clientModel, string? requestId = null, ToolNameMap? toolNames = null)
     {
+        toolNames ??= ToolNameMap.Identity;
         var reader = new Utf8JsonReader(response);
         using var document = JsonDocument.ParseValue(ref reader);
         var root = document.RootElement;
@@ -109,13 +120,18 @@ public static class GeminiUpstream
             throw new JsonException("The upstream answer is not a Gemini response (no candidates).");
         }
 
+        if (GeminiWire.GetString(candidate, "finishReason") is var finish && GeminiWire.IsBrokenFinish(finish))
+        {
+            return ErrorBodies.Anthropic("api_error", $"the upstream model's turn broke off ({finish})", requestId);
+        }
+
         var usage = GeminiWire.TryGet(root, "usageMetadata", out var metadata) ? GeminiWire.ReadUsage(metadata, new StreamUsage()) : new StreamUsage();
         var calledTools = false;
         var blocked = candidate.ValueKind != JsonValueKind.Object;
         return OpenAIWire.Write(json =>
         {
             json.WriteStartObject();
-            json.WriteString("id"u8, "msg_" + (GeminiWire.GetString(root, "responseId") ?? OpenAIWire.RandomSuffix()));
+            json.WriteString("id"u8, GeminiWire.MessageId(GeminiWire.GetString(root, "responseId")));
             json.WriteString("type"u8, "message"u8);
             json.WriteString("role"u8, "assistant"u8);
             json.WriteString("model"u8, clientModel);
@@ -142,7 +158,7 @@ public static class GeminiUpstream
                     json.WriteStartObject();
                     json.WriteString("type"u8, "tool_use"u8);
                     json.WriteString("id"u8, GeminiWire.GetString(call, "id") is { Length: > 0 } id ? id : MadeUpIdPrefix + OpenAIWire.RandomSuffix());
-                    json.WriteString("name"u8, GeminiWire.GetString(call, "name") ?? string.Empty);
+                    json.WriteString("name"u8, toolNames.ToClient(GeminiWire.GetString(call, "name") ?? string.Empty));
                     json.WritePropertyName("input"u8);
                     if (GeminiWire.TryGet(call, "args", out var args) && args.ValueKind == JsonValueKind.Object)
                     {
@@ -176,8 +192,9 @@ public static class GeminiUpstream
     /// <summary>Gemini SSE → Anthropic SSE (<see cref="GeminiStreamToMessages"/>).</summary>
     /// <param name="clientModel">The model the client asked for.</param>
     /// <param name="estimatedInputTokens">The input tokens to announce in <c>message_start</c>, before the upstream reports them.</param>
-    public static IStreamConverter CreateStreamConverter(string clientModel, long estimatedInputTokens) =>
-        new GeminiStreamToMessages(clientModel, estimatedInputTokens);
+    /// <param name="toolNames">How the request shortened tool names, to give them back; none changed when null.</param>
+    public static IStreamConverter CreateStreamConverter(string clientModel, long estimatedInputTokens, ToolNameMap? toolNames = null) =>
+        new GeminiStreamToMessages(clientModel, estimatedInputTokens, toolNames ?? ToolNameMap.Identity);
 
     internal static JsonElement FirstCandidate(JsonElement response) =>
         GeminiWire.TryGet(response, "candidates", out var candidates) && candidates.ValueKind == JsonValueKind.Array && candidates.GetArrayLength() > 0
@@ -199,7 +216,9 @@ public static class GeminiUpstream
         json.WriteEndObject();
     }
 
-    private static void WriteTurn(Utf8JsonWriter json, JsonElement message, Dictionary<string, string> toolNames)
+    // A turn whose blocks all have no Gemini counterpart (only Anthropic's thinking, say) is left out: Gemini refuses
+    // a content without parts. The parts are written to a scratch buffer first to know.
+    private static void WriteTurn(Utf8JsonWriter json, JsonElement message, Dictionary<string, string> callNames, ToolNameMap toolNames)
     {
         var model = OpenAIWire.GetString(message, "role") == "assistant";
         if (!message.TryGetProperty("content", out var content))
@@ -207,9 +226,28 @@ public static class GeminiUpstream
             return;
         }
 
+        var scratch = new ArrayBufferWriter<byte>(256);
+        using (var parts = new Utf8JsonWriter(scratch, OpenAIWire.WriterOptions))
+        {
+            parts.WriteStartArray();
+            WriteParts(parts, content, model, callNames, toolNames);
+            parts.WriteEndArray();
+        }
+
+        if (scratch.WrittenCount <= 2)
+        {
+            return;
+        }
+
         json.WriteStartObject();
         json.WriteString("role"u8, model ? "model"u8 : "user"u8);
-        json.WriteStartArray("parts"u8);
+        json.WritePropertyName("parts"u8);
+        json.WriteRawValue(scratch.WrittenSpan, skipInputValidation: true);
+        json.WriteEndObject();
+    }
+
+    private static void WriteParts(Utf8JsonWriter json, JsonElement content, bool model, Dictionary<string, string> callNames, ToolNameMap toolNames)
+    {
         if (content.ValueKind == JsonValueKind.String)
         {
             WriteText(json, content.GetString()!, null);
@@ -219,7 +257,7 @@ public static class GeminiUpstream
             // Function responses answer the calls before them: first in the turn, as Gemini expects.
             foreach (var block in content.EnumerateArray().Where(b => OpenAIWire.GetString(b, "type") == "tool_result"))
             {
-                WriteFunctionResponse(json, block, toolNames);
+                WriteFunctionResponse(json, block, callNames, toolNames);
             }
 
             string? signature = null;
@@ -241,7 +279,7 @@ public static class GeminiUpstream
                     case "tool_use":
                         var id = OpenAIWire.GetString(block, "id") ?? string.Empty;
                         var name = OpenAIWire.GetString(block, "name") ?? string.Empty;
-                        toolNames[id] = name;
+                        callNames[id] = name;
                         json.WriteStartObject();
                         json.WriteStartObject("functionCall"u8);
                         if (id.Length > 0 && !id.StartsWith(MadeUpIdPrefix, StringComparison.Ordinal))
@@ -249,7 +287,7 @@ public static class GeminiUpstream
                             json.WriteString("id"u8, id);
                         }
 
-                        json.WriteString("name"u8, name);
+                        json.WriteString("name"u8, toolNames.ToUpstream(name));
                         json.WritePropertyName("args"u8);
                         if (block.TryGetProperty("input", out var input) && input.ValueKind == JsonValueKind.Object)
                         {
@@ -275,10 +313,40 @@ public static class GeminiUpstream
                         break;
                 }
             }
+
+            if (signature is not null && model)
+            {
+                // A signature the model put on the end of its turn (an empty text part): it goes back there.
+                WriteText(json, string.Empty, signature);
+            }
+        }
+    }
+
+    // The id of the first tool_result with no tool_use of that id before it; null when every result has its call.
+    private static string? UnansweredResult(JsonElement messages)
+    {
+        var calls = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var message in messages.EnumerateArray())
+        {
+            if (!message.TryGetProperty("content", out var content) || content.ValueKind != JsonValueKind.Array)
+            {
+                continue;
+            }
+
+            foreach (var block in content.EnumerateArray())
+            {
+                switch (OpenAIWire.GetString(block, "type"))
+                {
+                    case "tool_use" when OpenAIWire.GetString(block, "id") is { } id:
+                        calls.Add(id);
+                        break;
+                    case "tool_result" when OpenAIWire.GetString(block, "tool_use_id") is not { } answered || !calls.Contains(answered):
+                        return OpenAIWire.GetString(block, "tool_use_id") ?? "(no id)";
+                }
+            }
         }
 
-        json.WriteEndArray();
-        json.WriteEndObject();
+        return null;
     }
 
     private static void WriteText(Utf8JsonWriter json, string text, string? thoughtSignature)
@@ -332,7 +400,7 @@ public static class GeminiUpstream
         };
     }
 
-    private static void WriteFunctionResponse(Utf8JsonWriter json, JsonElement block, Dictionary<string, string> toolNames)
+    private static void WriteFunctionResponse(Utf8JsonWriter json, JsonElement block, Dictionary<string, string> callNames, ToolNameMap toolNames)
     {
         var id = OpenAIWire.GetString(block, "tool_use_id") ?? string.Empty;
         var output = block.TryGetProperty("content", out var content) ? MessagesRequestText.ToolResult(content) : string.Empty;
@@ -344,7 +412,7 @@ public static class GeminiUpstream
             json.WriteString("id"u8, id);
         }
 
-        json.WriteString("name"u8, toolNames.GetValueOrDefault(id, string.Empty));
+        json.WriteString("name"u8, toolNames.ToUpstream(callNames.GetValueOrDefault(id, string.Empty)));
         json.WriteStartObject("response"u8);
         json.WriteString(isError ? "error"u8 : "output"u8, output);
         json.WriteEndObject();
@@ -353,7 +421,7 @@ public static class GeminiUpstream
     }
 
     // Anthropic's client tools (no type, or "custom") become function declarations; its server tools have no counterpart.
-    private static void WriteTools(Utf8JsonWriter json, JsonElement root)
+    private static void WriteTools(Utf8JsonWriter json, JsonElement root, ToolNameMap toolNames)
     {
         if (!root.TryGetProperty("tools", out var tools) || tools.ValueKind != JsonValueKind.Array)
         {
@@ -372,7 +440,7 @@ public static class GeminiUpstream
         foreach (var tool in functions)
         {
             json.WriteStartObject();
-            json.WriteString("name"u8, OpenAIWire.GetString(tool, "name"));
+            json.WriteString("name"u8, toolNames.ToUpstream(OpenAIWire.GetString(tool, "name")!));
             if (OpenAIWire.GetString(tool, "description") is { } description)
             {
                 json.WriteString("description"u8, description);
@@ -405,7 +473,7 @@ public static class GeminiUpstream
                 case "tool" when OpenAIWire.GetString(choice, "name") is { } name:
                     json.WriteString("mode"u8, "ANY"u8);
                     json.WriteStartArray("allowedFunctionNames"u8);
-                    json.WriteStringValue(name);
+                    json.WriteStringValue(toolNames.ToUpstream(name));
                     json.WriteEndArray();
                     break;
                 default:
@@ -493,13 +561,13 @@ public static class GeminiUpstream
         public byte[] AnswerToMessages(ReadOnlySpan<byte> answer, ToolNameMap toolNames, ConversionContext context)
         {
             ArgumentNullException.ThrowIfNull(context);
-            return ConvertResponse(answer, context.ClientModel, context.RequestId);
+            return ConvertResponse(answer, context.ClientModel, context.RequestId, toolNames);
         }
 
         public IStreamConverter StreamToMessages(ToolNameMap toolNames, ConversionContext context)
         {
             ArgumentNullException.ThrowIfNull(context);
-            return CreateStreamConverter(context.ClientModel, context.InputTokens());
+            return CreateStreamConverter(context.ClientModel, context.InputTokens(), toolNames);
         }
 
         public (int Status, byte[] Body) ErrorToMessages(int status, ReadOnlySpan<byte> error, ConversionContext context)

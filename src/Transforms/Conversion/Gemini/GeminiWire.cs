@@ -17,7 +17,14 @@ internal static class GeminiWire
     /// <param name="model">The upstream model.</param>
     /// <param name="method"><c>generateContent</c>, <c>streamGenerateContent</c> or <c>countTokens</c>.</param>
     public static string MethodPath(string model, string method) =>
-        "/v1beta/models/" + Uri.EscapeDataString(model) + ":" + method + (method == "streamGenerateContent" ? "?alt=sse" : string.Empty);
+        "/v1beta/models/" + Uri.EscapeDataString(model.StartsWith("models/", StringComparison.Ordinal) ? model["models/".Length..] : model)
+        + ":" + method + (method == "streamGenerateContent" ? "?alt=sse" : string.Empty);
+
+    /// <summary>
+    /// True for a <c>finishReason</c> that means the model's turn broke (a function call Gemini could not parse, or one
+    /// it was not offered): an error for the client, never a quiet end of turn.
+    /// </summary>
+    public static bool IsBrokenFinish(string? finishReason) => finishReason is "MALFORMED_FUNCTION_CALL" or "UNEXPECTED_TOOL_CALL";
 
     /// <summary>
     /// A field of <paramref name="element"/> under its JSON name (<c>inlineData</c>) or its proto name (<c>inline_data</c>):
@@ -87,6 +94,13 @@ internal static class GeminiWire
 
     /// <summary>A fresh <c>responseId</c> for an answer the gateway wrote.</summary>
     public static string NewResponseId() => OpenAIWire.RandomSuffix();
+
+    /// <summary>The <c>responseId</c> for an Anthropic message id (<c>msg_X</c> → <c>X</c>); a fresh one when there is none.</summary>
+    public static string ResponseId(string? messageId) =>
+        messageId is { Length: > 0 } id ? (id.StartsWith("msg_", StringComparison.Ordinal) ? id[4..] : id) : NewResponseId();
+
+    /// <summary>The Anthropic message id for a Gemini <c>responseId</c> (<c>X</c> → <c>msg_X</c>); a fresh one when there is none.</summary>
+    public static string MessageId(string? responseId) => "msg_" + (responseId ?? NewResponseId());
 
     private static long Number(JsonElement element, string name) =>
         TryGet(element, name, out var value) && value.TryGetInt64(out var number) ? number : 0;

@@ -57,10 +57,7 @@ internal sealed class MessagesStreamToGemini(string clientModel, bool jsonArray)
             switch (OpenAIWire.GetString(data, "type") ?? upstreamEvent.EventType)
             {
                 case "message_start" when data.TryGetProperty("message", out var message):
-                    if (OpenAIWire.GetString(message, "id") is { Length: > 0 } id)
-                    {
-                        _responseId = id.StartsWith("msg_", StringComparison.Ordinal) ? id[4..] : id;
-                    }
+                    _responseId = GeminiWire.ResponseId(OpenAIWire.GetString(message, "id"));
 
                     if (message.TryGetProperty("usage", out var startUsage))
                     {

@@ -16,7 +16,8 @@ namespace CcxProxy.Transforms.Conversion.OpenAIResponses;
 /// </summary>
 /// <param name="clientModel">The model the client asked for.</param>
 /// <param name="estimatedInputTokens">The input tokens announced in <c>message_start</c>.</param>
-internal sealed class ResponsesStreamToMessages(string clientModel, long estimatedInputTokens) : IStreamConverter
+/// <param name="toolNames">How the request shortened tool names, to give them back.</param>
+internal sealed class ResponsesStreamToMessages(string clientModel, long estimatedInputTokens, ToolNameMap toolNames) : IStreamConverter
 {
     private readonly AnthropicStreamWriter _writer = new(clientModel, estimatedInputTokens);
     private bool _calledTools;
@@ -65,7 +66,7 @@ internal sealed class ResponsesStreamToMessages(string clientModel, long estimat
                             _writer.Open("tool_use", output, json =>
                             {
                                 json.WriteString("id"u8, OpenAIWire.GetString(item, "call_id") ?? "call_" + OpenAIWire.RandomSuffix());
-                                json.WriteString("name"u8, OpenAIWire.GetString(item, "name") ?? string.Empty);
+                                json.WriteString("name"u8, toolNames.ToClient(OpenAIWire.GetString(item, "name") ?? string.Empty));
                                 json.WriteStartObject("input"u8);
                                 json.WriteEndObject();
                             });

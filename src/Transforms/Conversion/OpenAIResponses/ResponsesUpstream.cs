@@ -44,6 +44,9 @@ public static class ResponsesUpstream
 
             var buffer = new ArrayBufferWriter<byte>(messagesRequest.Length + 256);
             var stream = root.TryGetProperty("stream", out var s) && s.ValueKind == JsonValueKind.True;
+
+            // OpenAI takes function names of at most 64 characters; longer ones (MCP tools') are shortened and mapped back.
+            var toolNames = new ToolNameMap();
             try
             {
                 using var json = new Utf8JsonWriter(buffer, OpenAIWire.WriterOptions);
@@ -57,11 +60,11 @@ public static class ResponsesUpstream
                 json.WriteStartArray("input"u8);
                 foreach (var message in messages.EnumerateArray())
                 {
-                    WriteTurn(json, message);
+                    WriteTurn(json, message, toolNames);
                 }
 
                 json.WriteEndArray();
-                WriteTools(json, root);
+                WriteTools(json, root, toolNames);
                 if (root.TryGetProperty("max_tokens", out var maxTokens) && maxTokens.TryGetInt64(out var max))
                 {
                     json.WriteNumber("max_output_tokens"u8, options.MaxTokensLimit is { } limit && max > limit ? limit : max);
@@ -112,15 +115,17 @@ public static class ResponsesUpstream
                 return ConvertedRequest.Refused($"a field has a value of the wrong type ({ex.Message})");
             }
 
-            return new ConvertedRequest(buffer.WrittenSpan.ToArray(), stream, ToolNameMap.Identity);
+            return new ConvertedRequest(buffer.WrittenSpan.ToArray(), stream, toolNames);
         }
     }
 
     /// <summary>Responses <c>response</c> object → Anthropic <c>message</c>; an Anthropic error body for a failed response.</summary>
     /// <param name="response">The upstream's 200 body.</param>
     /// <param name="clientModel">The model the client asked for.</param>
-    public static byte[] ConvertResponse(ReadOnlySpan<byte> response, string clientModel)
+    /// <param name="toolNames">How the request shortened tool names, to give them back; none changed when null.</param>
+    public static byte[] ConvertResponse(ReadOnlySpan<byte> response, string clientModel, ToolNameMap? toolNames = null)
     {
+        toolNames ??= ToolNameMap.Identity;
         var reader = new Utf8JsonReader(response);
         using var document = JsonDocument.ParseValue(ref reader);
         var root = document.RootElement;
@@ -173,7 +178,7 @@ public static class ResponsesUpstream
                         json.WriteStartObject();
                         json.WriteString("type"u8, "tool_use"u8);
                         json.WriteString("id"u8, OpenAIWire.GetString(item, "call_id") ?? "call_" + OpenAIWire.RandomSuffix());
-                        json.WriteString("name"u8, OpenAIWire.GetString(item, "name") ?? string.Empty);
+                        json.WriteString("name"u8, toolNames.ToClient(OpenAIWire.GetString(item, "name") ?? string.Empty));
                         json.WritePropertyName("input"u8);
                         ToolArguments.WriteAsInput(json, OpenAIWire.GetString(item, "arguments"));
                         json.WriteEndObject();
@@ -192,8 +197,9 @@ public static class ResponsesUpstream
     /// <summary>Responses SSE → Anthropic SSE (<see cref="ResponsesStreamToMessages"/>).</summary>
     /// <param name="clientModel">The model the client asked for.</param>
     /// <param name="estimatedInputTokens">The input tokens to announce in <c>message_start</c>, before the upstream reports them.</param>
-    public static IStreamConverter CreateStreamConverter(string clientModel, long estimatedInputTokens) =>
-        new ResponsesStreamToMessages(clientModel, estimatedInputTokens);
+    /// <param name="toolNames">How the request shortened tool names, to give them back; none changed when null.</param>
+    public static IStreamConverter CreateStreamConverter(string clientModel, long estimatedInputTokens, ToolNameMap? toolNames = null) =>
+        new ResponsesStreamToMessages(clientModel, estimatedInputTokens, toolNames ?? ToolNameMap.Identity);
 
     internal static string MessageId(string? responseId) =>
         "msg_" + (responseId is { Length: > 5 } id && id.StartsWith("resp_", StringComparison.Ordinal) ? id[5..] : OpenAIWire.RandomSuffix());
@@ -219,7 +225,7 @@ public static class ResponsesUpstream
             ? string.Join("\n\n", summary.EnumerateArray().Select(p => OpenAIWire.GetString(p, "text")).Where(t => !string.IsNullOrEmpty(t)))
             : null;
 
-    private static void WriteTurn(Utf8JsonWriter json, JsonElement message)
+    private static void WriteTurn(Utf8JsonWriter json, JsonElement message, ToolNameMap toolNames)
     {
         var role = OpenAIWire.GetString(message, "role") == "assistant" ? "assistant" : "user";
         if (!message.TryGetProperty("content", out var content))
@@ -270,7 +276,7 @@ public static class ResponsesUpstream
                     json.WriteStartObject();
                     json.WriteString("type"u8, "function_call"u8);
                     json.WriteString("call_id"u8, OpenAIWire.GetString(block, "id") ?? string.Empty);
-                    json.WriteString("name"u8, OpenAIWire.GetString(block, "name") ?? string.Empty);
+                    json.WriteString("name"u8, toolNames.ToUpstream(OpenAIWire.GetString(block, "name") ?? string.Empty));
                     json.WriteString("arguments"u8, block.TryGetProperty("input", out var input) ? input.GetRawText() : "{}");
                     json.WriteEndObject();
                     break;
@@ -336,7 +342,7 @@ public static class ResponsesUpstream
     }
 
     // Anthropic's client tools (no type, or "custom") become function tools; its server tools have no counterpart.
-    private static void WriteTools(Utf8JsonWriter json, JsonElement root)
+    private static void WriteTools(Utf8JsonWriter json, JsonElement root, ToolNameMap toolNames)
     {
         if (!root.TryGetProperty("tools", out var tools) || tools.ValueKind != JsonValueKind.Array)
         {
@@ -354,7 +360,7 @@ public static class ResponsesUpstream
         {
             json.WriteStartObject();
             json.WriteString("type"u8, "function"u8);
-            json.WriteString("name"u8, OpenAIWire.GetString(tool, "name"));
+            json.WriteString("name"u8, toolNames.ToUpstream(OpenAIWire.GetString(tool, "name")!));
             if (OpenAIWire.GetString(tool, "description") is { } description)
             {
                 json.WriteString("description"u8, description);
@@ -388,7 +394,7 @@ public static class ResponsesUpstream
                 case "tool" when OpenAIWire.GetString(choice, "name") is { } name:
                     json.WriteStartObject("tool_choice"u8);
                     json.WriteString("type"u8, "function"u8);
-                    json.WriteString("name"u8, name);
+                    json.WriteString("name"u8, toolNames.ToUpstream(name));
                     json.WriteEndObject();
                     break;
                 default:
@@ -418,13 +424,13 @@ public static class ResponsesUpstream
         public byte[] AnswerToMessages(ReadOnlySpan<byte> answer, ToolNameMap toolNames, ConversionContext context)
         {
             ArgumentNullException.ThrowIfNull(context);
-            return ConvertResponse(answer, context.ClientModel);
+            return ConvertResponse(answer, context.ClientModel, toolNames);
         }
 
         public IStreamConverter StreamToMessages(ToolNameMap toolNames, ConversionContext context)
         {
             ArgumentNullException.ThrowIfNull(context);
-            return CreateStreamConverter(context.ClientModel, context.InputTokens());
+            return CreateStreamConverter(context.ClientModel, context.InputTokens(), toolNames);
         }
 
         public (int Status, byte[] Body) ErrorToMessages(int status, ReadOnlySpan<byte> error, ConversionContext context)

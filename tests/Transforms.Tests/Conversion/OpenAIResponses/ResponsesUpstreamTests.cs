@@ -70,6 +70,25 @@ public sealed class ResponsesUpstreamTests
         Assert.That(Compact(message["usage"]), Is.EqualTo("""{"input_tokens":40,"output_tokens":12,"cache_read_input_tokens":60,"cache_creation_input_tokens":0}"""));
     }
 
+    [Test]
+    public async Task LongToolName_ShortenedForOpenAI_AndGivenBackWholeAndStreamed()
+    {
+        var name = "mcp__company-knowledge-base__search_documents_by_semantic_similarity_v2";
+        var converted = ResponsesUpstream.ConvertRequest(Encoding.UTF8.GetBytes($$$"""
+            {"model":"m","max_tokens":100,"messages":[{"role":"user","content":"find"}],"tools":[{"name":"{{{name}}}","input_schema":{"type":"object"}}]}
+            """), Options).Value();
+        var sent = JsonNode.Parse(converted.Body)!["tools"]![0]!["name"]!.GetValue<string>();
+        var items = new[] { FakeResponses.Item.FunctionCall("call_1", sent, """{"q":"x"}""") };
+
+        var whole = JsonNode.Parse(ResponsesUpstream.ConvertResponse(Encoding.UTF8.GetBytes(FakeResponses.Response("gpt-5", items).ToJsonString()), "m", converted.ToolNames))!;
+        var streamed = (await StreamHarness.ParseAsync(await StreamHarness.RunAsync(ResponsesUpstream.CreateStreamConverter("m", 1, converted.ToolNames),
+            new WholeStream(Upstream(FakeResponses.Stream("gpt-5", items)))))).Select(e => JsonNode.Parse(e.Data)!);
+
+        Assert.That(sent, Has.Length.LessThanOrEqualTo(64), "OpenAI's limit");
+        Assert.That(whole["content"]![0]!["name"]!.GetValue<string>(), Is.EqualTo(name));
+        Assert.That(streamed.Single(e => e["content_block"]?["type"]?.GetValue<string>() == "tool_use")["content_block"]!["name"]!.GetValue<string>(), Is.EqualTo(name));
+    }
+
     private static byte[] Upstream(IEnumerable<StreamStep> steps) => Encoding.UTF8.GetBytes(string.Concat(steps.Select(s => s.WireText)));
 
     private static readonly byte[] s_toolTurn = Upstream(FakeResponses.Stream("gpt-5-2026",
