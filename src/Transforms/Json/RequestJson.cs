@@ -191,7 +191,9 @@ public static class RequestJson
         }
 
         var edits = new List<(Range Range, byte[] Value)>(2);
-        if (model != scan.Model)
+
+        // A model named in the URL (Gemini's) has no place in the body: an empty range, and nothing to replace there.
+        if (model != scan.Model && scan.ModelRange.End.Value > scan.ModelRange.Start.Value)
         {
             edits.Add((scan.ModelRange, Quoted(model)));
         }

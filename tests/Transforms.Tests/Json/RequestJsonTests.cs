@@ -110,6 +110,18 @@ public sealed class RequestJsonTests
     }
 
     [Test]
+    public void ModelFromThePath_ScannedAsTheModel_NeverSplicedIntoTheBody()
+    {
+        var bytes = Encoding.UTF8.GetBytes("""{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"model":"ignored"}""");
+
+        var scan = RequestJson.Scan(bytes, "gemini-2.5-pro").Value();
+        var after = RequestJson.Rewrite(bytes, scan, "gemini-2.5-flash");
+
+        Assert.That(scan.Model, Is.EqualTo("gemini-2.5-pro"), "the URL names the model; a body field does not");
+        Assert.That(after.ToArray(), Is.EqualTo(bytes), "the body is left as it is");
+    }
+
+    [Test]
     public void Rewrite_ModelAndMaxTokens_BothSplicedInPlace()
     {
         const string Before = """{"max_tokens": 64000,"model":"claude-opus-4-7","messages":[{"max_tokens":1}]}""";
