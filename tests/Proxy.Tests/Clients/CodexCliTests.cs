@@ -12,7 +12,7 @@ namespace CcxProxy.Tests.Clients;
 /// The real Codex CLI (installed by test.sh, pinned) completes a tool turn through the gateway over the OpenAI
 /// Responses API: it asks the model, the model calls Codex's <c>exec_command</c> tool, Codex runs the command and
 /// sends its output back with the whole history, and the model's answer is printed: through an anthropic, an openai
-/// (Chat Completions) and a responses channel. Offline: the upstream is the
+/// (Chat Completions), a responses and a gemini channel. Offline: the upstream is the
 /// fake one, <c>CODEX_HOME</c> and <c>HOME</c> are temporary folders holding only the provider block.
 /// </summary>
 [TestFixture]
@@ -94,6 +94,44 @@ public sealed class CodexCliTests
         var followUp = turns.Where(HasResponsesToolOutput).ToList();
         Assert.That(followUp, Is.Not.Empty, transcript);
         Assert.That(followUp[0].Body, Does.Contain(Secret), "the command's output went back as the function_call_output");
+    }
+
+    [Test]
+    [CancelAfter(180_000)]
+    public async Task CodexExec_ToolTurn_CompletesThroughAGeminiChannel()
+    {
+        var (cli, work, home) = await PrepareAsync();
+        using var upstream = WireMockUpstream.Start();
+        upstream.Given(Request.Create().UsingAnyMethod()).RespondWith(Response.Create().WithAnswer(ScriptedGeminiModel));
+        await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string>
+        {
+            ["google.json"] = TestGateway.GeminiChannel(upstream.BaseUrl(), """ "models": ["gpt-*"], "modelMapping": { "gpt-5": "gemini-2.5-pro" } """),
+        });
+
+        var (exit, stdout, stderr) = await RunAsync(cli, work, home, gateway.BaseUrl, "gpt-5");
+
+        var transcript = Transcript(exit, stdout, stderr, upstream.Received());
+        Assert.That(exit, Is.EqualTo(0), transcript);
+        Assert.That(FinalMessage(stdout), Does.Contain("The note says: " + Secret), transcript);
+        var turns = upstream.Received().Where(r => r.Path == "/v1beta/models/gemini-2.5-pro:streamGenerateContent").ToList();
+        var followUp = turns.Where(r => r.Body.Contains("\"functionResponse\"", StringComparison.Ordinal)).ToList();
+        Assert.That(followUp, Is.Not.Empty, transcript);
+        Assert.That(followUp[0].Body, Does.Contain(Secret), "the command's output went back as the functionResponse");
+        Assert.That(followUp[0].Body, Does.Not.Contain("c2lnbmF0dXJl"), "Gemini's proof stays behind when the conversation passes through another family");
+        Assert.That(followUp[0].Body, Does.Contain("\"thoughtSignature\":\"skip_thought_signature_validator\""), "and the call goes back with Google's marker for such history");
+    }
+
+    private static StockAnswer ScriptedGeminiModel(RecordedRequest request)
+    {
+        if (!request.Path.EndsWith(":streamGenerateContent", StringComparison.Ordinal))
+        {
+            return StockAnswer.OfJson(404, FakeGemini.Error(404, "not served by this fake", "NOT_FOUND"));
+        }
+
+        var content = request.Body.Contains(Secret, StringComparison.Ordinal) ? Secret : "nothing";
+        return StockAnswer.OfStream(request.Body.Contains("\"functionResponse\"", StringComparison.Ordinal)
+            ? FakeGemini.Stream([FakeGemini.Part.Say("The note says: " + content)])
+            : FakeGemini.Stream([FakeGemini.Part.Call("exec_command", new JsonObject { ["cmd"] = "cat note.txt" }.ToJsonString(), signature: "c2lnbmF0dXJl")]));
     }
 
     private static StockAnswer ScriptedResponsesModel(RecordedRequest request)

@@ -20,6 +20,12 @@ namespace CcxProxy.Transforms.Conversion.Gemini;
 /// </summary>
 public static class GeminiUpstream
 {
+    /// <summary>
+    /// The <c>thoughtSignature</c> Google documents for function calls Gemini did not make (history from another model
+    /// or provider): it tells Gemini 3 to skip checking the signature its first call of a turn must otherwise carry.
+    /// </summary>
+    internal const string ForeignCallSignature = "skip_thought_signature_validator";
+
     /// <summary>The prefix of tool ids the gateway gives Gemini function calls that came without one.</summary>
     internal const string MadeUpIdPrefix = "toolu_gemini_";
 
@@ -261,6 +267,7 @@ public static class GeminiUpstream
             }
 
             string? signature = null;
+            var firstCall = true;
             foreach (var block in content.EnumerateArray())
             {
                 switch (OpenAIWire.GetString(block, "type"))
@@ -300,11 +307,15 @@ public static class GeminiUpstream
                         }
 
                         json.WriteEndObject();
-                        if (signature is not null)
+                        // Gemini 3 refuses a turn whose first call comes back unsigned. A call from another family (or
+                        // whose proof another client dropped) has none: Google's documented marker for such history.
+                        if ((signature ?? (model && firstCall ? ForeignCallSignature : null)) is { } proof)
                         {
-                            json.WriteString("thoughtSignature"u8, signature);
+                            json.WriteString("thoughtSignature"u8, proof);
                             signature = null;
                         }
+
+                        firstCall = false;
 
                         json.WriteEndObject();
                         break;

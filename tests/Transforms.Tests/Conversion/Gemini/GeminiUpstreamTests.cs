@@ -167,6 +167,21 @@ public sealed class GeminiUpstreamTests
     }
 
     [Test]
+    public void CallsFromAnotherFamily_FirstOfTheTurnCarriesGooglesSkipMarker()
+    {
+        var body = Convert("""
+            {"model":"m","max_tokens":100,"messages":[{"role":"user","content":"go"},
+              {"role":"assistant","content":[{"type":"thinking","thinking":"Claude's","signature":"EqAnthropic"},{"type":"tool_use","id":"toolu_1","name":"Read","input":{}},{"type":"tool_use","id":"toolu_2","name":"Grep","input":{}}]},
+              {"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"a"},{"type":"tool_result","tool_use_id":"toolu_2","content":"b"}]}]}
+            """);
+
+        var calls = body["contents"]![1]!["parts"]!.AsArray();
+        Assert.That(calls[0]!["thoughtSignature"]!.GetValue<string>(), Is.EqualTo("skip_thought_signature_validator"),
+            "Gemini 3 refuses a turn whose first call is unsigned; Anthropic's signature is never sent in its place");
+        Assert.That(calls[1]!.AsObject().ContainsKey("thoughtSignature"), Is.False);
+    }
+
+    [Test]
     public void ToolResultWithoutItsCall_IsRefusedNamingTheId()
     {
         var refusal = GeminiUpstream.ConvertRequest("""
