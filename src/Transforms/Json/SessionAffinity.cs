@@ -9,7 +9,7 @@ namespace CcxProxy.Transforms.Json;
 /// The key that keeps one conversation on one channel (so the upstream's prompt cache keeps paying off), the
 /// same on every replica. In order: a session header (Claude Code's, or Codex's <c>session-id</c>); the session id
 /// inside <c>metadata.user_id</c> (the same key as the header, for the same session) or an OpenAI Responses
-/// <c>prompt_cache_key</c>; else a hash of the start of the conversation. Read with one forward <see cref="Utf8JsonReader"/> pass, without building a document.
+/// <c>prompt_cache_key</c>; else a hash of the start of the conversation (<c>messages</c>, or Gemini's <c>contents</c>). Read with one forward <see cref="Utf8JsonReader"/> pass, without building a document.
 /// </summary>
 public static class SessionAffinity
 {
@@ -77,7 +77,8 @@ public static class SessionAffinity
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
                 var isMetadata = reader.ValueTextEquals("metadata"u8);
-                var isMessages = hashMessages && reader.ValueTextEquals("messages"u8);
+                // Gemini's contents hold the conversation as messages do: {role, parts: [{text}]}.
+                var isMessages = hashMessages && (reader.ValueTextEquals("messages"u8) || reader.ValueTextEquals("contents"u8));
                 var isPrompt = hashMessages && reader.ValueTextEquals("prompt"u8);
                 var isCacheKey = hashMessages && reader.ValueTextEquals("prompt_cache_key"u8);
                 reader.Read();
@@ -276,7 +277,7 @@ public static class SessionAffinity
         while (reader.Read() && !(reader.TokenType == JsonTokenType.EndObject && reader.CurrentDepth == depth))
         {
             var isRole = reader.ValueTextEquals("role"u8);
-            var isContent = reader.ValueTextEquals("content"u8);
+            var isContent = reader.ValueTextEquals("content"u8) || reader.ValueTextEquals("parts"u8);
             reader.Read();
             if (isRole && reader.TokenType == JsonTokenType.String)
             {

@@ -26,6 +26,19 @@ public sealed class SessionAffinityTests
         Assert.That(Key("""{"messages":[{"role":"user","content":"hello"},{"role":"assistant","content":"Hi!"}]}"""), Is.EqualTo(0xEF5E0934EE44F6FDUL));
 
     [Test]
+    public void GeminiContents_KeyedByTheirOpening_AsTheSameConversationInMessagesIs()
+    {
+        var firstTurn = Key("""{"contents":[{"role":"user","parts":[{"text":"<session_context>"},{"text":"hello"}]}],"systemInstruction":{"parts":[{"text":"sys"}]}}""");
+        var laterTurn = Key("""{"contents":[{"role":"user","parts":[{"text":"<session_context>"},{"text":"hello"}]},{"role":"model","parts":[{"functionCall":{"name":"ls","args":{}},"thoughtSignature":"x"}]},{"role":"user","parts":[{"functionResponse":{"name":"ls","response":{"output":"a"}}}]}]}""");
+        var other = Key("""{"contents":[{"role":"user","parts":[{"text":"<session_context>"},{"text":"goodbye"}]}]}""");
+
+        Assert.That(firstTurn, Is.Not.Null);
+        Assert.That(laterTurn, Is.EqualTo(firstTurn), "every turn of a Gemini conversation stays on one channel");
+        Assert.That(other, Is.Not.EqualTo(firstTurn));
+        Assert.That(firstTurn, Is.EqualTo(Key("""{"messages":[{"role":"user","content":[{"type":"text","text":"<session_context>"},{"type":"text","text":"hello"}]}]}""")));
+    }
+
+    [Test]
     public void Header_KeyIsHashOfSessionPrefix()
     {
         Assert.That(Key("{}", SessionId), Is.EqualTo(Hash("session:" + SessionId)));
