@@ -94,6 +94,40 @@ public static class GeminiClient
         }
     }
 
+    /// <summary>
+    /// A <c>countTokens</c> body for <paramref name="upstreamModel"/>: a wrapped <c>generateContentRequest</c> names its
+    /// model too (<c>models/…</c>), and Google wants it to be the one in the path; the body as sent when it wraps none
+    /// or already names that model.
+    /// </summary>
+    /// <param name="countTokensRequest">The client's countTokens body.</param>
+    /// <param name="upstreamModel">The channel's model.</param>
+    public static ReadOnlyMemory<byte> CountTokensForModel(ReadOnlyMemory<byte> countTokensRequest, string upstreamModel)
+    {
+        ArgumentNullException.ThrowIfNull(upstreamModel);
+        if (countTokensRequest.Span.IndexOf("generateContentRequest"u8) < 0 && countTokensRequest.Span.IndexOf("generate_content_request"u8) < 0)
+        {
+            return countTokensRequest;
+        }
+
+        try
+        {
+            var node = System.Text.Json.Nodes.JsonNode.Parse(countTokensRequest.Span);
+            var inner = (node?["generateContentRequest"] ?? node?["generate_content_request"]) as System.Text.Json.Nodes.JsonObject;
+            var named = "models/" + (upstreamModel.StartsWith("models/", StringComparison.Ordinal) ? upstreamModel["models/".Length..] : upstreamModel);
+            if (inner is null || inner["model"]?.GetValueKind() is not JsonValueKind.String || inner["model"]!.GetValue<string>() == named)
+            {
+                return countTokensRequest;
+            }
+
+            inner["model"] = named;
+            return System.Text.Encoding.UTF8.GetBytes(node!.ToJsonString(OpenAIWire.JsonOptions));
+        }
+        catch (JsonException)
+        {
+            return countTokensRequest;
+        }
+    }
+
     /// <summary>Anthropic SSE → a Gemini stream (<see cref="MessagesStreamToGemini"/>).</summary>
     /// <param name="clientModel">The model the client asked for.</param>
     /// <param name="jsonArray">True for a JSON-array stream (no <c>alt=sse</c>).</param>

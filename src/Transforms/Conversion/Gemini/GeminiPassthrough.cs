@@ -7,7 +7,8 @@ namespace CcxProxy.Transforms.Conversion.Gemini;
 
 /// <summary>
 /// Gemini on a <c>gemini</c> channel: the body forwarded byte for byte (so every <c>thoughtSignature</c> and
-/// <c>safetySettings</c> goes as the client sent it), to the channel's model in the path; streams always asked for as
+/// <c>safetySettings</c> goes as the client sent it; only a <c>maxOutputTokens</c> above the channel's <c>maxTokens</c>
+/// is lowered), to the channel's model in the path; streams always asked for as
 /// SSE and given to the client in the framing it asked for. Nothing of the client's query goes upstream (its
 /// <c>key</c> above all): the path carries the only query the upstream needs.
 /// </summary>
@@ -32,7 +33,10 @@ public sealed class GeminiPassthrough : IDirectRoute
             _ => "generateContent",
         };
         var jsonArray = context.JsonArrayStream;
-        return new ConversionRoute(GeminiWire.MethodPath(context.Options.UpstreamModel, method), request.Body, KeepQuery: false, new ResponsePlan
+        var body = api == InboundApi.GeminiCountTokens
+            ? GeminiClient.CountTokensForModel(request.Body, context.Options.UpstreamModel)
+            : Passthrough.ClampOutputTokens(request.Body, context.Options.MaxTokensLimit, ("generationConfig", "generation_config"), ("maxOutputTokens", "max_output_tokens"));
+        return new ConversionRoute(GeminiWire.MethodPath(context.Options.UpstreamModel, method), body, KeepQuery: false, new ResponsePlan
         {
             MapError = (status, error) => UpstreamErrors.GoogleInShape(status, error, context.ChannelName),
             ConvertJson = json => json,

@@ -21,6 +21,9 @@ internal static class OpenAIWire
         SkipValidation = false,
     };
 
+    /// <summary>The same rule for documents serialized whole (<see cref="System.Text.Json.Nodes.JsonNode"/>): strings as readable as the client wrote them.</summary>
+    public static readonly JsonSerializerOptions JsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>The two OpenAI answer shapes an Anthropic answer can become.</summary>
     public enum Shape
     {

@@ -27,7 +27,8 @@ public sealed class ResponsesPassthrough : IDirectRoute
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
-        var body = RequestJson.Rewrite(request.Body, request.Scan, context.Options.UpstreamModel);
+        var body = Passthrough.ClampOutputTokens(RequestJson.Rewrite(request.Body, request.Scan, context.Options.UpstreamModel),
+            context.Options.MaxTokensLimit, ("max_output_tokens", null));
         var clientModel = context.ClientModel;
         return new ConversionRoute(ResponsesPath, body, KeepQuery: true, new ResponsePlan
         {

@@ -7,7 +7,7 @@ namespace CcxProxy.Transforms.Conversion.OpenAIResponses;
 internal static class ResponsesWire
 {
     /// <summary>How re-serialised Responses objects are written: non-ASCII text as it is.</summary>
-    public static readonly JsonSerializerOptions JsonOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    public static readonly JsonSerializerOptions JsonOptions = OpenAIWire.JsonOptions;
 
     /// <summary>Whether an Anthropic stop reason ends the response <c>completed</c>, or <c>incomplete</c> and why.</summary>
     public static (string Status, string? IncompleteReason) Status(string? anthropicStopReason) => anthropicStopReason switch

@@ -206,6 +206,18 @@ public sealed class GeminiClientTests
         }
     }
 
+    [Test]
+    public void CountTokens_WrappedRequestNamesTheChannelsModel_ABareOneIsLeftAsSent()
+    {
+        var wrapped = """{"generateContentRequest":{"model":"models/sonnet","contents":[{"role":"user","parts":[{"text":"hi"}]}]}}"""u8.ToArray();
+        var bare = """{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"""u8.ToArray();
+
+        var forChannel = JsonNode.Parse(GeminiClient.CountTokensForModel(wrapped, "gemini-2.5-flash").Span)!;
+
+        Assert.That(forChannel["generateContentRequest"]!["model"]!.GetValue<string>(), Is.EqualTo("models/gemini-2.5-flash"));
+        Assert.That(GeminiClient.CountTokensForModel(bare, "gemini-2.5-flash").ToArray(), Is.EqualTo(bare));
+    }
+
     [TestCase(529, 503, "UNAVAILABLE")]
     [TestCase(429, 429, "RESOURCE_EXHAUSTED")]
     [TestCase(401, 401, "UNAUTHENTICATED")]
