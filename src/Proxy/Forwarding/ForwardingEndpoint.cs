@@ -28,6 +28,9 @@ internal sealed class ForwardingEndpoint(RequestPipeline pipeline, RequestTeleme
     /// <summary>Handles <c>POST /v1/responses</c>.</summary>
     public Task HandleResponsesAsync(HttpContext context) => HandleAsync(context, InboundApi.Responses, "responses");
 
+    /// <summary>Handles <c>POST /v1/responses/input_tokens</c>.</summary>
+    public Task HandleResponsesInputTokensAsync(HttpContext context) => HandleAsync(context, InboundApi.ResponsesInputTokens, "responses.input_tokens");
+
     /// <summary>Handles Gemini's <c>POST /v1beta/models/{model}:generateContent</c>, <c>:streamGenerateContent</c> and <c>:countTokens</c>.</summary>
     public Task HandleGeminiAsync(HttpContext context, InboundApi api, GeminiTarget target) => HandleAsync(context, api, api switch
     {

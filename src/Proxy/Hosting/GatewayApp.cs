@@ -205,6 +205,7 @@ public static partial class GatewayApp
         app.MapPost("/v1/chat/completions", forwarding.HandleChatCompletionsAsync);
         app.MapPost("/v1/completions", forwarding.HandleCompletionsAsync);
         app.MapPost("/v1/responses", forwarding.HandleResponsesAsync);
+        app.MapPost("/v1/responses/input_tokens", forwarding.HandleResponsesInputTokensAsync);
 
         // No YARP routes: channels are selected per request from the body. This loads the channel
         // clusters (YARP's config manager) so the forwarder can use their pooled HTTP clients.

@@ -2,6 +2,7 @@ using System.Text;
 using CcxProxy.Transforms.Conversion;
 using CcxProxy.Transforms.Conversion.Gemini;
 using CcxProxy.Transforms.Conversion.OpenAIChat;
+using CcxProxy.Transforms.Conversion.OpenAIResponses;
 using CcxProxy.Transforms.Protocols;
 using CcxProxy.Transforms.Vocabulary;
 
@@ -9,8 +10,8 @@ namespace CcxProxy.Pipeline;
 
 /// <summary>
 /// Stage 4: a token count whose channel cannot count (Anthropic's <c>count_tokens</c> anywhere but an Anthropic
-/// channel, Gemini's <c>countTokens</c> anywhere but a Gemini one) is answered with the gateway's documented estimate
-/// instead of being forwarded.
+/// channel, Responses' <c>input_tokens</c> anywhere but a Responses one, Gemini's <c>countTokens</c> anywhere but a
+/// Gemini one) is answered with the gateway's documented estimate instead of being forwarded.
 /// </summary>
 internal sealed class EstimateTokensStage : IRequestStage
 {
@@ -27,6 +28,7 @@ internal static class TokenEstimate
     public static bool UpstreamCounts(InboundApi api, WireProtocol protocol) => api switch
     {
         InboundApi.CountTokens => protocol == WireProtocol.Anthropic,
+        InboundApi.ResponsesInputTokens => protocol == WireProtocol.Responses,
         InboundApi.GeminiCountTokens => protocol == WireProtocol.Gemini,
         _ => false,
     };
@@ -38,11 +40,10 @@ internal static class TokenEstimate
     /// <summary>Answers a count request with the estimate, in the caller's shape, said in a header too (<c>x-ccx-token-count: estimate</c>).</summary>
     public static async ValueTask<GatewayError?> AnswerAsync(ForwardedRequest request)
     {
-        var gemini = request.Api == InboundApi.GeminiCountTokens;
         long tokens;
-        if (gemini)
+        if (request.Api is InboundApi.GeminiCountTokens or InboundApi.ResponsesInputTokens)
         {
-            // Google counts what it cannot convert too (audio, uploads): those fall back to the body's length.
+            // The provider counts what the gateway cannot convert too (audio, uploads): that falls back to the body's length.
             tokens = Of(request);
         }
         else if (!TryEstimate(request, out tokens))
@@ -51,7 +52,12 @@ internal static class TokenEstimate
         }
 
         var response = request.Http.Response;
-        var body = Encoding.UTF8.GetBytes(gemini ? $$"""{"totalTokens":{{tokens}}}""" : $$"""{"input_tokens":{{tokens}}}""");
+        var body = Encoding.UTF8.GetBytes(request.Api switch
+        {
+            InboundApi.GeminiCountTokens => $$"""{"totalTokens":{{tokens}}}""",
+            InboundApi.ResponsesInputTokens => $$"""{"object":"response.input_tokens","input_tokens":{{tokens}}}""",
+            _ => $$"""{"input_tokens":{{tokens}}}""",
+        });
         response.ContentType = "application/json";
         response.ContentLength = body.Length;
         // Said in a header too, so a client that cares can tell an estimate from a count.
@@ -70,6 +76,9 @@ internal static class TokenEstimate
         {
             case InboundApi.Messages or InboundApi.CountTokens:
                 return ChatUpstream.TryEstimateInputTokens(request.Text.Span, out tokens);
+            case InboundApi.ResponsesInputTokens:
+                return !ResponsesClient.ConvertRequest(request.Text.Span, new ConversionOptions { UpstreamModel = request.Model }).Failed(out _, out var converted)
+                    && ChatUpstream.TryEstimateInputTokens(converted.Body, out tokens);
             case InboundApi.GeminiCountTokens:
                 var body = GeminiClient.CountTokensRequest(request.Text);
                 var options = new ConversionOptions { UpstreamModel = request.Model };

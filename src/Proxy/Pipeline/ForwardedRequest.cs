@@ -31,8 +31,8 @@ internal sealed class ForwardedRequest(HttpContext http, InboundApi api, Request
     /// <summary>What the request's log line, span and metrics say.</summary>
     public RequestRecord Record { get; } = record;
 
-    /// <summary><c>count_tokens</c> (or Gemini's <c>countTokens</c>): not a model call, so not limited, cached or accounted, and answered by one attempt.</summary>
-    public bool IsCountTokens => Api is InboundApi.CountTokens or InboundApi.GeminiCountTokens;
+    /// <summary><c>count_tokens</c> (or Responses' <c>input_tokens</c>, Gemini's <c>countTokens</c>): not a model call, so not limited, cached or accounted, and answered by one attempt.</summary>
+    public bool IsCountTokens => Api is InboundApi.CountTokens or InboundApi.ResponsesInputTokens or InboundApi.GeminiCountTokens;
 
     /// <summary>What a Gemini URL says (the model, and how a stream is framed); null for the APIs that name the model in the body.</summary>
     public GeminiTarget? Gemini { get; init; }

@@ -29,8 +29,9 @@ internal sealed class ResponsesHistoryStage(ResponseStore store, IOptions<Gatewa
     public async ValueTask<GatewayError?> InvokeAsync(ForwardedRequest request, RequestStep next)
     {
         // The body's one scan has already said whether this is a turn to keep or to continue.
-        var keep = !request.Scan.StoreFalse;
-        if (request.Api != InboundApi.Responses || (!keep && !request.Scan.ContinuesResponse))
+        // An input-token count is never kept, but counts a previous_response_id's conversation as the turn would.
+        var keep = request.Api == InboundApi.Responses && !request.Scan.StoreFalse;
+        if (request.Api is not (InboundApi.Responses or InboundApi.ResponsesInputTokens) || (!keep && !request.Scan.ContinuesResponse))
         {
             return await next(request).ConfigureAwait(false);
         }

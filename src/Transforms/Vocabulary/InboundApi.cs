@@ -18,6 +18,9 @@ public enum InboundApi
     /// <summary><c>POST /v1/responses</c> (OpenAI Responses; its errors are OpenAI's).</summary>
     Responses,
 
+    /// <summary><c>POST /v1/responses/input_tokens</c> (OpenAI Responses: the input tokens a request would use).</summary>
+    ResponsesInputTokens,
+
     /// <summary><c>POST /v1beta/models/{model}:generateContent</c> (Gemini).</summary>
     GenerateContent,
 
@@ -36,7 +39,7 @@ public static class InboundApis
     public static WireProtocol Protocol(this InboundApi api) => api switch
     {
         InboundApi.Messages or InboundApi.CountTokens => WireProtocol.Anthropic,
-        InboundApi.ChatCompletions or InboundApi.Completions or InboundApi.Responses => WireProtocol.OpenAI,
+        InboundApi.ChatCompletions or InboundApi.Completions or InboundApi.Responses or InboundApi.ResponsesInputTokens => WireProtocol.OpenAI,
         InboundApi.GenerateContent or InboundApi.StreamGenerateContent or InboundApi.GeminiCountTokens => WireProtocol.Gemini,
         _ => throw new ArgumentOutOfRangeException(nameof(api), api, null),
     };

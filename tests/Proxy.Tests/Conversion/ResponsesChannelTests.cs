@@ -80,6 +80,47 @@ public sealed class ResponsesChannelTests
     }
 
     [Test]
+    public async Task InputTokens_ForwardedToTheResponsesChannel_EstimatedOnAnother()
+    {
+        _upstream.AnswerEveryRequest(Response.Create().WithJson(new System.Text.Json.Nodes.JsonObject { ["object"] = "response.input_tokens", ["input_tokens"] = 123 }));
+        const string Body = """{"model":"gpt-5","input":"how many tokens is this?"}""";
+
+        var (forwarded, forwardedJson) = await _gateway.SendAsync(_gateway.Post("/v1/responses/input_tokens", Body, bearer: true));
+        using var anthropic = WireMockUpstream.StartProvider();
+        await using var other = await TestGateway.StartAsync(new Dictionary<string, string> { ["a.json"] = TestGateway.AnthropicChannel(anthropic.BaseUrl()) });
+        var (estimated, estimatedJson) = await other.SendAsync(other.Post("/v1/responses/input_tokens", Body, bearer: true));
+
+        Assert.That(forwarded.StatusCode, Is.EqualTo(HttpStatusCode.OK), forwardedJson?.ToJsonString());
+        Assert.That(forwardedJson!["input_tokens"]!.GetValue<int>(), Is.EqualTo(123));
+        var seen = _upstream.Received().Single();
+        Assert.That((seen.Path, seen.Model), Is.EqualTo(("/v1/responses/input_tokens", "gpt-5-2026")));
+        Assert.That(estimated.StatusCode, Is.EqualTo(HttpStatusCode.OK), estimatedJson?.ToJsonString());
+        Assert.That(estimatedJson!["object"]!.GetValue<string>(), Is.EqualTo("response.input_tokens"));
+        Assert.That(estimatedJson["input_tokens"]!.GetValue<int>(), Is.GreaterThan(0));
+        Assert.That(estimated.Headers.GetValues("x-ccx-token-count").Single(), Is.EqualTo("estimate"));
+        Assert.That(anthropic.Received(), Is.Empty, "Anthropic has no count for a Responses request");
+    }
+
+    [Test]
+    public async Task ReasoningItems_ReachTheResponsesChannel_EncryptedContentByteForByte()
+    {
+        _upstream.AnswerEveryRequest(Response.Create().WithJson(FakeResponses.Response("gpt-5-2026", [FakeResponses.Item.Message("ok")])));
+        const string Encrypted = "gAAAAABo+Zq1/3x+Yq==\u00e9";
+        var body = $$"""
+            {"model":"gpt-5","store":false,"include":["reasoning.encrypted_content"],"input":[
+              {"type":"message","role":"user","content":[{"type":"input_text","text":"go"}]},
+              {"type":"reasoning","id":"rs_1","summary":[],"encrypted_content":"{{Encrypted}}"},
+              {"type":"function_call","call_id":"call_1","name":"exec_command","arguments":"{}"},
+              {"type":"function_call_output","call_id":"call_1","output":"done"}]}
+            """;
+
+        var (response, json) = await _gateway.SendAsync(_gateway.Post("/v1/responses", body, bearer: true));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), json?.ToJsonString());
+        Assert.That(_upstream.Received().Single().Body, Does.Contain($"\"encrypted_content\":\"{Encrypted}\""), "OpenAI's proof goes back to OpenAI as the client sent it");
+    }
+
+    [Test]
     public async Task MessagesClient_ConvertedToResponses_AndBack()
     {
         _upstream.AnswerEveryRequest(Response.Create().WithJson(FakeResponses.Response("gpt-5-2026",

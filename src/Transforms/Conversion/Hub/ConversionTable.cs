@@ -26,13 +26,15 @@ public static class ConversionTable
         [(InboundApi.ChatCompletions, WireProtocol.OpenAI)] = ChatPassthrough.Instance,
         [(InboundApi.Completions, WireProtocol.OpenAI)] = CompletionsOnChat.Instance,
         [(InboundApi.Responses, WireProtocol.Responses)] = ResponsesPassthrough.Instance,
+        [(InboundApi.ResponsesInputTokens, WireProtocol.Responses)] = ResponsesPassthrough.Instance,
         [(InboundApi.GenerateContent, WireProtocol.Gemini)] = GeminiPassthrough.Instance,
         [(InboundApi.StreamGenerateContent, WireProtocol.Gemini)] = GeminiPassthrough.Instance,
         [(InboundApi.GeminiCountTokens, WireProtocol.Gemini)] = GeminiPassthrough.Instance,
     };
 
-    // The client protocols that are not Messages. Messages itself needs no codec; count_tokens is only ever
-    // forwarded to a Messages upstream (the gateway estimates it for the others before routing).
+    // The client protocols that are not Messages. Messages itself needs no codec; a count request (count_tokens,
+    // Responses' input_tokens, Gemini's countTokens) is only ever forwarded to its own protocol's upstream (the
+    // gateway estimates it for the others before routing).
     private static readonly Dictionary<InboundApi, IClientCodec> s_clients = new()
     {
         [InboundApi.ChatCompletions] = ChatClient.Codec,

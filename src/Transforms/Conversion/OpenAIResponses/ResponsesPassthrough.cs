@@ -15,6 +15,9 @@ public sealed class ResponsesPassthrough : IDirectRoute
     /// <summary>The path under a Responses base URL, which carries its version segment (https://api.openai.com/v1).</summary>
     public const string ResponsesPath = "/responses";
 
+    /// <summary>The path of the input-token count under a Responses base URL.</summary>
+    public const string InputTokensPath = "/responses/input_tokens";
+
     private ResponsesPassthrough()
     {
     }
@@ -30,7 +33,7 @@ public sealed class ResponsesPassthrough : IDirectRoute
         var body = Passthrough.ClampOutputTokens(RequestJson.Rewrite(request.Body, request.Scan, context.Options.UpstreamModel),
             context.Options.MaxTokensLimit, ("max_output_tokens", null));
         var clientModel = context.ClientModel;
-        return new ConversionRoute(ResponsesPath, body, KeepQuery: true, new ResponsePlan
+        return new ConversionRoute(api == InboundApi.ResponsesInputTokens ? InputTokensPath : ResponsesPath, body, KeepQuery: true, new ResponsePlan
         {
             MapError = (status, error) => UpstreamErrors.OpenAIInShape(status, error, context.ChannelName),
             ConvertJson = json =>
