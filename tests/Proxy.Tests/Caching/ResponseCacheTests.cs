@@ -182,6 +182,30 @@ public sealed class ResponseCacheTests
     }
 
     [Test]
+    public async Task StreamedHit_ForAGeminiClientsJsonArray_StaysOneJsonArray()
+    {
+        AnswerStream();
+        await using var gateway = await GatewayAsync();
+        HttpRequestMessage Gemini()
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/v1beta/models/claude-sonnet-4-6:streamGenerateContent")
+            {
+                Content = new StringContent("""{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}""", System.Text.Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Add("x-goog-api-key", TestGateway.AccessKey);
+            return request;
+        }
+
+        var (first, firstBody) = await SendAsync(gateway, Gemini());
+        var (second, secondBody) = await SendAsync(gateway, Gemini());
+
+        Assert.That((CacheHeader(first), CacheHeader(second)), Is.EqualTo(("miss", "hit")));
+        Assert.That(second.Content.Headers.ContentType!.MediaType, Is.EqualTo("application/json"), "framed as the client asked, from the cache too");
+        Assert.That(System.Text.Json.Nodes.JsonNode.Parse(secondBody)!.AsArray().Count, Is.EqualTo(System.Text.Json.Nodes.JsonNode.Parse(firstBody)!.AsArray().Count));
+        Assert.That(UpstreamCalls, Is.EqualTo(1));
+    }
+
+    [Test]
     public async Task StreamedHit_ReadByTheAnthropicSdk()
     {
         AnswerStream();
