@@ -90,6 +90,47 @@ public sealed class ResponsesClientsTests
     }
 
     [Test]
+    public async Task AnthropicChannel_Streamed_ParallelCalls_EachWithItsOwnIdAndArguments()
+    {
+        _anthropic.AnswerEveryRequest(Response.Create().WithEvents(_ => [
+            FakeAnthropic.MessageStart("up-sonnet", 42),
+            FakeAnthropic.ToolUseBlockStart(0, "toolu_a", "exec_command"),
+            FakeAnthropic.InputJsonDelta(0, "{\"cmd\":\"ls\"}"),
+            FakeAnthropic.BlockStop(0),
+            FakeAnthropic.ToolUseBlockStart(1, "toolu_b", "exec_command"),
+            FakeAnthropic.InputJsonDelta(1, "{\"cmd\":"),
+            FakeAnthropic.InputJsonDelta(1, "\"pwd\"}"),
+            FakeAnthropic.BlockStop(1),
+            FakeAnthropic.MessageDelta("tool_use", 30),
+            FakeAnthropic.MessageStop(),
+        ]));
+
+        var (_, calls, completed) = await ResponsesStreamRead.ReadAsync(Client(), ListFilesRequest("claude-sonnet-4-6"));
+
+        Assert.That(calls.Select(c => (c.CallId, c.FunctionArguments.ToString())), Is.EqualTo(new[] { ("toolu_a", """{"cmd":"ls"}"""), ("toolu_b", """{"cmd":"pwd"}""") }));
+        Assert.That(completed!.OutputItems.OfType<FunctionCallResponseItem>().Select(c => c.CallId), Is.EqualTo(new[] { "toolu_a", "toolu_b" }));
+    }
+
+    [Test]
+    public async Task OpenAIChatChannel_Whole_ParallelCalls_EachWithItsOwnIdAndArguments()
+    {
+        var message = new System.Text.Json.Nodes.JsonObject
+        {
+            ["role"] = "assistant",
+            ["content"] = null,
+            ["tool_calls"] = new System.Text.Json.Nodes.JsonArray(
+                FakeOpenAI.ToolCall("call_1", "exec_command", """{"cmd":"ls"}"""), FakeOpenAI.ToolCall("call_2", "exec_command", """{"cmd":"pwd"}""")),
+        };
+        _openai.AnswerEveryRequest(Response.Create().WithJson(FakeOpenAI.ChatCompletion("deepseek-chat", message, "tool_calls")));
+
+        ResponseResult answer = await Client().CreateResponseAsync(ListFilesRequest("gpt-5"));
+
+        Assert.That(answer.OutputItems.OfType<FunctionCallResponseItem>().Select(c => (c.CallId, c.FunctionArguments.ToString())),
+            Is.EqualTo(new[] { ("call_1", """{"cmd":"ls"}"""), ("call_2", """{"cmd":"pwd"}""") }));
+        Assert.That(answer.Status, Is.EqualTo(ResponseStatus.Completed));
+    }
+
+    [Test]
     public async Task AnthropicChannel_ToolOutputSentBack_PairsWithItsCall_AndTheAnswerComesBackWhole()
     {
         _anthropic.AnswerEveryRequest(Response.Create().WithJson(FakeAnthropic.Message("up-sonnet", [FakeAnthropic.TextBlock("two files")])));
