@@ -16,9 +16,13 @@ namespace CcxProxy.Tests.Routing;
 [CancelAfter(60_000)]
 public sealed class FailoverTests : TwoProviders
 {
+    // The first channel's timeouts: short enough to fail over in a test, long enough that a loaded CI machine's pause
+    // (a cold WireMock answering its first request) is not taken for a silent upstream.
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(2);
+
     private Task<TestGateway> GatewayAsync(Uri? firstUrl = null) => TestGateway.StartAsync(new Dictionary<string, string>
     {
-        ["a-first.json"] = TestGateway.AnthropicChannel(firstUrl ?? A.BaseUrl(), """ "priority": 0, "timeouts": { "responseHeaders": 1, "idle": 1 } """),
+        ["a-first.json"] = TestGateway.AnthropicChannel(firstUrl ?? A.BaseUrl(), """ "priority": 0, "timeouts": { "responseHeaders": 2, "idle": 2 } """),
         ["b-second.json"] = TestGateway.AnthropicChannel(B.BaseUrl(), """ "priority": 1 """),
     });
 
@@ -36,7 +40,7 @@ public sealed class FailoverTests : TwoProviders
         yield return new TestCaseData(WireMockUpstream.AnthropicError(403, "permission_error", "key disabled"), TimeSpan.Zero).SetArgDisplayNames("403 channel key refused");
         yield return new TestCaseData(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json").WithBody(""), TimeSpan.Zero).SetArgDisplayNames("empty 200");
         // WireMock logs this request only when its silence is over.
-        yield return new TestCaseData(WireMockUpstream.SilentBeyond(TimeSpan.FromSeconds(1)), WireMockUpstream.Silence(TimeSpan.FromSeconds(1)))
+        yield return new TestCaseData(WireMockUpstream.SilentBeyond(Timeout), WireMockUpstream.Silence(Timeout))
             .SetArgDisplayNames("no headers in time");
     }
 
@@ -88,12 +92,12 @@ public sealed class FailoverTests : TwoProviders
     [Test]
     public async Task Streaming_FirstChannelSendsNoHeadersInTime_StreamComesFromSecond()
     {
-        A.AnswerEveryRequest(WireMockUpstream.SilentBeyond(TimeSpan.FromSeconds(1)));
+        A.AnswerEveryRequest(WireMockUpstream.SilentBeyond(Timeout));
         await using var gateway = await GatewayAsync();
 
         await AssertOneCleanStreamAsync(gateway);
         Assert.That(B.Received(), Has.Count.EqualTo(1));
-        await Task.Delay(WireMockUpstream.Silence(TimeSpan.FromSeconds(1)));
+        await Task.Delay(WireMockUpstream.Silence(Timeout));
         Assert.That(A.Received(), Has.Count.EqualTo(1), "a is tried once");
     }
 
