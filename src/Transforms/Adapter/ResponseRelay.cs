@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using CcxProxy.Transforms.Conversion;
 using CcxProxy.Transforms.Forwarding;
 using CcxProxy.Transforms.Json;
 using CcxProxy.Transforms.Protocols;
@@ -185,35 +184,41 @@ internal static class ResponseRelay
             await client.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        // The idle and first-content deadlines run on the call's clock; the client's and the drain's end them too.
-        using var deadline = new CancellationTokenSource(Timeout.InfiniteTimeSpan, call.Time);
-        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, call.DrainDeadline, deadline.Token);
+        // One timer per stream for the idle and first-content deadlines and the keep-alives, on the call's clock;
+        // the client's going away and the drain's deadline end a read too.
+        using var timers = new StreamTimers(call.Time, call.PingInterval, converter, client, cancellationToken);
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, call.DrainDeadline, timers.Deadline);
+        if (held is null)
+        {
+            timers.StartKeepAlives();
+        }
+
         var upstreamBody = await upstream.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         await using var _ = upstreamBody.ConfigureAwait(false);
         var reader = new SseReader(upstreamBody);
         await using var __ = reader.ConfigureAwait(false);
         var sawContent = false;
-        var firstContentBound = false;
         IReadOnlyList<byte[]>? secrets = null;
         while (!converter.Finished)
         {
             SseEvent? next;
-            if (!idle.IsCancellationRequested)
-            {
-                // Until the first content event, a read also waits no longer than what is left of the first-content budget.
-                TimeSpan wait;
-                (wait, firstContentBound) = sawContent ? (call.IdleTimeout, false) : NextWait(call, attempt);
-                deadline.CancelAfter(wait);
-            }
-
             try
             {
                 // A deadline that fired while the last read still succeeded (or a budget already spent) ends the
                 // stream here, as the timeout it was armed for: the reader would hand out buffered events regardless.
                 idle.Token.ThrowIfCancellationRequested();
-                next = held is null
-                    ? await ReadWithKeepAliveAsync(reader, converter, client, call.PingInterval, call.Time, idle.Token, cancellationToken).ConfigureAwait(false)
-                    : await reader.ReadAsync(idle.Token).ConfigureAwait(false);
+
+                // Until the first content event, a read also waits no longer than what is left of the first-content budget.
+                var (wait, firstContentBound) = sawContent ? (call.IdleTimeout, false) : NextWait(call, attempt);
+                timers.BeginRead(wait, firstContentBound);
+                try
+                {
+                    next = await reader.ReadAsync(idle.Token).ConfigureAwait(false);
+                }
+                finally
+                {
+                    await timers.EndReadAsync().ConfigureAwait(false);
+                }
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -232,7 +237,7 @@ internal static class ResponseRelay
                 await TryFlushAsync(client, cancellationToken).ConfigureAwait(false);
                 return AttemptOutcome.UpstreamCut;
             }
-            catch (OperationCanceledException) when (firstContentBound)
+            catch (OperationCanceledException) when (timers.FirstContentDeadline)
             {
                 var seconds = call.FirstContentTimeout.TotalSeconds;
                 if (held is not null)
@@ -309,6 +314,7 @@ internal static class ResponseRelay
                 {
                     await CommitAsync(response, held, cancellationToken).ConfigureAwait(false);
                     held = null;
+                    timers.StartKeepAlives();
                 }
             }
 
@@ -477,32 +483,6 @@ internal static class ResponseRelay
         }
 
         return false;
-    }
-
-    /// <summary>The next upstream event; while none comes, a keep-alive to the client every <paramref name="pingInterval"/>.</summary>
-    private static async ValueTask<SseEvent?> ReadWithKeepAliveAsync(SseReader reader, IStreamConverter converter, PipeWriter client,
-        TimeSpan pingInterval, TimeProvider time, CancellationToken idleToken, CancellationToken clientToken)
-    {
-        var read = reader.ReadAsync(idleToken);
-        if (read.IsCompleted)
-        {
-            return read.Result;
-        }
-
-        var pending = read.AsTask();
-        while (true)
-        {
-            try
-            {
-                // WaitAsync's timer is released as soon as the read completes: no timer per event is left behind.
-                return await pending.WaitAsync(pingInterval, time, clientToken).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-                converter.Ping(client);
-                await client.FlushAsync(clientToken).ConfigureAwait(false);
-            }
-        }
     }
 
     private static Task BeforeLastWriteAsync(UpstreamCall call) => call.BeforeLastWrite?.Invoke() ?? Task.CompletedTask;
