@@ -102,8 +102,9 @@ public sealed class RoutePlan
     private readonly HashSet<(int Channel, int Key, int Destination)> _tried = [];
 
     // What failed in this request: a refused or rate-limited key, an unreachable destination; not tried again here.
-    private readonly HashSet<(int Channel, int Key)> _failedKeys = [];
-    private readonly HashSet<(int Channel, int Destination)> _failedDestinations = [];
+    // Made on the first failure: most requests never fail, and a plan lives as long as its answer streams.
+    private HashSet<(int Channel, int Key)>? _failedKeys;
+    private HashSet<(int Channel, int Destination)>? _failedDestinations;
     private (int Channel, int Key, int Destination, FailureKind? Failure)? _last;
 
     /// <summary>Plans over <paramref name="candidates"/> (already in preference order).</summary>
@@ -197,11 +198,11 @@ public sealed class RoutePlan
             var blame = report.Failure is { } failed ? FailoverPolicy.Blame(failed) : FailureBlame.Channel;
             if (blame == FailureBlame.Key)
             {
-                _failedKeys.Add((last.Channel, last.Key));
+                (_failedKeys ??= []).Add((last.Channel, last.Key));
             }
             else if (blame == FailureBlame.Destination)
             {
-                _failedDestinations.Add((last.Channel, last.Destination));
+                (_failedDestinations ??= []).Add((last.Channel, last.Destination));
             }
         }
 
@@ -346,7 +347,7 @@ public sealed class RoutePlan
 
     private bool Usable(int c, int k, int d, DateTimeOffset now)
     {
-        if (_tried.Contains((c, k, d)) || _failedKeys.Contains((c, k)) || _failedDestinations.Contains((c, d)))
+        if (_tried.Contains((c, k, d)) || _failedKeys?.Contains((c, k)) == true || _failedDestinations?.Contains((c, d)) == true)
         {
             return false;
         }

@@ -2,7 +2,6 @@ using System.Globalization;
 using CcxProxy.Transforms.Vocabulary;
 using Microsoft.Extensions.Primitives;
 using Yarp.ReverseProxy.Configuration;
-using Yarp.ReverseProxy.Forwarder;
 
 namespace CcxProxy.Channels;
 
@@ -67,12 +66,9 @@ internal sealed class ChannelProxyConfigProvider(IChannelStore store) : IProxyCo
                 ClusterId = channel.Name,
                 Destinations = destinations,
                 HttpClient = new HttpClientConfig { EnableMultipleHttp2Connections = true },
-                HttpRequest = new ForwarderRequestConfig
-                {
-                    // YARP's activity timeout (default 100 s) would cut a long wait for headers or a
-                    // quiet stream; make it the outer bound and let the host enforce the finer timeouts.
-                    ActivityTimeout = timeouts.ResponseHeaders > timeouts.Idle ? timeouts.ResponseHeaders : timeouts.Idle,
-                },
+
+                // No HttpRequest config: every attempt is sent with the host's own (AttemptStage), whose timeouts
+                // are the attempt's time to headers and the relay's idle and first-content deadlines.
                 Metadata = metadata,
             });
         }

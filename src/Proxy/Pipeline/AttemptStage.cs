@@ -17,8 +17,9 @@ namespace CcxProxy.Pipeline;
 /// </summary>
 internal sealed partial class AttemptStage(IProxyStateLookup proxyState, IHttpForwarder forwarder, ILogger<AttemptStage> logger)
 {
-    // Far beyond any stream: timeouts are enforced by the attempt (time to headers) and by the relay (idle).
-    private static readonly ForwarderRequestConfig s_requestConfig = new() { ActivityTimeout = TimeSpan.FromDays(1) };
+    // No activity timeout from YARP: the attempt bounds the time to headers and the relay the silences of a stream
+    // (idle, first content). An infinite one also spares each request the timer that a finite one arms.
+    private static readonly ForwarderRequestConfig s_requestConfig = new() { ActivityTimeout = Timeout.InfiniteTimeSpan };
 
     public async Task<AttemptResult> RunAsync(ForwardedRequest request, UpstreamTarget target, UpstreamCall call)
     {

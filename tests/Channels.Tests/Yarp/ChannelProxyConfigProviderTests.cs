@@ -36,7 +36,7 @@ public sealed class ChannelProxyConfigProviderTests
             Assert.That(kimiCluster.Metadata![ChannelClusterMetadata.ConnectTimeout], Is.EqualTo("00:00:03"));
             Assert.That(kimiCluster.Metadata![ChannelClusterMetadata.ResponseHeadersTimeout], Is.EqualTo("00:02:00"));
             Assert.That(kimiCluster.Metadata![ChannelClusterMetadata.IdleTimeout], Is.EqualTo("00:15:00"));
-            Assert.That(kimiCluster.HttpRequest!.ActivityTimeout, Is.EqualTo(TimeSpan.FromSeconds(900)));
+            Assert.That(kimiCluster.HttpRequest, Is.Null, "attempts are sent with the host's request config");
             Assert.That(anthropicCluster.Metadata![ChannelClusterMetadata.ConnectTimeout], Is.EqualTo("00:00:10"));
             Assert.That(kimiCluster.SessionAffinity, Is.Null);
         });
