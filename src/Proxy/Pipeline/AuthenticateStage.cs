@@ -4,9 +4,9 @@ using CcxProxy.Transforms.Protocols;
 namespace CcxProxy.Pipeline;
 
 /// <summary>Stage 1: the caller's key to its group (401 for a bad key, 429 for an address that keeps failing).</summary>
-internal sealed class AuthenticateStage(CallerAuthentication authentication) : IRequestStage
+internal sealed class AuthenticateStage(CallerAuthentication authentication) : IRequestStep
 {
-    public async ValueTask<GatewayError?> InvokeAsync(ForwardedRequest request, RequestStep next)
+    public async ValueTask<GatewayError?> RunAsync(ForwardedRequest request)
     {
         if ((await authentication.AuthenticateAsync(request.Http).ConfigureAwait(false)).Failed(out var refused, out var caller))
         {
@@ -16,6 +16,6 @@ internal sealed class AuthenticateStage(CallerAuthentication authentication) : I
         request.Caller = caller;
         request.Record.Group = caller.Group;
         request.Record.KeyId = caller.KeyId;
-        return await next(request).ConfigureAwait(false);
+        return null;
     }
 }

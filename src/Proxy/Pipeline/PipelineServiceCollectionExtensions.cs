@@ -20,22 +20,26 @@ internal static class PipelineServiceCollectionExtensions
         services.TryAddSingleton<AttemptStage>();
         services.TryAddSingleton<UpstreamCalls>();
         services.TryAddSingleton(provider => new RequestPipeline(
-        [
-            provider.GetRequiredService<AuthenticateStage>(),
-            provider.GetRequiredService<ReadBodyStage>(),
-            // OpenAI Responses only: puts a previous_response_id's conversation before the new input, marks a turn to keep.
-            provider.GetRequiredService<ResponsesHistoryStage>(),
-            provider.GetRequiredService<PlanRouteStage>(),
-            provider.GetRequiredService<EstimateTokensStage>(),
-            // Wraps what follows: accounts the answer once it has ended and the limits' lease is released.
-            provider.GetRequiredService<AccountStage>(),
-            // Wraps what follows: releases the lease with the tokens really spent, once the response has ended.
-            provider.GetRequiredService<AdmitStage>(),
-            // Wraps what follows: ends the response (an error included) before the two stages above do their part.
-            provider.GetRequiredService<CompleteResponseStage>(),
-            provider.GetRequiredService<CacheStage>(),
-            provider.GetRequiredService<FailoverStage>(),
-        ]));
+            // Each does its part and says whether the request goes on, in turn.
+            [
+                provider.GetRequiredService<AuthenticateStage>(),
+                provider.GetRequiredService<ReadBodyStage>(),
+                // OpenAI Responses only: puts a previous_response_id's conversation before the new input, marks a turn to keep.
+                provider.GetRequiredService<ResponsesHistoryStage>(),
+                provider.GetRequiredService<PlanRouteStage>(),
+            ],
+            // Each runs the rest of the request inside it.
+            [
+                provider.GetRequiredService<EstimateTokensStage>(),
+                // Wraps what follows: accounts the answer once it has ended and the limits' lease is released.
+                provider.GetRequiredService<AccountStage>(),
+                // Wraps what follows: releases the lease with the tokens really spent, once the response has ended.
+                provider.GetRequiredService<AdmitStage>(),
+                // Wraps what follows: ends the response (an error included) before the two stages above do their part.
+                provider.GetRequiredService<CompleteResponseStage>(),
+                provider.GetRequiredService<CacheStage>(),
+                provider.GetRequiredService<FailoverStage>(),
+            ]));
         return services;
     }
 }

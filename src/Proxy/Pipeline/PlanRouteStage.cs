@@ -14,7 +14,7 @@ namespace CcxProxy.Pipeline;
 /// the caller forced with <c>X-Channel</c>. 403 for a model (or a mapping) the group may not use, 404 for a model no
 /// channel of the group serves, 400 for a name a channel maps ambiguously.
 /// </summary>
-internal sealed class PlanRouteStage(IChannelStore channels, UpstreamHealth health, IOptions<RoutingOptions> routing) : IRequestStage
+internal sealed class PlanRouteStage(IChannelStore channels, UpstreamHealth health, IOptions<RoutingOptions> routing) : IRequestStep
 {
     /// <summary>Lets a caller pick one of its group's channels by name (for ops and debugging).</summary>
     public const string ForcedChannelHeader = "X-Channel";
@@ -27,7 +27,9 @@ internal sealed class PlanRouteStage(IChannelStore channels, UpstreamHealth heal
 
     private readonly RoutingOptions _routing = routing.Value;
 
-    public async ValueTask<GatewayError?> InvokeAsync(ForwardedRequest request, RequestStep next)
+    public ValueTask<GatewayError?> RunAsync(ForwardedRequest request) => ValueTask.FromResult(Run(request));
+
+    private GatewayError? Run(ForwardedRequest request)
     {
         var snapshot = channels.Current;
         var caller = request.Caller;
@@ -47,7 +49,7 @@ internal sealed class PlanRouteStage(IChannelStore channels, UpstreamHealth heal
         // The caller chose this name: escaped before it reaches a log line, a span or a metric.
         request.Record.Model = Logging.LogText.Escape(model);
         request.Record.Stream = request.Scan.Stream;
-        return await next(request).ConfigureAwait(false);
+        return null;
     }
 
     // The client's own session header: Claude Code's, else Codex's.

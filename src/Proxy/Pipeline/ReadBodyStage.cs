@@ -11,11 +11,11 @@ namespace CcxProxy.Pipeline;
 /// Stage 2: the body, read once within the size limit (413 beyond it) and scanned once for what routing needs
 /// (400 when it is not a request: bad bytes, malformed JSON, no model).
 /// </summary>
-internal sealed class ReadBodyStage(IOptions<GatewayOptions> options) : IRequestStage
+internal sealed class ReadBodyStage(IOptions<GatewayOptions> options) : IRequestStep
 {
     private readonly GatewayOptions _options = options.Value;
 
-    public async ValueTask<GatewayError?> InvokeAsync(ForwardedRequest request, RequestStep next)
+    public async ValueTask<GatewayError?> RunAsync(ForwardedRequest request)
     {
         var http = request.Http;
         var read = await RequestBody.ReadAsync(http.Request, _options.MaxRequestBodyBytes, http.RequestAborted).ConfigureAwait(false);
@@ -39,6 +39,6 @@ internal sealed class ReadBodyStage(IOptions<GatewayOptions> options) : IRequest
         request.Body = json;
         request.Scan = scan;
         request.Text = LoneSurrogates.Replace(json);
-        return await next(request).ConfigureAwait(false);
+        return null;
     }
 }

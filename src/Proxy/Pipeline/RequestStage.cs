@@ -18,13 +18,26 @@ internal interface IRequestStage
     ValueTask<GatewayError?> InvokeAsync(ForwardedRequest request, RequestStep next);
 }
 
-/// <summary>The stages of a forwarded request, chained once in their order.</summary>
+/// <summary>
+/// A stage whose whole part comes before the rest of the request (authenticate, read the body, plan the route): it
+/// does its part and says whether the request goes on. Steps run one after the other instead of each inside the one
+/// before, so none of them stays suspended for as long as the answer streams.
+/// </summary>
+internal interface IRequestStep
+{
+    /// <summary>Runs the step; null to go on, else the error to answer with.</summary>
+    ValueTask<GatewayError?> RunAsync(ForwardedRequest request);
+}
+
+/// <summary>The steps of a forwarded request, run in turn, then its stages, chained once in their order.</summary>
 internal sealed class RequestPipeline
 {
-    private readonly RequestStep _first;
+    private readonly IRequestStep[] _steps;
+    private readonly RequestStep _stages;
 
-    public RequestPipeline(IEnumerable<IRequestStage> stages)
+    public RequestPipeline(IEnumerable<IRequestStep> steps, IEnumerable<IRequestStage> stages)
     {
+        _steps = [.. steps];
         RequestStep step = static _ => ValueTask.FromResult<GatewayError?>(null);
         foreach (var stage in stages.Reverse())
         {
@@ -32,9 +45,20 @@ internal sealed class RequestPipeline
             step = request => stage.InvokeAsync(request, next);
         }
 
-        _first = step;
+        _stages = step;
     }
 
-    /// <summary>Runs the request through every stage; null when it was answered, else the error to answer with.</summary>
-    public ValueTask<GatewayError?> RunAsync(ForwardedRequest request) => _first(request);
+    /// <summary>Runs the request through every step and stage; null when it was answered, else the error to answer with.</summary>
+    public async ValueTask<GatewayError?> RunAsync(ForwardedRequest request)
+    {
+        foreach (var step in _steps)
+        {
+            if (await step.RunAsync(request).ConfigureAwait(false) is { } refused)
+            {
+                return refused;
+            }
+        }
+
+        return await _stages(request).ConfigureAwait(false);
+    }
 }

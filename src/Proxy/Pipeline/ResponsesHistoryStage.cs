@@ -18,7 +18,7 @@ namespace CcxProxy.Pipeline;
 /// awaits its keeping before the client gets the answer's last bytes (<see cref="ResponsesTurn.KeepAsync"/>). Other
 /// APIs pass straight on.
 /// </summary>
-internal sealed class ResponsesHistoryStage(ResponseStore store, IOptions<GatewayOptions> options) : IRequestStage
+internal sealed class ResponsesHistoryStage(ResponseStore store, IOptions<GatewayOptions> options) : IRequestStep
 {
     private static readonly JsonSerializerOptions s_json = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     private static readonly JsonNodeOptions s_nodes = new() { PropertyNameCaseInsensitive = false };
@@ -26,14 +26,14 @@ internal sealed class ResponsesHistoryStage(ResponseStore store, IOptions<Gatewa
 
     private readonly long _maxBody = options.Value.MaxRequestBodyBytes;
 
-    public async ValueTask<GatewayError?> InvokeAsync(ForwardedRequest request, RequestStep next)
+    public async ValueTask<GatewayError?> RunAsync(ForwardedRequest request)
     {
         // The body's one scan has already said whether this is a turn to keep or to continue.
         // An input-token count is never kept, but counts a previous_response_id's conversation as the turn would.
         var keep = request.Api == InboundApi.Responses && !request.Scan.StoreFalse;
         if (request.Api is not (InboundApi.Responses or InboundApi.ResponsesInputTokens) || (!keep && !request.Scan.ContinuesResponse))
         {
-            return await next(request).ConfigureAwait(false);
+            return null;
         }
 
         try
@@ -67,7 +67,7 @@ internal sealed class ResponsesHistoryStage(ResponseStore store, IOptions<Gatewa
             return new GatewayError(StatusCodes.Status400BadRequest, "the request holds an object that names a field twice, or an input item that is not an object");
         }
 
-        return await next(request).ConfigureAwait(false);
+        return null;
     }
 
     // The kept conversation put before the new input, the body rewritten with it (and rescanned); or the refusal.

@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Http;
 namespace CcxProxy.Tests.Forwarding;
 
 /// <summary>
-/// The stages of a forwarded request: run in their order, each deciding whether the rest runs; an error comes back
+/// The steps and stages of a forwarded request: run in their order, each deciding whether the rest runs; an error comes back
 /// through the stages before it as a value; a part of the request read before its stage ran is a loud bug.
 /// </summary>
 [TestFixture]
@@ -19,7 +19,7 @@ public sealed class RequestPipelineTests
         return new ForwardedRequest(context, InboundApi.Messages, RequestRecord.Start(context, TimeProvider.System));
     }
 
-    private sealed class Step(string name, List<string> log, GatewayError? refuse = null) : IRequestStage
+    private sealed class Stage(string name, List<string> log, GatewayError? refuse = null) : IRequestStage
     {
         public async ValueTask<GatewayError?> InvokeAsync(ForwardedRequest request, RequestStep next)
         {
@@ -35,11 +35,46 @@ public sealed class RequestPipelineTests
         }
     }
 
+    private sealed class Step(string name, List<string> log, GatewayError? refuse = null) : IRequestStep
+    {
+        public async ValueTask<GatewayError?> RunAsync(ForwardedRequest request)
+        {
+            await Task.Yield();
+            log.Add(name);
+            return refuse;
+        }
+    }
+
+    [Test]
+    public async Task Steps_RunInTurn_BeforeTheStages()
+    {
+        var log = new List<string>();
+        var pipeline = new RequestPipeline([new Step("1", log), new Step("2", log)], [new Stage("a", log), new Stage("b", log)]);
+
+        var error = await pipeline.RunAsync(Request());
+
+        Assert.That(error, Is.Null);
+        Assert.That(log, Is.EqualTo(new[] { "1", "2", "a", "b", "b saw an answer", "a saw an answer" }));
+    }
+
+    [Test]
+    public async Task StepRefusal_StopsEverythingAfter()
+    {
+        var log = new List<string>();
+        var refusal = new GatewayError(401, "bad key");
+        var pipeline = new RequestPipeline([new Step("1", log, refusal), new Step("2", log)], [new Stage("a", log)]);
+
+        var error = await pipeline.RunAsync(Request());
+
+        Assert.That(error, Is.SameAs(refusal));
+        Assert.That(log, Is.EqualTo(new[] { "1" }));
+    }
+
     [Test]
     public async Task Stages_RunInOrder_AndWrapWhatFollows()
     {
         var log = new List<string>();
-        var pipeline = new RequestPipeline([new Step("a", log), new Step("b", log), new Step("c", log)]);
+        var pipeline = new RequestPipeline([], [new Stage("a", log), new Stage("b", log), new Stage("c", log)]);
 
         var error = await pipeline.RunAsync(Request());
 
@@ -52,7 +87,7 @@ public sealed class RequestPipelineTests
     {
         var log = new List<string>();
         var refusal = new GatewayError(429, "limit");
-        var pipeline = new RequestPipeline([new Step("a", log), new Step("b", log, refusal), new Step("c", log)]);
+        var pipeline = new RequestPipeline([], [new Stage("a", log), new Stage("b", log, refusal), new Stage("c", log)]);
 
         var error = await pipeline.RunAsync(Request());
 
