@@ -87,13 +87,14 @@ public static partial class GatewayApp
     {
         services.AddOptions<GatewayOptions>().Bind(configuration.GetSection(GatewayOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidation>();
-        services.Configure<ShutdownOptions>(configuration.GetSection(ShutdownOptions.Section));
+        services.AddOptions<ShutdownOptions>().Bind(configuration.GetSection(ShutdownOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ShutdownOptions>, ShutdownOptionsValidation>();
         services.TryAddSingleton<DrainState>();
 
         // Its StoppingAsync runs before the web server stops: readiness off, keep serving, then drain.
         services.AddHostedService<GracefulShutdown>();
-        var shutdown = configuration.GetSection(ShutdownOptions.Section).Get<ShutdownOptions>() ?? new ShutdownOptions();
-        services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(shutdown.DelaySeconds + shutdown.DrainSeconds + 5));
+        services.AddOptions<HostOptions>().Configure<IOptions<ShutdownOptions>>((host, shutdown) =>
+            host.ShutdownTimeout = shutdown.Value.Delay + shutdown.Value.Drain + TimeSpan.FromSeconds(5));
         services.AddOptions<ChannelsSettings>().Bind(configuration.GetSection(ChannelsSettings.Section)).ValidateOnStart();
         services.AddOptions<RedisSettings>().Bind(configuration.GetSection(RedisSettings.Section));
         services.AddOptions<AccessSettings>().Bind(configuration.GetSection(AccessSettings.Section)).ValidateOnStart();

@@ -18,6 +18,9 @@ public sealed class GatewayOptions
     /// </summary>
     public double StreamKeepAliveSeconds { get; set; } = 10;
 
+    /// <summary><see cref="StreamKeepAliveSeconds"/> as the code uses it.</summary>
+    public TimeSpan StreamKeepAlive => TimeSpan.FromSeconds(StreamKeepAliveSeconds);
+
     /// <summary>
     /// Upstream attempts for one request, counting the first: the next channel, key or destination is tried
     /// when an attempt fails before anything reached the client (connection failures, no headers in time,
@@ -31,6 +34,9 @@ public sealed class GatewayOptions
     /// attempt's answer, whatever it is, goes to the client. Default 300.
     /// </summary>
     public double RetryDeadlineSeconds { get; set; } = 300;
+
+    /// <summary><see cref="RetryDeadlineSeconds"/> as the code uses it.</summary>
+    public TimeSpan RetryDeadline => TimeSpan.FromSeconds(RetryDeadlineSeconds);
 
     /// <summary>
     /// Runs the gateway's request code on the socket threads that read the bytes, instead of handing every read and

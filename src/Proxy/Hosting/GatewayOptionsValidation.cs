@@ -47,14 +47,17 @@ public sealed class GatewayOptionsValidation : IValidateOptions<GatewayOptions>
 /// <summary>Checks the <c>Routing</c> section when the gateway starts, the breaker settings included.</summary>
 public sealed class RoutingOptionsValidation : IValidateOptions<RoutingOptions>
 {
+    private const double MinCooldownSyncSeconds = 0.05;
+
     /// <inheritdoc/>
     public ValidateOptionsResult Validate(string? name, RoutingOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         var failures = new List<string>();
-        if (!(options.CooldownSyncSeconds > 0))
+        if (!(options.CooldownSyncSeconds >= MinCooldownSyncSeconds))
         {
-            failures.Add($"{RoutingOptions.Section}:CooldownSyncSeconds must be more than 0 (was {options.CooldownSyncSeconds})");
+            // Each sync is a Redis round trip per replica: a smaller interval would only load Redis.
+            failures.Add($"{RoutingOptions.Section}:CooldownSyncSeconds must be at least {MinCooldownSyncSeconds} (was {options.CooldownSyncSeconds})");
         }
 
         try

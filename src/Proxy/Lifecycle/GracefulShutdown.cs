@@ -35,8 +35,8 @@ internal sealed partial class GracefulShutdown : IHostedLifecycleService
 
     public async Task StoppingAsync(CancellationToken cancellationToken)
     {
-        var delay = TimeSpan.FromSeconds(Math.Max(0, _options.DelaySeconds));
-        var drain = TimeSpan.FromSeconds(Math.Max(0, _options.DrainSeconds));
+        var delay = _options.Delay;
+        var drain = _options.Drain;
         _drain.Begin(delay + drain);
         Log.Draining(_logger, delay.TotalSeconds, drain.TotalSeconds);
         try

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Options;
+
 namespace CcxProxy.Lifecycle;
 
 /// <summary>Graceful shutdown on SIGTERM (<c>Shutdown</c> section), sized for Kubernetes rollouts.</summary>
@@ -18,4 +20,35 @@ public sealed class ShutdownOptions
     /// <c>DelaySeconds + DrainSeconds</c> under the pod's <c>terminationGracePeriodSeconds</c>.
     /// </summary>
     public double DrainSeconds { get; set; } = 60;
+
+    /// <summary><see cref="DelaySeconds"/> as the code uses it.</summary>
+    public TimeSpan Delay => TimeSpan.FromSeconds(DelaySeconds);
+
+    /// <summary><see cref="DrainSeconds"/> as the code uses it.</summary>
+    public TimeSpan Drain => TimeSpan.FromSeconds(DrainSeconds);
+}
+
+/// <summary>Checks the <c>Shutdown</c> section when the gateway starts.</summary>
+public sealed class ShutdownOptionsValidation : IValidateOptions<ShutdownOptions>
+{
+    /// <summary>The longest delay or drain accepted: a day, far beyond any pod's grace period.</summary>
+    private const double MaxSeconds = 24 * 3600;
+
+    /// <inheritdoc/>
+    public ValidateOptionsResult Validate(string? name, ShutdownOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var failures = new List<string>();
+        foreach (var (setting, value) in new[] { ("DelaySeconds", options.DelaySeconds), ("DrainSeconds", options.DrainSeconds) })
+        {
+            if (!(value is >= 0 and <= MaxSeconds))
+            {
+                failures.Add($"{ShutdownOptions.Section}:{setting} must be from 0 to {MaxSeconds} (was {value})");
+            }
+        }
+
+        return failures.Count == 0
+            ? ValidateOptionsResult.Success
+            : ValidateOptionsResult.Fail(failures);
+    }
 }

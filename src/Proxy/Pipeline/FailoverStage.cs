@@ -33,7 +33,7 @@ internal sealed partial class FailoverStage(IOptions<GatewayOptions> options, Up
 
         var maxAttempts = request.IsCountTokens ? 1 : _options.MaxAttempts;
         var captureBytes = request.Cache is { Write: true } cache ? cache.Config.MaxEntryBytes : (int?)null;
-        var deadline = time.GetTimestamp() + (long)(_options.RetryDeadlineSeconds * time.TimestampFrequency);
+        var deadline = time.GetTimestamp() + (long)(_options.RetryDeadline.TotalSeconds * time.TimestampFrequency);
         var record = request.Record;
         while (true)
         {

@@ -22,7 +22,7 @@ internal sealed class UpstreamCalls(IOptions<GatewayOptions> options, DrainState
     /// <param name="capture">Records the answer for the response cache; null when it is not to be kept.</param>
     public GatewayResult<UpstreamCall> Build(ForwardedRequest request, ChannelConfig channel, UpstreamKey key, bool mayFailOver = false, ResponseCapture? capture = null) =>
         Routes.Build(request.Api, channel, request.Body, request.Text, request.Scan,
-            new CallSettings(RequestIds.Get(request.Http), _options.MaxResponseBodyBytes, TimeSpan.FromSeconds(_options.StreamKeepAliveSeconds), drain.DrainDeadline)
+            new CallSettings(RequestIds.Get(request.Http), _options.MaxResponseBodyBytes, _options.StreamKeepAlive, drain.DrainDeadline)
             {
                 Key = key,
                 Time = time,

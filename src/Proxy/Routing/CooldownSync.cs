@@ -29,7 +29,7 @@ internal sealed partial class CooldownSync : BackgroundService
         _store = store;
         _time = time;
         _logger = logger;
-        _interval = TimeSpan.FromSeconds(Math.Max(0.05, options.Value.CooldownSyncSeconds));
+        _interval = options.Value.CooldownSync;
         _health.CooldownStarted += Enqueue;
     }
 

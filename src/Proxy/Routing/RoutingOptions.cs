@@ -18,6 +18,9 @@ public sealed class RoutingOptions
     /// <summary>How often each replica reads the cooldowns the others published, in seconds (default 1).</summary>
     public double CooldownSyncSeconds { get; set; } = 1;
 
+    /// <summary><see cref="CooldownSyncSeconds"/> as the code uses it.</summary>
+    public TimeSpan CooldownSync => TimeSpan.FromSeconds(CooldownSyncSeconds);
+
     /// <summary>The circuit breakers of channels, upstream keys and destinations.</summary>
     public BreakerSettings Breaker { get; set; } = new();
 }
