@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Text.Json;
 using CcxProxy.Transforms.Conversion.Anthropic;
 using CcxProxy.Transforms.Conversion.OpenAIChat;
-using CcxProxy.Transforms.Sse;
 
 namespace CcxProxy.Transforms.Conversion.Gemini;
 
@@ -18,108 +17,53 @@ namespace CcxProxy.Transforms.Conversion.Gemini;
 /// <param name="clientModel">The model the client asked for.</param>
 /// <param name="estimatedInputTokens">The input tokens announced in <c>message_start</c>.</param>
 /// <param name="toolNames">How the request shortened tool names, to give them back.</param>
-internal sealed class GeminiStreamToMessages(string clientModel, long estimatedInputTokens, ToolNameMap toolNames) : IStreamConverter
+internal sealed class GeminiStreamToMessages(string clientModel, long estimatedInputTokens, ToolNameMap toolNames)
+    : JsonEventsToMessages(clientModel, estimatedInputTokens, "the upstream stream ended before the answer was finished")
 {
-    private readonly AnthropicStreamWriter _writer = new(clientModel, estimatedInputTokens);
     private bool _calledTools;
 
-    public bool Finished { get; private set; }
-
-    public StreamUsage Usage { get; } = new();
-
-    public void Begin(IBufferWriter<byte> output)
+    protected override void Read(JsonElement chunk, string? eventType, IBufferWriter<byte> output)
     {
-    }
-
-    public void Convert(in SseEvent upstreamEvent, IBufferWriter<byte> output)
-    {
-        if (Finished || upstreamEvent.IsComment || upstreamEvent.DataUtf8.IsEmpty)
+        if (chunk.ValueKind != JsonValueKind.Object)
         {
+            Fail("api_error", "the upstream sent an event that is not a Gemini response", output);
             return;
         }
 
-        JsonDocument document;
-        try
+        if (chunk.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object)
         {
-            document = JsonDocument.Parse(upstreamEvent.DataUtf8);
-        }
-        catch (JsonException)
-        {
-            Fail("api_error", "the upstream sent an event that is not valid JSON", output);
+            var status = GeminiWire.TryGet(error, "code", out var code) && code.TryGetInt32(out var c) ? c : 500;
+            Fail(Protocols.ErrorBodies.AnthropicType(status == 503 ? 529 : status), GeminiWire.GetString(error, "message") ?? "upstream error", output);
             return;
         }
 
-        using (document)
+        if (!Writer.Started)
         {
-            var chunk = document.RootElement;
-            if (chunk.ValueKind != JsonValueKind.Object)
-            {
-                Fail("api_error", "the upstream sent an event that is not a Gemini response", output);
-                return;
-            }
-
-            if (chunk.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object)
-            {
-                var status = GeminiWire.TryGet(error, "code", out var code) && code.TryGetInt32(out var c) ? c : 500;
-                Fail(Protocols.ErrorBodies.AnthropicType(status == 503 ? 529 : status), GeminiWire.GetString(error, "message") ?? "upstream error", output);
-                return;
-            }
-
-            if (!_writer.Started)
-            {
-                _writer.Start(GeminiWire.MessageId(GeminiWire.GetString(chunk, "responseId")), output);
-            }
-            if (GeminiWire.TryGet(chunk, "usageMetadata", out var metadata))
-            {
-                GeminiWire.ReadUsage(metadata, Usage);
-            }
-
-            var candidate = GeminiUpstream.FirstCandidate(chunk);
-            foreach (var part in GeminiUpstream.Parts(candidate))
-            {
-                Part(part, output);
-            }
-
-            if (candidate.ValueKind != JsonValueKind.Object && GeminiWire.TryGet(chunk, "promptFeedback", out var feedback) && GeminiWire.GetString(feedback, "blockReason") is not null)
-            {
-                Complete("refusal", output);
-            }
-            else if (GeminiWire.GetString(candidate, "finishReason") is { } broken && GeminiWire.IsBrokenFinish(broken))
-            {
-                Fail("api_error", $"the upstream model's turn broke off ({broken})", output);
-            }
-            else if (GeminiWire.GetString(candidate, "finishReason") is { } finishReason)
-            {
-                Complete(GeminiWire.StopReason(finishReason, _calledTools), output);
-            }
-        }
-    }
-
-    public bool End(IBufferWriter<byte> output)
-    {
-        if (Finished)
-        {
-            return true;
+            Writer.Start(GeminiWire.MessageId(GeminiWire.GetString(chunk, "responseId")), output);
         }
 
-        Fail("api_error", "the upstream stream ended before the answer was finished", output);
-        return false;
-    }
-
-    public void Fail(string anthropicErrorType, string message, IBufferWriter<byte> output)
-    {
-        if (!Finished)
+        if (GeminiWire.TryGet(chunk, "usageMetadata", out var metadata))
         {
-            Finished = true;
-            StreamFrames.AnthropicError(output, anthropicErrorType, message);
+            GeminiWire.ReadUsage(metadata, Usage);
         }
-    }
 
-    public void Ping(IBufferWriter<byte> output)
-    {
-        if (!Finished)
+        var candidate = GeminiUpstream.FirstCandidate(chunk);
+        foreach (var part in GeminiUpstream.Parts(candidate))
         {
-            StreamFrames.AnthropicPing(output);
+            Part(part, output);
+        }
+
+        if (candidate.ValueKind != JsonValueKind.Object && GeminiWire.TryGet(chunk, "promptFeedback", out var feedback) && GeminiWire.GetString(feedback, "blockReason") is not null)
+        {
+            Finish("refusal", output);
+        }
+        else if (GeminiWire.GetString(candidate, "finishReason") is { } broken && GeminiWire.IsBrokenFinish(broken))
+        {
+            Fail("api_error", $"the upstream model's turn broke off ({broken})", output);
+        }
+        else if (GeminiWire.GetString(candidate, "finishReason") is { } finishReason)
+        {
+            Finish(GeminiWire.StopReason(finishReason, _calledTools), output);
         }
     }
 
@@ -128,15 +72,15 @@ internal sealed class GeminiStreamToMessages(string clientModel, long estimatedI
         var signature = GeminiWire.GetString(part, "thoughtSignature");
         if (part.TryGetProperty("thought", out var thought) && thought.ValueKind == JsonValueKind.True)
         {
-            if (_writer.OpenBlock != "thinking")
+            if (Writer.OpenBlock != "thinking")
             {
-                _writer.OpenThinking(output);
+                Writer.OpenThinking(output);
             }
 
-            _writer.Delta(output, "thinking_delta", "thinking", GeminiWire.GetString(part, "text"));
+            Writer.Delta(output, "thinking_delta", "thinking", GeminiWire.GetString(part, "text"));
             if (signature is not null)
             {
-                _writer.Close(output, GatewayThinking.ForGemini(signature));
+                Writer.Close(output, GatewayThinking.ForGemini(signature));
             }
 
             return;
@@ -145,39 +89,34 @@ internal sealed class GeminiStreamToMessages(string clientModel, long estimatedI
         if (signature is not null)
         {
             // The proof of the part that follows, in a thinking block of its own the client sends back with it.
-            _writer.OpenThinking(output);
-            _writer.Close(output, GatewayThinking.ForGemini(signature));
+            Writer.OpenThinking(output);
+            Writer.Close(output, GatewayThinking.ForGemini(signature));
         }
 
         if (GeminiWire.TryGet(part, "functionCall", out var call))
         {
             _calledTools = true;
-            _writer.Open("tool_use", output, json =>
+            Writer.Open("tool_use", output, json =>
             {
                 json.WriteString("id"u8, GeminiWire.GetString(call, "id") is { Length: > 0 } id ? id : GeminiUpstream.MadeUpIdPrefix + OpenAIWire.RandomSuffix());
                 json.WriteString("name"u8, toolNames.ToClient(GeminiWire.GetString(call, "name") ?? string.Empty));
                 json.WriteStartObject("input"u8);
                 json.WriteEndObject();
             });
-            _writer.Delta(output, "input_json_delta", "partial_json", GeminiWire.TryGet(call, "args", out var args) && args.ValueKind == JsonValueKind.Object ? args.GetRawText() : "{}");
-            _writer.Close(output);
+            Writer.Delta(output, "input_json_delta", "partial_json", GeminiWire.TryGet(call, "args", out var args) && args.ValueKind == JsonValueKind.Object ? args.GetRawText() : "{}");
+            Writer.Close(output);
             return;
         }
 
         if (GeminiWire.GetString(part, "text") is { Length: > 0 } text)
         {
-            if (_writer.OpenBlock != "text")
+            if (Writer.OpenBlock != "text")
             {
-                _writer.Open("text", output, static json => json.WriteString("text"u8, string.Empty));
+                Writer.Open("text", output, static json => json.WriteString("text"u8, string.Empty));
             }
 
-            _writer.Delta(output, "text_delta", "text", text);
+            Writer.Delta(output, "text_delta", "text", text);
         }
     }
 
-    private void Complete(string stopReason, IBufferWriter<byte> output)
-    {
-        _writer.Finish(stopReason, Usage, output);
-        Finished = true;
-    }
 }

@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Text;
 using System.Text.Json;
 using CcxProxy.Transforms.Conversion.OpenAIChat;
-using CcxProxy.Transforms.Sse;
 
 namespace CcxProxy.Transforms.Conversion.Gemini;
 
@@ -15,7 +14,8 @@ namespace CcxProxy.Transforms.Conversion.Gemini;
 /// </summary>
 /// <param name="clientModel">The model the client asked for (<c>modelVersion</c>).</param>
 /// <param name="jsonArray">True for a JSON-array stream (no <c>alt=sse</c>), false for SSE.</param>
-internal sealed class MessagesStreamToGemini(string clientModel, bool jsonArray) : IStreamConverter
+internal sealed class MessagesStreamToGemini(string clientModel, bool jsonArray)
+    : JsonEventStream("the upstream stream ended before the answer was finished")
 {
     private readonly GeminiFrames _frames = new(jsonArray);
     private readonly StringBuilder _arguments = new();
@@ -27,124 +27,77 @@ internal sealed class MessagesStreamToGemini(string clientModel, bool jsonArray)
     private (string Id, string Name)? _tool;
     private string? _stopReason;
 
-    public bool Finished { get; private set; }
+    public override void Begin(IBufferWriter<byte> output) => _frames.Open(output);
 
-    public StreamUsage Usage { get; } = new();
-
-    public void Begin(IBufferWriter<byte> output) => _frames.Open(output);
-
-    public void Convert(in SseEvent upstreamEvent, IBufferWriter<byte> output)
+    protected override void Read(JsonElement data, string? eventType, IBufferWriter<byte> output)
     {
-        if (Finished || upstreamEvent.IsComment || upstreamEvent.DataUtf8.IsEmpty)
+        switch (OpenAIWire.GetString(data, "type") ?? eventType)
         {
-            return;
-        }
+            case "message_start" when data.TryGetProperty("message", out var message):
+                _responseId = GeminiWire.ResponseId(OpenAIWire.GetString(message, "id"));
 
-        JsonDocument document;
-        try
-        {
-            document = JsonDocument.Parse(upstreamEvent.DataUtf8);
-        }
-        catch (JsonException)
-        {
-            Fail("api_error", "the upstream sent an event that is not valid JSON", output);
-            return;
-        }
+                if (message.TryGetProperty("usage", out var startUsage))
+                {
+                    OpenAIWire.ReadAnthropicUsage(startUsage, Usage);
+                }
 
-        using (document)
-        {
-            var data = document.RootElement;
-            switch (OpenAIWire.GetString(data, "type") ?? upstreamEvent.EventType)
-            {
-                case "message_start" when data.TryGetProperty("message", out var message):
-                    _responseId = GeminiWire.ResponseId(OpenAIWire.GetString(message, "id"));
+                break;
+            case "content_block_start" when data.TryGetProperty("content_block", out var block) && OpenAIWire.GetString(block, "type") == "tool_use":
+                _tool = (OpenAIWire.GetString(block, "id") ?? "toolu_" + OpenAIWire.RandomSuffix(), OpenAIWire.GetString(block, "name") ?? string.Empty);
+                _arguments.Clear();
+                break;
+            case "content_block_delta" when data.TryGetProperty("delta", out var delta):
+                switch (OpenAIWire.GetString(delta, "type"))
+                {
+                    case "text_delta" when OpenAIWire.GetString(delta, "text") is { Length: > 0 } text:
+                        TextPart(BeginChunk(), text, thought: false);
+                        EndChunk(output, finishReason: null);
+                        break;
+                    case "thinking_delta" when OpenAIWire.GetString(delta, "thinking") is { Length: > 0 } thinking:
+                        TextPart(BeginChunk(), thinking, thought: true);
+                        EndChunk(output, finishReason: null);
+                        break;
+                    case "input_json_delta" when _tool is not null:
+                        _arguments.Append(OpenAIWire.GetString(delta, "partial_json"));
+                        break;
+                }
 
-                    if (message.TryGetProperty("usage", out var startUsage))
-                    {
-                        OpenAIWire.ReadAnthropicUsage(startUsage, Usage);
-                    }
+                break;
+            case "content_block_stop" when _tool is { } tool:
+                _tool = null;
+                FunctionCallPart(BeginChunk(), tool.Id, tool.Name, _arguments.ToString());
+                EndChunk(output, finishReason: null);
+                break;
+            case "message_delta":
+                if (data.TryGetProperty("delta", out var messageDelta))
+                {
+                    _stopReason = OpenAIWire.GetString(messageDelta, "stop_reason") ?? _stopReason;
+                }
 
-                    break;
-                case "content_block_start" when data.TryGetProperty("content_block", out var block) && OpenAIWire.GetString(block, "type") == "tool_use":
-                    _tool = (OpenAIWire.GetString(block, "id") ?? "toolu_" + OpenAIWire.RandomSuffix(), OpenAIWire.GetString(block, "name") ?? string.Empty);
-                    _arguments.Clear();
-                    break;
-                case "content_block_delta" when data.TryGetProperty("delta", out var delta):
-                    switch (OpenAIWire.GetString(delta, "type"))
-                    {
-                        case "text_delta" when OpenAIWire.GetString(delta, "text") is { Length: > 0 } text:
-                            TextPart(BeginChunk(), text, thought: false);
-                            EndChunk(output, finishReason: null);
-                            break;
-                        case "thinking_delta" when OpenAIWire.GetString(delta, "thinking") is { Length: > 0 } thinking:
-                            TextPart(BeginChunk(), thinking, thought: true);
-                            EndChunk(output, finishReason: null);
-                            break;
-                        case "input_json_delta" when _tool is not null:
-                            _arguments.Append(OpenAIWire.GetString(delta, "partial_json"));
-                            break;
-                    }
+                if (data.TryGetProperty("usage", out var deltaUsage))
+                {
+                    OpenAIWire.ReadAnthropicUsage(deltaUsage, Usage);
+                }
 
-                    break;
-                case "content_block_stop" when _tool is { } tool:
-                    _tool = null;
-                    FunctionCallPart(BeginChunk(), tool.Id, tool.Name, _arguments.ToString());
-                    EndChunk(output, finishReason: null);
-                    break;
-                case "message_delta":
-                    if (data.TryGetProperty("delta", out var messageDelta))
-                    {
-                        _stopReason = OpenAIWire.GetString(messageDelta, "stop_reason") ?? _stopReason;
-                    }
-
-                    if (data.TryGetProperty("usage", out var deltaUsage))
-                    {
-                        OpenAIWire.ReadAnthropicUsage(deltaUsage, Usage);
-                    }
-
-                    break;
-                case "message_stop":
-                    Finish(output);
-                    break;
-                case "error":
-                    var error = data.TryGetProperty("error", out var e) ? e : default;
-                    Fail(error.ValueKind == JsonValueKind.Object ? OpenAIWire.GetString(error, "type") ?? "api_error" : "api_error",
-                        error.ValueKind == JsonValueKind.Object ? OpenAIWire.GetString(error, "message") ?? "upstream error" : "upstream error", output);
-                    break;
-                default:
-                    // ping, text and thinking block starts and stops, signature deltas: nothing a Gemini client reads.
-                    break;
-            }
+                break;
+            case "message_stop":
+                Finish(output);
+                break;
+            case "error":
+                var error = data.TryGetProperty("error", out var e) ? e : default;
+                Fail(error.ValueKind == JsonValueKind.Object ? OpenAIWire.GetString(error, "type") ?? "api_error" : "api_error",
+                    error.ValueKind == JsonValueKind.Object ? OpenAIWire.GetString(error, "message") ?? "upstream error" : "upstream error", output);
+                break;
+            default:
+                // ping, text and thinking block starts and stops, signature deltas: nothing a Gemini client reads.
+                break;
         }
     }
 
-    public bool End(IBufferWriter<byte> output)
-    {
-        if (Finished)
-        {
-            return true;
-        }
+    protected override void WriteError(string anthropicErrorType, string message, IBufferWriter<byte> output) =>
+        _frames.Error(output, anthropicErrorType, message);
 
-        Fail("api_error", "the upstream stream ended before the answer was finished", output);
-        return false;
-    }
-
-    public void Fail(string anthropicErrorType, string message, IBufferWriter<byte> output)
-    {
-        if (!Finished)
-        {
-            Finished = true;
-            _frames.Error(output, anthropicErrorType, message);
-        }
-    }
-
-    public void Ping(IBufferWriter<byte> output)
-    {
-        if (!Finished)
-        {
-            _frames.Ping(output);
-        }
-    }
+    protected override void WritePing(IBufferWriter<byte> output) => _frames.Ping(output);
 
     private void Finish(IBufferWriter<byte> output)
     {

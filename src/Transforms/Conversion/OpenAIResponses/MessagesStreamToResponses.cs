@@ -19,7 +19,8 @@ namespace CcxProxy.Transforms.Conversion.OpenAIResponses;
 /// <param name="createdAt">The response's <c>created_at</c>.</param>
 /// <param name="responseId">The response's id; null for a fresh one (tests fix it).</param>
 /// <param name="onAnswer">Receives the final <c>response</c> object when the stream completes (the gateway keeps it); null when nothing is kept.</param>
-internal sealed class MessagesStreamToResponses(string clientModel, long createdAt, string? responseId, Action<byte[]>? onAnswer = null) : IStreamConverter
+internal sealed class MessagesStreamToResponses(string clientModel, long createdAt, string? responseId, Action<byte[]>? onAnswer = null)
+    : JsonEventStream("the upstream stream ended before the response was finished")
 {
     private readonly ArrayBufferWriter<byte> _event = new(512);
     private Utf8JsonWriter? _writer;
@@ -37,111 +38,70 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
     private string _toolName = string.Empty;
     private int _sequence;
 
-    public bool Finished { get; private set; }
-
-    public StreamUsage Usage { get; } = new();
-
-    // Nothing before the upstream's message_start: response.created goes with it.
-    public void Begin(IBufferWriter<byte> output)
+    protected override void Read(JsonElement data, string? eventType, IBufferWriter<byte> output)
     {
-    }
-
-    public void Convert(in SseEvent upstreamEvent, IBufferWriter<byte> output)
-    {
-        if (Finished || upstreamEvent.IsComment || upstreamEvent.DataUtf8.IsEmpty)
+        switch (OpenAIWire.GetString(data, "type") ?? eventType)
         {
-            return;
-        }
+            case "message_start":
+                var message = data.TryGetProperty("message", out var m) ? m : default;
+                if (message.ValueKind == JsonValueKind.Object && message.TryGetProperty("usage", out var startUsage))
+                {
+                    OpenAIWire.ReadAnthropicUsage(startUsage, Usage);
+                }
 
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(upstreamEvent.DataUtf8);
-        }
-        catch (JsonException)
-        {
-            Fail("api_error", "the upstream sent an event that is not valid JSON", output);
-            return;
-        }
+                Start(output);
+                break;
+            case "content_block_start":
+                Start(output);
+                OpenBlock(data.TryGetProperty("content_block", out var block) ? block : default, output);
+                break;
+            case "content_block_delta":
+                OnDelta(data.TryGetProperty("delta", out var delta) ? delta : default, output);
+                break;
+            case "content_block_stop":
+                CloseBlock(output);
+                break;
+            case "message_delta":
+                if (data.TryGetProperty("delta", out var messageDelta) && OpenAIWire.GetString(messageDelta, "stop_reason") is { } stop)
+                {
+                    _stopReason = stop;
+                }
 
-        using (doc)
-        {
-            var data = doc.RootElement;
-            switch (OpenAIWire.GetString(data, "type") ?? upstreamEvent.EventType)
-            {
-                case "message_start":
-                    var message = data.TryGetProperty("message", out var m) ? m : default;
-                    if (message.ValueKind == JsonValueKind.Object && message.TryGetProperty("usage", out var startUsage))
-                    {
-                        OpenAIWire.ReadAnthropicUsage(startUsage, Usage);
-                    }
+                if (data.TryGetProperty("usage", out var usage))
+                {
+                    OpenAIWire.ReadAnthropicUsage(usage, Usage);
+                }
 
-                    Start(output);
-                    break;
-                case "content_block_start":
-                    Start(output);
-                    OpenBlock(data.TryGetProperty("content_block", out var block) ? block : default, output);
-                    break;
-                case "content_block_delta":
-                    OnDelta(data.TryGetProperty("delta", out var delta) ? delta : default, output);
-                    break;
-                case "content_block_stop":
-                    CloseBlock(output);
-                    break;
-                case "message_delta":
-                    if (data.TryGetProperty("delta", out var messageDelta) && OpenAIWire.GetString(messageDelta, "stop_reason") is { } stop)
-                    {
-                        _stopReason = stop;
-                    }
-
-                    if (data.TryGetProperty("usage", out var usage))
-                    {
-                        OpenAIWire.ReadAnthropicUsage(usage, Usage);
-                    }
-
-                    break;
-                case "message_stop":
-                    Complete(output);
-                    break;
-                case "error":
-                    var error = data.TryGetProperty("error", out var e) ? e : default;
-                    Fail(OpenAIWire.GetString(error, "type") ?? "api_error", OpenAIWire.GetString(error, "message") ?? "upstream error", output);
-                    break;
-                default:
-                    // ping, and event types added later.
-                    break;
-            }
+                break;
+            case "message_stop":
+                Complete(output);
+                break;
+            case "error":
+                var error = data.TryGetProperty("error", out var e) ? e : default;
+                Fail(OpenAIWire.GetString(error, "type") ?? "api_error", OpenAIWire.GetString(error, "message") ?? "upstream error", output);
+                break;
+            default:
+                // ping, and event types added later.
+                break;
         }
     }
 
-    public bool End(IBufferWriter<byte> output)
+    protected override bool EndsWhole(IBufferWriter<byte> output)
     {
-        if (Finished)
+        if (_stopReason is null)
         {
-            return true;
+            return false;
         }
 
-        if (_stopReason is not null)
-        {
-            // message_delta came with its stop reason, only message_stop is missing: the answer is whole.
-            Complete(output);
-            return true;
-        }
-
-        Fail("api_error", "the upstream stream ended before the response was finished", output);
-        return false;
+        // message_delta came with its stop reason, only message_stop is missing: the answer is whole.
+        Complete(output);
+        return true;
     }
 
-    public void Fail(string anthropicErrorType, string message, IBufferWriter<byte> output)
+    protected override void WriteError(string anthropicErrorType, string message, IBufferWriter<byte> output)
     {
-        if (Finished)
-        {
-            return;
-        }
-
         Start(output);
         CloseOpenItemAsIncomplete(output);
-        Finished = true;
         Write(output, "response.failed", json =>
         {
             json.WritePropertyName("response"u8);
@@ -150,14 +110,8 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
         });
     }
 
-    public void Ping(IBufferWriter<byte> output)
-    {
-        if (!Finished)
-        {
-            // Responses clients skip comment lines.
-            SseWriter.WriteComment(output, "keep-alive");
-        }
-    }
+    // Responses clients skip comment lines.
+    protected override void WritePing(IBufferWriter<byte> output) => SseWriter.WriteComment(output, "keep-alive");
 
     private void Start(IBufferWriter<byte> output)
     {

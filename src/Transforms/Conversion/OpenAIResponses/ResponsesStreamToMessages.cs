@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Text.Json;
 using CcxProxy.Transforms.Conversion.Anthropic;
 using CcxProxy.Transforms.Conversion.OpenAIChat;
-using CcxProxy.Transforms.Sse;
 
 namespace CcxProxy.Transforms.Conversion.OpenAIResponses;
 
@@ -17,133 +16,77 @@ namespace CcxProxy.Transforms.Conversion.OpenAIResponses;
 /// <param name="clientModel">The model the client asked for.</param>
 /// <param name="estimatedInputTokens">The input tokens announced in <c>message_start</c>.</param>
 /// <param name="toolNames">How the request shortened tool names, to give them back.</param>
-internal sealed class ResponsesStreamToMessages(string clientModel, long estimatedInputTokens, ToolNameMap toolNames) : IStreamConverter
+internal sealed class ResponsesStreamToMessages(string clientModel, long estimatedInputTokens, ToolNameMap toolNames)
+    : JsonEventsToMessages(clientModel, estimatedInputTokens, "the upstream stream ended before the response was finished")
 {
-    private readonly AnthropicStreamWriter _writer = new(clientModel, estimatedInputTokens);
     private bool _calledTools;
 
-    public bool Finished { get; private set; }
-
-    public StreamUsage Usage { get; } = new();
-
-    public void Begin(IBufferWriter<byte> output)
+    protected override void Read(JsonElement data, string? eventType, IBufferWriter<byte> output)
     {
-    }
-
-    public void Convert(in SseEvent upstreamEvent, IBufferWriter<byte> output)
-    {
-        if (Finished || upstreamEvent.IsComment || upstreamEvent.DataUtf8.IsEmpty)
+        var open = Writer.OpenBlock;
+        switch (OpenAIWire.GetString(data, "type") ?? eventType)
         {
-            return;
-        }
+            case "response.created":
+                Start(data.TryGetProperty("response", out var created) ? OpenAIWire.GetString(created, "id") : null, output);
+                break;
+            case "response.output_item.added" when data.TryGetProperty("item", out var item):
+                switch (OpenAIWire.GetString(item, "type"))
+                {
+                    case "function_call":
+                        _calledTools = true;
+                        Start(null, output);
+                        Writer.Open("tool_use", output, json =>
+                        {
+                            json.WriteString("id"u8, OpenAIWire.GetString(item, "call_id") ?? "call_" + OpenAIWire.RandomSuffix());
+                            json.WriteString("name"u8, toolNames.ToClient(OpenAIWire.GetString(item, "name") ?? string.Empty));
+                            json.WriteStartObject("input"u8);
+                            json.WriteEndObject();
+                        });
+                        break;
+                    case "reasoning":
+                        Start(null, output);
+                        Writer.OpenThinking(output);
+                        break;
+                }
 
-        JsonDocument document;
-        try
-        {
-            document = JsonDocument.Parse(upstreamEvent.DataUtf8);
-        }
-        catch (JsonException)
-        {
-            Fail("api_error", "the upstream sent an event that is not valid JSON", output);
-            return;
-        }
-
-        using (document)
-        {
-            var data = document.RootElement;
-            var open = _writer.OpenBlock;
-            switch (OpenAIWire.GetString(data, "type") ?? upstreamEvent.EventType)
-            {
-                case "response.created":
-                    Start(data.TryGetProperty("response", out var created) ? OpenAIWire.GetString(created, "id") : null, output);
-                    break;
-                case "response.output_item.added" when data.TryGetProperty("item", out var item):
-                    switch (OpenAIWire.GetString(item, "type"))
-                    {
-                        case "function_call":
-                            _calledTools = true;
-                            Start(null, output);
-                            _writer.Open("tool_use", output, json =>
-                            {
-                                json.WriteString("id"u8, OpenAIWire.GetString(item, "call_id") ?? "call_" + OpenAIWire.RandomSuffix());
-                                json.WriteString("name"u8, toolNames.ToClient(OpenAIWire.GetString(item, "name") ?? string.Empty));
-                                json.WriteStartObject("input"u8);
-                                json.WriteEndObject();
-                            });
-                            break;
-                        case "reasoning":
-                            Start(null, output);
-                            _writer.OpenThinking(output);
-                            break;
-                    }
-
-                    break;
-                case "response.content_part.added":
-                    Start(null, output);
-                    _writer.Open("text", output, static json => json.WriteString("text"u8, string.Empty));
-                    break;
-                case "response.output_text.delta" when open == "text":
-                    _writer.Delta(output, "text_delta", "text", OpenAIWire.GetString(data, "delta"));
-                    break;
-                case "response.reasoning_summary_text.delta" when open == "thinking":
-                    _writer.Delta(output, "thinking_delta", "thinking", OpenAIWire.GetString(data, "delta"));
-                    break;
-                case "response.function_call_arguments.delta" when open == "tool_use":
-                    _writer.Delta(output, "input_json_delta", "partial_json", OpenAIWire.GetString(data, "delta"));
-                    break;
-                case "response.content_part.done" or "response.output_item.done":
-                    _writer.Close(output);
-                    break;
-                case "response.completed" or "response.incomplete":
-                    Complete(data.TryGetProperty("response", out var response) ? response : default, output);
-                    break;
-                case "response.failed":
-                    var failed = data.TryGetProperty("response", out var r) && r.TryGetProperty("error", out var e) ? OpenAIWire.GetString(e, "message") : null;
-                    Fail("api_error", failed ?? "the upstream's response failed", output);
-                    break;
-                case "error":
-                    Fail("api_error", OpenAIWire.GetString(data, "message") ?? "upstream error", output);
-                    break;
-                default:
-                    // in_progress, *.done with the text again, annotations: nothing an Anthropic client needs.
-                    break;
-            }
-        }
-    }
-
-    public bool End(IBufferWriter<byte> output)
-    {
-        if (Finished)
-        {
-            return true;
-        }
-
-        Fail("api_error", "the upstream stream ended before the response was finished", output);
-        return false;
-    }
-
-    public void Fail(string anthropicErrorType, string message, IBufferWriter<byte> output)
-    {
-        if (!Finished)
-        {
-            Finished = true;
-            StreamFrames.AnthropicError(output, anthropicErrorType, message);
-        }
-    }
-
-    public void Ping(IBufferWriter<byte> output)
-    {
-        if (!Finished)
-        {
-            StreamFrames.AnthropicPing(output);
+                break;
+            case "response.content_part.added":
+                Start(null, output);
+                Writer.Open("text", output, static json => json.WriteString("text"u8, string.Empty));
+                break;
+            case "response.output_text.delta" when open == "text":
+                Writer.Delta(output, "text_delta", "text", OpenAIWire.GetString(data, "delta"));
+                break;
+            case "response.reasoning_summary_text.delta" when open == "thinking":
+                Writer.Delta(output, "thinking_delta", "thinking", OpenAIWire.GetString(data, "delta"));
+                break;
+            case "response.function_call_arguments.delta" when open == "tool_use":
+                Writer.Delta(output, "input_json_delta", "partial_json", OpenAIWire.GetString(data, "delta"));
+                break;
+            case "response.content_part.done" or "response.output_item.done":
+                Writer.Close(output);
+                break;
+            case "response.completed" or "response.incomplete":
+                Complete(data.TryGetProperty("response", out var response) ? response : default, output);
+                break;
+            case "response.failed":
+                var failed = data.TryGetProperty("response", out var r) && r.TryGetProperty("error", out var e) ? OpenAIWire.GetString(e, "message") : null;
+                Fail("api_error", failed ?? "the upstream's response failed", output);
+                break;
+            case "error":
+                Fail("api_error", OpenAIWire.GetString(data, "message") ?? "upstream error", output);
+                break;
+            default:
+                // in_progress, *.done with the text again, annotations: nothing an Anthropic client needs.
+                break;
         }
     }
 
     private void Start(string? responseId, IBufferWriter<byte> output)
     {
-        if (!_writer.Started)
+        if (!Writer.Started)
         {
-            _writer.Start(ResponsesUpstream.MessageId(responseId), output);
+            Writer.Start(ResponsesUpstream.MessageId(responseId), output);
         }
     }
 
@@ -153,7 +96,6 @@ internal sealed class ResponsesStreamToMessages(string clientModel, long estimat
         Start(isResponse ? OpenAIWire.GetString(response, "id") : null, output);
         var usage = isResponse ? ResponsesUpstream.ReadUsage(response) : new StreamUsage();
         (Usage.InputTokens, Usage.OutputTokens, Usage.CacheReadInputTokens) = (usage.InputTokens, usage.OutputTokens, usage.CacheReadInputTokens);
-        _writer.Finish(isResponse ? ResponsesUpstream.StopReason(response, _calledTools) : "end_turn", Usage, output);
-        Finished = true;
+        Finish(isResponse ? ResponsesUpstream.StopReason(response, _calledTools) : "end_turn", output);
     }
 }
