@@ -9,6 +9,8 @@ namespace CcxProxy.Hosting;
 /// </summary>
 public sealed class GatewayOptionsValidation : IValidateOptions<GatewayOptions>
 {
+    private const double MaxKeepAliveSeconds = 24 * 3600;
+
     /// <inheritdoc/>
     public ValidateOptionsResult Validate(string? name, GatewayOptions options)
     {
@@ -25,9 +27,10 @@ public sealed class GatewayOptionsValidation : IValidateOptions<GatewayOptions>
             failures.Add($"{GatewayOptions.Section}:MaxResponseBodyBytes must be at least 1 (was {options.MaxResponseBodyBytes})");
         }
 
-        if (!(options.StreamKeepAliveSeconds > 0))
+        if (!(options.StreamKeepAliveSeconds is > 0 and <= MaxKeepAliveSeconds))
         {
-            failures.Add($"{GatewayOptions.Section}:StreamKeepAliveSeconds must be more than 0 (was {options.StreamKeepAliveSeconds})");
+            // A keep-alive is for proxies that drop idle connections after seconds or minutes; a day is far beyond.
+            failures.Add($"{GatewayOptions.Section}:StreamKeepAliveSeconds must be more than 0 and at most {MaxKeepAliveSeconds} (was {options.StreamKeepAliveSeconds})");
         }
 
         if (options.MaxAttempts < 1)

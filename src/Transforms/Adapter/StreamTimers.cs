@@ -102,9 +102,10 @@ internal sealed class StreamTimers : IDisposable
             {
                 Arm(now);
             }
-        }
 
-        _writer.Release();
+            // Inside the lock: a tick never finds a keep-alive due and the writer not yet handed over.
+            _writer.Release();
+        }
     }
 
     /// <summary>The read is over: the relay has the writer back once a keep-alive being written is out.</summary>
@@ -135,12 +136,14 @@ internal sealed class StreamTimers : IDisposable
                 return;
             }
 
+            // The timer may fire a little early (its clock is coarser than the timestamps): what is due within the
+            // slack is due now, rather than re-armed for a remainder that fires again at once.
             var now = _time.GetTimestamp();
-            if (now >= _readDeadline)
+            if (now + Slack >= _readDeadline)
             {
                 expired = true;
             }
-            else if (now >= _nextPing && _writer.Wait(0))
+            else if (now + Slack >= _nextPing && _writer.Wait(0))
             {
                 // The relay is waiting for the upstream: the writer is ours until the keep-alive is out.
                 ping = true;
@@ -182,14 +185,18 @@ internal sealed class StreamTimers : IDisposable
                 var now = _time.GetTimestamp();
                 _nextPing = At(now, _pingInterval);
                 Arm(now);
-            }
 
-            _writer.Release();
+                // The relay's waiter, if any, goes on asynchronously (SemaphoreSlim runs its continuations so).
+                _writer.Release();
+            }
         }
     }
 
-    // Arms the timer for the earliest of the read's deadline and the next keep-alive; a keep-alive already due waits
-    // for the relay's next read, which sets the next one. Called under the lock.
+    // Arms the timer for the earliest of the read's deadline and the next keep-alive; a keep-alive already due (the
+    // relay is writing) waits for the relay's next read, which sets the next one. Called under the lock.
+    // 5 ms: more than the timer's clock may be early by, far less than any timeout or keep-alive interval.
+    private long Slack => _time.TimestampFrequency / 200;
+
     private void Arm(long now)
     {
         if (_disposed)
@@ -197,11 +204,11 @@ internal sealed class StreamTimers : IDisposable
             return;
         }
 
-        var due = Math.Min(_readDeadline, _nextPing > now ? _nextPing : long.MaxValue);
+        var due = Math.Min(_readDeadline, _nextPing > now + Slack ? _nextPing : long.MaxValue);
         _armedFor = due;
         var wait = due == long.MaxValue
             ? Timeout.InfiniteTimeSpan
-            : TimeSpan.FromTicks((long)(Math.Max(0, due - now) * ((double)TimeSpan.TicksPerSecond / _time.TimestampFrequency)));
+            : TimeSpan.FromMilliseconds(Math.Ceiling(Math.Max(0, due - now) * 1000d / _time.TimestampFrequency));
         _timer.Change(wait, Timeout.InfiniteTimeSpan);
     }
 

@@ -18,7 +18,8 @@ public sealed class OptionsValidationTests
 
     [TestCase("Proxy:MaxAttempts", "0", "Proxy:MaxAttempts must be at least 1 (was 0)")]
     [TestCase("Proxy:MaxRequestBodyBytes", "9223372036854775807", "Proxy:MaxRequestBodyBytes must be from 1 to")]
-    [TestCase("Proxy:StreamKeepAliveSeconds", "-1", "Proxy:StreamKeepAliveSeconds must be more than 0 (was -1)")]
+    [TestCase("Proxy:StreamKeepAliveSeconds", "-1", "Proxy:StreamKeepAliveSeconds must be more than 0 and at most 86400 (was -1)")]
+    [TestCase("Proxy:StreamKeepAliveSeconds", "5000000", "Proxy:StreamKeepAliveSeconds must be more than 0 and at most 86400 (was 5000000)")]
     [TestCase("Proxy:RetryDeadlineSeconds", "0", "Proxy:RetryDeadlineSeconds must be more than 0 (was 0)")]
     [TestCase("Routing:CooldownSyncSeconds", "0", "Routing:CooldownSyncSeconds must be at least 0.05 (was 0)")]
     [TestCase("Routing:CooldownSyncSeconds", "0.01", "Routing:CooldownSyncSeconds must be at least 0.05 (was 0.01)")]

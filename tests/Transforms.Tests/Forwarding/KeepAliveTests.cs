@@ -31,7 +31,7 @@ public sealed partial class KeepAliveTests
         CreateStreamConverter = () => new AnthropicPassthroughStream(Model),
     };
 
-    private static UpstreamCall Call(TimeProvider time, TimeSpan ping) => new()
+    private static UpstreamCall Call(TimeProvider time, TimeSpan ping, bool mayFailOver = false) => new()
     {
         Time = time,
         Body = ReadOnlyMemory<byte>.Empty,
@@ -39,7 +39,7 @@ public sealed partial class KeepAliveTests
         ClientModel = Model,
         UpstreamKey = "sk-test",
         Auth = UpstreamAuth.XApiKey,
-        MayFailOver = false,
+        MayFailOver = mayFailOver,
         UpstreamProtocol = WireProtocol.Anthropic,
         Plan = Plan,
         IdleTimeout = TimeSpan.FromHours(1),
@@ -47,9 +47,12 @@ public sealed partial class KeepAliveTests
         ChannelName = "test",
     };
 
-    [Test]
-    public async Task Silence_OneKeepAlivePerInterval_EventsInsideTheIntervalSendNone()
+    [TestCase(false)]
+    [TestCase(true)]
+    public async Task Silence_OneKeepAlivePerInterval_EventsInsideTheIntervalSendNone(bool mayFailOver)
     {
+        // With another candidate behind it (mayFailOver), the stream is held until its first content, and the
+        // keep-alives start only once it is committed to the client.
         var clock = new FakeTimeProvider();
         var upstream = new Pipe();
         var steps = FakeAnthropic.TextStream(Model, "one two three four five six", 6).OfType<StreamStep.Frame>().ToList();
@@ -57,7 +60,7 @@ public sealed partial class KeepAliveTests
         await WriteAsync(upstream.Writer, Frames(steps.Take(4)));
         var client = new ObservedBody();
         var upstreamBody = new WatchedStream(upstream.Reader.AsStream());
-        var relaying = RelayAsync(upstreamBody, client, Call(clock, TimeSpan.FromSeconds(10)));
+        var relaying = RelayAsync(upstreamBody, client, Call(clock, TimeSpan.FromSeconds(10), mayFailOver));
         await client.WaitForAsync(text => text.Contains("content_block_delta", StringComparison.Ordinal));
 
         // The clock stands still until the relay waits for the upstream: the silence starts there.
@@ -77,6 +80,7 @@ public sealed partial class KeepAliveTests
         // An event every 9 s: the client never waits 10 s, so no keep-alive.
         foreach (var step in steps.Skip(4))
         {
+            await upstreamBody.WaitUntilWaitingAsync();
             clock.Advance(TimeSpan.FromSeconds(9));
             await WriteAsync(upstream.Writer, Frames(step));
             await client.WaitForAsync(text => text.Contains(step.WireText!, StringComparison.Ordinal));
