@@ -134,6 +134,28 @@ public sealed partial class KeepAliveTests
     }
 
     [Test]
+    public void Timers_AloneOnTheirClock_KeepAliveAtTheInterval_DeadlineAtItsTime()
+    {
+        var clock = new FakeTimeProvider();
+        var client = new ObservedBody();
+        var writer = PipeWriter.Create(client);
+        using var timers = new StreamTimers(clock, TimeSpan.FromSeconds(10), new AnthropicPassthroughStream(Model), writer, CancellationToken.None);
+        timers.StartKeepAlives();
+        timers.BeginRead(TimeSpan.FromSeconds(25), firstContent: true);
+
+        clock.Advance(TimeSpan.FromSeconds(9.9));
+        Assert.That(Pings(client.Text), Is.Zero, "nothing before 10 s of silence");
+        clock.Advance(TimeSpan.FromSeconds(0.1));
+        Assert.That(Pings(client.Text), Is.EqualTo(1), "a keep-alive after 10 s of silence");
+        clock.Advance(TimeSpan.FromSeconds(10));
+        Assert.That(Pings(client.Text), Is.EqualTo(2), "and another 10 s later");
+        Assert.That(timers.Deadline.IsCancellationRequested, Is.False, "20 s into a 25 s wait");
+        clock.Advance(TimeSpan.FromSeconds(5));
+        Assert.That(timers.Deadline.IsCancellationRequested, Is.True, "the read's deadline, 25 s");
+        Assert.That(timers.FirstContentDeadline, Is.True);
+    }
+
+    [Test]
     public async Task KeepAlivesRacingATrickle_NeverSplitAnEvent()
     {
         // Keep-alives due every millisecond while events trickle in at random gaps around it: the timer and the relay
