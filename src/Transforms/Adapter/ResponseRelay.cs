@@ -130,6 +130,23 @@ internal static class ResponseRelay
             return;
         }
 
+        // Converted from another protocol, the answer came out as the client's error object: the upstream's 200 held a
+        // failure (an error object, a failed response, a turn that broke off). A bad answer: sent with 502, never
+        // under 200, where the client's SDK would take it for an answer.
+        if (call.UpstreamProtocol != call.WireProtocol && ErrorBodies.IsErrorOf(call.WireProtocol, converted.Span))
+        {
+            if (call.MayFailOver)
+            {
+                RetryWith(attempt, "an error inside a 200 answer", FailureKind.BadAnswer);
+                return;
+            }
+
+            attempt.Failure = FailureKind.BadAnswer;
+            await ErrorResponse.RelayAsync(response, StatusCodes.Status502BadGateway,
+                SecretScrubber.Scrub(converted, SecretScrubber.SecretsOf(call)), cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         attempt.Usage = UsageReader.Read(call.WireProtocol, converted.Span);
         call.Capture?.Json(body);
         var scrubbed = SecretScrubber.Scrub(converted, SecretScrubber.SecretsOf(call));

@@ -103,22 +103,8 @@ public static class ErrorBodies
     }
 
     /// <summary>True when <paramref name="body"/> already is a Google error object (<c>error.code</c> a number, <c>error.message</c> a string).</summary>
-    public static bool IsGoogleError(ReadOnlySpan<byte> body)
-    {
-        try
-        {
-            var reader = new Utf8JsonReader(body);
-            using var doc = JsonDocument.ParseValue(ref reader);
-            return doc.RootElement.ValueKind == JsonValueKind.Object
-                && doc.RootElement.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object
-                && error.TryGetProperty("code", out var code) && code.ValueKind == JsonValueKind.Number
-                && error.TryGetProperty("message", out var message) && message.ValueKind == JsonValueKind.String;
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
-    }
+    public static bool IsGoogleError(ReadOnlySpan<byte> body) => HasErrorObject(body, static (_, error) =>
+        error.TryGetProperty("code", out var code) && code.ValueKind == JsonValueKind.Number && IsString(error, "message"));
 
     /// <summary><c>{"type":"error","error":{"type","message"},"request_id"}</c>.</summary>
     public static byte[] Anthropic(string type, string message, string? requestId)
@@ -170,11 +156,28 @@ public static class ErrorBodies
         return buffer.ToArray();
     }
 
+    /// <summary>True when <paramref name="body"/> already is an OpenAI error object (<c>error.message</c> a string).</summary>
+    public static bool IsOpenAIError(ReadOnlySpan<byte> body) => HasErrorObject(body, static (_, error) => IsString(error, "message"));
+
+    /// <summary>True when <paramref name="body"/> is an error object in the shape <paramref name="protocol"/>'s clients read.</summary>
+    /// <param name="protocol">The client's protocol (OpenAI Responses errors have the OpenAI shape).</param>
+    /// <param name="body">A JSON body.</param>
+    public static bool IsErrorOf(WireProtocol protocol, ReadOnlySpan<byte> body) => protocol switch
+    {
+        WireProtocol.Anthropic => IsAnthropicError(body),
+        WireProtocol.Gemini => IsGoogleError(body),
+        _ => IsOpenAIError(body),
+    };
+
     /// <summary>
     /// True when <paramref name="body"/> already is an Anthropic error object (<c>type: "error"</c> with
     /// <c>error.type</c> and <c>error.message</c>), so it can be passed through as it is.
     /// </summary>
-    public static bool IsAnthropicError(ReadOnlySpan<byte> body)
+    public static bool IsAnthropicError(ReadOnlySpan<byte> body) => HasErrorObject(body, static (root, error) =>
+        root.TryGetProperty("type", out var type) && type.ValueEquals("error") && IsString(error, "type") && IsString(error, "message"));
+
+    // A JSON object with an "error" object, of the shape the check says.
+    private static bool HasErrorObject(ReadOnlySpan<byte> body, Func<JsonElement, JsonElement, bool> shape)
     {
         try
         {
@@ -182,16 +185,17 @@ public static class ErrorBodies
             using var doc = JsonDocument.ParseValue(ref reader);
             var root = doc.RootElement;
             return root.ValueKind == JsonValueKind.Object
-                && root.TryGetProperty("type", out var type) && type.ValueEquals("error")
                 && root.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object
-                && error.TryGetProperty("type", out var errorType) && errorType.ValueKind == JsonValueKind.String
-                && error.TryGetProperty("message", out var message) && message.ValueKind == JsonValueKind.String;
+                && shape(root, error);
         }
         catch (JsonException)
         {
             return false;
         }
     }
+
+    private static bool IsString(JsonElement element, string name) =>
+        element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String;
 
     /// <summary>
     /// Reads <c>error.message</c> (Anthropic or OpenAI shape) or a top-level <c>message</c> from an upstream

@@ -11,7 +11,7 @@ public static class UpstreamErrors
 
     /// <summary>An OpenAI upstream's error for an OpenAI client.</summary>
     public static (int Status, byte[] Body) OpenAIInShape(int status, ReadOnlyMemory<byte> body, string channel) =>
-        IsOpenAIError(body.Span)
+        ErrorBodies.IsOpenAIError(body.Span)
             ? (status, body.ToArray())
             : (status, ErrorBodies.OpenAI(ErrorBodies.OpenAIType(status), Message(status, body, channel), code: null));
 
@@ -24,19 +24,4 @@ public static class UpstreamErrors
     private static string Message(int status, ReadOnlyMemory<byte> body, string channel) =>
         ErrorBodies.TryReadMessage(body.Span) ?? $"the upstream of channel '{channel}' answered HTTP {status}";
 
-    private static bool IsOpenAIError(ReadOnlySpan<byte> body)
-    {
-        try
-        {
-            var reader = new System.Text.Json.Utf8JsonReader(body);
-            using var doc = System.Text.Json.JsonDocument.ParseValue(ref reader);
-            return doc.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object
-                && doc.RootElement.TryGetProperty("error", out var error) && error.ValueKind == System.Text.Json.JsonValueKind.Object
-                && error.TryGetProperty("message", out var message) && message.ValueKind == System.Text.Json.JsonValueKind.String;
-        }
-        catch (System.Text.Json.JsonException)
-        {
-            return false;
-        }
-    }
 }

@@ -182,6 +182,20 @@ public sealed class GeminiTests
     }
 
     [Test]
+    public async Task ClaudeClient_GeminiTurnThatBrokeOff_Gets502InAnthropicsShape_NotA200()
+    {
+        // Google answers 200 with a turn that broke off: for the client that is a failed answer, not an answer.
+        _google.AnswerEveryRequest(Response.Create().WithJson(FakeGemini.Response([], finishReason: "MALFORMED_FUNCTION_CALL")));
+
+        var (response, json) = await _gateway.SendAsync(_gateway.Post("/v1/messages",
+            """{"model":"sonnet","max_tokens":64,"messages":[{"role":"user","content":"read a.txt"}]}"""));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadGateway), json?.ToJsonString());
+        Assert.That(json!["type"]!.GetValue<string>(), Is.EqualTo("error"));
+        Assert.That(json["error"]!["message"]!.GetValue<string>(), Does.Contain("MALFORMED_FUNCTION_CALL"));
+    }
+
+    [Test]
     public async Task UpstreamError_ReachesAGeminiClientInGooglesShape_AndAClaudeClientInAnthropics()
     {
         _google.AnswerEveryRequest(Response.Create().WithStatusCode(429).WithJson(FakeGemini.Error(429, "Quota exceeded for this model.", "RESOURCE_EXHAUSTED")));

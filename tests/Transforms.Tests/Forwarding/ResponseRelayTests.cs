@@ -43,7 +43,7 @@ public sealed class ResponseRelayTests
     };
 
     private static UpstreamCall Call(bool mayFailOver, WireProtocol upstream = WireProtocol.Anthropic,
-        double idleSeconds = 20, double? firstContentSeconds = null, double pingSeconds = 20, TimeProvider? time = null) => new()
+        double idleSeconds = 20, double? firstContentSeconds = null, double pingSeconds = 20, TimeProvider? time = null, ResponsePlan? plan = null) => new()
     {
         Time = time ?? TimeProvider.System,
         Body = ReadOnlyMemory<byte>.Empty,
@@ -53,7 +53,7 @@ public sealed class ResponseRelayTests
         Auth = UpstreamAuth.XApiKey,
         MayFailOver = mayFailOver,
         UpstreamProtocol = upstream,
-        Plan = upstream == WireProtocol.Anthropic ? AnthropicPlan : OpenAIPlan,
+        Plan = plan ?? (upstream == WireProtocol.Anthropic ? AnthropicPlan : OpenAIPlan),
         IdleTimeout = TimeSpan.FromSeconds(idleSeconds),
         FirstContentTimeout = firstContentSeconds is { } s ? TimeSpan.FromSeconds(s) : Timeout.InfiniteTimeSpan,
         PingInterval = TimeSpan.FromSeconds(pingSeconds),
@@ -68,6 +68,8 @@ public sealed class ResponseRelayTests
     }
 
     private static ValueTask<FlushResult> WriteAsync(PipeWriter writer, string text) => writer.WriteAsync(Encoding.UTF8.GetBytes(text));
+
+    private const string GeminiBrokenTurn = """{"candidates":[{"finishReason":"MALFORMED_FUNCTION_CALL"}]}""";
 
     private const string ErrorBody = """{"type":"error","error":{"type":"x","message":"m"}}""";
 
@@ -96,6 +98,47 @@ public sealed class ResponseRelayTests
         Assert.That(relayed.Attempt.Failure, Is.EqualTo(failure));
         Assert.That(relayed.Attempt.Outcome, Is.EqualTo(outcome));
         Assert.That(relayed.Attempt.RetryReason, Is.EqualTo(outcome == AttemptOutcome.Retryable ? $"HTTP {status}" : null));
+    }
+
+    [TestCase(true)]
+    [TestCase(false)]
+    public async Task ConvertedAnswerThatIsAnError_Is502NotA200(bool mayFailOver)
+    {
+        // A Gemini upstream's 200 whose turn broke off converts to an Anthropic error: the client must not get it under 200.
+        var plan = new ResponsePlan
+        {
+            MapError = (status, body) => (status, body.ToArray()),
+            ConvertJson = _ => ErrorBodies.Anthropic("api_error", "the upstream model's turn broke off (MALFORMED_FUNCTION_CALL)", requestId: null),
+            CreateStreamConverter = () => new AnthropicPassthroughStream(Model),
+        };
+
+        var relayed = await RelayAsync(JsonAnswer(200, GeminiBrokenTurn), Call(mayFailOver, WireProtocol.Gemini, plan: plan));
+
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(FailureKind.BadAnswer));
+        if (mayFailOver)
+        {
+            Assert.That(relayed.Attempt.Outcome, Is.EqualTo(AttemptOutcome.Retryable), "another candidate answers instead");
+            return;
+        }
+
+        Assert.That(relayed.Status, Is.EqualTo(502));
+        Assert.That(relayed.Body, Does.Contain("\"type\":\"error\"").And.Contain("MALFORMED_FUNCTION_CALL"));
+    }
+
+    [Test]
+    public async Task PassedThroughErrorIn200_IsTheUpstreamsOwnAnswer()
+    {
+        // Same protocol on both sides: what the upstream said under 200 is relayed as it said it.
+        var relayed = await RelayAsync(JsonAnswer(200, ErrorBody), Call(mayFailOver: false, plan: new ResponsePlan
+        {
+            MapError = (status, body) => (status, body.ToArray()),
+            ConvertJson = json => json,
+            CreateStreamConverter = () => new AnthropicPassthroughStream(Model),
+        }));
+
+        Assert.That(relayed.Status, Is.EqualTo(200));
+        Assert.That(relayed.Body, Is.EqualTo(ErrorBody));
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(FailureKind.None));
     }
 
     [TestCase(true)]
