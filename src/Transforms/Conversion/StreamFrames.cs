@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Text.Json;
+using CcxProxy.Transforms.Conversion.OpenAIChat;
 using CcxProxy.Transforms.Protocols;
 using CcxProxy.Transforms.Sse;
 
@@ -23,6 +25,13 @@ public static class StreamFrames
     /// <summary><c>data: {"error":{...}}</c>, which the OpenAI SDKs raise as an error.</summary>
     public static void OpenAIError(IBufferWriter<byte> output, string anthropicType, string message) =>
         SseWriter.WriteEvent(output, null, ErrorBodies.OpenAI(ErrorMapping.OpenAITypeFor(anthropicType), message, code: null));
+
+    /// <summary>The error type and message of an Anthropic <c>event: error</c>'s data, with defaults when either is missing.</summary>
+    public static (string Type, string Message) ReadAnthropicError(JsonElement data)
+    {
+        var error = data.ValueKind == JsonValueKind.Object && data.TryGetProperty("error", out var e) ? e : default;
+        return (OpenAIWire.GetString(error, "type") ?? "api_error", OpenAIWire.GetString(error, "message") ?? "upstream error");
+    }
 
     /// <summary><c>data: [DONE]</c>, the end of an OpenAI stream.</summary>
     public static void OpenAIDone(IBufferWriter<byte> output) => SseWriter.WriteEvent(output, null, s_done);

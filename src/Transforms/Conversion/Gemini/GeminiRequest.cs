@@ -182,14 +182,7 @@ internal static class GeminiRequest
             json.WriteStartArray("tool_calls"u8);
             foreach (var (id, name, arguments) in calls)
             {
-                json.WriteStartObject();
-                json.WriteString("id"u8, id);
-                json.WriteString("type"u8, "function"u8);
-                json.WriteStartObject("function"u8);
-                json.WriteString("name"u8, name);
-                json.WriteString("arguments"u8, arguments);
-                json.WriteEndObject();
-                json.WriteEndObject();
+                OpenAIWire.WriteToolCall(json, id, name, arguments);
             }
 
             json.WriteEndArray();

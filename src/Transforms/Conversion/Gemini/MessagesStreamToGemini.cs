@@ -84,9 +84,8 @@ internal sealed class MessagesStreamToGemini(string clientModel, bool jsonArray)
                 Finish(output);
                 break;
             case "error":
-                var error = data.TryGetProperty("error", out var e) ? e : default;
-                Fail(error.ValueKind == JsonValueKind.Object ? OpenAIWire.GetString(error, "type") ?? "api_error" : "api_error",
-                    error.ValueKind == JsonValueKind.Object ? OpenAIWire.GetString(error, "message") ?? "upstream error" : "upstream error", output);
+                var (errorType, errorMessage) = StreamFrames.ReadAnthropicError(data);
+                Fail(errorType, errorMessage, output);
                 break;
             default:
                 // ping, text and thinking block starts and stops, signature deltas: nothing a Gemini client reads.

@@ -134,14 +134,7 @@ public static class ChatClient
                 json.WriteStartArray("tool_calls"u8);
                 foreach (var (id, name, arguments) in answer.ToolCalls)
                 {
-                    json.WriteStartObject();
-                    json.WriteString("id"u8, id);
-                    json.WriteString("type"u8, "function"u8);
-                    json.WriteStartObject("function"u8);
-                    json.WriteString("name"u8, name);
-                    json.WriteString("arguments"u8, arguments);
-                    json.WriteEndObject();
-                    json.WriteEndObject();
+                    OpenAIWire.WriteToolCall(json, id, name, arguments);
                 }
 
                 json.WriteEndArray();

@@ -618,14 +618,10 @@ internal static class ChatRequestBuilder
                     continue;
                 }
 
-                w.WriteStartObject();
-                w.WriteString("id"u8, AnthropicToolId.Sanitize(ChatMapping.GetString(block, "id") ?? string.Empty));
-                w.WriteString("type"u8, "function");
-                w.WriteStartObject("function"u8);
-                w.WriteString("name"u8, toolNames.ToUpstream(ChatMapping.GetString(block, "name") ?? string.Empty));
-                w.WriteString("arguments"u8, block.TryGetProperty("input", out var input) && input.ValueKind == JsonValueKind.Object ? ChatMapping.ToCompactJson(input) : "{}");
-                w.WriteEndObject();
-                w.WriteEndObject();
+                OpenAIWire.WriteToolCall(w,
+                    AnthropicToolId.Sanitize(ChatMapping.GetString(block, "id") ?? string.Empty),
+                    toolNames.ToUpstream(ChatMapping.GetString(block, "name") ?? string.Empty),
+                    block.TryGetProperty("input", out var input) && input.ValueKind == JsonValueKind.Object ? ChatMapping.ToCompactJson(input) : "{}");
             }
 
             w.WriteEndArray();

@@ -126,9 +126,7 @@ internal sealed class MessagesStreamToChat : IStreamConverter
                     Finish(output);
                     break;
                 case "error":
-                    var error = data.TryGetProperty("error", out var e) ? e : default;
-                    var anthropicType = OpenAIWire.GetString(error, "type") ?? "api_error";
-                    var message = OpenAIWire.GetString(error, "message") ?? "upstream error";
+                    var (anthropicType, message) = StreamFrames.ReadAnthropicError(data);
                     WriteError(message, ErrorMapping.OpenAITypeFor(anthropicType), anthropicType, output);
                     break;
                 default:

@@ -123,6 +123,19 @@ internal static class OpenAIWire
             ? element.GetString()
             : null;
 
+    /// <summary>One whole entry of a Chat message's <c>tool_calls</c>: <c>{"id", "type": "function", "function": {"name", "arguments"}}</c>.</summary>
+    public static void WriteToolCall(Utf8JsonWriter json, string id, string name, string arguments)
+    {
+        json.WriteStartObject();
+        json.WriteString("id"u8, id);
+        json.WriteString("type"u8, "function"u8);
+        json.WriteStartObject("function"u8);
+        json.WriteString("name"u8, name);
+        json.WriteString("arguments"u8, arguments);
+        json.WriteEndObject();
+        json.WriteEndObject();
+    }
+
     /// <summary>Serialises with <paramref name="write"/> into a fresh array.</summary>
     public static byte[] Write(Action<Utf8JsonWriter> write, int sizeHint = 512)
     {

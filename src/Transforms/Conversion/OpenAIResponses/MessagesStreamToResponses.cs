@@ -77,8 +77,8 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
                 Complete(output);
                 break;
             case "error":
-                var error = data.TryGetProperty("error", out var e) ? e : default;
-                Fail(OpenAIWire.GetString(error, "type") ?? "api_error", OpenAIWire.GetString(error, "message") ?? "upstream error", output);
+                var (errorType, errorMessage) = StreamFrames.ReadAnthropicError(data);
+                Fail(errorType, errorMessage, output);
                 break;
             default:
                 // ping, and event types added later.

@@ -160,14 +160,7 @@ internal static class ResponsesRequest
                 json.WriteString("role"u8, "assistant"u8);
                 json.WriteNull("content"u8);
                 json.WriteStartArray("tool_calls"u8);
-                json.WriteStartObject();
-                json.WriteString("id"u8, callId);
-                json.WriteString("type"u8, "function"u8);
-                json.WriteStartObject("function"u8);
-                json.WriteString("name"u8, name);
-                json.WriteString("arguments"u8, OpenAIWire.GetString(item, "arguments") ?? string.Empty);
-                json.WriteEndObject();
-                json.WriteEndObject();
+                OpenAIWire.WriteToolCall(json, callId, name, OpenAIWire.GetString(item, "arguments") ?? string.Empty);
                 json.WriteEndArray();
                 json.WriteEndObject();
                 return null;
