@@ -116,7 +116,7 @@ internal static class ResponseRelay
             return;
         }
 
-        ReadOnlyMemory<byte> converted;
+        ConvertedAnswer converted;
         try
         {
             converted = call.Plan.ConvertJson(body);
@@ -130,10 +130,9 @@ internal static class ResponseRelay
             return;
         }
 
-        // Converted from another protocol, the answer came out as the client's error object: the upstream's 200 held a
-        // failure (an error object, a failed response, a turn that broke off). A bad answer: sent with 502, never
-        // under 200, where the client's SDK would take it for an answer.
-        if (call.UpstreamProtocol != call.WireProtocol && ErrorBodies.IsErrorOf(call.WireProtocol, converted.Span))
+        // The upstream's 200 held a failure, converted into the client's error object: a bad answer, sent with 502,
+        // never under 200, where the client's SDK would take it for an answer.
+        if (converted.UpstreamFailed)
         {
             if (call.MayFailOver)
             {
@@ -143,13 +142,13 @@ internal static class ResponseRelay
 
             attempt.Failure = FailureKind.BadAnswer;
             await ErrorResponse.RelayAsync(response, StatusCodes.Status502BadGateway,
-                SecretScrubber.Scrub(converted, SecretScrubber.SecretsOf(call)), cancellationToken).ConfigureAwait(false);
+                SecretScrubber.Scrub(converted.Body, SecretScrubber.SecretsOf(call)), cancellationToken).ConfigureAwait(false);
             return;
         }
 
-        attempt.Usage = UsageReader.Read(call.WireProtocol, converted.Span);
+        attempt.Usage = UsageReader.Read(call.WireProtocol, converted.Body.Span);
         call.Capture?.Json(body);
-        var scrubbed = SecretScrubber.Scrub(converted, SecretScrubber.SecretsOf(call));
+        var scrubbed = SecretScrubber.Scrub(converted.Body, SecretScrubber.SecretsOf(call));
         await BeforeLastWriteAsync(call).ConfigureAwait(false);
         await WriteAnswerAsync(response, scrubbed, cancellationToken).ConfigureAwait(false);
     }

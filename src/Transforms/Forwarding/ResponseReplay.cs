@@ -36,7 +36,7 @@ public static class ResponseReplay
                     return null;
                 }
 
-                var converted = call.Plan.ConvertJson(stored.Body);
+                var converted = call.Plan.ConvertJson(stored.Body).Body;
                 return new ReplayedAnswer(false, converted, UsageReader.Read(call.WireProtocol, converted.Span));
             }
 

@@ -159,16 +159,6 @@ public static class ErrorBodies
     /// <summary>True when <paramref name="body"/> already is an OpenAI error object (<c>error.message</c> a string).</summary>
     public static bool IsOpenAIError(ReadOnlySpan<byte> body) => HasErrorObject(body, static (_, error) => IsString(error, "message"));
 
-    /// <summary>True when <paramref name="body"/> is an error object in the shape <paramref name="protocol"/>'s clients read.</summary>
-    /// <param name="protocol">The client's protocol (OpenAI Responses errors have the OpenAI shape).</param>
-    /// <param name="body">A JSON body.</param>
-    public static bool IsErrorOf(WireProtocol protocol, ReadOnlySpan<byte> body) => protocol switch
-    {
-        WireProtocol.Anthropic => IsAnthropicError(body),
-        WireProtocol.Gemini => IsGoogleError(body),
-        _ => IsOpenAIError(body),
-    };
-
     /// <summary>
     /// True when <paramref name="body"/> already is an Anthropic error object (<c>type: "error"</c> with
     /// <c>error.type</c> and <c>error.message</c>), so it can be passed through as it is.

@@ -108,7 +108,7 @@ public sealed class ResponseRelayTests
         var plan = new ResponsePlan
         {
             MapError = (status, body) => (status, body.ToArray()),
-            ConvertJson = _ => ErrorBodies.Anthropic("api_error", "the upstream model's turn broke off (MALFORMED_FUNCTION_CALL)", requestId: null),
+            ConvertJson = _ => new ConvertedAnswer(ErrorBodies.Anthropic("api_error", "the upstream model's turn broke off (MALFORMED_FUNCTION_CALL)", requestId: null), UpstreamFailed: true),
             CreateStreamConverter = () => new AnthropicPassthroughStream(Model),
         };
 

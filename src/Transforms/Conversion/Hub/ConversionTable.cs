@@ -106,7 +106,12 @@ public static class ConversionTable
         return new ConversionRoute(upstream.Path(context, request.Scan.Stream), converted.Body, KeepQuery: false, new ResponsePlan
         {
             MapError = (status, body) => upstream.ErrorToMessages(status, body.Span, context),
-            ConvertJson = json => upstream.AnswerToMessages(json.Span, toolNames, context),
+            ConvertJson = json =>
+            {
+                // An upstream failure under 200 comes back from the codec as an Anthropic error body.
+                var message = upstream.AnswerToMessages(json.Span, toolNames, context);
+                return new ConvertedAnswer(message, UpstreamFailed: ErrorBodies.IsAnthropicError(message));
+            },
             CreateStreamConverter = () => upstream.StreamToMessages(toolNames, context),
         });
     }
@@ -151,7 +156,7 @@ public static class ConversionTable
 
                 // An upstream answer that was not one (an error object in a 200) comes back as an Anthropic error body.
                 return ErrorBodies.IsAnthropicError(message)
-                    ? client.ErrorFromMessages(502, message, context).Body
+                    ? new ConvertedAnswer(client.ErrorFromMessages(502, message, context).Body, UpstreamFailed: true)
                     : client.AnswerFromMessages(message, context);
             },
             CreateStreamConverter = () => new ChainedStreamConverter(upstream.StreamToMessages(toolNames, context), client.StreamFromMessages(context)),

@@ -234,8 +234,8 @@ public sealed partial class ConversionTableTests
              "usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15,"prompt_tokens_details":{"cached_tokens":4}}}
             """u8.ToArray();
 
-        var direct = Encoding.UTF8.GetString(Direct().Plan.ConvertJson(completion).Span);
-        var chained = Encoding.UTF8.GetString(Chained().Plan.ConvertJson(completion).Span);
+        var direct = Encoding.UTF8.GetString(Direct().Plan.ConvertJson(completion).Body.Span);
+        var chained = Encoding.UTF8.GetString(Chained().Plan.ConvertJson(completion).Body.Span);
 
         Assert.That(Normalised(chained), Is.EqualTo(Normalised(direct)));
         Assert.That(chained, Does.Contain("Hi there"));
@@ -246,8 +246,9 @@ public sealed partial class ConversionTableTests
     {
         var chained = Chained().Plan.ConvertJson("""{"error":{"message":"model overloaded","type":"server_error"}}"""u8.ToArray());
 
-        var error = JsonNode.Parse(chained.Span)!["error"]!;
+        var error = JsonNode.Parse(chained.Body.Span)!["error"]!;
         Assert.That((string?)error["message"], Does.Contain("model overloaded"));
+        Assert.That(chained.UpstreamFailed, Is.True, "an upstream failure: the relay sends it with 502");
     }
 
     [TestCase(429, """{"error":{"message":"Rate limit reached for deepseek-chat","type":"rate_limit_error"}}""")]
