@@ -1,4 +1,6 @@
 using CcxProxy.Limits;
+using OpenTelemetry;
+using OpenTelemetry.Context.Propagation;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Logs;
 using OpenTelemetry.Metrics;
@@ -79,6 +81,13 @@ internal static class OtlpExport
         {
             return;
         }
+
+        // OpenTelemetry's HttpClient instrumentation writes its propagator's headers into every outbound request,
+        // after YARP's transforms and past each channel's trace-context policy: with the SDK's default (W3C trace
+        // context and baggage) a caller's baggage would reach providers. A bare TraceContextPropagator turns that
+        // off, and its ASP.NET Core instrumentation's own reading of the caller's headers with it: the runtime already
+        // continues the caller's trace, and each channel's handler alone decides what goes upstream.
+        Sdk.SetDefaultTextMapPropagator(new TraceContextPropagator());
 
         var interval = int.TryParse(configuration["OTEL_METRIC_EXPORT_INTERVAL"], System.Globalization.CultureInfo.InvariantCulture, out var ms) && ms > 0 ? ms : 60_000;
         services.AddOpenTelemetry()

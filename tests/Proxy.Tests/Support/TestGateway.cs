@@ -33,7 +33,14 @@ public sealed class TestGateway : IAsyncDisposable
         BaseUrl = baseUrl;
         ChannelsDirectory = channelsDirectory;
         Logs = logs;
-        Client = new HttpClient { BaseAddress = baseUrl, Timeout = TimeSpan.FromSeconds(30) };
+        // A caller is another process: its requests carry the headers a test gives them and nothing else. With
+        // the default propagator, this process's listeners (OpenTelemetry's, while any gateway here exports OTLP)
+        // would give each request a client span and write their own traceparent over the test's.
+        Client = new HttpClient(new SocketsHttpHandler { ActivityHeadersPropagator = null })
+        {
+            BaseAddress = baseUrl,
+            Timeout = TimeSpan.FromSeconds(30),
+        };
     }
 
     public Uri BaseUrl { get; }

@@ -93,6 +93,41 @@ public sealed class TraceContextPropagationTests
         await Poll.UntilAsync(() => spans.Stopped.Any(a => a.TraceId.ToHexString() == TraceId && a.SpanId.ToHexString() == parts[2]),
             $"a gateway span {parts[2]} in the caller's trace");
     }
+    /// <summary>
+    /// With OTLP export on, OpenTelemetry's HttpClient instrumentation listens to every outbound request in the
+    /// process and, with its default propagator, writes its own <c>traceparent</c> and <c>baggage</c> (the
+    /// caller's, as its ASP.NET Core instrumentation read it) into each, past the channel's policy. The gateway's
+    /// channel policy must stay the only one that decides.
+    /// </summary>
+    [TestCase("trace-on-3", true)]
+    [TestCase("trace-off-3", false)]
+    public async Task Tracing_WithOtlpExport_OnlyTheChannelsPolicyDecidesWhatGoesUpstream(string model, bool propagates)
+    {
+        await using var collector = await FakeOtlpCollector.StartAsync();
+        await using var gateway = await TestGateway.StartAsync(Channels(_upstream.BaseUrl()), new Dictionary<string, string?>
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.Endpoint,
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+        });
+
+        var (response, _) = await gateway.SendAsync(TracedPost(gateway, model));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        var upstream = _upstream.Received().Single();
+        if (!propagates)
+        {
+            AssertNoTraceHeaders(upstream);
+            return;
+        }
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(upstream.Header("traceparent"), Does.Match($"^00-{TraceId}-[0-9a-f]{{16}}-01$"), "the caller's trace, continued");
+            Assert.That(upstream.Header("baggage"), Is.Null, "the caller's baggage is its own");
+            Assert.That(upstream.Header("correlation-context"), Is.Null);
+            Assert.That(upstream.Header("request-id"), Is.Null);
+        });
+    }
 }
 
 /// <summary>
