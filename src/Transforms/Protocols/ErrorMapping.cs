@@ -11,39 +11,47 @@ namespace CcxProxy.Transforms.Protocols;
 public static partial class ErrorMapping
 {
     /// <summary>
-    /// An OpenAI upstream error (status + body) as an Anthropic client should see it (§5 O→A).
-    /// 429 <c>insufficient_quota</c> → 402 <c>billing_error</c>; 502/503 → 529 <c>overloaded_error</c> (the
-    /// Anthropic SDKs and Claude Code retry it); a context overflow is reworded as Anthropic's
-    /// <c>prompt is too long: N tokens &gt; M maximum</c>, which Claude Code recognises to compact; a body
-    /// that is not JSON (an HTML error page) becomes a message naming the status.
+    /// A foreign upstream's error (status + body, in OpenAI's shape or Google's) as an Anthropic client should
+    /// see it (§5 O→A). 429 <c>insufficient_quota</c> → 402 <c>billing_error</c>; 502/503 → 529
+    /// <c>overloaded_error</c> (the Anthropic SDKs and Claude Code retry it); a context overflow (OpenAI's
+    /// "maximum context length", Gemini's "input token count (N) exceeds the maximum number of tokens allowed
+    /// (M)") is reworded as Anthropic's <c>prompt is too long: N tokens &gt; M maximum</c>, which Claude Code
+    /// recognises to compact; a body that is not JSON (an HTML error page) becomes a message naming the status.
     /// </summary>
     /// <param name="status">The upstream's HTTP status.</param>
     /// <param name="body">The upstream's body.</param>
     /// <param name="requestId">The request id for the Anthropic body's <c>request_id</c>, or null.</param>
     /// <returns>The status and the Anthropic error body.</returns>
-    public static (int Status, byte[] Body) OpenAIToAnthropic(int status, ReadOnlySpan<byte> body, string? requestId)
+    public static (int Status, byte[] Body) UpstreamToAnthropic(int status, ReadOnlySpan<byte> body, string? requestId)
     {
-        var error = ReadOpenAIError(body);
+        var error = ReadUpstreamError(body);
         var message = error.Message ?? DescribeStatus(status, error.IsJson);
-        var isQuota = error.Type == "insufficient_quota" || error.Code == "insufficient_quota";
-        (int Status, string Type) mapped = status switch
+        if ((status is 400 or 413 || error.Code == "context_length_exceeded")
+            && (error.Code == "context_length_exceeded" || (error.Message is not null && LooksLikeContextOverflow(error.Message))))
         {
-            429 when isQuota => (402, "billing_error"),
-            502 or 503 => (529, "overloaded_error"),
-            _ => (status, ErrorBodies.AnthropicType(status)),
-        };
-
-        if (status == 400 || status == 413 || error.Code == "context_length_exceeded")
-        {
-            if (error.Code == "context_length_exceeded" || (error.Message is not null && LooksLikeContextOverflow(error.Message)))
-            {
-                message = RewordContextOverflow(message);
-                mapped = (400, "invalid_request_error");
-            }
+            return (400, ErrorBodies.Anthropic("invalid_request_error", RewordContextOverflow(message), requestId));
         }
 
-        return (mapped.Status, ErrorBodies.Anthropic(mapped.Type, message, requestId));
+        if (status == 429 && (error.Type == "insufficient_quota" || error.Code == "insufficient_quota"))
+        {
+            return (402, ErrorBodies.Anthropic("billing_error", message, requestId));
+        }
+
+        var type = AnthropicTypeOfUpstreamStatus(status);
+        return (type == "overloaded_error" ? 529 : status, ErrorBodies.Anthropic(type, message, requestId));
     }
+
+    /// <summary>
+    /// The Anthropic <c>error.type</c> for a foreign upstream's HTTP status, whole answer or mid-stream (§5 O→A):
+    /// 502 and 503 mean overloaded, which Anthropic's clients retry; 408 a timeout; the rest as
+    /// <see cref="ErrorBodies.AnthropicType"/>.
+    /// </summary>
+    public static string AnthropicTypeOfUpstreamStatus(int status) => status switch
+    {
+        408 => "timeout_error",
+        502 or 503 => "overloaded_error",
+        _ => ErrorBodies.AnthropicType(status),
+    };
 
     /// <summary>
     /// An Anthropic upstream error as an OpenAI client should see it (§5 A→O): the status is kept, except
@@ -103,29 +111,6 @@ public static partial class ErrorMapping
         return (mapped, ErrorBodies.Google(mapped, message));
     }
 
-    /// <summary>
-    /// A Gemini upstream's error as an Anthropic client should see it: 503 <c>UNAVAILABLE</c> → 529
-    /// <c>overloaded_error</c>; 429 stays a rate limit; an input over the model's window ("The input token count
-    /// (N) exceeds the maximum number of tokens allowed (M)") is reworded as Anthropic's "prompt is too long: N
-    /// tokens &gt; M maximum", which Claude Code compacts on; a body that is not JSON names the status.
-    /// </summary>
-    /// <param name="status">The upstream's HTTP status.</param>
-    /// <param name="body">The upstream's body (Google's shape, normally).</param>
-    /// <param name="requestId">The request id for the Anthropic body, or null.</param>
-    public static (int Status, byte[] Body) GoogleToAnthropic(int status, ReadOnlySpan<byte> body, string? requestId)
-    {
-        var message = ErrorBodies.TryReadMessage(body) ?? DescribeStatus(status, IsJson(body));
-        if (status is 400 or 413 && GeminiOverflowPattern().Match(message) is { Success: true } overflow)
-        {
-            message = $"prompt is too long: {overflow.Groups[1].Value} tokens > {overflow.Groups[2].Value} maximum";
-            return (400, ErrorBodies.Anthropic("invalid_request_error", message, requestId));
-        }
-
-        return status is 502 or 503
-            ? (529, ErrorBodies.Anthropic("overloaded_error", message, requestId))
-            : (status, ErrorBodies.Anthropic(ErrorBodies.AnthropicType(status), message, requestId));
-    }
-
     private static bool IsJson(ReadOnlySpan<byte> body)
     {
         try
@@ -139,9 +124,6 @@ public static partial class ErrorMapping
             return false;
         }
     }
-
-    [GeneratedRegex(@"input token count \(?(\d+)\)? exceeds the maximum number of tokens allowed \(?(\d+)\)?", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant, 200)]
-    private static partial Regex GeminiOverflowPattern();
 
     /// <summary>The OpenAI <c>error.type</c> for an Anthropic <c>error.type</c>.</summary>
     /// <param name="anthropicType">An Anthropic error type such as <c>overloaded_error</c>.</param>
@@ -165,6 +147,7 @@ public static partial class ErrorMapping
         message.Contains("maximum context length", StringComparison.OrdinalIgnoreCase)
         || message.Contains("context_length_exceeded", StringComparison.OrdinalIgnoreCase)
         || message.Contains("context window", StringComparison.OrdinalIgnoreCase)
+        || message.Contains("exceeds the maximum number of tokens", StringComparison.OrdinalIgnoreCase)
         || message.StartsWith("prompt is too long", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
@@ -182,17 +165,17 @@ public static partial class ErrorMapping
         var max = MaximumPattern().Match(message);
         var actual = ActualPattern().Match(message);
         return max.Success && actual.Success
-            ? $"prompt is too long: {actual.Groups[1].Value} tokens > {max.Groups[1].Value} maximum"
+            ? $"prompt is too long: {actual.Groups["tokens"].Value} tokens > {max.Groups[1].Value} maximum"
             : "prompt is too long: " + message;
     }
 
-    [GeneratedRegex(@"(?:maximum context length|context length|context window)(?: of this model)? is (\d+)", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant, 200)]
+    [GeneratedRegex(@"(?:(?:maximum context length|context length|context window)(?: of this model)? is|maximum number of tokens allowed) \(?(\d+)", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant, 200)]
     private static partial Regex MaximumPattern();
 
-    [GeneratedRegex(@"(?:resulted in|requested|request has|prompt has|prompt contains|input has) (?:about )?(\d+) tokens", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant, 200)]
+    [GeneratedRegex(@"(?:(?:resulted in|requested|request has|prompt has|prompt contains|input has) (?:about )?(?<tokens>\d+) tokens|input token count \(?(?<tokens>\d+))", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant, 200)]
     private static partial Regex ActualPattern();
 
-    private static (string? Message, string? Type, string? Code, bool IsJson) ReadOpenAIError(ReadOnlySpan<byte> body)
+    private static (string? Message, string? Type, string? Code, bool IsJson) ReadUpstreamError(ReadOnlySpan<byte> body)
     {
         try
         {

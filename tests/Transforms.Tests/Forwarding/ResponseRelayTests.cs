@@ -37,7 +37,7 @@ public sealed class ResponseRelayTests
 
     private static readonly ResponsePlan OpenAIPlan = new()
     {
-        MapError = (status, body) => ErrorMapping.OpenAIToAnthropic(status, body.Span, null),
+        MapError = (status, body) => ErrorMapping.UpstreamToAnthropic(status, body.Span, null),
         ConvertJson = json => ChatUpstream.ConvertResponse(json.Span, Model, ToolNameMap.Identity),
         CreateStreamConverter = () => ChatUpstream.CreateStreamConverter(Model, ToolNameMap.Identity),
     };

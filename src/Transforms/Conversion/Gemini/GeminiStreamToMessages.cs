@@ -33,7 +33,7 @@ internal sealed class GeminiStreamToMessages(string clientModel, long estimatedI
         if (chunk.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object)
         {
             var status = GeminiWire.TryGet(error, "code", out var code) && code.TryGetInt32(out var c) ? c : 500;
-            Fail(Protocols.ErrorBodies.AnthropicType(status == 503 ? 529 : status), GeminiWire.GetString(error, "message") ?? "upstream error", output);
+            Fail(Protocols.ErrorMapping.AnthropicTypeOfUpstreamStatus(status), GeminiWire.GetString(error, "message") ?? "upstream error", output);
             return;
         }
 

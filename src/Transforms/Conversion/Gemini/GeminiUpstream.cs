@@ -584,7 +584,7 @@ public static class GeminiUpstream
         public (int Status, byte[] Body) ErrorToMessages(int status, ReadOnlySpan<byte> error, ConversionContext context)
         {
             ArgumentNullException.ThrowIfNull(context);
-            return ErrorMapping.GoogleToAnthropic(status, error, context.RequestId);
+            return ErrorMapping.UpstreamToAnthropic(status, error, context.RequestId);
         }
     }
 }

@@ -120,7 +120,7 @@ internal static class ChatMapping
 
             if (value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var status))
             {
-                return MapStatus(status);
+                return Protocols.ErrorMapping.AnthropicTypeOfUpstreamStatus(status);
             }
 
             if (value.ValueKind == JsonValueKind.String && MapErrorName(value.GetString()!) is { } mapped)
@@ -132,19 +132,11 @@ internal static class ChatMapping
         return "api_error";
     }
 
-    /// <summary>HTTP status → Anthropic error type, with §5's O → A rule that 502/503 mean "overloaded".</summary>
-    public static string MapStatus(int status) => status switch
-    {
-        408 => "timeout_error",
-        502 or 503 => "overloaded_error",
-        _ => Protocols.ErrorBodies.AnthropicType(status),
-    };
-
     private static string? MapErrorName(string name)
     {
         if (int.TryParse(name, NumberStyles.None, CultureInfo.InvariantCulture, out var status))
         {
-            return MapStatus(status);
+            return Protocols.ErrorMapping.AnthropicTypeOfUpstreamStatus(status);
         }
 
         return name switch

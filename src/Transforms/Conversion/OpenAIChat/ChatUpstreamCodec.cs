@@ -48,6 +48,6 @@ public sealed class ChatUpstreamCodec : IUpstreamCodec
     public (int Status, byte[] Body) ErrorToMessages(int status, ReadOnlySpan<byte> error, ConversionContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        return ErrorMapping.OpenAIToAnthropic(status, error, context.RequestId);
+        return ErrorMapping.UpstreamToAnthropic(status, error, context.RequestId);
     }
 }

@@ -436,7 +436,7 @@ public static class ResponsesUpstream
         public (int Status, byte[] Body) ErrorToMessages(int status, ReadOnlySpan<byte> error, ConversionContext context)
         {
             ArgumentNullException.ThrowIfNull(context);
-            return ErrorMapping.OpenAIToAnthropic(status, error, context.RequestId);
+            return ErrorMapping.UpstreamToAnthropic(status, error, context.RequestId);
         }
     }
 }

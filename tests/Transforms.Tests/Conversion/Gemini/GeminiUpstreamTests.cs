@@ -270,25 +270,32 @@ public sealed class GeminiUpstreamTests
         Assert.That(events.Select(e => e.EventType), Does.Not.Contain("message_stop"));
     }
 
-    [Test]
-    public async Task Stream_ErrorChunk_IsAnAnthropicErrorEvent()
+    // Mid-stream, the same type as the whole answer's error would have (UpstreamError_InAnthropicsShape).
+    [TestCase(503, "UNAVAILABLE", "overloaded_error")]
+    [TestCase(502, "UNAVAILABLE", "overloaded_error")]
+    [TestCase(408, "DEADLINE_EXCEEDED", "timeout_error")]
+    [TestCase(429, "RESOURCE_EXHAUSTED", "rate_limit_error")]
+    [TestCase(500, "INTERNAL", "api_error")]
+    public async Task Stream_ErrorChunk_IsAnAnthropicErrorEvent(int status, string googleStatus, string expectedType)
     {
-        var failed = Upstream([FakeGemini.Chunk(FakeGemini.Error(503, "The model is overloaded.", "UNAVAILABLE"))]);
+        var failed = Upstream([FakeGemini.Chunk(FakeGemini.Error(status, "The model is overloaded.", googleStatus))]);
 
         var events = await StreamHarness.ParseAsync(await StreamHarness.RunAsync(GeminiUpstream.CreateStreamConverter("m", 1), new WholeStream(failed)));
 
         var error = JsonNode.Parse(events.Single().Data)!["error"]!;
-        Assert.That((error["type"]!.GetValue<string>(), error["message"]!.GetValue<string>()), Is.EqualTo(("overloaded_error", "The model is overloaded.")));
+        Assert.That((error["type"]!.GetValue<string>(), error["message"]!.GetValue<string>()), Is.EqualTo((expectedType, "The model is overloaded.")));
     }
 
     [TestCase(503, "UNAVAILABLE", "The model is overloaded.", 529, "overloaded_error", "The model is overloaded.")]
+    [TestCase(502, "UNAVAILABLE", "Bad gateway.", 529, "overloaded_error", "Bad gateway.")]
+    [TestCase(408, "DEADLINE_EXCEEDED", "Deadline exceeded.", 408, "timeout_error", "Deadline exceeded.")]
     [TestCase(429, "RESOURCE_EXHAUSTED", "Quota exceeded.", 429, "rate_limit_error", "Quota exceeded.")]
     [TestCase(400, "INVALID_ARGUMENT", "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).", 400, "invalid_request_error",
         "prompt is too long: 1200000 tokens > 1048576 maximum")]
     [TestCase(404, "NOT_FOUND", "models/x is not found", 404, "not_found_error", "models/x is not found")]
     public void UpstreamError_InAnthropicsShape(int status, string googleStatus, string message, int expectedStatus, string expectedType, string expectedMessage)
     {
-        var (mapped, body) = ErrorMapping.GoogleToAnthropic(status, Encoding.UTF8.GetBytes(FakeGemini.Error(status, message, googleStatus).ToJsonString()), "req_1");
+        var (mapped, body) = ErrorMapping.UpstreamToAnthropic(status, Encoding.UTF8.GetBytes(FakeGemini.Error(status, message, googleStatus).ToJsonString()), "req_1");
 
         var error = JsonNode.Parse(body)!["error"]!;
         Assert.That((mapped, error["type"]!.GetValue<string>(), error["message"]!.GetValue<string>()), Is.EqualTo((expectedStatus, expectedType, expectedMessage)));

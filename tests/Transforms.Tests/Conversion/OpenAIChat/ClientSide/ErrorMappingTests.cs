@@ -11,7 +11,7 @@ public sealed class ErrorMappingTests
 {
     private static (int Status, JsonNode Body) OToA(int status, string body)
     {
-        var (s, b) = ErrorMapping.OpenAIToAnthropic(status, Encoding.UTF8.GetBytes(body), "req_1");
+        var (s, b) = ErrorMapping.UpstreamToAnthropic(status, Encoding.UTF8.GetBytes(body), "req_1");
         return (s, JsonNode.Parse(b)!);
     }
 
@@ -28,6 +28,7 @@ public sealed class ErrorMappingTests
     [TestCase(401, "invalid_api_key", 401, "authentication_error")]
     [TestCase(403, "permission", 403, "permission_error")]
     [TestCase(404, "not_found", 404, "not_found_error")]
+    [TestCase(408, "timeout", 408, "timeout_error")]
     [TestCase(413, "too_big", 413, "request_too_large")]
     [TestCase(429, "requests", 429, "rate_limit_error")]
     [TestCase(500, "server_error", 500, "api_error")]
@@ -97,7 +98,7 @@ public sealed class ErrorMappingTests
     [Test]
     public void OpenAIToAnthropic_OpenRouterNumericCode_AndNullRequestId()
     {
-        var (status, bytes) = ErrorMapping.OpenAIToAnthropic(429, Encoding.UTF8.GetBytes("""{"error":{"code":429,"message":"Rate limited","metadata":{}}}"""), null);
+        var (status, bytes) = ErrorMapping.UpstreamToAnthropic(429, Encoding.UTF8.GetBytes("""{"error":{"code":429,"message":"Rate limited","metadata":{}}}"""), null);
         var body = JsonNode.Parse(bytes)!.AsObject();
 
         Assert.That(status, Is.EqualTo(429));
