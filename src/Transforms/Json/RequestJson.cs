@@ -343,7 +343,8 @@ public static class RequestJson
         return quoted;
     }
 
-    private static byte[] Splice(ReadOnlySpan<byte> json, List<(Range Range, byte[] Value)> edits)
+    /// <summary>A copy of <paramref name="json"/> with each range replaced by its value (ranges that do not overlap, in any order).</summary>
+    internal static byte[] Splice(ReadOnlySpan<byte> json, List<(Range Range, byte[] Value)> edits)
     {
         edits.Sort((a, b) => a.Range.Start.Value.CompareTo(b.Range.Start.Value));
         var length = json.Length;
@@ -366,6 +367,19 @@ public static class RequestJson
 
         json[from..].CopyTo(result.AsSpan(to));
         return result;
+    }
+
+    /// <summary>Whether the current property name is <paramref name="name"/>; false for a name holding an unpaired surrogate escape.</summary>
+    internal static bool NameIs(ref Utf8JsonReader reader, string name)
+    {
+        try
+        {
+            return reader.ValueTextEquals(name);
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
     }
 
     // ValueTextEquals, except that a token holding an unpaired surrogate escape (which it cannot unescape)

@@ -1,6 +1,6 @@
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using CcxProxy.Transforms.Json;
 
 namespace CcxProxy.Transforms.Conversion.Hub;
@@ -19,8 +19,9 @@ public static class Passthrough
 
     /// <summary>
     /// The body with the output limit at <paramref name="path"/> (Responses' <c>max_output_tokens</c>, Gemini's
-    /// <c>generationConfig.maxOutputTokens</c>) lowered to the channel's <c>maxTokens</c> when it asks for more; the same
-    /// memory, unread, when the channel sets no limit or the body does not name the field (the common cases).
+    /// <c>generationConfig.maxOutputTokens</c>) lowered to the channel's <c>maxTokens</c> wherever it asks for more,
+    /// under either of its names; every other byte as the client sent it. The same memory, unread, when the channel
+    /// sets no limit or the body does not name the field (the common cases).
     /// </summary>
     /// <param name="body">The client's body.</param>
     /// <param name="limit">The channel's limit; null for none.</param>
@@ -34,29 +35,46 @@ public static class Passthrough
             return body;
         }
 
+        var edits = new List<(Range Range, byte[] Value)>(1);
         try
         {
-            var node = JsonNode.Parse(body.Span);
-            var parent = node as JsonObject;
-            foreach (var (name, alias) in path[..^1])
+            var reader = new Utf8JsonReader(body.Span);
+            if (reader.Read() && reader.TokenType == JsonTokenType.StartObject)
             {
-                parent = (parent?[name] ?? (alias is null ? null : parent?[alias])) as JsonObject;
+                FindOverLimit(ref reader, path, max, edits);
             }
-
-            var key = parent?.ContainsKey(last) == true ? last : lastAlias is not null && parent?.ContainsKey(lastAlias) == true ? lastAlias : null;
-            if (key is null || parent![key] is not JsonValue value || !value.TryGetValue<long>(out var asked) || asked <= max)
-            {
-                return body;
-            }
-
-            parent[key] = max;
-            // Strings as readable as the client wrote them (base64 signatures with '+' and '/').
-            return JsonSerializer.SerializeToUtf8Bytes(node, OpenAIChat.OpenAIWire.JsonOptions);
         }
         catch (JsonException)
         {
             // Not JSON this route can edit: forwarded as sent, and the upstream judges it.
             return body;
+        }
+
+        return edits.Count == 0 ? body : RequestJson.Splice(body.Span, edits);
+    }
+
+    // On an object's StartObject; leaves the reader on its EndObject. Every value under path's names (a client may
+    // send both spellings, or one twice) that asks for more than max becomes max: an upstream that reads either sees
+    // no more than the channel allows. A number in any notation counts (1e6 is a million).
+    private static void FindOverLimit(ref Utf8JsonReader reader, ReadOnlySpan<(string Name, string? Alias)> path, int max, List<(Range Range, byte[] Value)> edits)
+    {
+        var (name, alias) = path[0];
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
+        {
+            var matches = RequestJson.NameIs(ref reader, name) || (alias is not null && RequestJson.NameIs(ref reader, alias));
+            reader.Read();
+            if (matches && path.Length == 1 && reader.TokenType == JsonTokenType.Number && reader.TryGetDouble(out var asked) && asked > max)
+            {
+                edits.Add((new Range((int)reader.TokenStartIndex, (int)reader.BytesConsumed), Encoding.ASCII.GetBytes(max.ToString(CultureInfo.InvariantCulture))));
+            }
+            else if (matches && path.Length > 1 && reader.TokenType == JsonTokenType.StartObject)
+            {
+                FindOverLimit(ref reader, path[1..], max, edits);
+            }
+            else if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+            {
+                reader.Skip();
+            }
         }
     }
 }

@@ -20,6 +20,28 @@ public sealed class OutputLimitTests
     [TestCase("""{"contents":[],"generation_config":{"max_output_tokens":65536}}""", """{"contents":[],"generation_config":{"max_output_tokens":8192}}""")]
     public void Gemini_OverTheLimit_Lowered(string body, string expected) => Assert.That(Clamp(body, 8192, GeminiPath), Is.EqualTo(expected));
 
+    // Both spellings at once, or one twice: an upstream that reads either sees no more than the limit.
+    [TestCase("""{"generationConfig":{"maxOutputTokens":100,"max_output_tokens":65536}}""", """{"generationConfig":{"maxOutputTokens":100,"max_output_tokens":8192}}""")]
+    [TestCase("""{"generationConfig":{"maxOutputTokens":9000},"generation_config":{"max_output_tokens":65536}}""",
+        """{"generationConfig":{"maxOutputTokens":8192},"generation_config":{"max_output_tokens":8192}}""")]
+    [TestCase("""{"generationConfig":{"maxOutputTokens":100,"maxOutputTokens":65536}}""", """{"generationConfig":{"maxOutputTokens":100,"maxOutputTokens":8192}}""")]
+    // A number in any notation.
+    [TestCase("""{"generationConfig":{"maxOutputTokens":1e6}}""", """{"generationConfig":{"maxOutputTokens":8192}}""")]
+    [TestCase("""{"generationConfig":{"maxOutputTokens":65536.0}}""", """{"generationConfig":{"maxOutputTokens":8192}}""")]
+    // Not at the path: left alone.
+    [TestCase("""{"contents":[{"maxOutputTokens":65536}],"x":{"generationConfig":{"maxOutputTokens":65536}}}""",
+        """{"contents":[{"maxOutputTokens":65536}],"x":{"generationConfig":{"maxOutputTokens":65536}}}""")]
+    public void Gemini_EveryValueAtThePath_Lowered(string body, string expected) => Assert.That(Clamp(body, 8192, GeminiPath), Is.EqualTo(expected));
+
+    [Test]
+    public void Lowered_EveryOtherByteAsSent()
+    {
+        // Pretty-printed, with escapes a serializer would rewrite ("\u00e9", "\/", "\u003c"): only the number changes.
+        const string body = "{\n  \"contents\": [{\"parts\": [{\"text\": \"caf\\u00e9 \\/ \\u003cb\\u003e\"}]}],\n  \"generationConfig\": { \"maxOutputTokens\" : 65536 }\n}";
+
+        Assert.That(Clamp(body, 8192, GeminiPath), Is.EqualTo(body.Replace("65536", "8192", StringComparison.Ordinal)));
+    }
+
     [TestCase("""{"contents":[],"generationConfig":{"maxOutputTokens":100},"x":"sig+/="}""", 8192)]
     [TestCase("""{"contents":[],"generationConfig":{"maxOutputTokens":65536}}""", null)]
     [TestCase("""{"contents":[{"parts":[{"text":"maxOutputTokens"}]}]}""", 8192)]
