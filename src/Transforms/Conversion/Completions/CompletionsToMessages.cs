@@ -28,7 +28,7 @@ public static class CompletionsToMessages
         return CompletionsRequest.ToChat(completionsRequest, options with { MaxTokensField = "max_tokens" }, defaultMaxTokens: ChatRequestConverter.DefaultMaxTokens)
             .Failed(out var error, out var chat)
             ? error
-            : ChatClient.ConvertRequest(chat.Body, options);
+            : ChatClient.ConvertRequest(chat.Body, options, ChatFieldNames.Completions);
     }
 
     /// <summary>Anthropic message → <c>text_completion</c> (text blocks joined; thinking and tool calls dropped).</summary>

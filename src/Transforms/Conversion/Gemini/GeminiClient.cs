@@ -26,7 +26,7 @@ public static class GeminiClient
         ArgumentNullException.ThrowIfNull(options);
         return GeminiRequest.ToChat(geminiRequest, stream).Failed(out var error, out var chat)
             ? error
-            : ChatClient.ConvertRequest(chat.Body, options);
+            : ChatClient.ConvertRequest(chat.Body, options, ChatFieldNames.Gemini);
     }
 
     /// <summary>Anthropic message (upstream, not streamed) → Gemini <c>GenerateContentResponse</c> (client).</summary>

@@ -457,18 +457,29 @@ internal static class GeminiRequest
             return "generationConfig.candidateCount: only 1 candidate can be generated through this gateway";
         }
 
-        CopyNumber(json, config, "maxOutputTokens", "max_completion_tokens"u8);
-        CopyNumber(json, config, "temperature", "temperature"u8);
-        CopyNumber(json, config, "topP", "top_p"u8);
+        if ((CopyNumber(json, config, "maxOutputTokens", "max_completion_tokens"u8)
+            ?? CopyNumber(json, config, "temperature", "temperature"u8)
+            ?? CopyNumber(json, config, "topP", "top_p"u8)) is { } badNumber)
+        {
+            return badNumber;
+        }
         if (GeminiWire.TryGet(config, "stopSequences", out var stops) && stops.ValueKind == JsonValueKind.Array && stops.GetArrayLength() > 0)
         {
             json.WritePropertyName("stop"u8);
             stops.WriteTo(json);
         }
 
-        if (GeminiWire.TryGet(config, "thinkingConfig", out var thinking) && Effort(thinking) is { } effort)
+        if (GeminiWire.TryGet(config, "thinkingConfig", out var thinking))
         {
-            json.WriteString("reasoning_effort"u8, effort);
+            if (GeminiWire.GetString(thinking, "thinkingLevel") is { } level && !IsThinkingLevel(level))
+            {
+                return $"generationConfig.thinkingConfig.thinkingLevel: '{level}' is not one of MINIMAL, LOW, MEDIUM, HIGH";
+            }
+
+            if (Effort(thinking) is { } effort)
+            {
+                json.WriteString("reasoning_effort"u8, effort);
+            }
         }
 
         var mime = GeminiWire.GetString(config, "responseMimeType");
@@ -503,6 +514,9 @@ internal static class GeminiRequest
         return null;
     }
 
+    private static bool IsThinkingLevel(string level) =>
+        level.ToUpperInvariant() is "MINIMAL" or "LOW" or "MEDIUM" or "HIGH" or "THINKING_LEVEL_UNSPECIFIED";
+
     // thinkingBudget 0 turns thinking off, -1 lets the model choose (medium); thinkingLevel names the effort itself.
     private static string? Effort(JsonElement thinking)
     {
@@ -532,13 +546,37 @@ internal static class GeminiRequest
         };
     }
 
-    private static void CopyNumber(Utf8JsonWriter json, JsonElement config, string from, ReadOnlySpan<byte> to)
+    // A number of generationConfig, which Google's JSON mapping also takes as a numeric string ("maxOutputTokens": "100").
+    private static string? CopyNumber(Utf8JsonWriter json, JsonElement config, string from, ReadOnlySpan<byte> to)
     {
-        if (GeminiWire.TryGet(config, from, out var value) && value.ValueKind == JsonValueKind.Number)
+        if (!GeminiWire.TryGet(config, from, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (value.ValueKind == JsonValueKind.Number)
         {
             json.WritePropertyName(to);
             value.WriteTo(json);
+            return null;
         }
+
+        if (value.ValueKind == JsonValueKind.String
+            && double.TryParse(value.GetString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && double.IsFinite(number))
+        {
+            if (number == Math.Floor(number) && Math.Abs(number) <= long.MaxValue / 2)
+            {
+                json.WriteNumber(to, (long)number);
+            }
+            else
+            {
+                json.WriteNumber(to, number);
+            }
+
+            return null;
+        }
+
+        return $"generationConfig.{from}: must be a number";
     }
 
     private static Queue<string> Queue(Dictionary<string, Queue<string>> pending, string name)

@@ -11,7 +11,7 @@ namespace CcxProxy.Transforms.Conversion.OpenAIChat;
 public static class ChatClient
 {
     /// <summary>This protocol's client codec, for <see cref="ConversionTable"/>.</summary>
-    public static IClientCodec Codec { get; } = new OpenAIClientCodec(ConvertRequest, (message, context) => ConvertResponse(message, context.ClientModel, context.Time),
+    public static IClientCodec Codec { get; } = new OpenAIClientCodec((body, options) => ConvertRequest(body, options), (message, context) => ConvertResponse(message, context.ClientModel, context.Time),
         context => CreateStreamConverter(context.ClientModel, context.IncludeUsage, context.Time));
 
     /// <summary>
@@ -48,9 +48,13 @@ public static class ChatClient
     /// </remarks>
     /// <param name="chatRequest">The client's request body.</param>
     /// <param name="options">The channel's decisions (upstream model, max_tokens limit).</param>
+    /// <param name="names">
+    /// What the client called the fields, when its request reached Chat from another protocol (Responses, Gemini, legacy
+    /// Completions): a refusal names those. Null for a Chat client.
+    /// </param>
     /// <returns>The Anthropic request, or the reason it cannot be made (answer 400).</returns>
-    public static GatewayResult<ConvertedRequest> ConvertRequest(ReadOnlySpan<byte> chatRequest, ConversionOptions options) =>
-        ChatRequestConverter.Convert(chatRequest, options);
+    public static GatewayResult<ConvertedRequest> ConvertRequest(ReadOnlySpan<byte> chatRequest, ConversionOptions options, ChatFieldNames? names = null) =>
+        ChatRequestConverter.Convert(chatRequest, options, names);
 
     /// <summary>
     /// True when an OpenAI request (chat or legacy completions) asks for the usage chunk

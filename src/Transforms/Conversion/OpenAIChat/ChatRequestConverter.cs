@@ -29,6 +29,7 @@ internal sealed class ChatRequestConverter
     public const string JsonObjectInstruction = "Respond with a single valid JSON object and nothing else.";
 
     private readonly ConversionOptions _options;
+    private readonly ChatFieldNames _names;
     private readonly List<Block> _system = [];
     private readonly List<Turn> _turns = [];
 
@@ -36,9 +37,14 @@ internal sealed class ChatRequestConverter
     private readonly Queue<string> _pendingLegacyCalls = new();
     private int _legacyCallCount;
 
-    private ChatRequestConverter(ConversionOptions options) => _options = options;
+    private ChatRequestConverter(ConversionOptions options, ChatFieldNames names)
+    {
+        _options = options;
+        _names = names;
+    }
 
-    public static GatewayResult<ConvertedRequest> Convert(ReadOnlySpan<byte> body, ConversionOptions options)
+    /// <summary>The Chat request as Messages, or the 400 that says why not, naming the fields as <paramref name="names"/> says.</summary>
+    public static GatewayResult<ConvertedRequest> Convert(ReadOnlySpan<byte> body, ConversionOptions options, ChatFieldNames? names = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         if (ConvertedRequest.Parse(body).Failed(out var malformed, out var doc))
@@ -50,7 +56,7 @@ internal sealed class ChatRequestConverter
         {
             try
             {
-                return new ChatRequestConverter(options).Build(doc.RootElement);
+                return new ChatRequestConverter(options, names ?? ChatFieldNames.Chat).Build(doc.RootElement);
             }
             catch (InvalidOperationException ex)
             {
@@ -94,9 +100,9 @@ internal sealed class ChatRequestConverter
         var thinkingDisabled = false;
         List<Tool> tools = [];
         JsonElement outputSchema = default;
-        refusal ??= ReadMaxTokens(root, out maxTokens);
+        refusal ??= ReadMaxTokens(root, _names, out maxTokens);
         refusal ??= ReadToolChoice(root, out toolChoice, out hasTools);
-        refusal ??= ReadThinkingBudget(root, out thinkingBudget, out thinkingDisabled);
+        refusal ??= ReadThinkingBudget(root, _names, out thinkingBudget, out thinkingDisabled);
         refusal ??= ReadTools(root, out tools);
         refusal ??= ReadOutputSchema(root, out outputSchema);
         if (refusal is not null)
@@ -412,7 +418,7 @@ internal sealed class ChatRequestConverter
             case "image_url":
                 var imageUrl = part.TryGetProperty("image_url", out var iu) ? iu : default;
                 var url = iu.ValueKind == JsonValueKind.String ? iu.GetString() : OpenAIWire.GetString(imageUrl, "url");
-                refusal = ReadMedia(url, path + ".image_url.url", out media);
+                refusal = ReadMedia(url, out media) is { } badUrl ? path + ".image_url.url: " + badUrl : null;
                 break;
             case "file" when allowFiles:
                 var file = part.TryGetProperty("file", out var fe) ? fe : default;
@@ -422,7 +428,7 @@ internal sealed class ChatRequestConverter
                     return path + ".file: only inline file_data (a data: URL) is supported; file_id references are not";
                 }
 
-                refusal = ReadMedia(data.StartsWith("data:", StringComparison.Ordinal) ? data : "data:application/pdf;base64," + data, path + ".file.file_data", out media);
+                refusal = ReadMedia(AsDataUrl(data), out media) is { } badData ? path + ".file.file_data: " + badData : null;
                 break;
             case "file":
                 return path + ": files are not supported in tool results";
@@ -439,13 +445,22 @@ internal sealed class ChatRequestConverter
         return refusal;
     }
 
-    /// <summary>A data: URL → base64 image (or PDF document); an http(s) URL → a url image source.</summary>
-    private static string? ReadMedia(string? url, string path, out Block? block)
+    /// <summary>Why an image's URL cannot be sent (it must be http(s), or a base64 data: URL with a media type); null when it can.</summary>
+    internal static string? ImageUrlProblem(string? url) => ReadMedia(url, out _);
+
+    /// <summary>Why a file's <c>file_data</c> cannot be sent (a base64 data: URL, or bare base64 read as a PDF); null when it can.</summary>
+    internal static string? FileDataProblem(string data) => ReadMedia(AsDataUrl(data), out _);
+
+    private static string AsDataUrl(string fileData) =>
+        fileData.StartsWith("data:", StringComparison.Ordinal) ? fileData : "data:application/pdf;base64," + fileData;
+
+    /// <summary>A data: URL → base64 image (or PDF document); an http(s) URL → a url image source. Else why not (without a path).</summary>
+    private static string? ReadMedia(string? url, out Block? block)
     {
         block = null;
         if (string.IsNullOrEmpty(url))
         {
-            return path + ": field required";
+            return "field required";
         }
 
         if (url.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || url.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
@@ -456,20 +471,20 @@ internal sealed class ChatRequestConverter
 
         if (!url.StartsWith("data:", StringComparison.OrdinalIgnoreCase))
         {
-            return path + ": must be an http(s) URL or a data: URL";
+            return "must be an http(s) URL or a data: URL";
         }
 
         var comma = url.IndexOf(',', StringComparison.Ordinal);
         var header = comma < 0 ? string.Empty : url[5..comma];
         if (comma < 0 || !header.EndsWith(";base64", StringComparison.OrdinalIgnoreCase))
         {
-            return path + ": a data: URL must be base64 (data:<media type>;base64,<data>)";
+            return "a data: URL must be base64 (data:<media type>;base64,<data>)";
         }
 
         var mediaType = header[..^";base64".Length].Split(';', 2)[0].Trim().ToLowerInvariant();
         if (mediaType.Length == 0)
         {
-            return path + ": the data: URL has no media type";
+            return "the data: URL has no media type";
         }
 
         block = new Base64Block(mediaType == "application/pdf" ? "document" : "image", mediaType, url[(comma + 1)..]);
@@ -523,7 +538,7 @@ internal sealed class ChatRequestConverter
 
         if (merged.Count == 0)
         {
-            return "messages: at least one user or assistant message with content is required";
+            return _names.Conversation + ": at least one user or assistant message with content is required";
         }
 
         if (merged[0].Role != "user")
@@ -551,7 +566,7 @@ internal sealed class ChatRequestConverter
 
     // ---- parameters -----------------------------------------------------------------------------------
 
-    private static string? ReadMaxTokens(JsonElement root, out long maxTokens)
+    private static string? ReadMaxTokens(JsonElement root, ChatFieldNames names, out long maxTokens)
     {
         maxTokens = DefaultMaxTokens;
         foreach (var name in (ReadOnlySpan<string>)["max_completion_tokens", "max_tokens"])
@@ -560,7 +575,7 @@ internal sealed class ChatRequestConverter
             {
                 return value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out maxTokens) && maxTokens >= 1
                     ? null
-                    : name + ": must be a positive integer";
+                    : (names.MaxTokens ?? name) + ": must be a positive integer";
             }
         }
 
@@ -568,7 +583,7 @@ internal sealed class ChatRequestConverter
     }
 
     /// <summary>reasoning_effort → a thinking budget; null when thinking is not asked for.</summary>
-    private static string? ReadThinkingBudget(JsonElement root, out long? budget, out bool disabled)
+    private static string? ReadThinkingBudget(JsonElement root, ChatFieldNames names, out long? budget, out bool disabled)
     {
         disabled = false;
         budget = null;
@@ -595,7 +610,7 @@ internal sealed class ChatRequestConverter
                 budget = 16384;
                 return null;
             default:
-                return $"reasoning_effort: unknown value '{effort}' (none, minimal, low, medium, high)";
+                return $"{names.ReasoningEffort}: unknown value '{effort}' (none, minimal, low, medium, high, xhigh, max)";
         }
     }
 

@@ -26,7 +26,7 @@ public static class ResponsesClient
         ArgumentNullException.ThrowIfNull(options);
         return ResponsesRequest.ToChat(responsesRequest).Failed(out var error, out var chat)
             ? error
-            : ChatClient.ConvertRequest(chat.Body, options);
+            : ChatClient.ConvertRequest(chat.Body, options, ChatFieldNames.Responses);
     }
 
     /// <summary>Anthropic message (upstream, not streamed) → Responses <c>response</c> object (client).</summary>

@@ -73,9 +73,13 @@ internal static class ResponsesRequest
                     return ConvertedRequest.Refused(badTools);
                 }
 
-                CopyNumber(json, root, "max_output_tokens", "max_completion_tokens"u8);
-                CopyNumber(json, root, "temperature", "temperature"u8);
-                CopyNumber(json, root, "top_p", "top_p"u8);
+                if ((CopyNumber(json, root, "max_output_tokens", "max_completion_tokens"u8)
+                    ?? CopyNumber(json, root, "temperature", "temperature"u8)
+                    ?? CopyNumber(json, root, "top_p", "top_p"u8)) is { } badNumber)
+                {
+                    return ConvertedRequest.Refused(badNumber);
+                }
+
                 if (root.TryGetProperty("parallel_tool_calls", out var parallel) && parallel.ValueKind is JsonValueKind.True or JsonValueKind.False)
                 {
                     json.WriteBoolean("parallel_tool_calls"u8, parallel.ValueKind == JsonValueKind.True);
@@ -256,6 +260,11 @@ internal static class ResponsesRequest
                     return path + ": only image_url (an http(s) or data: URL) is supported; file_id references are not";
                 }
 
+                if (ChatRequestConverter.ImageUrlProblem(url) is { } badUrl)
+                {
+                    return path + ".image_url: " + badUrl;
+                }
+
                 json.WriteStartObject();
                 json.WriteString("type"u8, "image_url"u8);
                 json.WriteStartObject("image_url"u8);
@@ -267,6 +276,11 @@ internal static class ResponsesRequest
                 if (OpenAIWire.GetString(part, "file_data") is not { Length: > 0 } data)
                 {
                     return path + ": only inline file_data is supported; file_id and file_url references are not";
+                }
+
+                if (ChatRequestConverter.FileDataProblem(data) is { } badData)
+                {
+                    return path + ".file_data: " + badData;
                 }
 
                 json.WriteStartObject();
@@ -406,12 +420,20 @@ internal static class ResponsesRequest
         json.WriteEndObject();
     }
 
-    private static void CopyNumber(Utf8JsonWriter json, JsonElement root, string from, ReadOnlySpan<byte> to)
+    private static string? CopyNumber(Utf8JsonWriter json, JsonElement root, string from, ReadOnlySpan<byte> to)
     {
-        if (root.TryGetProperty(from, out var value) && value.ValueKind == JsonValueKind.Number)
+        if (!root.TryGetProperty(from, out var value) || value.ValueKind == JsonValueKind.Null)
         {
-            json.WritePropertyName(to);
-            value.WriteTo(json);
+            return null;
         }
+
+        if (value.ValueKind != JsonValueKind.Number)
+        {
+            return from + ": must be a number";
+        }
+
+        json.WritePropertyName(to);
+        value.WriteTo(json);
+        return null;
     }
 }

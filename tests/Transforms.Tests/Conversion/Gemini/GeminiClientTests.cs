@@ -95,6 +95,25 @@ public sealed class GeminiClientTests
         Assert.That(Refusal(request), Does.Contain(named));
     }
 
+    // What the Chat converter underneath refuses is named as the Gemini client sent it, never by a Chat field.
+    [TestCase("""{"contents":[{"role":"user","parts":[]}]}""", "contents: at least one user or assistant message with content is required")]
+    [TestCase("""{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"maxOutputTokens":0}}""", "generationConfig.maxOutputTokens: must be a positive integer")]
+    [TestCase("""{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"temperature":"hot"}}""", "generationConfig.temperature: must be a number")]
+    [TestCase("""{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"thinkingConfig":{"thinkingLevel":"ultra"}}}""",
+        "generationConfig.thinkingConfig.thinkingLevel: 'ultra' is not one of MINIMAL, LOW, MEDIUM, HIGH")]
+    public void Refusals_NameTheGeminiField(string request, string expected)
+    {
+        Assert.That(Refusal(request), Is.EqualTo(expected));
+    }
+
+    [Test]
+    public void NumbersAsStrings_AsGooglesJsonMappingTakesThem_AreRead()
+    {
+        var body = ToMessages("""{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"maxOutputTokens":"1000","temperature":"0.25"}}""");
+
+        Assert.That((body["max_tokens"]!.GetValue<long>(), body["temperature"]!.GetValue<double>()), Is.EqualTo((1000L, 0.25)));
+    }
+
     [Test]
     public void SnakeCaseFields_AsGooglesOwnExamplesWriteThem_AreRead()
     {

@@ -87,6 +87,20 @@ public sealed class ResponsesClientTests
         Assert.That(ResponsesClient.ConvertRequest(Encoding.UTF8.GetBytes(json), Options).Refusal(), Does.Contain(expected));
     }
 
+    // What the Chat converter underneath refuses is named as the Responses client sent it, never by a Chat field.
+    [TestCase("""{"model":"m","input":[]}""", "input: at least one user or assistant message with content is required")]
+    [TestCase("""{"model":"m","input":"hi","max_output_tokens":0}""", "max_output_tokens: must be a positive integer")]
+    [TestCase("""{"model":"m","input":"hi","temperature":"hot"}""", "temperature: must be a number")]
+    [TestCase("""{"model":"m","input":"hi","reasoning":{"effort":"ultra"}}""", "reasoning.effort: unknown value 'ultra' (none, minimal, low, medium, high, xhigh, max)")]
+    [TestCase("""{"model":"m","input":[{"role":"user","content":[{"type":"input_image","image_url":"ftp://host/cat.png"}]}]}""",
+        "input[0].content[0].image_url: must be an http(s) URL or a data: URL")]
+    [TestCase("""{"model":"m","input":[{"role":"user","content":[{"type":"input_file","file_data":"data:text/plain,abc"}]}]}""",
+        "input[0].content[0].file_data: a data: URL must be base64 (data:<media type>;base64,<data>)")]
+    public void Refusals_NameTheResponsesField(string json, string expected)
+    {
+        Assert.That(ResponsesClient.ConvertRequest(Encoding.UTF8.GetBytes(json), Options).Refusal(), Is.EqualTo(expected));
+    }
+
     [Test]
     public void HostedToolsAndCodexNamespaces_AreDropped_FunctionsKept()
     {
