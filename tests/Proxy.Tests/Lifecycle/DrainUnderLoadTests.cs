@@ -122,7 +122,8 @@ public sealed class DrainUnderLoadTests
             || (r.Outcome == Outcome.NotTaken && r.Started < stopCalledAt + s_delay - s_closeRace)).ToList();
         Assert.That(failed.Select(r => $"{r.Started.TotalSeconds:0.00}s-{r.Ended.TotalSeconds:0.00}s {r.Detail}"), Is.Empty,
             "no accepted request failed (5xx, reset, or an answer cut short)");
-        var duringDelay = all.Count(r => r.Started > stopCalledAt && r.Ended < stopCalledAt + s_delay && r.Outcome == Outcome.Ok);
+        // Begun during the delay and answered: on a loaded machine the answer itself may come after the delay ends.
+        var duringDelay = all.Count(r => r.Started > stopCalledAt && r.Started < stopCalledAt + s_delay - s_closeRace && r.Outcome == Outcome.Ok);
         Assert.That(duringDelay, Is.GreaterThan(0), "plain requests were served while the delay lasted");
         // The listener closes no earlier than the delay after the stop began: a refusal before that is a failure.
         Assert.That(all.Where(r => r.Outcome is Outcome.Refused or Outcome.NotTaken).Select(r => r.Ended - stopCalledAt!.Value),
