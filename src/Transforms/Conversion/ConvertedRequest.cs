@@ -13,9 +13,37 @@ public sealed record ConvertedRequest(byte[] Body, bool Stream, ToolNameMap Tool
     /// <param name="reason">Why, phrased for the caller.</param>
     public static GatewayError Refused(string reason) => new(400, reason);
 
-    /// <summary>A request body as one JSON value to convert, or the 400 that says where it is malformed. The caller disposes it.</summary>
+    /// <summary>
+    /// <paramref name="body"/> parsed, and its root converted by <paramref name="convert"/>; the 400 that says why not when
+    /// the JSON is malformed, or when a field holds a JSON type the converter did not foresee (an array where a string
+    /// goes): that is the client's mistake too, never the gateway's 500.
+    /// </summary>
     /// <param name="body">The request body.</param>
-    public static GatewayResult<JsonDocument> Parse(ReadOnlySpan<byte> body)
+    /// <param name="state">What the conversion needs besides the root (passed on, so the delegate captures nothing).</param>
+    /// <param name="convert">The conversion of the parsed root.</param>
+    public static GatewayResult<ConvertedRequest> Convert<TState>(ReadOnlySpan<byte> body, TState state, Func<JsonElement, TState, GatewayResult<ConvertedRequest>> convert)
+    {
+        ArgumentNullException.ThrowIfNull(convert);
+        if (Parse(body).Failed(out var malformed, out var document))
+        {
+            return malformed;
+        }
+
+        using (document)
+        {
+            try
+            {
+                return convert(document.RootElement, state);
+            }
+            catch (InvalidOperationException ex)
+            {
+                return Refused($"a field has a value of the wrong type ({ex.Message})");
+            }
+        }
+    }
+
+    // A request body as one JSON value to convert, or the 400 that says where it is malformed. The caller disposes it.
+    private static GatewayResult<JsonDocument> Parse(ReadOnlySpan<byte> body)
     {
         try
         {

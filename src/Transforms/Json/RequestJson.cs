@@ -369,22 +369,11 @@ public static class RequestJson
         return result;
     }
 
-    /// <summary>Whether the current property name is <paramref name="name"/>; false for a name holding an unpaired surrogate escape.</summary>
-    internal static bool NameIs(ref Utf8JsonReader reader, string name)
-    {
-        try
-        {
-            return reader.ValueTextEquals(name);
-        }
-        catch (InvalidOperationException)
-        {
-            return false;
-        }
-    }
-
-    // ValueTextEquals, except that a token holding an unpaired surrogate escape (which it cannot unescape)
-    // equals nothing: the scan reads the body as the client sent it, where such strings may appear.
-    private static bool Is(ref Utf8JsonReader reader, ReadOnlySpan<byte> text)
+    /// <summary>
+    /// <see cref="Utf8JsonReader.ValueTextEquals(ReadOnlySpan{byte})"/>, except that a token holding an unpaired surrogate
+    /// escape (which it cannot unescape) equals nothing: the body is read as the client sent it, where such strings may appear.
+    /// </summary>
+    internal static bool Is(ref Utf8JsonReader reader, ReadOnlySpan<byte> text)
     {
         try
         {
@@ -396,8 +385,8 @@ public static class RequestJson
         }
     }
 
-    // The current string token as text; false when it holds an unpaired surrogate escape.
-    private static bool TryGetText(ref Utf8JsonReader reader, out string text)
+    /// <summary>The current string token as text; false when it holds an unpaired surrogate escape.</summary>
+    internal static bool TryGetText(ref Utf8JsonReader reader, out string text)
     {
         try
         {

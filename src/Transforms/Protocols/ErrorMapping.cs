@@ -147,7 +147,7 @@ public static partial class ErrorMapping
         message.Contains("maximum context length", StringComparison.OrdinalIgnoreCase)
         || message.Contains("context_length_exceeded", StringComparison.OrdinalIgnoreCase)
         || message.Contains("context window", StringComparison.OrdinalIgnoreCase)
-        || message.Contains("exceeds the maximum number of tokens", StringComparison.OrdinalIgnoreCase)
+        || (message.Contains("input token count", StringComparison.OrdinalIgnoreCase) && message.Contains("exceeds the maximum number of tokens", StringComparison.OrdinalIgnoreCase))
         || message.StartsWith("prompt is too long", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>

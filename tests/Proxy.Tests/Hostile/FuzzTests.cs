@@ -14,7 +14,8 @@ namespace CcxProxy.Tests.Hostile;
 /// <summary>
 /// A bounded fuzz test over every inbound endpoint: structure-aware mutations (a field removed, a value of
 /// another type, a duplicated field, a lone surrogate, a bad UTF-8 byte, a cut body, deep nesting, huge
-/// values) of real requests (Claude Code's recorded first turn, and the shapes the OpenAI SDKs send), sent to
+/// values) of real requests (Claude Code's recorded first turn, the shapes the OpenAI SDKs send, and what the Codex
+/// and Gemini CLIs send), sent to
 /// a gateway whose channels cover passthrough and conversion both ways. A fixed seed makes a failure
 /// reproducible. Whatever a case holds, the gateway answers it: never a 5xx for the client's mistake, an error
 /// body always in the caller's own shape, no unhandled exception in the log, and no secret in any answer.
@@ -64,17 +65,29 @@ public sealed class FuzzTests
         _upstream.Dispose();
     }
 
-    private sealed record Endpoint(string Path, bool OpenAIShape, Func<string, JsonObject> Seed);
+    /// <summary>Whose error shape, and whose key header, an endpoint's caller expects.</summary>
+    private enum Shape
+    {
+        Anthropic,
+        OpenAI,
+        Google,
+    }
+
+    /// <summary>An endpoint: its path for a model (Gemini names the model in the path), its caller's protocol, a real request.</summary>
+    private sealed record Endpoint(Func<string, string> Path, Shape Shape, Func<string, JsonObject> Seed);
 
     private static readonly string[] s_models = ["claude-sonnet-4-6", "claude-opus-4-7", "gpt-4o", "gpt-4o-mini"];
 
     private static readonly Endpoint[] s_endpoints =
     [
-        new("/v1/messages", false, model => ClaudeCode(model)),
-        new("/v1/messages", false, model => Messages(model)),
-        new("/v1/messages/count_tokens", false, model => Messages(model)),
-        new("/v1/chat/completions", true, model => Chat(model)),
-        new("/v1/completions", true, model => Completions(model)),
+        new(_ => "/v1/messages", Shape.Anthropic, model => ClaudeCode(model)),
+        new(_ => "/v1/messages", Shape.Anthropic, model => Messages(model)),
+        new(_ => "/v1/messages/count_tokens", Shape.Anthropic, model => Messages(model)),
+        new(_ => "/v1/chat/completions", Shape.OpenAI, model => Chat(model)),
+        new(_ => "/v1/completions", Shape.OpenAI, model => Completions(model)),
+        new(_ => "/v1/responses", Shape.OpenAI, model => Responses(model)),
+        new(model => $"/v1beta/models/{model}:generateContent", Shape.Google, _ => Gemini()),
+        new(model => $"/v1beta/models/{model}:streamGenerateContent?alt=sse", Shape.Google, _ => Gemini()),
     ];
 
     private static readonly JsonObject s_claudeCode = RecordedRequests.ClaudeCodeFirstTurn(RecordedRequests.ClaudeCodeVersions[^1])["body"]!.AsObject();
@@ -116,6 +129,33 @@ public sealed class FuzzTests
         {"model":"MODEL","prompt":["def fib(n):","# a comment"],"max_tokens":64,"temperature":0,"stop":"\n\n","stream":false,"echo":false,"suffix":null}
         """.Replace("MODEL", model, StringComparison.Ordinal))!.AsObject();
 
+    // What the Codex CLI sends on a second turn: instructions, a developer message, reasoning, a tool call and its output.
+    private static JsonObject Responses(string model) => JsonNode.Parse("""
+        {"model":"MODEL","stream":false,"store":false,"instructions":"You are Codex.","max_output_tokens":256,"temperature":0.2,"top_p":1,
+         "reasoning":{"effort":"medium","summary":"auto"},"text":{"format":{"type":"text"}},"tool_choice":"auto","parallel_tool_calls":true,
+         "prompt_cache_key":"session-4b1f",
+         "tools":[{"type":"function","name":"exec_command","strict":false,"parameters":{"type":"object","properties":{"cmd":{"type":"string"}}}}],
+         "input":[
+           {"type":"message","role":"developer","content":[{"type":"input_text","text":"Use exec_command."}]},
+           {"type":"message","role":"user","content":[{"type":"input_text","text":"list the files 🌧️"},{"type":"input_image","image_url":"data:image/png;base64,iVBORw0KGgo="}]},
+           {"type":"reasoning","id":"rs_1","summary":[],"encrypted_content":"gAAAA-opaque"},
+           {"type":"function_call","call_id":"call_1","name":"exec_command","arguments":"{\"cmd\":\"ls\"}"},
+           {"type":"function_call_output","call_id":"call_1","output":"a.txt\nb.txt"}
+         ]}
+        """.Replace("MODEL", model, StringComparison.Ordinal))!.AsObject();
+
+    // What the Gemini CLI sends: a system instruction, an image, a signed function call and its response, thinking.
+    private static JsonObject Gemini() => JsonNode.Parse("""
+        {"contents":[
+           {"role":"user","parts":[{"text":"list the files 🌧️"},{"inlineData":{"mimeType":"image/png","data":"iVBORw0KGgo="}}]},
+           {"role":"model","parts":[{"text":"Need the tool.","thought":true},{"functionCall":{"id":"run_1","name":"run_shell_command","args":{"command":"ls"}},"thoughtSignature":"c2lnbmF0dXJl"}]},
+           {"role":"user","parts":[{"functionResponse":{"id":"run_1","name":"run_shell_command","response":{"output":"a.txt"}}}]}],
+         "systemInstruction":{"role":"user","parts":[{"text":"You are an interactive CLI agent."}]},
+         "tools":[{"functionDeclarations":[{"name":"run_shell_command","description":"Run a command","parametersJsonSchema":{"type":"object","properties":{"command":{"type":"string"}},"required":["command"]}}]}],
+         "toolConfig":{"functionCallingConfig":{"mode":"AUTO"}},
+         "generationConfig":{"temperature":0,"topP":1,"maxOutputTokens":256,"candidateCount":1,"responseMimeType":"text/plain","thinkingConfig":{"includeThoughts":true,"thinkingBudget":1024}}}
+        """)!.AsObject();
+
     [Test]
     public async Task MutatedRealRequests_EveryEndpoint_AnsweredInShape_NoServerErrors_NoSecrets()
     {
@@ -126,13 +166,15 @@ public sealed class FuzzTests
         {
             // The large Claude Code seed one time in eight: it is 90 KB.
             var endpoint = s_endpoints[random.Next(8) == 0 ? 0 : 1 + random.Next(s_endpoints.Length - 1)];
-            var body = Mutate(endpoint.Seed(s_models[random.Next(s_models.Length)]), random);
-            var (status, text, response) = await SendAsync(endpoint, body);
+            var model = s_models[random.Next(s_models.Length)];
+            var path = endpoint.Path(model);
+            var body = Mutate(endpoint.Seed(model), random);
+            var (status, text, response) = await SendAsync(path, endpoint.Shape, body);
             statuses[status] = statuses.GetValueOrDefault(status) + 1;
-            var what = $"case {i} (seed {Seed}): {endpoint.Path} {Describe(body)} -> {status} {Shorten(text)}";
+            var what = $"case {i} (seed {Seed}): {path} {Describe(body)} -> {status} {Shorten(text)}";
 
             Assert.That(status, Is.LessThan(500), () => what + "\n" + string.Join("\n", _gateway.Logs.Lines.Where(l => l.Contains("Exception", StringComparison.Ordinal)).TakeLast(1)));
-            AssertShape(endpoint, status, text, response, what);
+            AssertShape(endpoint.Shape, status, text, response, what);
             ErrorAssert.NoSecrets(response, text, FakeKeys.Upstream, ChannelToken, TestGateway.AccessKey);
         }
 
@@ -144,18 +186,22 @@ public sealed class FuzzTests
         Assert.That(statuses.GetValueOrDefault(400), Is.GreaterThan(Cases / 10), "mutations that break a request are refused");
     }
 
-    private async Task<(int Status, string Text, HttpResponseMessage Response)> SendAsync(Endpoint endpoint, byte[] body)
+    private async Task<(int Status, string Text, HttpResponseMessage Response)> SendAsync(string path, Shape shape, byte[] body)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, endpoint.Path) { Content = new ByteArrayContent(body) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new ByteArrayContent(body) };
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-        if (endpoint.OpenAIShape)
+        switch (shape)
         {
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", TestGateway.AccessKey);
-        }
-        else
-        {
-            request.Headers.Add("x-api-key", TestGateway.AccessKey);
-            request.Headers.Add("anthropic-version", "2023-06-01");
+            case Shape.OpenAI:
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", TestGateway.AccessKey);
+                break;
+            case Shape.Google:
+                request.Headers.Add("x-goog-api-key", TestGateway.AccessKey);
+                break;
+            default:
+                request.Headers.Add("x-api-key", TestGateway.AccessKey);
+                request.Headers.Add("anthropic-version", "2023-06-01");
+                break;
         }
 
         var response = await _gateway.Client.SendAsync(request).WaitAsync(TimeSpan.FromSeconds(30));
@@ -163,7 +209,7 @@ public sealed class FuzzTests
         return ((int)response.StatusCode, text, response);
     }
 
-    private static void AssertShape(Endpoint endpoint, int status, string text, HttpResponseMessage response, string what)
+    private static void AssertShape(Shape shape, int status, string text, HttpResponseMessage response, string what)
     {
         Assert.That(text, Is.Not.Empty, what);
         if (status < 400)
@@ -175,15 +221,20 @@ public sealed class FuzzTests
         var json = JsonNode.Parse(text)!.AsObject();
         var error = json["error"]!.AsObject();
         Assert.That(error["message"]!.GetValue<string>(), Is.Not.Empty, what);
-        if (endpoint.OpenAIShape)
+        switch (shape)
         {
-            Assert.That(error["type"]!.GetValue<string>(), Is.Not.Empty, what);
-            Assert.That(json.ContainsKey("type"), Is.False, what + ": an OpenAI client gets OpenAI's shape");
-        }
-        else
-        {
-            Assert.That(json["type"]!.GetValue<string>(), Is.EqualTo("error"), what);
-            Assert.That(error["type"]!.GetValue<string>(), Is.Not.Empty, what);
+            case Shape.OpenAI:
+                Assert.That(error["type"]!.GetValue<string>(), Is.Not.Empty, what);
+                Assert.That(json.ContainsKey("type"), Is.False, what + ": an OpenAI client gets OpenAI's shape");
+                break;
+            case Shape.Google:
+                Assert.That(error["code"]!.GetValue<int>(), Is.EqualTo(status), what + ": a Gemini client gets Google's shape");
+                Assert.That(error["status"]!.GetValue<string>(), Is.Not.Empty, what);
+                break;
+            default:
+                Assert.That(json["type"]!.GetValue<string>(), Is.EqualTo("error"), what);
+                Assert.That(error["type"]!.GetValue<string>(), Is.Not.Empty, what);
+                break;
         }
     }
 
@@ -296,7 +347,7 @@ public sealed class FuzzTests
         }
     }
 
-    private static JsonNode? Replacement(Random random) => random.Next(14) switch
+    private static JsonNode? Replacement(Random random) => random.Next(15) switch
     {
         0 => null,
         1 => 1,
@@ -311,6 +362,7 @@ public sealed class FuzzTests
         10 => JsonNode.Parse(new string('[', 70) + new string(']', 70), documentOptions: new JsonDocumentOptions { MaxDepth = 256 }),
         11 => "claude-haiku-claude-opus-4-7",
         12 => long.MaxValue,
+        13 => "2",
         _ => "\r\nInformation forged log line\u2028",
     };
 

@@ -93,6 +93,7 @@ public sealed class TraceContextPropagationTests
         await Poll.UntilAsync(() => spans.Stopped.Any(a => a.TraceId.ToHexString() == TraceId && a.SpanId.ToHexString() == parts[2]),
             $"a gateway span {parts[2]} in the caller's trace");
     }
+
     /// <summary>
     /// With OTLP export on, OpenTelemetry's HttpClient instrumentation listens to every outbound request in the
     /// process and, with its default propagator, writes its own <c>traceparent</c> and <c>baggage</c> (the

@@ -13,80 +13,74 @@ namespace CcxProxy.Transforms.Conversion.Completions;
 internal static class CompletionsRequest
 {
     /// <summary>Converts; <paramref name="defaultMaxTokens"/> is written when the client sent no max_tokens.</summary>
-    public static GatewayResult<ConvertedRequest> ToChat(ReadOnlySpan<byte> body, ConversionOptions options, long? defaultMaxTokens)
+    public static GatewayResult<ConvertedRequest> ToChat(ReadOnlySpan<byte> body, ConversionOptions options, long? defaultMaxTokens) =>
+        ConvertedRequest.Convert(body, (options, defaultMaxTokens), static (root, state) => ToChat(root, state.options, state.defaultMaxTokens));
+
+    private static GatewayResult<ConvertedRequest> ToChat(JsonElement root, ConversionOptions options, long? defaultMaxTokens)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (ConvertedRequest.Parse(body).Failed(out var malformed, out var doc))
+        if (root.ValueKind != JsonValueKind.Object)
         {
-            return malformed;
+            return ConvertedRequest.Refused("the request body must be a JSON object");
         }
 
-        using (doc)
+        var refusal = Validate(root, out var prompt);
+        if (refusal is not null)
         {
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-            {
-                return ConvertedRequest.Refused("the request body must be a JSON object");
-            }
-
-            var refusal = Validate(root, out var prompt);
-            if (refusal is not null)
-            {
-                return ConvertedRequest.Refused(refusal);
-            }
-
-            var stream = root.TryGetProperty("stream", out var s) && s.ValueKind == JsonValueKind.True;
-            var buffer = new ArrayBufferWriter<byte>(256 + prompt!.Length);
-            using (var json = new Utf8JsonWriter(buffer, OpenAIWire.WriterOptions))
-            {
-                json.WriteStartObject();
-                json.WriteString("model"u8, options.UpstreamModel);
-                json.WriteStartArray("messages"u8);
-                json.WriteStartObject();
-                json.WriteString("role"u8, "user"u8);
-                json.WriteString("content"u8, prompt);
-                json.WriteEndObject();
-                json.WriteEndArray();
-
-                long? maxTokens = OpenAIWire.TryGetLong(root, "max_tokens", out var m) ? m : defaultMaxTokens;
-                if (maxTokens is { } value)
-                {
-                    if (options.MaxTokensLimit is { } limit && value > limit)
-                    {
-                        value = limit;
-                    }
-
-                    json.WriteNumber(options.MaxTokensField, value);
-                }
-
-                // Copied as they are: same meaning in both APIs.
-                foreach (var name in (ReadOnlySpan<string>)["temperature", "top_p", "stop", "user", "seed", "presence_penalty", "frequency_penalty", "logit_bias"])
-                {
-                    if (root.TryGetProperty(name, out var field) && field.ValueKind != JsonValueKind.Null)
-                    {
-                        json.WritePropertyName(name);
-                        field.WriteTo(json);
-                    }
-                }
-
-                if (stream)
-                {
-                    json.WriteBoolean("stream"u8, true);
-                    if (options.IncludeStreamUsage)
-                    {
-                        // Always ask the upstream for usage (accounting needs it); the client's own
-                        // stream_options decides whether it sees the usage chunk.
-                        json.WriteStartObject("stream_options"u8);
-                        json.WriteBoolean("include_usage"u8, true);
-                        json.WriteEndObject();
-                    }
-                }
-
-                json.WriteEndObject();
-            }
-
-            return new ConvertedRequest(buffer.WrittenSpan.ToArray(), stream, ToolNameMap.Identity);
+            return ConvertedRequest.Refused(refusal);
         }
+
+        var stream = root.TryGetProperty("stream", out var s) && s.ValueKind == JsonValueKind.True;
+        var buffer = new ArrayBufferWriter<byte>(256 + prompt!.Length);
+        using (var json = new Utf8JsonWriter(buffer, OpenAIWire.WriterOptions))
+        {
+            json.WriteStartObject();
+            json.WriteString("model"u8, options.UpstreamModel);
+            json.WriteStartArray("messages"u8);
+            json.WriteStartObject();
+            json.WriteString("role"u8, "user"u8);
+            json.WriteString("content"u8, prompt);
+            json.WriteEndObject();
+            json.WriteEndArray();
+
+            long? maxTokens = OpenAIWire.TryGetLong(root, "max_tokens", out var m) ? m : defaultMaxTokens;
+            if (maxTokens is { } value)
+            {
+                if (options.MaxTokensLimit is { } limit && value > limit)
+                {
+                    value = limit;
+                }
+
+                json.WriteNumber(options.MaxTokensField, value);
+            }
+
+            // Copied as they are: same meaning in both APIs.
+            foreach (var name in (ReadOnlySpan<string>)["temperature", "top_p", "stop", "user", "seed", "presence_penalty", "frequency_penalty", "logit_bias"])
+            {
+                if (root.TryGetProperty(name, out var field) && field.ValueKind != JsonValueKind.Null)
+                {
+                    json.WritePropertyName(name);
+                    field.WriteTo(json);
+                }
+            }
+
+            if (stream)
+            {
+                json.WriteBoolean("stream"u8, true);
+                if (options.IncludeStreamUsage)
+                {
+                    // Always ask the upstream for usage (accounting needs it); the client's own
+                    // stream_options decides whether it sees the usage chunk.
+                    json.WriteStartObject("stream_options"u8);
+                    json.WriteBoolean("include_usage"u8, true);
+                    json.WriteEndObject();
+                }
+            }
+
+            json.WriteEndObject();
+        }
+
+        return new ConvertedRequest(buffer.WrittenSpan.ToArray(), stream, ToolNameMap.Identity);
     }
 
     /// <summary>The refusal for the request, or null with the prompt text.</summary>

@@ -22,60 +22,54 @@ internal static class GeminiRequest
     /// <summary>Converts, or says why not.</summary>
     /// <param name="body">The client's body.</param>
     /// <param name="stream">True when the client called <c>streamGenerateContent</c>.</param>
-    public static GatewayResult<ConvertedRequest> ToChat(ReadOnlySpan<byte> body, bool stream)
+    public static GatewayResult<ConvertedRequest> ToChat(ReadOnlySpan<byte> body, bool stream) =>
+        ConvertedRequest.Convert(body, (body.Length, stream), static (root, state) => ToChat(root, state.Length, state.stream));
+
+    private static GatewayResult<ConvertedRequest> ToChat(JsonElement root, int bodyLength, bool stream)
     {
-        if (ConvertedRequest.Parse(body).Failed(out var malformed, out var doc))
+        if (root.ValueKind != JsonValueKind.Object)
         {
-            return malformed;
+            return ConvertedRequest.Refused("the request body must be a JSON object");
         }
 
-        using (doc)
+        if (GeminiWire.GetString(root, "cachedContent") is { Length: > 0 })
         {
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-            {
-                return ConvertedRequest.Refused("the request body must be a JSON object");
-            }
+            return ConvertedRequest.Refused("cachedContent: a Gemini context cache cannot be read by this model's provider; send the contents themselves");
+        }
 
-            if (GeminiWire.GetString(root, "cachedContent") is { Length: > 0 })
-            {
-                return ConvertedRequest.Refused("cachedContent: a Gemini context cache cannot be read by this model's provider; send the contents themselves");
-            }
-
-            var buffer = new ArrayBufferWriter<byte>(body.Length + 256);
-            using (var json = new Utf8JsonWriter(buffer, OpenAIWire.WriterOptions))
+        var buffer = new ArrayBufferWriter<byte>(bodyLength + 256);
+        using (var json = new Utf8JsonWriter(buffer, OpenAIWire.WriterOptions))
+        {
+            json.WriteStartObject();
+            json.WriteStartArray("messages"u8);
+            if (GeminiWire.TryGet(root, "systemInstruction", out var system) && SystemText(system) is { Length: > 0 } instructions)
             {
                 json.WriteStartObject();
-                json.WriteStartArray("messages"u8);
-                if (GeminiWire.TryGet(root, "systemInstruction", out var system) && SystemText(system) is { Length: > 0 } instructions)
-                {
-                    json.WriteStartObject();
-                    json.WriteString("role"u8, "system"u8);
-                    json.WriteString("content"u8, instructions);
-                    json.WriteEndObject();
-                }
-
-                if (WriteContents(json, root) is { } badContents)
-                {
-                    return ConvertedRequest.Refused(badContents);
-                }
-
-                json.WriteEndArray();
-                if ((WriteTools(json, root) ?? WriteToolConfig(json, root) ?? WriteGenerationConfig(json, root)) is { } badConfig)
-                {
-                    return ConvertedRequest.Refused(badConfig);
-                }
-
-                if (stream)
-                {
-                    json.WriteBoolean("stream"u8, true);
-                }
-
+                json.WriteString("role"u8, "system"u8);
+                json.WriteString("content"u8, instructions);
                 json.WriteEndObject();
             }
 
-            return new ConvertedRequest(buffer.WrittenSpan.ToArray(), stream, ToolNameMap.Identity);
+            if (WriteContents(json, root) is { } badContents)
+            {
+                return ConvertedRequest.Refused(badContents);
+            }
+
+            json.WriteEndArray();
+            if ((WriteTools(json, root) ?? WriteToolConfig(json, root) ?? WriteGenerationConfig(json, root)) is { } badConfig)
+            {
+                return ConvertedRequest.Refused(badConfig);
+            }
+
+            if (stream)
+            {
+                json.WriteBoolean("stream"u8, true);
+            }
+
+            json.WriteEndObject();
         }
+
+        return new ConvertedRequest(buffer.WrittenSpan.ToArray(), stream, ToolNameMap.Identity);
     }
 
     private static string? SystemText(JsonElement system) => system.ValueKind switch
@@ -452,7 +446,7 @@ internal static class GeminiRequest
             return null;
         }
 
-        if (GeminiWire.TryGet(config, "candidateCount", out var count) && count.TryGetInt64(out var n) && n > 1)
+        if (GeminiWire.TryGet(config, "candidateCount", out var count) && GeminiWire.Number(count) > 1)
         {
             return "generationConfig.candidateCount: only 1 candidate can be generated through this gateway";
         }
@@ -531,7 +525,7 @@ internal static class GeminiRequest
             };
         }
 
-        if (!GeminiWire.TryGet(thinking, "thinkingBudget", out var budgetElement) || !budgetElement.TryGetInt64(out var budget))
+        if (!GeminiWire.TryGet(thinking, "thinkingBudget", out var budgetElement) || GeminiWire.Number(budgetElement) is not { } budget)
         {
             return null;
         }
@@ -546,7 +540,8 @@ internal static class GeminiRequest
         };
     }
 
-    // A number of generationConfig, which Google's JSON mapping also takes as a numeric string ("maxOutputTokens": "100").
+    // A number of generationConfig (a numeric string too, as Google's JSON mapping allows), written as a JSON number: a
+    // whole one as an integer ("maxOutputTokens": 1000.0 is 1000), which is what the Chat rules take for a token count.
     private static string? CopyNumber(Utf8JsonWriter json, JsonElement config, string from, ReadOnlySpan<byte> to)
     {
         if (!GeminiWire.TryGet(config, from, out var value) || value.ValueKind == JsonValueKind.Null)
@@ -554,29 +549,21 @@ internal static class GeminiRequest
             return null;
         }
 
-        if (value.ValueKind == JsonValueKind.Number)
+        if (GeminiWire.Number(value) is not { } number)
         {
-            json.WritePropertyName(to);
-            value.WriteTo(json);
-            return null;
+            return $"generationConfig.{from}: must be a number";
         }
 
-        if (value.ValueKind == JsonValueKind.String
-            && double.TryParse(value.GetString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && double.IsFinite(number))
+        if (number == Math.Floor(number) && Math.Abs(number) < 1e15)
         {
-            if (number == Math.Floor(number) && Math.Abs(number) <= long.MaxValue / 2)
-            {
-                json.WriteNumber(to, (long)number);
-            }
-            else
-            {
-                json.WriteNumber(to, number);
-            }
-
-            return null;
+            json.WriteNumber(to, (long)number);
+        }
+        else
+        {
+            json.WriteNumber(to, number);
         }
 
-        return $"generationConfig.{from}: must be a number";
+        return null;
     }
 
     private static Queue<string> Queue(Dictionary<string, Queue<string>> pending, string name)

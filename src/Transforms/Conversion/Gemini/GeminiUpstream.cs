@@ -35,67 +35,56 @@ public static class GeminiUpstream
     /// <summary>Messages request → Gemini request, or the 400 that says why not.</summary>
     /// <param name="messagesRequest">The Messages body.</param>
     /// <param name="options">The channel's choices.</param>
-    public static GatewayResult<ConvertedRequest> ConvertRequest(ReadOnlySpan<byte> messagesRequest, ConversionOptions options)
+    public static GatewayResult<ConvertedRequest> ConvertRequest(ReadOnlySpan<byte> messagesRequest, ConversionOptions options) =>
+        ConvertedRequest.Convert(messagesRequest, (messagesRequest.Length, options), static (root, state) => ConvertRequest(root, state.Length, state.options));
+
+    private static GatewayResult<ConvertedRequest> ConvertRequest(JsonElement root, int bodyLength, ConversionOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (ConvertedRequest.Parse(messagesRequest).Failed(out var malformed, out var document))
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("messages", out var messages) || messages.ValueKind != JsonValueKind.Array)
         {
-            return malformed;
+            return ConvertedRequest.Refused("messages: field required (an array of messages)");
         }
 
-        using (document)
+        if (UnansweredResult(messages) is { } orphan)
         {
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("messages", out var messages) || messages.ValueKind != JsonValueKind.Array)
-            {
-                return ConvertedRequest.Refused("messages: field required (an array of messages)");
-            }
+            // Gemini names a function's response after its call: one without a call before it cannot be sent.
+            return ConvertedRequest.Refused($"messages: the tool_result for '{orphan}' follows no tool_use with that id; Gemini needs the call to name the result");
+        }
 
-            if (UnansweredResult(messages) is { } orphan)
-            {
-                // Gemini names a function's response after its call: one without a call before it cannot be sent.
-                return ConvertedRequest.Refused($"messages: the tool_result for '{orphan}' follows no tool_use with that id; Gemini needs the call to name the result");
-            }
+        var buffer = new ArrayBufferWriter<byte>(bodyLength + 256);
+        var stream = root.TryGetProperty("stream", out var s) && s.ValueKind == JsonValueKind.True;
 
-            var buffer = new ArrayBufferWriter<byte>(messagesRequest.Length + 256);
-            var stream = root.TryGetProperty("stream", out var s) && s.ValueKind == JsonValueKind.True;
-
-            // Gemini takes function names of at most 64 characters; longer ones (MCP tools') are shortened and mapped back.
-            var toolNames = new ToolNameMap();
-            try
+        // Gemini takes function names of at most 64 characters; longer ones (MCP tools') are shortened and mapped back.
+        var toolNames = new ToolNameMap();
+        using (var json = new Utf8JsonWriter(buffer, OpenAIWire.WriterOptions))
+        {
+            json.WriteStartObject();
+            if (MessagesRequestText.System(root) is { Length: > 0 } system)
             {
-                using var json = new Utf8JsonWriter(buffer, OpenAIWire.WriterOptions);
+                json.WriteStartObject("systemInstruction"u8);
+                json.WriteStartArray("parts"u8);
                 json.WriteStartObject();
-                if (MessagesRequestText.System(root) is { Length: > 0 } system)
-                {
-                    json.WriteStartObject("systemInstruction"u8);
-                    json.WriteStartArray("parts"u8);
-                    json.WriteStartObject();
-                    json.WriteString("text"u8, system);
-                    json.WriteEndObject();
-                    json.WriteEndArray();
-                    json.WriteEndObject();
-                }
-
-                json.WriteStartArray("contents"u8);
-                var callNames = new Dictionary<string, string>(StringComparer.Ordinal);
-                foreach (var message in messages.EnumerateArray())
-                {
-                    WriteTurn(json, message, callNames, toolNames);
-                }
-
+                json.WriteString("text"u8, system);
+                json.WriteEndObject();
                 json.WriteEndArray();
-                WriteTools(json, root, toolNames);
-                WriteGenerationConfig(json, root, options);
                 json.WriteEndObject();
             }
-            catch (InvalidOperationException ex)
+
+            json.WriteStartArray("contents"u8);
+            var callNames = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var message in messages.EnumerateArray())
             {
-                return ConvertedRequest.Refused($"a field has a value of the wrong type ({ex.Message})");
+                WriteTurn(json, message, callNames, toolNames);
             }
 
-            return new ConvertedRequest(buffer.WrittenSpan.ToArray(), stream, toolNames);
+            json.WriteEndArray();
+            WriteTools(json, root, toolNames);
+            WriteGenerationConfig(json, root, options);
+            json.WriteEndObject();
         }
+
+        return new ConvertedRequest(buffer.WrittenSpan.ToArray(), stream, toolNames);
     }
 
     /// <summary>Gemini <c>GenerateContentResponse</c> → Anthropic <c>message</c>; an Anthropic error body for an answer that is an error.</summary>

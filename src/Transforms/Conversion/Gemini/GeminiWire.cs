@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using CcxProxy.Transforms.Conversion.OpenAIChat;
@@ -40,6 +41,17 @@ internal static class GeminiWire
 
         return element.TryGetProperty(name, out value) || (Snake(name) is var snake && snake != name && element.TryGetProperty(snake, out value));
     }
+
+    /// <summary>
+    /// A JSON number, or a string holding one (Google's JSON mapping takes <c>"1000"</c> for a number field, and its
+    /// 64-bit integers are strings); null for anything else. Finite values only.
+    /// </summary>
+    public static double? Number(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.Number when value.TryGetDouble(out var number) && double.IsFinite(number) => number,
+        JsonValueKind.String when double.TryParse(value.GetString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && double.IsFinite(number) => number,
+        _ => null,
+    };
 
     /// <summary>A string field under either name; null when absent or not a string.</summary>
     public static string? GetString(JsonElement element, string name) =>

@@ -29,8 +29,9 @@ public static class Passthrough
     public static ReadOnlyMemory<byte> ClampOutputTokens(ReadOnlyMemory<byte> body, int? limit, params (string Name, string? Alias)[] path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        var (last, lastAlias) = path[^1];
-        if (limit is not { } max || (body.Span.IndexOf(Encoding.UTF8.GetBytes(last)) < 0 && (lastAlias is null || body.Span.IndexOf(Encoding.UTF8.GetBytes(lastAlias)) < 0)))
+        var names = Array.ConvertAll(path, static step => (Encoding.UTF8.GetBytes(step.Name), step.Alias is null ? null : Encoding.UTF8.GetBytes(step.Alias)));
+        var (last, lastAlias) = names[^1];
+        if (limit is not { } max || (body.Span.IndexOf(last) < 0 && (lastAlias is null || body.Span.IndexOf(lastAlias) < 0)))
         {
             return body;
         }
@@ -41,7 +42,7 @@ public static class Passthrough
             var reader = new Utf8JsonReader(body.Span);
             if (reader.Read() && reader.TokenType == JsonTokenType.StartObject)
             {
-                FindOverLimit(ref reader, path, max, edits);
+                FindOverLimit(ref reader, names, max, edits);
             }
         }
         catch (JsonException)
@@ -55,15 +56,16 @@ public static class Passthrough
 
     // On an object's StartObject; leaves the reader on its EndObject. Every value under path's names (a client may
     // send both spellings, or one twice) that asks for more than max becomes max: an upstream that reads either sees
-    // no more than the channel allows. A number in any notation counts (1e6 is a million).
-    private static void FindOverLimit(ref Utf8JsonReader reader, ReadOnlySpan<(string Name, string? Alias)> path, int max, List<(Range Range, byte[] Value)> edits)
+    // no more than the channel allows. A number in any notation counts (1e6 is a million; one too large for a double
+    // is over any limit), and so does a numeric string, which Google's JSON mapping reads as the number.
+    private static void FindOverLimit(ref Utf8JsonReader reader, ReadOnlySpan<(byte[] Name, byte[]? Alias)> path, int max, List<(Range Range, byte[] Value)> edits)
     {
         var (name, alias) = path[0];
         while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
         {
-            var matches = RequestJson.NameIs(ref reader, name) || (alias is not null && RequestJson.NameIs(ref reader, alias));
+            var matches = RequestJson.Is(ref reader, name) || (alias is not null && RequestJson.Is(ref reader, alias));
             reader.Read();
-            if (matches && path.Length == 1 && reader.TokenType == JsonTokenType.Number && reader.TryGetDouble(out var asked) && asked > max)
+            if (matches && path.Length == 1 && AsksForMore(ref reader, max))
             {
                 edits.Add((new Range((int)reader.TokenStartIndex, (int)reader.BytesConsumed), Encoding.ASCII.GetBytes(max.ToString(CultureInfo.InvariantCulture))));
             }
@@ -77,4 +79,12 @@ public static class Passthrough
             }
         }
     }
+
+    private static bool AsksForMore(ref Utf8JsonReader reader, int max) => reader.TokenType switch
+    {
+        JsonTokenType.Number => !reader.TryGetDouble(out var asked) || asked > max,
+        JsonTokenType.String => RequestJson.TryGetText(ref reader, out var text)
+            && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var asked) && asked > max,
+        _ => false,
+    };
 }

@@ -47,23 +47,7 @@ internal sealed class ChatRequestConverter
     public static GatewayResult<ConvertedRequest> Convert(ReadOnlySpan<byte> body, ConversionOptions options, ChatFieldNames? names = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (ConvertedRequest.Parse(body).Failed(out var malformed, out var doc))
-        {
-            return malformed;
-        }
-
-        using (doc)
-        {
-            try
-            {
-                return new ChatRequestConverter(options, names ?? ChatFieldNames.Chat).Build(doc.RootElement);
-            }
-            catch (InvalidOperationException ex)
-            {
-                // A field of a JSON type the checks did not foresee: still the client's mistake.
-                return ConvertedRequest.Refused($"a field has a value of the wrong type ({ex.Message})");
-            }
-        }
+        return ConvertedRequest.Convert(body, new ChatRequestConverter(options, names ?? ChatFieldNames.Chat), static (root, converter) => converter.Build(root));
     }
 
     private GatewayResult<ConvertedRequest> Build(JsonElement root)
@@ -446,10 +430,10 @@ internal sealed class ChatRequestConverter
     }
 
     /// <summary>Why an image's URL cannot be sent (it must be http(s), or a base64 data: URL with a media type); null when it can.</summary>
-    internal static string? ImageUrlProblem(string? url) => ReadMedia(url, out _);
+    internal static string? ImageUrlProblem(string? url) => CheckMedia(url, out _, out _);
 
     /// <summary>Why a file's <c>file_data</c> cannot be sent (a base64 data: URL, or bare base64 read as a PDF); null when it can.</summary>
-    internal static string? FileDataProblem(string data) => ReadMedia(AsDataUrl(data), out _);
+    internal static string? FileDataProblem(string data) => data.StartsWith("data:", StringComparison.Ordinal) ? CheckMedia(data, out _, out _) : null;
 
     private static string AsDataUrl(string fileData) =>
         fileData.StartsWith("data:", StringComparison.Ordinal) ? fileData : "data:application/pdf;base64," + fileData;
@@ -458,6 +442,22 @@ internal sealed class ChatRequestConverter
     private static string? ReadMedia(string? url, out Block? block)
     {
         block = null;
+        if (CheckMedia(url, out var dataStart, out var mediaType) is { } problem)
+        {
+            return problem;
+        }
+
+        block = mediaType is null
+            ? new ImageUrlBlock(url!)
+            : new Base64Block(mediaType == "application/pdf" ? "document" : "image", mediaType, url![dataStart..]);
+        return null;
+    }
+
+    // Why url cannot be a media source, or null; for a data: URL, where its base64 starts and its media type (null for http(s)).
+    private static string? CheckMedia(string? url, out int dataStart, out string? mediaType)
+    {
+        dataStart = 0;
+        mediaType = null;
         if (string.IsNullOrEmpty(url))
         {
             return "field required";
@@ -465,7 +465,6 @@ internal sealed class ChatRequestConverter
 
         if (url.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || url.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
         {
-            block = new ImageUrlBlock(url);
             return null;
         }
 
@@ -481,13 +480,13 @@ internal sealed class ChatRequestConverter
             return "a data: URL must be base64 (data:<media type>;base64,<data>)";
         }
 
-        var mediaType = header[..^";base64".Length].Split(';', 2)[0].Trim().ToLowerInvariant();
+        mediaType = header[..^";base64".Length].Split(';', 2)[0].Trim().ToLowerInvariant();
         if (mediaType.Length == 0)
         {
             return "the data: URL has no media type";
         }
 
-        block = new Base64Block(mediaType == "application/pdf" ? "document" : "image", mediaType, url[(comma + 1)..]);
+        dataStart = comma + 1;
         return null;
     }
 

@@ -21,91 +21,85 @@ internal static class ResponsesRequest
     /// Converts, or says why not. The host resolves a <c>previous_response_id</c> before conversion; one that reaches
     /// this converter (used on its own) names nothing it knows: 404.
     /// </summary>
-    public static GatewayResult<ConvertedRequest> ToChat(ReadOnlySpan<byte> body)
+    public static GatewayResult<ConvertedRequest> ToChat(ReadOnlySpan<byte> body) =>
+        ConvertedRequest.Convert(body, body.Length, static (root, bodyLength) => ToChat(root, bodyLength));
+
+    private static GatewayResult<ConvertedRequest> ToChat(JsonElement root, int bodyLength)
     {
-        if (ConvertedRequest.Parse(body).Failed(out var malformed, out var doc))
+        if (root.ValueKind != JsonValueKind.Object)
         {
-            return malformed;
+            return ConvertedRequest.Refused("the request body must be a JSON object");
         }
 
-        using (doc)
+        if (OpenAIWire.GetString(root, "previous_response_id") is { Length: > 0 } previous)
         {
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-            {
-                return ConvertedRequest.Refused("the request body must be a JSON object");
-            }
-
-            if (OpenAIWire.GetString(root, "previous_response_id") is { Length: > 0 } previous)
-            {
-                return new GatewayError(404, $"Previous response with id '{previous}' not found.") { Code = "previous_response_not_found" };
-            }
-
-            if (root.TryGetProperty("background", out var background) && background.ValueKind == JsonValueKind.True)
-            {
-                return ConvertedRequest.Refused("background: background responses are not supported; send the request without it");
-            }
-
-            var buffer = new ArrayBufferWriter<byte>(body.Length + 256);
-            bool stream;
-            using (var json = new Utf8JsonWriter(buffer, OpenAIWire.WriterOptions))
-            {
-                json.WriteStartObject();
-                if (OpenAIWire.GetString(root, "model") is { } model)
-                {
-                    json.WriteString("model"u8, model);
-                }
-
-                json.WriteStartArray("messages"u8);
-                if (OpenAIWire.GetString(root, "instructions") is { Length: > 0 } instructions)
-                {
-                    WriteMessage(json, "system", instructions);
-                }
-
-                if (WriteInput(json, root) is { } badInput)
-                {
-                    return ConvertedRequest.Refused(badInput);
-                }
-
-                json.WriteEndArray();
-                if ((WriteTools(json, root) ?? WriteToolChoice(json, root) ?? WriteFormat(json, root)) is { } badTools)
-                {
-                    return ConvertedRequest.Refused(badTools);
-                }
-
-                if ((CopyNumber(json, root, "max_output_tokens", "max_completion_tokens"u8)
-                    ?? CopyNumber(json, root, "temperature", "temperature"u8)
-                    ?? CopyNumber(json, root, "top_p", "top_p"u8)) is { } badNumber)
-                {
-                    return ConvertedRequest.Refused(badNumber);
-                }
-
-                if (root.TryGetProperty("parallel_tool_calls", out var parallel) && parallel.ValueKind is JsonValueKind.True or JsonValueKind.False)
-                {
-                    json.WriteBoolean("parallel_tool_calls"u8, parallel.ValueKind == JsonValueKind.True);
-                }
-
-                if (root.TryGetProperty("reasoning", out var reasoning) && OpenAIWire.GetString(reasoning, "effort") is { } effort)
-                {
-                    json.WriteString("reasoning_effort"u8, effort);
-                }
-
-                if ((OpenAIWire.GetString(root, "safety_identifier") ?? OpenAIWire.GetString(root, "user")) is { Length: > 0 } user)
-                {
-                    json.WriteString("user"u8, user);
-                }
-
-                stream = root.TryGetProperty("stream", out var s) && s.ValueKind == JsonValueKind.True;
-                if (stream)
-                {
-                    json.WriteBoolean("stream"u8, true);
-                }
-
-                json.WriteEndObject();
-            }
-
-            return new ConvertedRequest(buffer.WrittenSpan.ToArray(), stream, ToolNameMap.Identity);
+            return new GatewayError(404, $"Previous response with id '{previous}' not found.") { Code = "previous_response_not_found" };
         }
+
+        if (root.TryGetProperty("background", out var background) && background.ValueKind == JsonValueKind.True)
+        {
+            return ConvertedRequest.Refused("background: background responses are not supported; send the request without it");
+        }
+
+        var buffer = new ArrayBufferWriter<byte>(bodyLength + 256);
+        bool stream;
+        using (var json = new Utf8JsonWriter(buffer, OpenAIWire.WriterOptions))
+        {
+            json.WriteStartObject();
+            if (OpenAIWire.GetString(root, "model") is { } model)
+            {
+                json.WriteString("model"u8, model);
+            }
+
+            json.WriteStartArray("messages"u8);
+            if (OpenAIWire.GetString(root, "instructions") is { Length: > 0 } instructions)
+            {
+                WriteMessage(json, "system", instructions);
+            }
+
+            if (WriteInput(json, root) is { } badInput)
+            {
+                return ConvertedRequest.Refused(badInput);
+            }
+
+            json.WriteEndArray();
+            if ((WriteTools(json, root) ?? WriteToolChoice(json, root) ?? WriteFormat(json, root)) is { } badTools)
+            {
+                return ConvertedRequest.Refused(badTools);
+            }
+
+            if ((CopyNumber(json, root, "max_output_tokens", "max_completion_tokens"u8)
+                ?? CopyNumber(json, root, "temperature", "temperature"u8)
+                ?? CopyNumber(json, root, "top_p", "top_p"u8)) is { } badNumber)
+            {
+                return ConvertedRequest.Refused(badNumber);
+            }
+
+            if (root.TryGetProperty("parallel_tool_calls", out var parallel) && parallel.ValueKind is JsonValueKind.True or JsonValueKind.False)
+            {
+                json.WriteBoolean("parallel_tool_calls"u8, parallel.ValueKind == JsonValueKind.True);
+            }
+
+            if (root.TryGetProperty("reasoning", out var reasoning) && OpenAIWire.GetString(reasoning, "effort") is { } effort)
+            {
+                json.WriteString("reasoning_effort"u8, effort);
+            }
+
+            if ((OpenAIWire.GetString(root, "safety_identifier") ?? OpenAIWire.GetString(root, "user")) is { Length: > 0 } user)
+            {
+                json.WriteString("user"u8, user);
+            }
+
+            stream = root.TryGetProperty("stream", out var s) && s.ValueKind == JsonValueKind.True;
+            if (stream)
+            {
+                json.WriteBoolean("stream"u8, true);
+            }
+
+            json.WriteEndObject();
+        }
+
+        return new ConvertedRequest(buffer.WrittenSpan.ToArray(), stream, ToolNameMap.Identity);
     }
 
     private static string? WriteInput(Utf8JsonWriter json, JsonElement root)
@@ -179,7 +173,7 @@ internal static class ResponsesRequest
                 json.WriteString("role"u8, "tool"u8);
                 json.WriteString("tool_call_id"u8, outputId);
                 item.TryGetProperty("output", out var output);
-                return WriteContent(json, output, path + ".output");
+                return WriteContent(json, output, path + ".output", toolOutput: true);
             case "reasoning":
                 // OpenAI's own reasoning (encrypted_content, summaries): no other family takes it back.
                 return null;
@@ -206,8 +200,8 @@ internal static class ResponsesRequest
         return WriteContent(json, content, path + ".content");
     }
 
-    // Writes "content" and ends the message object.
-    private static string? WriteContent(Utf8JsonWriter json, JsonElement content, string path)
+    // Writes "content" and ends the message object. A tool's output may hold text and images, not files (as in Chat).
+    private static string? WriteContent(Utf8JsonWriter json, JsonElement content, string path, bool toolOutput = false)
     {
         json.WritePropertyName("content"u8);
         switch (content.ValueKind)
@@ -227,7 +221,7 @@ internal static class ResponsesRequest
         foreach (var part in content.EnumerateArray())
         {
             var partPath = string.Create(CultureInfo.InvariantCulture, $"{path}[{j++}]");
-            if (WritePart(json, part, partPath) is { } refusal)
+            if (WritePart(json, part, partPath, toolOutput) is { } refusal)
             {
                 return refusal;
             }
@@ -238,7 +232,7 @@ internal static class ResponsesRequest
         return null;
     }
 
-    private static string? WritePart(Utf8JsonWriter json, JsonElement part, string path)
+    private static string? WritePart(Utf8JsonWriter json, JsonElement part, string path, bool toolOutput)
     {
         switch (OpenAIWire.GetString(part, "type"))
         {
@@ -272,6 +266,8 @@ internal static class ResponsesRequest
                 json.WriteEndObject();
                 json.WriteEndObject();
                 return null;
+            case "input_file" when toolOutput:
+                return path + ": files are not supported in a function_call_output (text and images are)";
             case "input_file":
                 if (OpenAIWire.GetString(part, "file_data") is not { Length: > 0 } data)
                 {

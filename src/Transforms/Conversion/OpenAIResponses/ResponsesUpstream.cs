@@ -26,97 +26,86 @@ public static class ResponsesUpstream
     /// <summary>Messages request → Responses request, or the 400 that says why not.</summary>
     /// <param name="messagesRequest">The Messages body.</param>
     /// <param name="options">The channel's choices.</param>
-    public static GatewayResult<ConvertedRequest> ConvertRequest(ReadOnlySpan<byte> messagesRequest, ConversionOptions options)
+    public static GatewayResult<ConvertedRequest> ConvertRequest(ReadOnlySpan<byte> messagesRequest, ConversionOptions options) =>
+        ConvertedRequest.Convert(messagesRequest, (messagesRequest.Length, options), static (root, state) => ConvertRequest(root, state.Length, state.options));
+
+    private static GatewayResult<ConvertedRequest> ConvertRequest(JsonElement root, int bodyLength, ConversionOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (ConvertedRequest.Parse(messagesRequest).Failed(out var malformed, out var document))
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("messages", out var messages) || messages.ValueKind != JsonValueKind.Array)
         {
-            return malformed;
+            return ConvertedRequest.Refused("messages: field required (an array of messages)");
         }
 
-        using (document)
+        var buffer = new ArrayBufferWriter<byte>(bodyLength + 256);
+        var stream = root.TryGetProperty("stream", out var s) && s.ValueKind == JsonValueKind.True;
+
+        // OpenAI takes function names of at most 64 characters; longer ones (MCP tools') are shortened and mapped back.
+        var toolNames = new ToolNameMap();
+        using (var json = new Utf8JsonWriter(buffer, OpenAIWire.WriterOptions))
         {
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("messages", out var messages) || messages.ValueKind != JsonValueKind.Array)
+            json.WriteStartObject();
+            json.WriteString("model"u8, options.UpstreamModel);
+            if (MessagesRequestText.System(root) is { Length: > 0 } instructions)
             {
-                return ConvertedRequest.Refused("messages: field required (an array of messages)");
+                json.WriteString("instructions"u8, instructions);
             }
 
-            var buffer = new ArrayBufferWriter<byte>(messagesRequest.Length + 256);
-            var stream = root.TryGetProperty("stream", out var s) && s.ValueKind == JsonValueKind.True;
-
-            // OpenAI takes function names of at most 64 characters; longer ones (MCP tools') are shortened and mapped back.
-            var toolNames = new ToolNameMap();
-            try
+            json.WriteStartArray("input"u8);
+            foreach (var message in messages.EnumerateArray())
             {
-                using var json = new Utf8JsonWriter(buffer, OpenAIWire.WriterOptions);
-                json.WriteStartObject();
-                json.WriteString("model"u8, options.UpstreamModel);
-                if (MessagesRequestText.System(root) is { Length: > 0 } instructions)
-                {
-                    json.WriteString("instructions"u8, instructions);
-                }
+                WriteTurn(json, message, toolNames);
+            }
 
-                json.WriteStartArray("input"u8);
-                foreach (var message in messages.EnumerateArray())
-                {
-                    WriteTurn(json, message, toolNames);
-                }
+            json.WriteEndArray();
+            WriteTools(json, root, toolNames);
+            if (root.TryGetProperty("max_tokens", out var maxTokens) && maxTokens.TryGetInt64(out var max))
+            {
+                json.WriteNumber("max_output_tokens"u8, options.MaxTokensLimit is { } limit && max > limit ? limit : max);
+            }
 
-                json.WriteEndArray();
-                WriteTools(json, root, toolNames);
-                if (root.TryGetProperty("max_tokens", out var maxTokens) && maxTokens.TryGetInt64(out var max))
+            foreach (var (from, to) in (ReadOnlySpan<(string, string)>)[("temperature", "temperature"), ("top_p", "top_p")])
+            {
+                if (root.TryGetProperty(from, out var number) && number.ValueKind == JsonValueKind.Number)
                 {
-                    json.WriteNumber("max_output_tokens"u8, options.MaxTokensLimit is { } limit && max > limit ? limit : max);
+                    json.WritePropertyName(to);
+                    number.WriteTo(json);
                 }
+            }
 
-                foreach (var (from, to) in (ReadOnlySpan<(string, string)>)[("temperature", "temperature"), ("top_p", "top_p")])
-                {
-                    if (root.TryGetProperty(from, out var number) && number.ValueKind == JsonValueKind.Number)
-                    {
-                        json.WritePropertyName(to);
-                        number.WriteTo(json);
-                    }
-                }
-
-                if (root.TryGetProperty("thinking", out var thinking) && OpenAIWire.GetString(thinking, "type") == "enabled"
-                    && OpenAIWire.TryGetLong(thinking, "budget_tokens", out var budget))
-                {
-                    json.WriteStartObject("reasoning"u8);
-                    json.WriteString("effort"u8, budget <= 1024 ? "low" : budget <= 8192 ? "medium" : "high");
-                    json.WriteEndObject();
-                }
-
-                if (root.TryGetProperty("output_config", out var output) && output.TryGetProperty("format", out var format)
-                    && OpenAIWire.GetString(format, "type") == "json_schema" && format.TryGetProperty("schema", out var schema))
-                {
-                    json.WriteStartObject("text"u8);
-                    json.WriteStartObject("format"u8);
-                    json.WriteString("type"u8, "json_schema"u8);
-                    json.WriteString("name"u8, "output"u8);
-                    json.WritePropertyName("schema"u8);
-                    schema.WriteTo(json);
-                    json.WriteEndObject();
-                    json.WriteEndObject();
-                }
-
-                if (root.TryGetProperty("metadata", out var metadata) && OpenAIWire.GetString(metadata, "user_id") is { Length: > 0 } user)
-                {
-                    // OpenAI allows 64 characters; Claude Code's user_id is longer, so it is hashed.
-                    json.WriteString("safety_identifier"u8, user.Length <= 64 ? user : Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(user))));
-                }
-
-                json.WriteBoolean("store"u8, false);
-                json.WriteBoolean("stream"u8, stream);
+            if (root.TryGetProperty("thinking", out var thinking) && OpenAIWire.GetString(thinking, "type") == "enabled"
+                && OpenAIWire.TryGetLong(thinking, "budget_tokens", out var budget))
+            {
+                json.WriteStartObject("reasoning"u8);
+                json.WriteString("effort"u8, budget <= 1024 ? "low" : budget <= 8192 ? "medium" : "high");
                 json.WriteEndObject();
             }
-            catch (InvalidOperationException ex)
+
+            if (root.TryGetProperty("output_config", out var output) && output.TryGetProperty("format", out var format)
+                && OpenAIWire.GetString(format, "type") == "json_schema" && format.TryGetProperty("schema", out var schema))
             {
-                return ConvertedRequest.Refused($"a field has a value of the wrong type ({ex.Message})");
+                json.WriteStartObject("text"u8);
+                json.WriteStartObject("format"u8);
+                json.WriteString("type"u8, "json_schema"u8);
+                json.WriteString("name"u8, "output"u8);
+                json.WritePropertyName("schema"u8);
+                schema.WriteTo(json);
+                json.WriteEndObject();
+                json.WriteEndObject();
             }
 
-            return new ConvertedRequest(buffer.WrittenSpan.ToArray(), stream, toolNames);
+            if (root.TryGetProperty("metadata", out var metadata) && OpenAIWire.GetString(metadata, "user_id") is { Length: > 0 } user)
+            {
+                // OpenAI allows 64 characters; Claude Code's user_id is longer, so it is hashed.
+                json.WriteString("safety_identifier"u8, user.Length <= 64 ? user : Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(user))));
+            }
+
+            json.WriteBoolean("store"u8, false);
+            json.WriteBoolean("stream"u8, stream);
+            json.WriteEndObject();
         }
+
+        return new ConvertedRequest(buffer.WrittenSpan.ToArray(), stream, toolNames);
     }
 
     /// <summary>Responses <c>response</c> object → Anthropic <c>message</c>; an Anthropic error body for a failed response.</summary>

@@ -106,12 +106,22 @@ public sealed class GeminiClientTests
         Assert.That(Refusal(request), Is.EqualTo(expected));
     }
 
-    [Test]
-    public void NumbersAsStrings_AsGooglesJsonMappingTakesThem_AreRead()
+    [TestCase("""{"maxOutputTokens":"1000","temperature":"0.25"}""")]
+    [TestCase("""{"maxOutputTokens":1000.0,"temperature":0.25}""")]
+    [TestCase("""{"maxOutputTokens":"1e3","temperature":"2.5e-1"}""")]
+    public void NumbersAsStringsOrWhole_AsGooglesJsonMappingTakesThem_AreRead(string generationConfig)
     {
-        var body = ToMessages("""{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"maxOutputTokens":"1000","temperature":"0.25"}}""");
+        var body = ToMessages($$"""{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{{generationConfig}}}""");
 
         Assert.That((body["max_tokens"]!.GetValue<long>(), body["temperature"]!.GetValue<double>()), Is.EqualTo((1000L, 0.25)));
+    }
+
+    [Test]
+    public void NumericStrings_ElsewhereInGenerationConfig_AreReadNotAFault()
+    {
+        Assert.That(Refusal("""{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"candidateCount":"2"}}"""), Does.Contain("candidateCount"));
+        var body = ToMessages("""{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"thinkingConfig":{"thinkingBudget":"0"}}}""");
+        Assert.That(Compact(body["thinking"]), Is.EqualTo("""{"type":"disabled"}"""));
     }
 
     [Test]

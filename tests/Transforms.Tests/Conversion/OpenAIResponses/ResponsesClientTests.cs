@@ -96,6 +96,8 @@ public sealed class ResponsesClientTests
         "input[0].content[0].image_url: must be an http(s) URL or a data: URL")]
     [TestCase("""{"model":"m","input":[{"role":"user","content":[{"type":"input_file","file_data":"data:text/plain,abc"}]}]}""",
         "input[0].content[0].file_data: a data: URL must be base64 (data:<media type>;base64,<data>)")]
+    [TestCase("""{"model":"m","input":[{"type":"function_call","call_id":"c1","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c1","output":[{"type":"input_file","file_data":"JVBERi0="}]}]}""",
+        "input[1].output[0]: files are not supported in a function_call_output (text and images are)")]
     public void Refusals_NameTheResponsesField(string json, string expected)
     {
         Assert.That(ResponsesClient.ConvertRequest(Encoding.UTF8.GetBytes(json), Options).Refusal(), Is.EqualTo(expected));

@@ -28,6 +28,10 @@ public sealed class OutputLimitTests
     // A number in any notation.
     [TestCase("""{"generationConfig":{"maxOutputTokens":1e6}}""", """{"generationConfig":{"maxOutputTokens":8192}}""")]
     [TestCase("""{"generationConfig":{"maxOutputTokens":65536.0}}""", """{"generationConfig":{"maxOutputTokens":8192}}""")]
+    [TestCase("""{"generationConfig":{"maxOutputTokens":1e400}}""", """{"generationConfig":{"maxOutputTokens":8192}}""")]
+    // A numeric string, which Google's JSON mapping reads as the number.
+    [TestCase("""{"generationConfig":{"maxOutputTokens":"65536"}}""", """{"generationConfig":{"maxOutputTokens":8192}}""")]
+    [TestCase("""{"generationConfig":{"maxOutputTokens":"100"}}""", """{"generationConfig":{"maxOutputTokens":"100"}}""")]
     // Not at the path: left alone.
     [TestCase("""{"contents":[{"maxOutputTokens":65536}],"x":{"generationConfig":{"maxOutputTokens":65536}}}""",
         """{"contents":[{"maxOutputTokens":65536}],"x":{"generationConfig":{"maxOutputTokens":65536}}}""")]

@@ -35,7 +35,7 @@ public sealed class ErrorMappingTests
     [TestCase(502, "server_error", 529, "overloaded_error")]
     [TestCase(503, "server_error", 529, "overloaded_error")]
     [TestCase(504, "server_error", 504, "timeout_error")]
-    public void OpenAIToAnthropic_StatusAndType_MapAsSection5Says(int status, string openAIType, int expectedStatus, string anthropicType)
+    public void UpstreamToAnthropic_StatusAndType_MapAsSection5Says(int status, string openAIType, int expectedStatus, string anthropicType)
     {
         var (mapped, body) = OToA(status, OpenAIError("upstream says no", openAIType));
 
@@ -48,7 +48,7 @@ public sealed class ErrorMappingTests
 
     [TestCase("insufficient_quota", null)]
     [TestCase("requests", "insufficient_quota")]
-    public void OpenAIToAnthropic_InsufficientQuota_Is402BillingError(string type, string? code)
+    public void UpstreamToAnthropic_InsufficientQuota_Is402BillingError(string type, string? code)
     {
         var (status, body) = OToA(429, OpenAIError("You exceeded your current quota", type, code));
 
@@ -57,7 +57,7 @@ public sealed class ErrorMappingTests
     }
 
     [Test]
-    public void OpenAIToAnthropic_ContextLengthExceeded_IsRewordedTheAnthropicWay()
+    public void UpstreamToAnthropic_ContextLengthExceeded_IsRewordedTheAnthropicWay()
     {
         var (status, body) = OToA(400, OpenAIError(
             "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens. Please reduce the length of the messages.",
@@ -70,7 +70,7 @@ public sealed class ErrorMappingTests
     }
 
     [Test]
-    public void OpenAIToAnthropic_ContextOverflowWithoutNumbers_KeepsTheMessageAfterThePrefix()
+    public void UpstreamToAnthropic_ContextOverflowWithoutNumbers_KeepsTheMessageAfterThePrefix()
     {
         var (_, body) = OToA(400, OpenAIError("Input is longer than the context window", "invalid_request_error", "context_length_exceeded"));
 
@@ -78,16 +78,25 @@ public sealed class ErrorMappingTests
     }
 
     [Test]
-    public void OpenAIToAnthropic_DeepSeekStyleOverflowWithoutCode_IsRecognised()
+    public void UpstreamToAnthropic_DeepSeekStyleOverflowWithoutCode_IsRecognised()
     {
         var (_, body) = OToA(400, OpenAIError("This model's maximum context length is 65536 tokens. However, you requested 70000 tokens (69000 in the messages, 1000 in the completion).", "invalid_request_error"));
 
         Assert.That(body["error"]!["message"]!.GetValue<string>(), Is.EqualTo("prompt is too long: 70000 tokens > 65536 maximum"));
     }
 
+    [Test]
+    public void UpstreamToAnthropic_AnOutputLimitTooHigh_IsNotAContextOverflow()
+    {
+        // Claude Code compacts the conversation on "prompt is too long": an error about the output limit must not read as one.
+        var (status, body) = OToA(400, OpenAIError("max_tokens exceeds the maximum number of tokens allowed (8192)", "invalid_request_error"));
+
+        Assert.That((status, body["error"]!["message"]!.GetValue<string>()), Is.EqualTo((400, "max_tokens exceeds the maximum number of tokens allowed (8192)")));
+    }
+
     [TestCase(502, "<html><body>502 Bad Gateway</body></html>", 529)]
     [TestCase(500, "", 500)]
-    public void OpenAIToAnthropic_NonJsonBody_NamesTheStatus(int status, string body, int expectedStatus)
+    public void UpstreamToAnthropic_NonJsonBody_NamesTheStatus(int status, string body, int expectedStatus)
     {
         var (mapped, json) = OToA(status, body);
 
@@ -96,7 +105,7 @@ public sealed class ErrorMappingTests
     }
 
     [Test]
-    public void OpenAIToAnthropic_OpenRouterNumericCode_AndNullRequestId()
+    public void UpstreamToAnthropic_OpenRouterNumericCode_AndNullRequestId()
     {
         var (status, bytes) = ErrorMapping.UpstreamToAnthropic(429, Encoding.UTF8.GetBytes("""{"error":{"code":429,"message":"Rate limited","metadata":{}}}"""), null);
         var body = JsonNode.Parse(bytes)!.AsObject();

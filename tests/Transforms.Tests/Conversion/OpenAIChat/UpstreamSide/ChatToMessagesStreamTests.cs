@@ -14,7 +14,7 @@ namespace CcxProxy.Transforms.Tests.Conversion.OpenAIChat.UpstreamSide;
 
 /// <summary>
 /// docs/protocols.md §2.4, §8 and §9 for OpenAI SSE → Anthropic SSE (an Anthropic client on an OpenAI channel); every
-/// case whole and one byte per read. The opposite direction: OpenAIToAnthropic/MessagesStreamToChatStreamTests.cs.
+/// case whole and one byte per read. The opposite direction: ClientSide/MessagesStreamToChatStreamTests.cs.
 /// </summary>
 [TestFixture]
 public sealed class ChatToMessagesStreamTests
