@@ -16,7 +16,8 @@ namespace CcxProxy.Tests.Hostile;
 /// another type, a duplicated field, a lone surrogate, a bad UTF-8 byte, a cut body, deep nesting, huge
 /// values) of real requests (Claude Code's recorded first turn, the shapes the OpenAI SDKs send, and what the Codex
 /// and Gemini CLIs send), sent to
-/// a gateway whose channels cover passthrough and conversion both ways. A fixed seed makes a failure
+/// a gateway with a channel of every type (Anthropic, OpenAI Chat, OpenAI Responses, Gemini), so that every endpoint
+/// reaches passthrough and conversion both ways. A fixed seed makes a failure
 /// reproducible. Whatever a case holds, the gateway answers it: never a 5xx for the client's mistake, an error
 /// body always in the caller's own shape, no unhandled exception in the log, and no secret in any answer.
 /// </summary>
@@ -25,11 +26,15 @@ namespace CcxProxy.Tests.Hostile;
 public sealed class FuzzTests
 {
     private static readonly int Seed = int.TryParse(Environment.GetEnvironmentVariable("CCX_FUZZ_SEED"), out var seed) ? seed : 20261202;
-    private const int Cases = 6000;
+    // CCX_FUZZ_CASES runs a longer session by hand; CI runs the default.
+    private static readonly int Cases = int.TryParse(Environment.GetEnvironmentVariable("CCX_FUZZ_CASES"), out var cases) && cases > 0 ? cases : 6000;
     private const string ChannelToken = "fuzz-channel-token-83b0e1f2";
 
     private WireMockServer _upstream = null!;
     private TestGateway _gateway = null!;
+
+    // Upstream requests by protocol, to show that the cases reach every channel type.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _reached = new(StringComparer.Ordinal);
 
     [OneTimeSetUp]
     public async Task OneTimeSetUp()
@@ -39,22 +44,28 @@ public sealed class FuzzTests
         // answers assume well-formed requests).
         _upstream.Given(Request.Create().UsingAnyMethod()).RespondWith(Response.Create().WithAnswer(request =>
         {
+            _reached.AddOrUpdate(Protocol(request.Path), 1, static (_, n) => n + 1);
             try
             {
-                return StockAnswer.For(request, new FakeUpstreamOptions());
+                return Answer(request);
             }
             catch (Exception ex) when (ex is InvalidOperationException or FormatException or System.Text.Json.JsonException)
             {
-                return StockAnswer.OfJson(400, request.Path.Contains("chat", StringComparison.Ordinal)
+                return StockAnswer.OfJson(400, request.Path.Contains("chat", StringComparison.Ordinal) || request.Path.EndsWith("/responses", StringComparison.Ordinal)
                     ? FakeOpenAI.ErrorBody("invalid_request_error", "unreadable request")
-                    : FakeAnthropic.ErrorBody("invalid_request_error", "unreadable request"));
+                    : request.Path.Contains(":", StringComparison.Ordinal)
+                        ? FakeGemini.Error(400, "unreadable request", "INVALID_ARGUMENT")
+                        : FakeAnthropic.ErrorBody("invalid_request_error", "unreadable request"));
             }
         }));
+        // A channel of every type, the last two with an output limit (clamped in passthrough and conversion both).
         var headers = $$""" "headers": { "X-Gateway-Token": "{{ChannelToken}}" } """;
         _gateway = await TestGateway.StartAsync(new Dictionary<string, string>
         {
             ["anthropic.json"] = TestGateway.AnthropicChannel(_upstream.BaseUrl(), headers + """, "models": ["claude-*"], "modelMapping": { "opus": "up-opus", "haiku": "up-haiku" } """),
             ["openai.json"] = TestGateway.OpenAIChannel(_upstream.BaseUrl(), headers + """, "models": ["gpt-*"] """),
+            ["responses.json"] = TestGateway.ResponsesChannel(_upstream.BaseUrl(), headers + """, "models": ["o4-*"], "maxTokens": 128 """),
+            ["gemini.json"] = TestGateway.GeminiChannel(_upstream.BaseUrl(), headers + """, "models": ["gemini-*"], "maxTokens": 128 """),
         }, new Dictionary<string, string?> { ["Access:MaxFailedAuthPerMinute"] = "100000" });
     }
 
@@ -63,6 +74,38 @@ public sealed class FuzzTests
     {
         await _gateway.DisposeAsync();
         _upstream.Dispose();
+    }
+
+    private static string Protocol(string path) =>
+        path.Contains(":", StringComparison.Ordinal) ? "gemini"
+        : path.EndsWith("/responses", StringComparison.Ordinal) ? "responses"
+        : path.Contains("/chat/", StringComparison.Ordinal) ? "chat"
+        : path.EndsWith("/messages", StringComparison.Ordinal) ? "messages"
+        : "other";
+
+    // The stock answers, and Gemini's and OpenAI Responses' own for their channels.
+    private static StockAnswer Answer(RecordedRequest request)
+    {
+        FakeGemini.Part[] geminiAnswer = [FakeGemini.Part.Say("fuzz answer")];
+        FakeResponses.Item[] responsesAnswer = [FakeResponses.Item.Message("fuzz answer")];
+        var path = request.Path;
+        if (path.Contains(":streamGenerateContent", StringComparison.Ordinal))
+        {
+            return StockAnswer.OfStream(FakeGemini.Stream(geminiAnswer));
+        }
+
+        if (path.Contains(":generateContent", StringComparison.Ordinal))
+        {
+            return StockAnswer.OfJson(200, FakeGemini.Response(geminiAnswer));
+        }
+
+        if (path.EndsWith("/responses", StringComparison.Ordinal))
+        {
+            var model = request.Model ?? "o4-mini";
+            return request.IsStream ? StockAnswer.OfStream(FakeResponses.Stream(model, responsesAnswer)) : StockAnswer.OfJson(200, FakeResponses.Response(model, responsesAnswer));
+        }
+
+        return StockAnswer.For(request, new FakeUpstreamOptions());
     }
 
     /// <summary>Whose error shape, and whose key header, an endpoint's caller expects.</summary>
@@ -76,7 +119,7 @@ public sealed class FuzzTests
     /// <summary>An endpoint: its path for a model (Gemini names the model in the path), its caller's protocol, a real request.</summary>
     private sealed record Endpoint(Func<string, string> Path, Shape Shape, Func<string, JsonObject> Seed);
 
-    private static readonly string[] s_models = ["claude-sonnet-4-6", "claude-opus-4-7", "gpt-4o", "gpt-4o-mini"];
+    private static readonly string[] s_models = ["claude-sonnet-4-6", "claude-opus-4-7", "gpt-4o", "gpt-4o-mini", "o4-mini", "gemini-2.5-pro"];
 
     private static readonly Endpoint[] s_endpoints =
     [
@@ -184,6 +227,9 @@ public sealed class FuzzTests
         // The fuzzer must reach both sides of the gateway, or it tests nothing: plenty of answers and plenty of refusals.
         Assert.That(statuses.GetValueOrDefault(200), Is.GreaterThan(Cases / 10), "mutations that keep a request valid are served");
         Assert.That(statuses.GetValueOrDefault(400), Is.GreaterThan(Cases / 10), "mutations that break a request are refused");
+        TestContext.Out.WriteLine($"upstream requests: {string.Join(", ", _reached.OrderBy(r => r.Key, StringComparer.Ordinal).Select(r => $"{r.Key}×{r.Value}"))}");
+        Assert.That(new[] { "messages", "chat", "responses", "gemini" }.Select(p => _reached.GetValueOrDefault(p)), Has.All.GreaterThan(Cases / 50),
+            "the cases reach a channel of every type");
     }
 
     private async Task<(int Status, string Text, HttpResponseMessage Response)> SendAsync(string path, Shape shape, byte[] body)
