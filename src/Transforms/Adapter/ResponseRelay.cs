@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using CcxProxy.Transforms.Conversion;
 using CcxProxy.Transforms.Forwarding;
 using CcxProxy.Transforms.Json;
 using CcxProxy.Transforms.Protocols;
@@ -121,7 +122,7 @@ internal static class ResponseRelay
         {
             converted = call.Plan.ConvertJson(body);
         }
-        catch (Exception ex) when (ex is System.Text.Json.JsonException or InvalidOperationException or FormatException or KeyNotFoundException)
+        catch (Exception ex) when (IsUnreadable(ex))
         {
             // JSON, but not an answer of the upstream's protocol (a wrong baseUrl or type on the channel).
             attempt.Failure = FailureKind.BadAnswer;
@@ -280,15 +281,8 @@ internal static class ResponseRelay
             }
             catch (Exception ex) when (ex is IOException or HttpRequestException or SseFormatException)
             {
-                if (held is not null)
-                {
-                    return Retry(attempt, "the stream broke before its first content", FailureKind.StreamFailed);
-                }
-
-                attempt.Failure = FailureKind.StreamFailed;
-                converter.Fail("api_error", "the upstream stream broke before it finished", client);
-                await TryFlushAsync(client, cancellationToken).ConfigureAwait(false);
-                return AttemptOutcome.UpstreamCut;
+                return await BrokenAsync(converter, client, held, attempt, "the stream broke before its first content",
+                    "the upstream stream broke before it finished", cancellationToken).ConfigureAwait(false);
             }
 
             if (next is not { } item)
@@ -313,14 +307,29 @@ internal static class ResponseRelay
                 return complete ? AttemptOutcome.Completed : AttemptOutcome.UpstreamCut;
             }
 
+            bool upstreamError, commitPoint, isError;
+            try
+            {
+                upstreamError = !sawContent && IsUpstreamError(item, call.UpstreamProtocol);
+                commitPoint = !sawContent && IsCommitPoint(item, call.UpstreamProtocol);
+
+                // Looked at once per event: whether it is an upstream error decides both what is scrubbed and the outcome.
+                isError = EndsWithError(item, call.UpstreamProtocol);
+            }
+            catch (Exception ex) when (IsUnreadable(ex))
+            {
+                return await BrokenAsync(converter, client, held, attempt, "the stream sent an event the gateway could not read",
+                    "the upstream sent an event the gateway could not read; the stream was ended", cancellationToken).ConfigureAwait(false);
+            }
+
             if (!sawContent)
             {
-                if (held is not null && IsUpstreamError(item, call.UpstreamProtocol))
+                if (held is not null && upstreamError)
                 {
                     return Retry(attempt, "an error event before its first content", FailureKind.StreamFailed);
                 }
 
-                sawContent = IsCommitPoint(item, call.UpstreamProtocol);
+                sawContent = commitPoint;
                 if (sawContent)
                 {
                     attempt.FirstContentTimestamp = call.Time.GetTimestamp();
@@ -334,8 +343,6 @@ internal static class ResponseRelay
                 }
             }
 
-            // Looked at once per event: whether it is an upstream error decides both what is scrubbed and the outcome.
-            var isError = EndsWithError(item, call.UpstreamProtocol);
             if (isError)
             {
                 // An upstream error event may echo the request's headers, as error bodies do.
@@ -343,7 +350,16 @@ internal static class ResponseRelay
             }
 
             call.Capture?.Event(item);
-            converter.Convert(item, held ?? (IBufferWriter<byte>)client);
+            try
+            {
+                converter.Convert(item, held ?? (IBufferWriter<byte>)client);
+            }
+            catch (Exception ex) when (IsUnreadable(ex))
+            {
+                return await BrokenAsync(converter, client, held, attempt, "the stream sent an event the gateway could not read",
+                    "the upstream sent an event the gateway could not read; the stream was ended", cancellationToken).ConfigureAwait(false);
+            }
+
             if (converter.Finished && isError)
             {
                 // The upstream's error, relayed as the client's: the stream errored.
@@ -401,6 +417,28 @@ internal static class ResponseRelay
         {
             await response.BodyWriter.WriteAsync(held.WrittenMemory, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>What reading JSON of another shape than the protocol's throws: an upstream's fault, never the gateway's.</summary>
+    private static bool IsUnreadable(Exception ex) =>
+        ex is System.Text.Json.JsonException or InvalidOperationException or FormatException or KeyNotFoundException;
+
+    /// <summary>
+    /// A stream that broke: cut, or an event the gateway could not read (a field of another type, a value out of range).
+    /// Before the first content another candidate takes over; after it, the stream ends with an error event.
+    /// </summary>
+    private static async Task<AttemptOutcome> BrokenAsync(IStreamConverter converter, PipeWriter client, ArrayBufferWriter<byte>? held,
+        UpstreamAttempt attempt, string retryReason, string message, CancellationToken cancellationToken)
+    {
+        if (held is not null)
+        {
+            return Retry(attempt, retryReason, FailureKind.StreamFailed);
+        }
+
+        attempt.Failure = FailureKind.StreamFailed;
+        converter.Fail("api_error", message, client);
+        await TryFlushAsync(client, cancellationToken).ConfigureAwait(false);
+        return AttemptOutcome.UpstreamCut;
     }
 
     private static AttemptOutcome Retry(UpstreamAttempt attempt, string reason, FailureKind failure)

@@ -70,6 +70,7 @@ public static class UsageReader
         };
     }
 
+    // A count the upstream sent, or 0 when it sent none or something that is not one (usage never fails an answer).
     private static long Number(JsonElement element, string name) =>
-        element.TryGetProperty(name, out var value) && value.TryGetInt64(out var n) ? n : 0;
+        element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var n) ? n : 0;
 }

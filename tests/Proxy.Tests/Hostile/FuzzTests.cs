@@ -33,6 +33,10 @@ public sealed class FuzzTests
     private WireMockServer _upstream = null!;
     private TestGateway _gateway = null!;
 
+    // While set, the upstream's answers are mutated too (MutatedUpstreamAnswers_…): the tests of a fixture run one at a time.
+    private Random? _answerMutations;
+    private string? _lastAnswer; // what the upstream last sent, for a failure message
+
     // Upstream requests by protocol, to show that the cases reach every channel type.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _reached = new(StringComparer.Ordinal);
 
@@ -47,7 +51,10 @@ public sealed class FuzzTests
             _reached.AddOrUpdate(Protocol(request.Path), 1, static (_, n) => n + 1);
             try
             {
-                return Answer(request);
+                var answer = Answer(request);
+                var result = _answerMutations is { } random ? MutateAnswer(answer, random) : answer;
+                _lastAnswer = result.Json?.ToJsonString() ?? string.Concat(result.Stream!.Select(x => x.WireText ?? $"<{x.GetType().Name}>"));
+                return result;
             }
             catch (Exception ex) when (ex is InvalidOperationException or FormatException or System.Text.Json.JsonException)
             {
@@ -205,6 +212,7 @@ public sealed class FuzzTests
         var random = new Random(Seed);
         var statuses = new SortedDictionary<int, int>();
         var clock = Stopwatch.StartNew();
+        var logsBefore = _gateway.Logs.Lines.Count;
         for (var i = 0; i < Cases; i++)
         {
             // The large Claude Code seed one time in eight: it is 90 KB.
@@ -222,7 +230,7 @@ public sealed class FuzzTests
         }
 
         TestContext.Out.WriteLine($"{Cases} cases in {clock.Elapsed.TotalSeconds:0.0} s; statuses: {string.Join(", ", statuses.Select(s => $"{s.Key}×{s.Value}"))}");
-        var logs = _gateway.Logs.All;
+        var logs = string.Join('\n', _gateway.Logs.Lines.Skip(logsBefore));
         Assert.That(logs, Does.Not.Contain("nhandled exception").And.Not.Contain("   at "), "no exception escaped into the log");
         // The fuzzer must reach both sides of the gateway, or it tests nothing: plenty of answers and plenty of refusals.
         Assert.That(statuses.GetValueOrDefault(200), Is.GreaterThan(Cases / 10), "mutations that keep a request valid are served");
@@ -230,6 +238,168 @@ public sealed class FuzzTests
         TestContext.Out.WriteLine($"upstream requests: {string.Join(", ", _reached.OrderBy(r => r.Key, StringComparer.Ordinal).Select(r => $"{r.Key}×{r.Value}"))}");
         Assert.That(new[] { "messages", "chat", "responses", "gemini" }.Select(p => _reached.GetValueOrDefault(p)), Has.All.GreaterThan(Cases / 50),
             "the cases reach a channel of every type");
+    }
+
+    /// <summary>
+    /// The other side: real requests, well formed, to every endpoint and channel type, answered by an upstream whose
+    /// answers are mutated (a field removed or of another type, an event dropped or garbled, a stream that ends early
+    /// or inside a frame). A broken upstream is never the gateway's 500 nor a cut connection: the client gets an answer,
+    /// an error in its own shape (a 502), or a stream that ends with an error event.
+    /// </summary>
+    [Test]
+    public async Task MutatedUpstreamAnswers_EveryRoute_AnsweredOrFailedInShape_NeverAServerErrorOrACut()
+    {
+        var random = new Random(Seed);
+        _answerMutations = new Random(Seed + 1);
+        var cases = Cases / 3;
+        var statuses = new SortedDictionary<int, int>();
+        var logsBefore = _gateway.Logs.Lines.Count;
+        try
+        {
+            for (var i = 0; i < cases; i++)
+            {
+                var endpoint = s_endpoints[1 + random.Next(s_endpoints.Length - 1)];
+                var model = s_models[random.Next(s_models.Length)];
+                var path = endpoint.Path(model);
+                var request = endpoint.Seed(model);
+                if (random.Next(2) == 0)
+                {
+                    request["stream"] = true;
+                }
+
+                var body = Encoding.UTF8.GetBytes(request.ToJsonString());
+                int status;
+                string text;
+                HttpResponseMessage response;
+                try
+                {
+                    (status, text, response) = await SendAsync(path, endpoint.Shape, body);
+                }
+                catch (HttpRequestException ex)
+                {
+                    Assert.Fail($"case {i} (seed {Seed}): {path} {model}: the connection was cut ({ex.Message})\n"
+                        + string.Join("\n", _gateway.Logs.Lines.Skip(logsBefore).Where(l => l.Contains("Exception", StringComparison.Ordinal)).TakeLast(1)));
+                    return;
+                }
+
+                statuses[status] = statuses.GetValueOrDefault(status) + 1;
+                var what = $"case {i} (seed {Seed}): {path} {model} -> {status} {Shorten(text)}";
+                Assert.That(status, Is.Not.EqualTo(500), () => what + "\nUPSTREAM: " + _lastAnswer + "\n" + string.Join("\n", _gateway.Logs.Lines.Skip(logsBefore).Where(l => l.Contains("Exception", StringComparison.Ordinal)).TakeLast(1)));
+                AssertShape(endpoint.Shape, status, text, response, what);
+                ErrorAssert.NoSecrets(response, text, FakeKeys.Upstream, ChannelToken, TestGateway.AccessKey);
+                if (status == 200 && response.Content.Headers.ContentType?.MediaType == "text/event-stream")
+                {
+                    Assert.That(EndsProperly(path, SseText.Parse(text)), Is.True, $"{what} … {text[Math.Max(0, text.Length - 500)..]}\nUPSTREAM … {_lastAnswer?[Math.Max(0, _lastAnswer.Length - 700)..]}: a stream ends with its protocol's last event or an error event, never silently");
+                }
+            }
+        }
+        finally
+        {
+            _answerMutations = null;
+        }
+
+        TestContext.Out.WriteLine($"{cases} cases; statuses: {string.Join(", ", statuses.Select(s => $"{s.Key}×{s.Value}"))}");
+        Assert.That(_gateway.Logs.Lines.Skip(logsBefore).Where(l => l.Contains("nhandled exception", StringComparison.Ordinal) || l.Contains("   at ", StringComparison.Ordinal)),
+            Is.Empty, "no exception escaped into the log");
+        Assert.That(statuses.GetValueOrDefault(200), Is.GreaterThan(cases / 10), "answers that survive their mutation are served");
+        Assert.That(statuses.GetValueOrDefault(502), Is.GreaterThan(cases / 50), "answers broken by their mutation are a bad gateway");
+    }
+
+    // Whether a stream's last event is its protocol's end, or an error event.
+    private static bool EndsProperly(string path, IReadOnlyList<(string? Type, string Data)> events)
+    {
+        if (events.Count == 0)
+        {
+            return false;
+        }
+
+        var (type, data) = events[^1];
+        if (path.Contains(":streamGenerateContent", StringComparison.Ordinal))
+        {
+            return data.Contains("\"finishReason\"", StringComparison.Ordinal) || data.Contains("\"error\"", StringComparison.Ordinal);
+        }
+
+        if (path.EndsWith("/responses", StringComparison.Ordinal))
+        {
+            return type is "response.completed" or "response.incomplete" or "response.failed" or "error";
+        }
+
+        if (path.Contains("/chat/", StringComparison.Ordinal) || path.EndsWith("/completions", StringComparison.Ordinal))
+        {
+            // An error chunk (which OpenAI's SDKs raise on), or [DONE]: the upstream's own, or the gateway's once a finish reason came.
+            return data.StartsWith("{\"error\"", StringComparison.Ordinal) || data == "[DONE]";
+        }
+
+        return type is "message_stop" or "error";
+    }
+
+    // One to three mutations of a stock answer: in a JSON answer, of its tree; in a stream, of an event's JSON, or an
+    // event dropped, garbled, or the stream ended there (between frames or inside one).
+    private static StockAnswer MutateAnswer(StockAnswer answer, Random random)
+    {
+        if (answer.Json is JsonObject json && answer.Status == 200)
+        {
+            var mutated = json.DeepClone().AsObject();
+            for (var n = random.Next(1, 4); n > 0; n--)
+            {
+                MutateTree(mutated, random);
+            }
+
+            return answer with { Json = mutated };
+        }
+
+        if (answer.Stream is not { Count: > 0 } stream)
+        {
+            return answer;
+        }
+
+        var steps = stream.ToList();
+        for (var n = random.Next(1, 3); n > 0 && steps.Count > 0; n--)
+        {
+            var at = random.Next(steps.Count);
+            switch (random.Next(6))
+            {
+                case 0:
+                    steps.RemoveAt(at);
+                    break;
+                case 1:
+                    steps[at] = StreamStep.Raw("data: {\"garbled\n\n");
+                    break;
+                case 2:
+                    steps.RemoveRange(at, steps.Count - at);
+                    break;
+                case 3:
+                    // Ends inside a frame. (WireMock cannot lose the connection mid-stream: UpstreamFaultTests does, on the Kestrel fake.)
+                    steps.RemoveRange(at, steps.Count - at);
+                    steps.Add(StreamStep.Raw("data: {\"partial\":"));
+                    break;
+                default:
+                    steps[at] = MutateFrame(steps[at], random);
+                    break;
+            }
+        }
+
+        return answer with { Stream = steps };
+    }
+
+    // An SSE frame whose JSON is mutated (a Gemini chunk is raw "data: …" text); anything else as it was.
+    private static StreamStep MutateFrame(StreamStep step, Random random)
+    {
+        var (name, data, raw) = step switch
+        {
+            StreamStep.Frame frame => (frame.Name, frame.Data, false),
+            StreamStep.RawText rawText when rawText.Text.StartsWith("data: ", StringComparison.Ordinal) => (null, rawText.Text["data: ".Length..].Trim(), true),
+            _ => (null, null, false),
+        };
+        if (data is null || !data.StartsWith('{'))
+        {
+            return step;
+        }
+
+        var json = JsonNode.Parse(data)!.AsObject();
+        MutateTree(json, random);
+        var text = json.ToJsonString();
+        return raw ? StreamStep.Raw($"data: {text}\r\n\r\n") : new StreamStep.Frame(name, text);
     }
 
     private async Task<(int Status, string Text, HttpResponseMessage Response)> SendAsync(string path, Shape shape, byte[] body)

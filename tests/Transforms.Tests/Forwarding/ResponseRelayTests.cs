@@ -253,6 +253,60 @@ public sealed class ResponseRelayTests
         Assert.That(relayed.Attempt.Outcome, Is.EqualTo(outcome));
     }
 
+    // An event the converter cannot read (JSON of another shape): never an exception into YARP, which would cut the
+    // connection mid-stream; a broken stream, as a cut one is.
+    [TestCase(true, AttemptOutcome.Retryable)]
+    [TestCase(false, AttemptOutcome.UpstreamCut)]
+    public async Task Stream_EventOfAnotherShape_StreamFailed_ErrorEventNotACut(bool beforeContent, AttemptOutcome outcome)
+    {
+        var plan = new ResponsePlan
+        {
+            MapError = AnthropicPlan.MapError,
+            ConvertJson = AnthropicPlan.ConvertJson,
+            CreateStreamConverter = () => new ThrowsOnShape(new AnthropicPassthroughStream(Model)),
+        };
+        // Before content, an event that does not begin the answer (a ping); after it, a delta.
+        var upstream = beforeContent
+            ? Frames(FakeAnthropic.MessageStart(Model)) + "event: ping\ndata: {\"type\":\"ping\",\"index\":\"shape\"}\n\n"
+            : Frames(FakeAnthropic.MessageStart(Model), FakeAnthropic.TextBlockStart(0)) + "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":\"shape\"}\n\n";
+
+        var relayed = await RelayAsync(EventStream(new MemoryStream(Encoding.UTF8.GetBytes(upstream))), Call(mayFailOver: beforeContent, plan: plan));
+
+        Assert.That(relayed.Attempt.Failure, Is.EqualTo(FailureKind.StreamFailed));
+        Assert.That(relayed.Attempt.Outcome, Is.EqualTo(outcome));
+        if (!beforeContent)
+        {
+            Assert.That(relayed.Body, Does.EndWith("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"the upstream sent an event the gateway could not read; the stream was ended\"}}\n\n"));
+        }
+    }
+
+    /// <summary>A converter that reads an event's <c>index</c> as a number, as the real ones read their fields: a string there throws.</summary>
+    private sealed class ThrowsOnShape(IStreamConverter inner) : IStreamConverter
+    {
+        public bool Finished => inner.Finished;
+
+        public StreamUsage Usage => inner.Usage;
+
+        public void Begin(System.Buffers.IBufferWriter<byte> output) => inner.Begin(output);
+
+        public void Convert(in CcxProxy.Transforms.Sse.SseEvent upstreamEvent, System.Buffers.IBufferWriter<byte> output)
+        {
+            using var document = JsonDocument.Parse(upstreamEvent.DataUtf8);
+            if (document.RootElement.TryGetProperty("index", out var index))
+            {
+                _ = index.GetInt32();
+            }
+
+            inner.Convert(upstreamEvent, output);
+        }
+
+        public bool End(System.Buffers.IBufferWriter<byte> output) => inner.End(output);
+
+        public void Fail(string anthropicErrorType, string message, System.Buffers.IBufferWriter<byte> output) => inner.Fail(anthropicErrorType, message, output);
+
+        public void Ping(System.Buffers.IBufferWriter<byte> output) => inner.Ping(output);
+    }
+
     [TestCase("""{"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"error"}]}""", TestName = "OpenAI finish_reason error")]
     [TestCase("""{"error":{"message":"The server had an error","type":"server_error"}}""", TestName = "OpenAI error chunk")]
     public async Task OpenAIStream_ErrorAfterContent_StreamFailed(string chunk)

@@ -114,8 +114,9 @@ internal static class GeminiWire
     /// <summary>The Anthropic message id for a Gemini <c>responseId</c> (<c>X</c> → <c>msg_X</c>); a fresh one when there is none.</summary>
     public static string MessageId(string? responseId) => "msg_" + (responseId ?? NewResponseId());
 
+    // A usage count, or 0 when absent or not a number (usage never fails an answer).
     private static long Number(JsonElement element, string name) =>
-        TryGet(element, name, out var value) && value.TryGetInt64(out var number) ? number : 0;
+        TryGet(element, name, out var value) && value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var number) ? number : 0;
 
     private static string Snake(string name) => s_snake.GetOrAdd(name, static camel =>
     {

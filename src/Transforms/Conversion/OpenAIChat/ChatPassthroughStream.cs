@@ -9,7 +9,8 @@ namespace CcxProxy.Transforms.Conversion.OpenAIChat;
 /// An OpenAI Chat Completions stream relayed to an OpenAI client as it arrives, with each chunk's model
 /// name put back to the client's (a byte splice: the rest of every chunk is untouched). A stream that
 /// ends without <c>[DONE]</c> gets one when it had finished (a finish reason was seen), and an error
-/// object when it had not: never a silent truncation. Works on the event's UTF-8 bytes: an event without
+/// object when it had not: never a silent truncation. A frame that is not a JSON object ends the stream with an
+/// error object (before the finish) or is dropped (after it). Works on the event's UTF-8 bytes: an event without
 /// a model name is written as it came, with no string and no copy of its own.
 /// </summary>
 public sealed class ChatPassthroughStream : IStreamConverter
@@ -76,7 +77,16 @@ public sealed class ChatPassthroughStream : IStreamConverter
         }
 
         // RequestJson.ReplaceModelIfPresent's rule (the same scan), spliced straight into the frame: no new array.
-        if (!RequestJson.TryScan(span, out var scan) || scan.Model == _clientModel)
+        if (!RequestJson.TryScan(span, out var scan) && !RequestJson.IsJsonObject(span))
+        {
+            // Not a chunk at all: no client could read it. An empty one (a keep-alive) and one after the finish, when the
+            // answer is whole, are dropped; any other means the stream is broken.
+            if (!_sawFinish && !span.Trim(" \t\r\n"u8).IsEmpty)
+            {
+                Fail("api_error", "the upstream sent an event that is not valid JSON", output);
+            }
+        }
+        else if (scan.Model is null || scan.Model == _clientModel)
         {
             SseWriter.WriteEvent(output, upstreamEvent.EventType, span);
         }
@@ -141,7 +151,7 @@ public sealed class ChatPassthroughStream : IStreamConverter
     }
 
     private static long Number(JsonElement element, string name) =>
-        element.TryGetProperty(name, out var value) && value.TryGetInt64(out var n) ? n : 0;
+        element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var n) ? n : 0;
 
     private static bool ErrorObject(ReadOnlyMemory<byte> chunk)
     {

@@ -66,7 +66,7 @@ public sealed class PassthroughStreamTests
         // An error object ends the relay; later chunks are dropped.
         "data: {\"model\":\"a\",\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\ndata: {\"error\":{\"message\":\"boom\"}}\n\ndata: {\"model\":\"a\"}\n\n",
 
-        // Not finished: error frame at the end; a non-JSON chunk and an empty one relayed as they are.
+        // A chunk that is not JSON before the finish: the stream is broken there (an empty one is dropped).
         "data: not json\n\ndata:\n\ndata: {\"model\":\"\",\"choices\":[]}\n\ndata: {\"model\":\"  \"}\n\ndata:  [DONE] \n\n",
     ];
 
@@ -112,6 +112,22 @@ public sealed class PassthroughStreamTests
             Assert.That(relay.Finished, Is.EqualTo(legacy.Finished));
             AssertSameUsage(relay.Usage, legacy.Usage);
         });
+    }
+
+    [TestCase("data: {\"model\":\"a\",\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\ndata: {\"choices\":[{\"del\n\ndata: {\"model\":\"a\"}\n\n",
+        "data: {\"model\":\"m\",\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\ndata: {\"error\":{\"message\":\"the upstream sent an event that is not valid JSON\",\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n",
+        TestName = "ChatPassthrough_NotJsonBeforeTheFinish_EndsWithAnError_NotRelayed")]
+    [TestCase("data: {\"model\":\"a\",\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: {garbled\n\ndata: [DONE]\n\n",
+        "data: {\"model\":\"m\",\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n",
+        TestName = "ChatPassthrough_NotJsonAfterTheFinish_Dropped")]
+    [TestCase("data: {\"model\":\"a\",\"choices\":[]}\n\ndata:\n\ndata: {\"model\":\"a\",\"choices\":[{\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n",
+        "data: {\"model\":\"m\",\"choices\":[]}\n\ndata: {\"model\":\"m\",\"choices\":[{\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n",
+        TestName = "ChatPassthrough_EmptyChunk_Dropped")]
+    public async Task ChatPassthrough_ChunksThatAreNotJson(string upstream, string expected)
+    {
+        var actual = await RunAsync(new ChatPassthroughStream("m"), Encoding.UTF8.GetBytes(upstream), trickle: false);
+
+        Assert.That(Encoding.UTF8.GetString(actual), Is.EqualTo(expected));
     }
 
     [Test]
@@ -319,6 +335,17 @@ public sealed class PassthroughStreamTests
                 if (bytes.AsSpan().IndexOf("\"usage\":{"u8) >= 0)
                 {
                     ReadUsage(bytes);
+                }
+
+                if (!RequestJson.IsJsonObject(bytes))
+                {
+                    // Since a frame that is not a chunk broke streams: the same rule, as the relay states it.
+                    if (!_sawFinish && upstreamEvent.Data.Trim().Length > 0)
+                    {
+                        Fail("api_error", "the upstream sent an event that is not valid JSON", output);
+                    }
+
+                    return;
                 }
 
                 SseWriter.WriteEvent(output, upstreamEvent.EventType, RequestJson.ReplaceModelIfPresent(bytes, clientModel).Span);
