@@ -122,7 +122,7 @@ internal static class ResponseRelay
         {
             converted = call.Plan.ConvertJson(body);
         }
-        catch (Exception ex) when (IsUnreadable(ex))
+        catch (Exception ex) when (JsonShape.IsWrongShape(ex))
         {
             // JSON, but not an answer of the upstream's protocol (a wrong baseUrl or type on the channel).
             attempt.Failure = FailureKind.BadAnswer;
@@ -307,29 +307,14 @@ internal static class ResponseRelay
                 return complete ? AttemptOutcome.Completed : AttemptOutcome.UpstreamCut;
             }
 
-            bool upstreamError, commitPoint, isError;
-            try
-            {
-                upstreamError = !sawContent && IsUpstreamError(item, call.UpstreamProtocol);
-                commitPoint = !sawContent && IsCommitPoint(item, call.UpstreamProtocol);
-
-                // Looked at once per event: whether it is an upstream error decides both what is scrubbed and the outcome.
-                isError = EndsWithError(item, call.UpstreamProtocol);
-            }
-            catch (Exception ex) when (IsUnreadable(ex))
-            {
-                return await BrokenAsync(converter, client, held, attempt, "the stream sent an event the gateway could not read",
-                    "the upstream sent an event the gateway could not read; the stream was ended", cancellationToken).ConfigureAwait(false);
-            }
-
             if (!sawContent)
             {
-                if (held is not null && upstreamError)
+                if (held is not null && IsUpstreamError(item, call.UpstreamProtocol))
                 {
                     return Retry(attempt, "an error event before its first content", FailureKind.StreamFailed);
                 }
 
-                sawContent = commitPoint;
+                sawContent = IsCommitPoint(item, call.UpstreamProtocol);
                 if (sawContent)
                 {
                     attempt.FirstContentTimestamp = call.Time.GetTimestamp();
@@ -343,6 +328,8 @@ internal static class ResponseRelay
                 }
             }
 
+            // Looked at once per event: whether it is an upstream error decides both what is scrubbed and the outcome.
+            var isError = EndsWithError(item, call.UpstreamProtocol);
             if (isError)
             {
                 // An upstream error event may echo the request's headers, as error bodies do.
@@ -354,7 +341,7 @@ internal static class ResponseRelay
             {
                 converter.Convert(item, held ?? (IBufferWriter<byte>)client);
             }
-            catch (Exception ex) when (IsUnreadable(ex))
+            catch (Exception ex) when (JsonShape.IsWrongShape(ex))
             {
                 return await BrokenAsync(converter, client, held, attempt, "the stream sent an event the gateway could not read",
                     "the upstream sent an event the gateway could not read; the stream was ended", cancellationToken).ConfigureAwait(false);
@@ -418,10 +405,6 @@ internal static class ResponseRelay
             await response.BodyWriter.WriteAsync(held.WrittenMemory, cancellationToken).ConfigureAwait(false);
         }
     }
-
-    /// <summary>What reading JSON of another shape than the protocol's throws: an upstream's fault, never the gateway's.</summary>
-    private static bool IsUnreadable(Exception ex) =>
-        ex is System.Text.Json.JsonException or InvalidOperationException or FormatException or KeyNotFoundException;
 
     /// <summary>
     /// A stream that broke: cut, or an event the gateway could not read (a field of another type, a value out of range).

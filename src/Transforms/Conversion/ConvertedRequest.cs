@@ -1,4 +1,5 @@
 using System.Text.Json;
+using CcxProxy.Transforms.Json;
 using CcxProxy.Transforms.Protocols;
 
 namespace CcxProxy.Transforms.Conversion;
@@ -35,7 +36,7 @@ public sealed record ConvertedRequest(byte[] Body, bool Stream, ToolNameMap Tool
             {
                 return convert(document.RootElement, state);
             }
-            catch (InvalidOperationException ex)
+            catch (Exception ex) when (JsonShape.IsWrongShape(ex))
             {
                 return Refused($"a field has a value of the wrong type ({ex.Message})");
             }

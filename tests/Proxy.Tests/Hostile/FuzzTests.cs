@@ -49,12 +49,10 @@ public sealed class FuzzTests
         _upstream.Given(Request.Create().UsingAnyMethod()).RespondWith(Response.Create().WithAnswer(request =>
         {
             _reached.AddOrUpdate(Protocol(request.Path), 1, static (_, n) => n + 1);
+            StockAnswer answer;
             try
             {
-                var answer = Answer(request);
-                var result = _answerMutations is { } random ? MutateAnswer(answer, random) : answer;
-                _lastAnswer = result.Json?.ToJsonString() ?? string.Concat(result.Stream!.Select(x => x.WireText ?? $"<{x.GetType().Name}>"));
-                return result;
+                answer = Answer(request);
             }
             catch (Exception ex) when (ex is InvalidOperationException or FormatException or System.Text.Json.JsonException)
             {
@@ -64,6 +62,10 @@ public sealed class FuzzTests
                         ? FakeGemini.Error(400, "unreadable request", "INVALID_ARGUMENT")
                         : FakeAnthropic.ErrorBody("invalid_request_error", "unreadable request"));
             }
+
+            var result = Volatile.Read(ref _answerMutations) is { } random ? MutateAnswer(answer, random) : answer;
+            _lastAnswer = result.Json?.ToJsonString() ?? string.Concat(result.Stream!.Select(x => x.WireText ?? $"<{x.GetType().Name}>"));
+            return result;
         }));
         // A channel of every type, the last two with an output limit (clamped in passthrough and conversion both).
         var headers = $$""" "headers": { "X-Gateway-Token": "{{ChannelToken}}" } """;
@@ -250,7 +252,7 @@ public sealed class FuzzTests
     public async Task MutatedUpstreamAnswers_EveryRoute_AnsweredOrFailedInShape_NeverAServerErrorOrACut()
     {
         var random = new Random(Seed);
-        _answerMutations = new Random(Seed + 1);
+        Volatile.Write(ref _answerMutations, new Random(Seed + 1));
         var cases = Cases / 3;
         var statuses = new SortedDictionary<int, int>();
         var logsBefore = _gateway.Logs.Lines.Count;
@@ -295,7 +297,7 @@ public sealed class FuzzTests
         }
         finally
         {
-            _answerMutations = null;
+            Volatile.Write(ref _answerMutations, null);
         }
 
         TestContext.Out.WriteLine($"{cases} cases; statuses: {string.Join(", ", statuses.Select(s => $"{s.Key}×{s.Value}"))}");
@@ -396,7 +398,17 @@ public sealed class FuzzTests
             return step;
         }
 
-        var json = JsonNode.Parse(data)!.AsObject();
+        JsonObject json;
+        try
+        {
+            json = JsonNode.Parse(data)!.AsObject();
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            // A frame an earlier mutation already garbled.
+            return step;
+        }
+
         MutateTree(json, random);
         var text = json.ToJsonString();
         return raw ? StreamStep.Raw($"data: {text}\r\n\r\n") : new StreamStep.Frame(name, text);

@@ -554,7 +554,7 @@ internal static class GeminiRequest
             return $"generationConfig.{from}: must be a number";
         }
 
-        if (number == Math.Floor(number) && Math.Abs(number) < 1e15)
+        if (number == Math.Floor(number) && Math.Abs(number) < 9e18)
         {
             json.WriteNumber(to, (long)number);
         }

@@ -32,7 +32,7 @@ internal sealed class GeminiStreamToMessages(string clientModel, long estimatedI
 
         if (chunk.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object)
         {
-            var status = GeminiWire.TryGet(error, "code", out var code) && code.TryGetInt32(out var c) ? c : 500;
+            var status = GeminiWire.TryGet(error, "code", out var code) && GeminiWire.Number(code) is { } c and >= 100 and < 600 ? (int)c : 500;
             Fail(Protocols.ErrorMapping.AnthropicTypeOfUpstreamStatus(status), GeminiWire.GetString(error, "message") ?? "upstream error", output);
             return;
         }

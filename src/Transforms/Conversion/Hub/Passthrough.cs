@@ -82,7 +82,8 @@ public static class Passthrough
 
     private static bool AsksForMore(ref Utf8JsonReader reader, int max) => reader.TokenType switch
     {
-        JsonTokenType.Number => !reader.TryGetDouble(out var asked) || asked > max,
+        // One too large for a double is over any limit, unless it is negative.
+        JsonTokenType.Number => reader.TryGetDouble(out var asked) ? asked > max : reader.ValueSpan[0] != (byte)'-',
         JsonTokenType.String => RequestJson.TryGetText(ref reader, out var text)
             && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var asked) && asked > max,
         _ => false,

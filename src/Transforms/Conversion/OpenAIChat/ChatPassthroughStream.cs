@@ -65,6 +65,20 @@ public sealed class ChatPassthroughStream : IStreamConverter
             return;
         }
 
+        // RequestJson.ReplaceModelIfPresent's rule (the same scan), spliced straight into the frame: no new array.
+        if (!RequestJson.TryScan(span, out var scan) && !RequestJson.IsJsonObject(span))
+        {
+            // Not a chunk at all: no client could read it, and it says nothing (a finish reason in it counts for nothing).
+            // An empty one (a keep-alive) and one after the finish, when the answer is whole, are dropped; any other
+            // means the stream is broken.
+            if (!_sawFinish && !SseData.TrimWhiteSpace(span).IsEmpty)
+            {
+                Fail("api_error", "the upstream sent an event that is not valid JSON", output);
+            }
+
+            return;
+        }
+
         _sawFinish |= span.IndexOf("\"finish_reason\":\""u8) >= 0;
         if (span.IndexOf("\"error\""u8) >= 0 && ErrorObject(bytes))
         {
@@ -76,17 +90,7 @@ public sealed class ChatPassthroughStream : IStreamConverter
             ReadUsage(bytes);
         }
 
-        // RequestJson.ReplaceModelIfPresent's rule (the same scan), spliced straight into the frame: no new array.
-        if (!RequestJson.TryScan(span, out var scan) && !RequestJson.IsJsonObject(span))
-        {
-            // Not a chunk at all: no client could read it. An empty one (a keep-alive) and one after the finish, when the
-            // answer is whole, are dropped; any other means the stream is broken.
-            if (!_sawFinish && !span.Trim(" \t\r\n"u8).IsEmpty)
-            {
-                Fail("api_error", "the upstream sent an event that is not valid JSON", output);
-            }
-        }
-        else if (scan.Model is null || scan.Model == _clientModel)
+        if (scan.Model is null || scan.Model == _clientModel)
         {
             SseWriter.WriteEvent(output, upstreamEvent.EventType, span);
         }

@@ -270,6 +270,16 @@ public sealed class GeminiUpstreamTests
         Assert.That(events.Select(e => e.EventType), Does.Not.Contain("message_stop"));
     }
 
+    [Test]
+    public async Task Stream_ErrorChunk_CodeAsAString_StillMapped()
+    {
+        var failed = Upstream([FakeGemini.Chunk(JsonNode.Parse("""{"error":{"code":"503","message":"The model is overloaded.","status":"UNAVAILABLE"}}""")!)]);
+
+        var events = await StreamHarness.ParseAsync(await StreamHarness.RunAsync(GeminiUpstream.CreateStreamConverter("m", 1), new WholeStream(failed)));
+
+        Assert.That(JsonNode.Parse(events.Single().Data)!["error"]!["type"]!.GetValue<string>(), Is.EqualTo("overloaded_error"));
+    }
+
     // Mid-stream, the same type as the whole answer's error would have (UpstreamError_InAnthropicsShape).
     [TestCase(503, "UNAVAILABLE", "overloaded_error")]
     [TestCase(502, "UNAVAILABLE", "overloaded_error")]

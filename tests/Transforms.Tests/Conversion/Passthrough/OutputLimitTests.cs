@@ -32,6 +32,7 @@ public sealed class OutputLimitTests
     // A numeric string, which Google's JSON mapping reads as the number.
     [TestCase("""{"generationConfig":{"maxOutputTokens":"65536"}}""", """{"generationConfig":{"maxOutputTokens":8192}}""")]
     [TestCase("""{"generationConfig":{"maxOutputTokens":"100"}}""", """{"generationConfig":{"maxOutputTokens":"100"}}""")]
+    [TestCase("""{"generationConfig":{"maxOutputTokens":-1e400}}""", """{"generationConfig":{"maxOutputTokens":-1e400}}""")]
     // Not at the path: left alone.
     [TestCase("""{"contents":[{"maxOutputTokens":65536}],"x":{"generationConfig":{"maxOutputTokens":65536}}}""",
         """{"contents":[{"maxOutputTokens":65536}],"x":{"generationConfig":{"maxOutputTokens":65536}}}""")]

@@ -66,6 +66,9 @@ public sealed class PassthroughStreamTests
         // An error object ends the relay; later chunks are dropped.
         "data: {\"model\":\"a\",\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\ndata: {\"error\":{\"message\":\"boom\"}}\n\ndata: {\"model\":\"a\"}\n\n",
 
+        // Empty chunks dropped; a model that is empty or blank; a [DONE] with spaces is not one (not finished: error at the end).
+        "data:\n\ndata: {\"model\":\"\",\"choices\":[]}\n\ndata: {\"model\":\"  \"}\n\ndata:  [DONE] \n\n",
+
         // A chunk that is not JSON before the finish: the stream is broken there (an empty one is dropped).
         "data: not json\n\ndata:\n\ndata: {\"model\":\"\",\"choices\":[]}\n\ndata: {\"model\":\"  \"}\n\ndata:  [DONE] \n\n",
     ];
@@ -120,6 +123,9 @@ public sealed class PassthroughStreamTests
     [TestCase("data: {\"model\":\"a\",\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: {garbled\n\ndata: [DONE]\n\n",
         "data: {\"model\":\"m\",\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n",
         TestName = "ChatPassthrough_NotJsonAfterTheFinish_Dropped")]
+    [TestCase("data: {\"model\":\"a\",\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\ndata: {\"choices\":[{\"finish_reason\":\"stop\"\n\n",
+        "data: {\"model\":\"m\",\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\ndata: {\"error\":{\"message\":\"the upstream sent an event that is not valid JSON\",\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n",
+        TestName = "ChatPassthrough_ACutFinishChunk_IsNoFinish")]
     [TestCase("data: {\"model\":\"a\",\"choices\":[]}\n\ndata:\n\ndata: {\"model\":\"a\",\"choices\":[{\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n",
         "data: {\"model\":\"m\",\"choices\":[]}\n\ndata: {\"model\":\"m\",\"choices\":[{\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n",
         TestName = "ChatPassthrough_EmptyChunk_Dropped")]
@@ -326,6 +332,17 @@ public sealed class PassthroughStreamTests
                 }
 
                 var bytes = Encoding.UTF8.GetBytes(upstreamEvent.Data);
+                if (!RequestJson.IsJsonObject(bytes))
+                {
+                    // Since a frame that is not a chunk broke streams: the same rule, as the relay states it.
+                    if (!_sawFinish && !SseData.TrimWhiteSpace(bytes).IsEmpty)
+                    {
+                        Fail("api_error", "the upstream sent an event that is not valid JSON", output);
+                    }
+
+                    return;
+                }
+
                 _sawFinish |= bytes.AsSpan().IndexOf("\"finish_reason\":\""u8) >= 0;
                 if (bytes.AsSpan().IndexOf("\"error\""u8) >= 0 && ErrorObject(bytes))
                 {
@@ -335,17 +352,6 @@ public sealed class PassthroughStreamTests
                 if (bytes.AsSpan().IndexOf("\"usage\":{"u8) >= 0)
                 {
                     ReadUsage(bytes);
-                }
-
-                if (!RequestJson.IsJsonObject(bytes))
-                {
-                    // Since a frame that is not a chunk broke streams: the same rule, as the relay states it.
-                    if (!_sawFinish && upstreamEvent.Data.Trim().Length > 0)
-                    {
-                        Fail("api_error", "the upstream sent an event that is not valid JSON", output);
-                    }
-
-                    return;
                 }
 
                 SseWriter.WriteEvent(output, upstreamEvent.EventType, RequestJson.ReplaceModelIfPresent(bytes, clientModel).Span);
