@@ -257,32 +257,20 @@ internal static class ResponseRelay
             catch (OperationCanceledException) when (timers.FirstContentDeadline)
             {
                 var seconds = call.FirstContentTimeout.TotalSeconds;
-                if (held is not null)
-                {
-                    return Retry(attempt, $"no content within {seconds:0.###} s", FailureKind.FirstContentTimeout);
-                }
-
-                attempt.Failure = FailureKind.FirstContentTimeout;
-                converter.Fail("timeout_error", $"the upstream sent no content within {seconds:0.###} s; the stream was ended", client);
-                await TryFlushAsync(client, cancellationToken).ConfigureAwait(false);
-                return AttemptOutcome.FirstContentTimeout;
+                return await BrokenAsync(converter, client, held, attempt, new StreamBreak(FailureKind.FirstContentTimeout, $"no content within {seconds:0.###} s",
+                    "timeout_error", $"the upstream sent no content within {seconds:0.###} s; the stream was ended", AttemptOutcome.FirstContentTimeout),
+                    cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
-                if (held is not null)
-                {
-                    return Retry(attempt, "the stream went silent before its first content", FailureKind.IdleTimeout);
-                }
-
-                attempt.Failure = FailureKind.IdleTimeout;
-                converter.Fail("timeout_error", $"the upstream sent nothing for {call.IdleTimeout.TotalSeconds:0} s; the stream was ended", client);
-                await TryFlushAsync(client, cancellationToken).ConfigureAwait(false);
-                return AttemptOutcome.IdleTimeout;
+                return await BrokenAsync(converter, client, held, attempt, new StreamBreak(FailureKind.IdleTimeout, "the stream went silent before its first content",
+                    "timeout_error", $"the upstream sent nothing for {call.IdleTimeout.TotalSeconds:0} s; the stream was ended", AttemptOutcome.IdleTimeout),
+                    cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is IOException or HttpRequestException or SseFormatException)
             {
-                return await BrokenAsync(converter, client, held, attempt, "the stream broke before its first content",
-                    "the upstream stream broke before it finished", cancellationToken).ConfigureAwait(false);
+                return await BrokenAsync(converter, client, held, attempt, StreamBreak.Cut("the stream broke before its first content",
+                    "the upstream stream broke before it finished"), cancellationToken).ConfigureAwait(false);
             }
 
             if (next is not { } item)
@@ -343,8 +331,8 @@ internal static class ResponseRelay
             }
             catch (Exception ex) when (JsonShape.IsWrongShape(ex))
             {
-                return await BrokenAsync(converter, client, held, attempt, "the stream sent an event the gateway could not read",
-                    "the upstream sent an event the gateway could not read; the stream was ended", cancellationToken).ConfigureAwait(false);
+                return await BrokenAsync(converter, client, held, attempt, StreamBreak.Cut("the stream sent an event the gateway could not read",
+                    "the upstream sent an event the gateway could not read; the stream was ended"), cancellationToken).ConfigureAwait(false);
             }
 
             if (converter.Finished && isError)
@@ -406,22 +394,30 @@ internal static class ResponseRelay
         }
     }
 
+    /// <summary>How a stream broke: the failure, the reason to retry with, and what the client is told once it is its own.</summary>
+    private readonly record struct StreamBreak(FailureKind Failure, string RetryReason, string ErrorType, string Message, AttemptOutcome Outcome)
+    {
+        /// <summary>Cut, or an event that could not be read: a broken stream.</summary>
+        public static StreamBreak Cut(string retryReason, string message) =>
+            new(FailureKind.StreamFailed, retryReason, "api_error", message, AttemptOutcome.UpstreamCut);
+    }
+
     /// <summary>
-    /// A stream that broke: cut, or an event the gateway could not read (a field of another type, a value out of range).
-    /// Before the first content another candidate takes over; after it, the stream ends with an error event.
+    /// A stream that broke (cut, an event the gateway could not read, a timeout). Before the first content another
+    /// candidate takes over; after it, the stream ends with an error event.
     /// </summary>
     private static async Task<AttemptOutcome> BrokenAsync(IStreamConverter converter, PipeWriter client, ArrayBufferWriter<byte>? held,
-        UpstreamAttempt attempt, string retryReason, string message, CancellationToken cancellationToken)
+        UpstreamAttempt attempt, StreamBreak broke, CancellationToken cancellationToken)
     {
         if (held is not null)
         {
-            return Retry(attempt, retryReason, FailureKind.StreamFailed);
+            return Retry(attempt, broke.RetryReason, broke.Failure);
         }
 
-        attempt.Failure = FailureKind.StreamFailed;
-        converter.Fail("api_error", message, client);
+        attempt.Failure = broke.Failure;
+        converter.Fail(broke.ErrorType, broke.Message, client);
         await TryFlushAsync(client, cancellationToken).ConfigureAwait(false);
-        return AttemptOutcome.UpstreamCut;
+        return broke.Outcome;
     }
 
     private static AttemptOutcome Retry(UpstreamAttempt attempt, string reason, FailureKind failure)

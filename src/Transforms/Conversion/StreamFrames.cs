@@ -6,7 +6,7 @@ using CcxProxy.Transforms.Sse;
 
 namespace CcxProxy.Transforms.Conversion;
 
-/// <summary>The keep-alive and error frames of each protocol's streams.</summary>
+/// <summary>The keep-alive and error frames of each protocol's streams, and the readers of Anthropic's that several converters share.</summary>
 public static class StreamFrames
 {
     private static readonly byte[] s_ping = """{"type":"ping"}"""u8.ToArray();
@@ -31,6 +31,25 @@ public static class StreamFrames
     {
         var error = data.ValueKind == JsonValueKind.Object && data.TryGetProperty("error", out var e) ? e : default;
         return (OpenAIWire.GetString(error, "type") ?? "api_error", OpenAIWire.GetString(error, "message") ?? "upstream error");
+    }
+
+    /// <summary>
+    /// An Anthropic <c>message_delta</c>'s data: its usage read into <paramref name="usage"/> (output_tokens is cumulative;
+    /// input and cache fields, when present, are the final counts), and its <c>stop_reason</c>, or null when it has none.
+    /// </summary>
+    public static string? ReadMessageDelta(JsonElement data, StreamUsage usage)
+    {
+        if (data.ValueKind != JsonValueKind.Object)
+        {
+            return null;
+        }
+
+        if (data.TryGetProperty("usage", out var usageElement))
+        {
+            OpenAIWire.ReadAnthropicUsage(usageElement, usage);
+        }
+
+        return data.TryGetProperty("delta", out var delta) ? OpenAIWire.GetString(delta, "stop_reason") : null;
     }
 
     /// <summary><c>data: [DONE]</c>, the end of an OpenAI stream.</summary>

@@ -166,12 +166,18 @@ public sealed partial class KeepAliveTests
         var client = new ObservedBody();
         var relaying = RelayAsync(upstream.Reader.AsStream(), client, Call(TimeProvider.System, TimeSpan.FromMilliseconds(1)));
         var random = new Random(7);
-        foreach (var step in steps)
+        foreach (var (step, i) in steps.Select((step, i) => (step, i)))
         {
             await WriteAsync(upstream.Writer, Frames(step));
             if (random.Next(3) == 0)
             {
                 await Task.Delay(random.Next(1, 4));
+            }
+
+            if (i == steps.Count / 2)
+            {
+                // One silence long enough for keep-alives whatever the gaps were: there is a timer to race.
+                await Task.Delay(50);
             }
         }
 
@@ -180,6 +186,7 @@ public sealed partial class KeepAliveTests
         var frames = client.Text.Split("\n\n", StringSplitOptions.RemoveEmptyEntries);
 
         Assert.That(attempt.Outcome, Is.EqualTo(AttemptOutcome.Completed));
+        Assert.That(frames.Count(f => f.StartsWith("event: ping", StringComparison.Ordinal)), Is.GreaterThan(0), "the timer wrote keep-alives");
         Assert.That(frames, Has.All.Match(@"^event: [a-z_]+\ndata: \{.*\}$"), "every frame whole: an event line and one JSON data line");
         Assert.That(string.Concat(frames.Where(f => f.Contains("text_delta", StringComparison.Ordinal)).Select(f => TextOf().Match(f).Groups[1].Value)),
             Is.EqualTo(string.Concat(words)), "every delta, in order");

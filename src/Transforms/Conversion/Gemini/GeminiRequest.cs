@@ -465,12 +465,12 @@ internal static class GeminiRequest
 
         if (GeminiWire.TryGet(config, "thinkingConfig", out var thinking))
         {
-            if (GeminiWire.GetString(thinking, "thinkingLevel") is { } level && !IsThinkingLevel(level))
+            if (Effort(thinking, out var effort) is { } badLevel)
             {
-                return $"generationConfig.thinkingConfig.thinkingLevel: '{level}' is not one of MINIMAL, LOW, MEDIUM, HIGH";
+                return badLevel;
             }
 
-            if (Effort(thinking) is { } effort)
+            if (effort is not null)
             {
                 json.WriteString("reasoning_effort"u8, effort);
             }
@@ -508,21 +508,22 @@ internal static class GeminiRequest
         return null;
     }
 
-    private static bool IsThinkingLevel(string level) =>
-        level.ToUpperInvariant() is "MINIMAL" or "LOW" or "MEDIUM" or "HIGH" or "THINKING_LEVEL_UNSPECIFIED";
-
     // thinkingBudget 0 turns thinking off, -1 lets the model choose (medium); thinkingLevel names the effort itself.
-    private static string? Effort(JsonElement thinking)
+    // The effort, or null when none is asked for; the refusal for a level Gemini does not know.
+    private static string? Effort(JsonElement thinking, out string? effort)
     {
+        effort = null;
         if (GeminiWire.GetString(thinking, "thinkingLevel") is { } level)
         {
-            return level.ToUpperInvariant() switch
+            (effort, var known) = level.ToUpperInvariant() switch
             {
-                "MINIMAL" or "LOW" => "low",
-                "MEDIUM" => "medium",
-                "HIGH" => "high",
-                _ => null,
+                "MINIMAL" or "LOW" => ("low", true),
+                "MEDIUM" => ("medium", true),
+                "HIGH" => ("high", true),
+                "THINKING_LEVEL_UNSPECIFIED" => (null, true),
+                _ => ((string?)null, false),
             };
+            return known ? null : $"generationConfig.thinkingConfig.thinkingLevel: '{level}' is not one of MINIMAL, LOW, MEDIUM, HIGH";
         }
 
         if (!GeminiWire.TryGet(thinking, "thinkingBudget", out var budgetElement) || GeminiWire.Number(budgetElement) is not { } budget)
@@ -530,7 +531,7 @@ internal static class GeminiRequest
             return null;
         }
 
-        return budget switch
+        effort = budget switch
         {
             0 => "none",
             < 0 => "medium",
@@ -538,6 +539,7 @@ internal static class GeminiRequest
             <= 8192 => "medium",
             _ => "high",
         };
+        return null;
     }
 
     // A number of generationConfig (a numeric string too, as Google's JSON mapping allows), written as a JSON number: a

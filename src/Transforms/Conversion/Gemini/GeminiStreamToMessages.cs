@@ -57,13 +57,16 @@ internal sealed class GeminiStreamToMessages(string clientModel, long estimatedI
         {
             Finish("refusal", output);
         }
-        else if (GeminiWire.GetString(candidate, "finishReason") is { } broken && GeminiWire.IsBrokenFinish(broken))
-        {
-            Fail("api_error", $"the upstream model's turn broke off ({broken})", output);
-        }
         else if (GeminiWire.GetString(candidate, "finishReason") is { } finishReason)
         {
-            Finish(GeminiWire.StopReason(finishReason, _calledTools), output);
+            if (GeminiWire.IsBrokenFinish(finishReason))
+            {
+                Fail("api_error", $"the upstream model's turn broke off ({finishReason})", output);
+            }
+            else
+            {
+                Finish(GeminiWire.StopReason(finishReason, _calledTools), output);
+            }
         }
     }
 

@@ -69,16 +69,7 @@ internal sealed class MessagesStreamToGemini(string clientModel, bool jsonArray)
                 EndChunk(output, finishReason: null);
                 break;
             case "message_delta":
-                if (data.TryGetProperty("delta", out var messageDelta))
-                {
-                    _stopReason = OpenAIWire.GetString(messageDelta, "stop_reason") ?? _stopReason;
-                }
-
-                if (data.TryGetProperty("usage", out var deltaUsage))
-                {
-                    OpenAIWire.ReadAnthropicUsage(deltaUsage, Usage);
-                }
-
+                _stopReason = StreamFrames.ReadMessageDelta(data, Usage) ?? _stopReason;
                 break;
             case "message_stop":
                 Finish(output);

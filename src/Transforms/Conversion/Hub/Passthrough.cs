@@ -29,9 +29,14 @@ public static class Passthrough
     public static ReadOnlyMemory<byte> ClampOutputTokens(ReadOnlyMemory<byte> body, int? limit, params (string Name, string? Alias)[] path)
     {
         ArgumentNullException.ThrowIfNull(path);
+        if (limit is not { } max)
+        {
+            return body;
+        }
+
         var names = Array.ConvertAll(path, static step => (Encoding.UTF8.GetBytes(step.Name), step.Alias is null ? null : Encoding.UTF8.GetBytes(step.Alias)));
         var (last, lastAlias) = names[^1];
-        if (limit is not { } max || (body.Span.IndexOf(last) < 0 && (lastAlias is null || body.Span.IndexOf(lastAlias) < 0)))
+        if (body.Span.IndexOf(last) < 0 && (lastAlias is null || body.Span.IndexOf(lastAlias) < 0))
         {
             return body;
         }

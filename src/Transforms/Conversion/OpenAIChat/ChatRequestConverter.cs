@@ -84,9 +84,9 @@ internal sealed class ChatRequestConverter
         var thinkingDisabled = false;
         List<Tool> tools = [];
         JsonElement outputSchema = default;
-        refusal ??= ReadMaxTokens(root, _names, out maxTokens);
+        refusal ??= ReadMaxTokens(root, out maxTokens);
         refusal ??= ReadToolChoice(root, out toolChoice, out hasTools);
-        refusal ??= ReadThinkingBudget(root, _names, out thinkingBudget, out thinkingDisabled);
+        refusal ??= ReadThinkingBudget(root, out thinkingBudget, out thinkingDisabled);
         refusal ??= ReadTools(root, out tools);
         refusal ??= ReadOutputSchema(root, out outputSchema);
         if (refusal is not null)
@@ -565,7 +565,7 @@ internal sealed class ChatRequestConverter
 
     // ---- parameters -----------------------------------------------------------------------------------
 
-    private static string? ReadMaxTokens(JsonElement root, ChatFieldNames names, out long maxTokens)
+    private string? ReadMaxTokens(JsonElement root, out long maxTokens)
     {
         maxTokens = DefaultMaxTokens;
         foreach (var name in (ReadOnlySpan<string>)["max_completion_tokens", "max_tokens"])
@@ -574,7 +574,7 @@ internal sealed class ChatRequestConverter
             {
                 return value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out maxTokens) && maxTokens >= 1
                     ? null
-                    : (names.MaxTokens ?? name) + ": must be a positive integer";
+                    : (_names.MaxTokens ?? name) + ": must be a positive integer";
             }
         }
 
@@ -582,7 +582,7 @@ internal sealed class ChatRequestConverter
     }
 
     /// <summary>reasoning_effort → a thinking budget; null when thinking is not asked for.</summary>
-    private static string? ReadThinkingBudget(JsonElement root, ChatFieldNames names, out long? budget, out bool disabled)
+    private string? ReadThinkingBudget(JsonElement root, out long? budget, out bool disabled)
     {
         disabled = false;
         budget = null;
@@ -609,7 +609,7 @@ internal sealed class ChatRequestConverter
                 budget = 16384;
                 return null;
             default:
-                return $"{names.ReasoningEffort}: unknown value '{effort}' (none, minimal, low, medium, high, xhigh, max)";
+                return $"{_names.ReasoningEffort}: unknown value '{effort}' (none, minimal, low, medium, high, xhigh, max)";
         }
     }
 

@@ -285,21 +285,13 @@ internal sealed class MessagesStreamToChat : IStreamConverter
 
     private void OnMessageDelta(JsonElement data, IBufferWriter<byte> output)
     {
-        if (data.TryGetProperty("usage", out var usage))
-        {
-            // output_tokens is cumulative; input and cache fields, when present, are the final counts.
-            OpenAIWire.ReadAnthropicUsage(usage, Usage);
-        }
-
+        var stopReason = StreamFrames.ReadMessageDelta(data, Usage);
         if (_finishSent)
         {
             return;
         }
 
-        if (data.TryGetProperty("delta", out var delta))
-        {
-            _stopReason = OpenAIWire.GetString(delta, "stop_reason");
-        }
+        _stopReason = stopReason;
 
         EnsureRole(output);
         WriteFinishAndUsage(output);

@@ -62,16 +62,7 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
                 CloseBlock(output);
                 break;
             case "message_delta":
-                if (data.TryGetProperty("delta", out var messageDelta) && OpenAIWire.GetString(messageDelta, "stop_reason") is { } stop)
-                {
-                    _stopReason = stop;
-                }
-
-                if (data.TryGetProperty("usage", out var usage))
-                {
-                    OpenAIWire.ReadAnthropicUsage(usage, Usage);
-                }
-
+                _stopReason = StreamFrames.ReadMessageDelta(data, Usage) ?? _stopReason;
                 break;
             case "message_stop":
                 Complete(output);
@@ -111,7 +102,7 @@ internal sealed class MessagesStreamToResponses(string clientModel, long created
     }
 
     // Responses clients skip comment lines.
-    protected override void WritePing(IBufferWriter<byte> output) => SseWriter.WriteComment(output, "keep-alive");
+    protected override void WritePing(IBufferWriter<byte> output) => StreamFrames.OpenAIPing(output);
 
     private void Start(IBufferWriter<byte> output)
     {
